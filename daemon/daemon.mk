@@ -1,0 +1,18 @@
+# daemon/daemon.mk — paymentd (supervisor + workers) and paymentctl.
+
+PAYMENTD_SRC := daemon/main.c daemon/sup_supervisor.c daemon/sup_listen.c \
+                daemon/wrk_worker.c daemon/wrk_rpc.c daemon/wrk_health.c \
+                daemon/ledger.c daemon/migrate.c daemon/pay_validate.c \
+                daemon/grpc_util.c
+PAYMENTD_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(PAYMENTD_SRC))
+
+PAYMENTCTL_SRC := daemon/ctl_main.c daemon/gcli.c daemon/grpc_util.c
+PAYMENTCTL_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(PAYMENTCTL_SRC))
+
+BINS += $(BUILD)/paymentd $(BUILD)/paymentctl
+
+$(BUILD)/paymentd: $(PAYMENTD_OBJ) $(SANDBOX_OBJ) $(COMMON_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/paymentctl: $(PAYMENTCTL_OBJ) $(COMMON_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

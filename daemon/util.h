@@ -1,0 +1,39 @@
+/*
+ * util.h — process-level helpers shared by every paymentd binary.
+ *
+ * Contract: fatal() logs and exits the process (process code only; library
+ * code returns error codes instead). xmalloc/xstrdup abort on exhaustion,
+ * which in this daemon is a broken invariant, not a recoverable error.
+ * Time helpers use CLOCK_MONOTONIC unless named _realtime.
+ */
+#ifndef PAYMENTD_UTIL_H
+#define PAYMENTD_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+void fatal(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t sz);
+char *xstrdup(const char *s);
+
+/* Monotonic clock in nanoseconds / milliseconds. */
+int64_t util_now_ns(void);
+int64_t util_now_ms(void);
+/* Wall clock in milliseconds since the epoch. */
+int64_t util_realtime_ms(void);
+
+/* snprintf that reports truncation: returns 0 when it fit, -1 otherwise. */
+int util_fmt(char *dst, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Fills buf with n random bytes from getrandom(2); 0 on success. */
+int util_random(void *buf, size_t n);
+
+/* Sets O_NONBLOCK / FD_CLOEXEC on fd; 0 on success, -1 with errno. */
+int util_set_nonblock(int fd, int on);
+int util_set_cloexec(int fd);
+
+#endif
