@@ -43,9 +43,9 @@ TEST_BINS   :=
         migrate reset-test-data check-build san
 all: deps-check
 
-include daemon/daemon.mk
 -include sandbox/sandbox.mk
 -include wal/wal.mk
+include daemon/daemon.mk
 -include tests/tests.mk
 -include load-tests/load.mk
 
