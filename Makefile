@@ -14,17 +14,20 @@ BUILD       := build-san
 SANFLAGS    := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 endif
 GEN         := $(BUILD)/gen
-PKGS        := grpc libprotobuf-c libpq hiredis jansson libseccomp sqlite3 rdkafka libsystemd
+PKGS        := grpc libprotobuf-c libcrypto libpq hiredis jansson libseccomp sqlite3 rdkafka libsystemd
 PKG_CFLAGS  := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 MIGRATIONS_INSTALL_DIR ?= $(PREFIX)/share/paymentd/migrations
 
+# CFLAGS/LDFLAGS are the user's; the flags the code needs live in PD_CFLAGS.
 CFLAGS      ?= -O2 -g
-CFLAGS      += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
+PD_CFLAGS   := -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
                -fstack-protector-strong -D_FORTIFY_SOURCE=2 -D_GNU_SOURCE -fPIE \
                -DPAYMENTD_MIGRATIONS_DIR='"$(MIGRATIONS_INSTALL_DIR)"' \
                -I$(GEN) -Idaemon -Isandbox -Iwal $(PKG_CFLAGS) $(SANFLAGS)
-LDFLAGS     += -pie -Wl,-z,relro,-z,now $(SANFLAGS)
+ALL_CFLAGS   = $(PD_CFLAGS) $(CFLAGS)
+PD_LDFLAGS  := -pie -Wl,-z,relro,-z,now $(SANFLAGS)
+ALL_LDFLAGS  = $(PD_LDFLAGS) $(LDFLAGS)
 LDLIBS      += $(PKG_LIBS) -lpthread -lm
 
 PROTOS      := proto/payment/v1/payment.proto proto/grpc/health/v1/health.proto
@@ -61,12 +64,12 @@ $(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
 	protoc-c --c_out=$(GEN) -Iproto $<
 
 $(GEN)/%.pb-c.o: $(GEN)/%.pb-c.c
-	$(CC) $(CFLAGS) -Wno-unused-parameter -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -Wno-unused-parameter -c -o $@ $<
 
 # Every object depends on the generated headers (cheap, and avoids races).
 $(BUILD)/%.o: %.c $(PROTO_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 

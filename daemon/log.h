@@ -13,6 +13,7 @@
 #ifndef PAYMENTD_LOG_H
 #define PAYMENTD_LOG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARNING, LOG_ERROR, LOG_CRIT };

@@ -105,6 +105,10 @@ BEGIN
     IF p_amount <= 0 THEN
         v_code := 'INVALID_AMOUNT';
         v_msg := format('amount_cents must be positive, got %s', p_amount);
+    ELSIF p_amount > 1000000000000000 THEN
+        -- 10^15 cents caps every sum below bigint overflow.
+        v_code := 'INVALID_AMOUNT';
+        v_msg := format('amount_cents must be at most 1000000000000000, got %s', p_amount);
     ELSIF p_payer = p_payee THEN
         v_code := 'SAME_ACCOUNT';
         v_msg := format('payer and payee are the same account %L', p_payer);

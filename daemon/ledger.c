@@ -1,0 +1,392 @@
+/*
+ * ledger.c — libpq access for workers (see ledger.h for the contract).
+ *
+ * Each call is a pipeline: [set statement_timeout locally] + the prepared
+ * statement + Sync, so the deadline costs no extra round trip and the pair
+ * runs in one implicit transaction. Serialization and deadlock failures are
+ * retried here with jittered backoff; callers never see them.
+ */
+#include "ledger.h"
+#include "util.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <libpq-fe.h>
+
+/* Grace after the deadline for the server's own timeout to come back. */
+#define NET_SLACK_MS 3000
+
+struct ledger {
+	PGconn *conn;
+	int     broken;
+	int     retry_max;
+};
+
+static const struct {
+	const char *name, *sql;
+	int nparams;
+} stmts[] = {
+	{ "tmo", "SELECT set_config('statement_timeout', $1, true)", 1 },
+	{ "ping", "SELECT 1", 0 },
+	{ "auth", "SELECT o_payment_id, o_status, o_error_code, o_error_message, "
+	          "o_processed_at, o_replayed, o_conflict FROM authorize_payment("
+	          "$1, $2, $3, $4::bigint, $5, $6, $7::bytea, $8, $9::integer, $10)", 10 },
+	{ "getpay", "SELECT payment_id, payer_account_id, payee_account_id, amount_cents, "
+	            "currency, status, description, rfc3339(created_at), rfc3339(updated_at) "
+	            "FROM payments WHERE payment_id = $1", 1 },
+	{ "getbal", "SELECT b.account_id, b.available_cents, b.pending_cents, a.currency "
+	            "FROM account_balances b JOIN accounts a USING (account_id) "
+	            "WHERE b.account_id = $1", 1 },
+};
+
+const char *
+ledger_rc_name(enum ledger_rc rc)
+{
+	static const char *n[] = { "ok", "not_found", "invalid", "timeout",
+	    "unavailable", "busy", "internal" };
+	return (unsigned)rc < ARRAY_LEN(n) ? n[rc] : "?";
+}
+
+int
+ledger_open(const char *url, int retry_max, struct ledger **out, char *err, size_t errlen)
+{
+	struct ledger *l = xcalloc(1, sizeof(*l));
+	PGresult *r = NULL;
+	size_t i;
+	int rc = -1;
+
+	*out = NULL;
+	l->retry_max = retry_max;
+	l->conn = PQconnectdb(url);
+	if (PQstatus(l->conn) != CONNECTION_OK) {
+		snprintf(err, errlen, "connect: %s", PQerrorMessage(l->conn));
+		goto out;
+	}
+	/* Defaults for every statement; per-call deadlines override locally. */
+	r = PQexec(l->conn, "SET application_name = 'paymentd-worker'; "
+	    "SET statement_timeout = '30s'; SET idle_in_transaction_session_timeout = '60s'; "
+	    "SET TIME ZONE 'UTC'");
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		snprintf(err, errlen, "session setup: %s", PQerrorMessage(l->conn));
+		goto out;
+	}
+	PQclear(r);
+	r = NULL;
+	for (i = 0; i < ARRAY_LEN(stmts); i++) {
+		r = PQprepare(l->conn, stmts[i].name, stmts[i].sql, stmts[i].nparams, NULL);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			snprintf(err, errlen, "prepare %s: %s (are migrations applied?)",
+			    stmts[i].name, PQerrorMessage(l->conn));
+			goto out;
+		}
+		PQclear(r);
+		r = NULL;
+	}
+	if (PQsetnonblocking(l->conn, 1) != 0) {
+		snprintf(err, errlen, "nonblocking: %s", PQerrorMessage(l->conn));
+		goto out;
+	}
+	*out = l;
+	l = NULL;
+	rc = 0;
+out:
+	PQclear(r);
+	if (l != NULL)
+		ledger_close(l);
+	return rc;
+}
+
+void
+ledger_close(struct ledger *l)
+{
+	if (l == NULL)
+		return;
+	PQfinish(l->conn);
+	free(l);
+}
+
+int
+ledger_broken(const struct ledger *l)
+{
+	return l == NULL || l->broken || PQstatus(l->conn) != CONNECTION_OK;
+}
+
+int
+ledger_socket(const struct ledger *l)
+{
+	return l ? PQsocket(l->conn) : -1;
+}
+
+/* Waits for the socket until `until` (monotonic ms); 0 ready, -1 timeout/error. */
+static int
+wait_sock(struct ledger *l, short events, int64_t until)
+{
+	for (;;) {
+		struct pollfd p = { PQsocket(l->conn), events, 0 };
+		int64_t left = until - util_now_ms();
+		int n;
+
+		if (left <= 0)
+			return -1;
+		n = poll(&p, 1, left > 60000 ? 60000 : (int)left);
+		if (n > 0)
+			return 0;
+		if (n < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+/* Next pipeline result, or NULL at a query boundary. *fail set when the
+ * connection broke or the network deadline passed. */
+static PGresult *
+next_result(struct ledger *l, int64_t until, int *fail)
+{
+	while (PQisBusy(l->conn)) {
+		if (wait_sock(l, POLLIN, until) < 0 || !PQconsumeInput(l->conn)) {
+			*fail = 1;
+			return NULL;
+		}
+	}
+	return PQgetResult(l->conn);
+}
+
+static enum ledger_rc
+classify(PGresult *r)
+{
+	const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+
+	if (st == NULL)
+		return LEDGER_INTERNAL;
+	if (strcmp(st, "40001") == 0 || strcmp(st, "40P01") == 0)
+		return LEDGER_BUSY;
+	if (strcmp(st, "57014") == 0)
+		return LEDGER_TIMEOUT;
+	if (strncmp(st, "22", 2) == 0)
+		return LEDGER_INVALID;
+	/* 08: connection, 57P0x: shutdown/crash recovery, 53: resources. */
+	if (strncmp(st, "08", 2) == 0 || strncmp(st, "57P", 3) == 0 ||
+	    strncmp(st, "53", 2) == 0)
+		return LEDGER_UNAVAILABLE;
+	return LEDGER_INTERNAL;
+}
+
+/*
+ * Runs one prepared statement in a pipeline under the deadline. On
+ * LEDGER_OK, *out holds a PGRES_TUPLES_OK result owned by the caller.
+ */
+static enum ledger_rc
+run(struct ledger *l, const char *stmt, int n, const char *const *vals,
+    const int *lens, const int *fmts, int64_t deadline, PGresult **out,
+    char *err, size_t errlen)
+{
+	enum ledger_rc rc = LEDGER_INTERNAL;
+	PGresult *r, *mine = NULL;
+	int64_t until, now = util_now_ms();
+	char tmo[32];
+	int fail = 0, timed = deadline >= 0, f, idx;
+	const char *tv[1];
+
+	*out = NULL;
+	if (ledger_broken(l)) {
+		snprintf(err, errlen, "database connection lost");
+		return LEDGER_UNAVAILABLE;
+	}
+	if (timed && deadline - now <= 0) {
+		snprintf(err, errlen, "deadline exceeded before the database call");
+		return LEDGER_TIMEOUT;
+	}
+	until = timed ? deadline + NET_SLACK_MS : now + 30000 + NET_SLACK_MS;
+	if (!PQenterPipelineMode(l->conn))
+		goto broken;
+	if (timed) {
+		snprintf(tmo, sizeof(tmo), "%lld", (long long)(deadline - now));
+		tv[0] = tmo;
+		if (!PQsendQueryPrepared(l->conn, "tmo", 1, tv, NULL, NULL, 0))
+			goto broken;
+	}
+	if (!PQsendQueryPrepared(l->conn, stmt, n, vals, lens, fmts, 0) ||
+	    !PQpipelineSync(l->conn))
+		goto broken;
+	while ((f = PQflush(l->conn)) == 1)
+		if (wait_sock(l, POLLOUT, until) < 0)
+			goto broken;
+	if (f < 0)
+		goto broken;
+
+	/* Results: [tmo, NULL,] stmt, NULL, PIPELINE_SYNC. */
+	for (idx = 0;;) {
+		r = next_result(l, until, &fail);
+		if (fail)
+			goto broken;
+		if (r == NULL)
+			continue;
+		if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+			PQclear(r);
+			break;
+		}
+		idx++;
+		if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+			if (!(timed && idx == 1)) {	/* not the timeout's row */
+				mine = r;
+				rc = LEDGER_OK;
+				continue;
+			}
+		} else if (PQresultStatus(r) == PGRES_FATAL_ERROR) {
+			rc = classify(r);
+			snprintf(err, errlen, "%s", PQresultErrorMessage(r));
+			err[strcspn(err, "\n")] = '\0';
+		} else if (PQresultStatus(r) != PGRES_PIPELINE_ABORTED) {
+			rc = LEDGER_INTERNAL;
+			snprintf(err, errlen, "unexpected result %s", PQresStatus(PQresultStatus(r)));
+		}
+		PQclear(r);
+	}
+	if (!PQexitPipelineMode(l->conn))
+		goto broken;
+	if (rc != LEDGER_OK) {
+		PQclear(mine);
+		mine = NULL;
+		if (PQstatus(l->conn) != CONNECTION_OK) {
+			l->broken = 1;
+			rc = LEDGER_UNAVAILABLE;
+		}
+	}
+	*out = mine;
+	return rc;
+broken:
+	PQclear(mine);
+	l->broken = 1;
+	snprintf(err, errlen, "database connection lost: %s", PQerrorMessage(l->conn));
+	err[strcspn(err, "\n")] = '\0';
+	return LEDGER_UNAVAILABLE;
+}
+
+enum ledger_rc
+ledger_ping(struct ledger *l, int64_t deadline)
+{
+	PGresult *r = NULL;
+	char err[256];
+	enum ledger_rc rc = run(l, "ping", 0, NULL, NULL, NULL, deadline, &r, err, sizeof(err));
+
+	PQclear(r);
+	return rc;
+}
+
+static void
+copy_col(char *dst, size_t len, PGresult *r, int col)
+{
+	snprintf(dst, len, "%s", PQgetisnull(r, 0, col) ? "" : PQgetvalue(r, 0, col));
+}
+
+static void
+backoff(int attempt)
+{
+	uint32_t j = 0;
+	struct timespec ts;
+	long us = 1000L << (attempt < 6 ? attempt : 6);	/* 2ms .. 64ms */
+
+	util_random(&j, sizeof(j));
+	us = us / 2 + (long)(j % (uint32_t)us);
+	ts.tv_sec = 0;
+	ts.tv_nsec = us * 1000;
+	nanosleep(&ts, NULL);
+}
+
+enum ledger_rc
+ledger_authorize(struct ledger *l, const struct ledger_auth_req *q, int64_t deadline,
+    struct ledger_auth_res *res, char *err, size_t errlen)
+{
+	char amount[32], ttl[16];
+	const char *v[10];
+	int lens[10] = { 0 }, fmts[10] = { 0 };
+	PGresult *r = NULL;
+	enum ledger_rc rc;
+	int attempt;
+
+	memset(res, 0, sizeof(*res));
+	snprintf(amount, sizeof(amount), "%lld", (long long)q->amount_cents);
+	snprintf(ttl, sizeof(ttl), "%d", q->key_ttl_s);
+	v[0] = q->key; v[1] = q->payer; v[2] = q->payee; v[3] = amount;
+	v[4] = q->currency; v[5] = q->description ? q->description : "";
+	v[6] = (const char *)q->fingerprint; lens[6] = 32; fmts[6] = 1;
+	v[7] = q->payment_id; v[8] = ttl; v[9] = q->correlation_id;
+
+	for (attempt = 0;; attempt++) {
+		rc = run(l, "auth", 10, v, lens, fmts, deadline, &r, err, errlen);
+		res->attempts = attempt + 1;
+		if (rc != LEDGER_BUSY || attempt >= l->retry_max)
+			break;
+		backoff(attempt);
+	}
+	if (rc != LEDGER_OK)
+		return rc;
+	if (PQntuples(r) != 1 || PQnfields(r) != 7) {
+		snprintf(err, errlen, "authorize_payment returned %d rows", PQntuples(r));
+		PQclear(r);
+		return LEDGER_INTERNAL;
+	}
+	copy_col(res->payment_id, sizeof(res->payment_id), r, 0);
+	copy_col(res->status, sizeof(res->status), r, 1);
+	copy_col(res->error_code, sizeof(res->error_code), r, 2);
+	copy_col(res->error_message, sizeof(res->error_message), r, 3);
+	copy_col(res->processed_at, sizeof(res->processed_at), r, 4);
+	res->replayed = !PQgetisnull(r, 0, 5) && PQgetvalue(r, 0, 5)[0] == 't';
+	copy_col(res->conflict, sizeof(res->conflict), r, 6);
+	PQclear(r);
+	return LEDGER_OK;
+}
+
+enum ledger_rc
+ledger_get_payment(struct ledger *l, const char *id, int64_t deadline,
+    struct ledger_payment *p, char *err, size_t errlen)
+{
+	PGresult *r = NULL;
+	enum ledger_rc rc;
+
+	memset(p, 0, sizeof(*p));
+	rc = run(l, "getpay", 1, &id, NULL, NULL, deadline, &r, err, errlen);
+	if (rc != LEDGER_OK)
+		return rc;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return LEDGER_NOT_FOUND;
+	}
+	copy_col(p->payment_id, sizeof(p->payment_id), r, 0);
+	copy_col(p->payer, sizeof(p->payer), r, 1);
+	copy_col(p->payee, sizeof(p->payee), r, 2);
+	p->amount_cents = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
+	copy_col(p->currency, sizeof(p->currency), r, 4);
+	copy_col(p->status, sizeof(p->status), r, 5);
+	copy_col(p->description, sizeof(p->description), r, 6);
+	copy_col(p->created_at, sizeof(p->created_at), r, 7);
+	copy_col(p->updated_at, sizeof(p->updated_at), r, 8);
+	PQclear(r);
+	return LEDGER_OK;
+}
+
+enum ledger_rc
+ledger_get_balance(struct ledger *l, const char *id, int64_t deadline,
+    struct ledger_balance *b, char *err, size_t errlen)
+{
+	PGresult *r = NULL;
+	enum ledger_rc rc;
+
+	memset(b, 0, sizeof(*b));
+	rc = run(l, "getbal", 1, &id, NULL, NULL, deadline, &r, err, errlen);
+	if (rc != LEDGER_OK)
+		return rc;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return LEDGER_NOT_FOUND;
+	}
+	copy_col(b->account_id, sizeof(b->account_id), r, 0);
+	b->available_cents = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+	b->pending_cents = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+	copy_col(b->currency, sizeof(b->currency), r, 3);
+	PQclear(r);
+	return LEDGER_OK;
+}

@@ -1,0 +1,456 @@
+/*
+ * sup_supervisor.c — the privileged supervisor process (see sup.h).
+ *
+ * Kept small on purpose: poll on a signalfd, the listening socket and the
+ * workers' control channels; accept4(); pass the socket to a worker with
+ * SCM_RIGHTS; reap children and act on the exit-code protocol of
+ * wrk_exit.h. It never reads client bytes and never initialises grpc, so a
+ * hostile client can reach only sandboxed code.
+ *
+ * Workers: WORKER_POOL_SIZE are forked ahead of time (connected to Postgres
+ * and sandboxed, waiting for a client); when none is idle a new one is
+ * forked on demand, up to MAX_WORKERS. Beyond that, connections wait in the
+ * kernel backlog. Workers that die before reporting READY (crash, seccomp
+ * kill) throttle further forks with exponential backoff, like Postfix's
+ * master, instead of fork-bombing.
+ */
+#include "sup.h"
+#include "log.h"
+#include "util.h"
+#include "wrk.h"
+#include "wrk_exit.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <systemd/sd-daemon.h>
+
+#define THROTTLE_MIN_MS   100
+#define THROTTLE_MAX_MS   30000
+#define DRAIN_EXTRA_MS    5000
+
+struct sup_worker {
+	pid_t   pid;
+	int     ctl;
+	int     ready;
+	int     assigned;
+	int64_t started_ms;
+};
+
+static struct {
+	const struct config *cfg;
+	struct sup_worker   *w;
+	size_t               nw;
+	int                  listen_fd;
+	int                  sig_fd;
+	int                  draining;
+	int64_t              drain_deadline;
+	int                  exit_status;
+	int64_t              throttle_until;
+	int64_t              throttle_ms;
+	uint64_t             watchdog_us;
+	int64_t              next_watchdog;
+	int64_t              next_status;
+	unsigned long        accepted, exits;
+} S;
+
+static size_t
+count_unassigned(void)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < S.nw; i++)
+		n += !S.w[i].assigned;
+	return n;
+}
+
+static void
+close_inherited(int keep)
+{
+	size_t i;
+
+	if (S.listen_fd >= 0)
+		close(S.listen_fd);
+	close(S.sig_fd);
+	for (i = 0; i < S.nw; i++)
+		if (S.w[i].ctl != keep)
+			close(S.w[i].ctl);
+}
+
+/* Forks one worker; returns its slot or -1. */
+static int
+spawn(void)
+{
+	int sv[2];
+	pid_t pid;
+
+	if (S.nw >= (size_t)S.cfg->max_workers)
+		return -1;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		log_error("socketpair failed", LF_S("error", strerror(errno)));
+		return -1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		log_error("fork failed", LF_S("error", strerror(errno)));
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		close_inherited(-1);
+		free(S.w);
+		wrk_main(S.cfg, sv[1]);
+	}
+	close(sv[1]);
+	S.w[S.nw].pid = pid;
+	S.w[S.nw].ctl = sv[0];
+	S.w[S.nw].ready = 0;
+	S.w[S.nw].assigned = 0;
+	S.w[S.nw].started_ms = util_now_ms();
+	return (int)S.nw++;
+}
+
+static int
+throttled(void)
+{
+	return S.throttle_until > util_now_ms();
+}
+
+static void
+fill_pool(void)
+{
+	while (!S.draining && !throttled() &&
+	    count_unassigned() < (size_t)S.cfg->worker_pool_size &&
+	    S.nw < (size_t)S.cfg->max_workers)
+		if (spawn() < 0)
+			break;
+}
+
+static int
+send_fd(int ctl, int fd)
+{
+	struct msghdr mh;
+	struct iovec iov;
+	char byte = 'F', cbuf[CMSG_SPACE(sizeof(int))];
+	struct cmsghdr *cm;
+
+	memset(&mh, 0, sizeof(mh));
+	memset(cbuf, 0, sizeof(cbuf));
+	iov.iov_base = &byte;
+	iov.iov_len = 1;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cbuf;
+	mh.msg_controllen = sizeof(cbuf);
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	return sendmsg(ctl, &mh, MSG_NOSIGNAL) == 1 ? 0 : -1;
+}
+
+/* Picks an idle worker (ready first), forking one if needed. */
+static int
+pick_worker(void)
+{
+	size_t i;
+	int any = -1;
+
+	for (i = 0; i < S.nw; i++) {
+		if (S.w[i].assigned)
+			continue;
+		if (S.w[i].ready)
+			return (int)i;
+		if (any < 0)
+			any = (int)i;
+	}
+	if (any >= 0)
+		return any;
+	if (throttled())
+		return -1;
+	return spawn();
+}
+
+static int
+can_accept(void)
+{
+	if (S.draining || S.listen_fd < 0)
+		return 0;
+	if (count_unassigned() > 0)
+		return 1;
+	return S.nw < (size_t)S.cfg->max_workers && !throttled();
+}
+
+static void
+do_accept(void)
+{
+	while (can_accept()) {
+		int fd = accept4(S.listen_fd, NULL, NULL, SOCK_CLOEXEC), slot;
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+			    errno != ECONNABORTED)
+				log_error("accept failed", LF_S("error", strerror(errno)));
+			return;
+		}
+		S.accepted++;
+		for (;;) {
+			slot = pick_worker();
+			if (slot < 0) {
+				/* Throttled between can_accept and here: nothing
+				 * can serve it now. Close rather than hold it. */
+				log_warn("no worker available; connection refused");
+				break;
+			}
+			if (send_fd(S.w[slot].ctl, fd) == 0) {
+				S.w[slot].assigned = 1;
+				break;
+			}
+			/* That worker is gone (its SIGCHLD is pending): mark it
+			 * so it is not picked again, and try the next one. */
+			S.w[slot].assigned = 1;
+		}
+		close(fd);
+	}
+}
+
+static const char *
+exit_reason(int status, int *abnormal)
+{
+	*abnormal = 0;
+	if (WIFEXITED(status)) {
+		switch (WEXITSTATUS(status)) {
+		case WRK_EXIT_OK: return "ok";
+		case WRK_EXIT_DB_LOST: return "db_lost";
+		case WRK_EXIT_DB_DOWN: return "db_down";
+		case WRK_EXIT_IPC: return "ipc";
+		case WRK_EXIT_SANDBOX: *abnormal = 1; return "sandbox";
+		case WRK_EXIT_SOFTWARE: *abnormal = 1; return "software";
+		default: *abnormal = 1; return "unknown_exit";
+		}
+	}
+	*abnormal = 1;
+	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
+		return "seccomp";
+	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+		return "killed";
+	return "crash";
+}
+
+static void
+begin_drain(int status)
+{
+	size_t i;
+
+	if (S.draining)
+		return;
+	S.draining = 1;
+	S.exit_status = status;
+	S.drain_deadline = util_now_ms() + (int64_t)S.cfg->shutdown_grace_s * 1000 + DRAIN_EXTRA_MS;
+	sd_notify(0, "STOPPING=1\nSTATUS=draining");
+	log_info("draining: no new connections; workers finish in-flight RPCs",
+	    LF_I("workers", (int64_t)S.nw));
+	if (S.listen_fd >= 0) {
+		close(S.listen_fd);
+		S.listen_fd = -1;
+	}
+	for (i = 0; i < S.nw; i++)
+		kill(S.w[i].pid, SIGTERM);
+}
+
+static void
+reap(void)
+{
+	int status, abnormal;
+	pid_t pid;
+	size_t i;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		struct sup_worker *w = NULL;
+		const char *reason;
+
+		for (i = 0; i < S.nw; i++)
+			if (S.w[i].pid == pid) {
+				w = &S.w[i];
+				break;
+			}
+		if (w == NULL)
+			continue;
+		S.exits++;
+		reason = exit_reason(status, &abnormal);
+		if (abnormal) {
+			log_error("worker died", LF_I("worker_pid", pid), LF_S("reason", reason),
+			    LF_I("status", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status)),
+			    LF_B("had_client", w->assigned), LF_B("was_ready", w->ready));
+		} else {
+			log_debug("worker exited", LF_I("worker_pid", pid), LF_S("reason", reason));
+		}
+		if (WIFEXITED(status) && WEXITSTATUS(status) == WRK_EXIT_SANDBOX) {
+			log_kv(LOG_CRIT, "a worker could not enter its sandbox; failing closed",
+			    NULL);
+			begin_drain(1);
+		}
+		/* Crashes before READY, and Postgres losing idle pool workers,
+		 * slow down the forking instead of spinning. */
+		if ((abnormal && !w->ready) ||
+		    (!w->assigned && WIFEXITED(status) && WEXITSTATUS(status) == WRK_EXIT_DB_LOST)) {
+			S.throttle_ms = S.throttle_ms ? S.throttle_ms * 2 : THROTTLE_MIN_MS;
+			if (S.throttle_ms > THROTTLE_MAX_MS)
+				S.throttle_ms = THROTTLE_MAX_MS;
+			S.throttle_until = util_now_ms() + S.throttle_ms;
+			log_warn("throttling worker starts", LF_I("delay_ms", S.throttle_ms));
+		}
+		close(w->ctl);
+		*w = S.w[--S.nw];
+	}
+}
+
+static void
+read_ctl(struct sup_worker *w)
+{
+	char buf[16];
+	ssize_t n = recv(w->ctl, buf, sizeof(buf), MSG_DONTWAIT), i;
+
+	for (i = 0; i < n; i++)
+		if (buf[i] == WRK_MSG_READY && !w->ready) {
+			w->ready = 1;
+			S.throttle_ms = 0;	/* a healthy start resets backoff */
+		}
+}
+
+static void
+on_signal(void)
+{
+	struct signalfd_siginfo si;
+
+	while (read(S.sig_fd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			reap();
+			break;
+		case SIGTERM:
+		case SIGINT:
+			begin_drain(0);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static void
+notify_periodic(void)
+{
+	int64_t now = util_now_ms();
+
+	if (S.watchdog_us && now >= S.next_watchdog) {
+		sd_notify(0, "WATCHDOG=1");
+		S.next_watchdog = now + (int64_t)(S.watchdog_us / 2000);
+	}
+	if (now >= S.next_status) {
+		sd_notifyf(0, "STATUS=%zu workers (%zu idle), %lu connections accepted",
+		    S.nw, count_unassigned(), S.accepted);
+		S.next_status = now + 1000;
+	}
+}
+
+void
+sup_run(const struct config *cfg)
+{
+	struct pollfd *pfd;
+	sigset_t set;
+	char err[256];
+	int activated;
+	size_t i;
+
+	memset(&S, 0, sizeof(S));
+	S.cfg = cfg;
+	S.w = xcalloc((size_t)cfg->max_workers, sizeof(*S.w));
+	pfd = xcalloc((size_t)cfg->max_workers + 2, sizeof(*pfd));
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	S.sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (S.sig_fd < 0)
+		fatal("signalfd: %s", strerror(errno));
+
+	S.listen_fd = sup_listen_open(cfg->grpc_host, cfg->grpc_port, &activated, err, sizeof(err));
+	if (S.listen_fd < 0)
+		fatal("cannot listen: %s", err);
+	if (util_set_nonblock(S.listen_fd, 1) < 0)
+		fatal("listen socket: %s", strerror(errno));
+	if (sd_watchdog_enabled(0, &S.watchdog_us) <= 0)
+		S.watchdog_us = 0;
+
+	fill_pool();
+	log_info("paymentd listening", LF_S("host", cfg->grpc_host), LF_I("port", cfg->grpc_port),
+	    LF_B("socket_activated", activated), LF_I("max_workers", cfg->max_workers),
+	    LF_I("pool_size", cfg->worker_pool_size), LF_B("sandbox", cfg->sandbox));
+	sd_notify(0, "READY=1");
+
+	for (;;) {
+		nfds_t n = 0;
+		int timeout = 1000;
+
+		if (S.draining && (S.nw == 0 || util_now_ms() >= S.drain_deadline)) {
+			for (i = 0; i < S.nw; i++) {
+				log_warn("worker did not drain in time; killing",
+				    LF_I("worker_pid", S.w[i].pid));
+				kill(S.w[i].pid, SIGKILL);
+			}
+			while (S.nw > 0 && waitpid(-1, NULL, 0) > 0)
+				S.nw--;
+			log_info("paymentd stopped", LF_I("connections", (int64_t)S.accepted));
+			exit(S.exit_status);
+		}
+		fill_pool();
+		pfd[n].fd = S.sig_fd; pfd[n].events = POLLIN; pfd[n++].revents = 0;
+		if (can_accept()) {
+			pfd[n].fd = S.listen_fd; pfd[n].events = POLLIN; pfd[n++].revents = 0;
+		}
+		for (i = 0; i < S.nw; i++) {
+			/* Only READY messages come this way; after that, deaths
+			 * arrive as SIGCHLD. */
+			pfd[n].fd = S.w[i].ready ? -1 : S.w[i].ctl;
+			pfd[n].events = POLLIN;
+			pfd[n++].revents = 0;
+		}
+		if (throttled()) {
+			int64_t left = S.throttle_until - util_now_ms();
+			timeout = left < timeout ? (int)left + 1 : timeout;
+		}
+		if (S.watchdog_us && S.watchdog_us / 4000 < (uint64_t)timeout)
+			timeout = (int)(S.watchdog_us / 4000);
+		if (poll(pfd, n, timeout) < 0 && errno != EINTR)
+			fatal("poll: %s", strerror(errno));
+		notify_periodic();
+		if (pfd[0].revents)
+			on_signal();
+		/* Worker slots may have moved during reap(): rescan by fd. */
+		for (i = 0; i < S.nw; i++) {
+			nfds_t k;
+			for (k = 1; k < n; k++)
+				if (pfd[k].fd == S.w[i].ctl && pfd[k].revents) {
+					read_ctl(&S.w[i]);
+					break;
+				}
+		}
+		if (S.listen_fd >= 0 && n > 1 && pfd[1].fd == S.listen_fd && pfd[1].revents)
+			do_accept();
+	}
+}

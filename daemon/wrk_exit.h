@@ -1,0 +1,38 @@
+/*
+ * wrk_exit.h — the worker exit-code protocol.
+ *
+ * A worker's exit status tells the supervisor what happened and what to do.
+ * The supervisor (sup_supervisor.c, sup_exit_action) is the only reader.
+ *
+ *   code  name                 meaning                          supervisor action
+ *   0     WRK_EXIT_OK          connection served and closed      none
+ *                              (client gone, idle, max age, drain)
+ *   10    WRK_EXIT_DB_LOST     Postgres connection died; clients  refill pool with backoff
+ *                              got UNAVAILABLE and a GOAWAY       while Postgres is down
+ *   11    WRK_EXIT_DB_DOWN     could not connect to Postgres at   same as 10
+ *                              start; served NOT_SERVING/
+ *                              UNAVAILABLE, then GOAWAY
+ *   20    WRK_EXIT_IPC         supervisor channel closed or a     none (supervisor is
+ *                              malformed fd message               likely exiting)
+ *   70    WRK_EXIT_SOFTWARE    internal error (grpc setup, OOM)   count as crash, throttle
+ *   77    WRK_EXIT_SANDBOX     privilege drop/seccomp failed      fail closed: supervisor
+ *                                                                  stops with an error
+ *   signal SIGSYS              seccomp killed it (violation)      log ERROR, count, throttle
+ *   other signals              crash (or kill -9 by an operator)  count, throttle if it
+ *                                                                  died before READY
+ */
+#ifndef PAYMENTD_WRK_EXIT_H
+#define PAYMENTD_WRK_EXIT_H
+
+#define WRK_EXIT_OK        0
+#define WRK_EXIT_DB_LOST   10
+#define WRK_EXIT_DB_DOWN   11
+#define WRK_EXIT_IPC       20
+#define WRK_EXIT_SOFTWARE  70
+#define WRK_EXIT_SANDBOX   77
+
+/* Bytes a worker writes on its control channel. */
+#define WRK_MSG_READY  'R'   /* set up and sandboxed; may receive a client fd */
+#define WRK_MSG_BUSY   'B'   /* took its client fd */
+
+#endif

@@ -1,0 +1,559 @@
+/*
+ * wrk_worker.c — one worker process: serves exactly one client connection
+ * with the grpc C core, then exits with a code from wrk_exit.h.
+ *
+ * Life of a worker (forked by the supervisor, see sup_supervisor.c):
+ *   1. connect to Postgres (a failure is remembered, not fatal: the client
+ *      still gets NOT_SERVING / UNAVAILABLE instead of a reset connection);
+ *   2. grpc_init, create the server with registered methods, start it;
+ *   3. lock down (sandbox/: privilege drop + seccomp), then report READY;
+ *   4. receive the client's socket over the control channel (SCM_RIGHTS) —
+ *      the first client byte is read only after lock-down;
+ *   5. grpc_server_add_channel_from_fd and serve until the client closes,
+ *      the connection is idle or too old, Postgres is lost, or SIGTERM —
+ *      each of which ends in grpc_server_shutdown_and_notify (GOAWAY, then
+ *      in-flight RPCs finish).
+ * RPCs are handled one at a time on this thread (one Postgres connection
+ * per worker); HTTP/2 streams are multiplexed by grpc meanwhile. A request
+ * for a method nobody registered is caught by a grpc_server_request_call
+ * that is always posted and answered UNIMPLEMENTED.
+ */
+#include "wrk.h"
+#include "wrk_exit.h"
+#include "grpc_util.h"
+#include "log.h"
+#include "pay_validate.h"
+#include "util.h"
+#include "sandbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <grpc/grpc_posix.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/time.h>
+#include <libpq-fe.h>
+
+#define TICK_MS           250
+#define REQUESTS_PER_METHOD 2
+#define CLOSE_LINGER_MS   1000
+
+const struct wrk_method wrk_methods[] = {
+	{ "/payment.v1.PaymentService/AuthorizePayment", "AuthorizePayment", wrk_rpc_authorize, 0 },
+	{ "/payment.v1.PaymentService/GetPayment", "GetPayment", wrk_rpc_get_payment, 0 },
+	{ "/payment.v1.PaymentService/GetAccountBalance", "GetAccountBalance", wrk_rpc_get_balance, 0 },
+	{ "/grpc.health.v1.Health/Check", "HealthCheck", wrk_health_check, 1 },
+};
+const size_t wrk_nmethods = ARRAY_LEN(wrk_methods);
+
+enum call_state { CALL_WAITING, CALL_SENDING };
+
+struct wrk_call {
+	const struct wrk_method *m;	/* NULL: the unknown-method catcher */
+	size_t            midx;
+	enum call_state   state;
+	grpc_call        *call;
+	gpr_timespec      deadline;
+	grpc_call_details details;
+	grpc_metadata_array req_md;
+	grpc_byte_buffer *payload;
+	grpc_byte_buffer *resp;
+	grpc_metadata     init_md[1];
+	grpc_metadata     trail_md[1];
+	size_t            ntrail;
+	grpc_slice        status_details;
+	int               cancelled;
+	grpc_status_code  code;
+	char              corr[PAY_CORR_MAX + 1];
+	char              path[128];
+	int64_t           start_ns;
+};
+
+struct wrk {
+	const struct config   *cfg;
+	struct ledger         *ledger;
+	int                    ctl_fd;
+	int                    watch_fd;
+	grpc_completion_queue *cq;
+	grpc_server           *server;
+	void                  *handles[ARRAY_LEN(wrk_methods)];
+	int                    active;
+	int64_t                last_activity_ms;
+	int64_t                conn_start_ms;
+	int64_t                shutdown_deadline_ms;
+	int                    shutdown_started;
+	int                    cancelled_all;
+	int                    exit_code;
+	int                    db_lost;
+	int                    db_down;
+	const char            *stop_reason;
+};
+
+static volatile sig_atomic_t got_term;
+static int shutdown_tag;
+
+static void
+on_term(int sig)
+{
+	(void)sig;
+	got_term = 1;
+}
+
+struct ledger *wrk_ledger(struct wrk *w) { return w->ledger; }
+const struct config *wrk_config(struct wrk *w) { return w->cfg; }
+
+void
+wrk_db_lost(struct wrk *w)
+{
+	if (!w->db_lost)
+		log_warn("database connection lost; draining this connection");
+	w->db_lost = 1;
+}
+
+void
+wrk_reply_status(struct wrk_reply *rep, grpc_status_code code, const char *fmt, ...)
+{
+	va_list ap;
+
+	rep->status = code;
+	va_start(ap, fmt);
+	vsnprintf(rep->details, sizeof(rep->details), fmt, ap);
+	va_end(ap);
+}
+
+void
+wrk_reply_ledger_error(struct wrk_ctx *ctx, struct wrk_reply *rep,
+    enum ledger_rc rc, const char *err)
+{
+	switch (rc) {
+	case LEDGER_TIMEOUT:
+		wrk_reply_status(rep, GRPC_STATUS_DEADLINE_EXCEEDED,
+		    "deadline exceeded; the operation was rolled back");
+		break;
+	case LEDGER_UNAVAILABLE:
+		wrk_db_lost(ctx->w);
+		wrk_reply_status(rep, GRPC_STATUS_UNAVAILABLE,
+		    "database unavailable; retry with the same idempotency key");
+		break;
+	case LEDGER_BUSY:
+		wrk_reply_status(rep, GRPC_STATUS_ABORTED,
+		    "too much contention; retry with the same idempotency key");
+		break;
+	case LEDGER_INVALID:
+		wrk_reply_status(rep, GRPC_STATUS_INVALID_ARGUMENT, "invalid value: %s", err);
+		break;
+	default:
+		log_error("ledger error", LF_S("rc", ledger_rc_name(rc)), LF_S("error", err));
+		wrk_reply_status(rep, GRPC_STATUS_INTERNAL, "internal error");
+		break;
+	}
+}
+
+static void
+post_request(struct wrk *w, const struct wrk_method *m, size_t midx)
+{
+	struct wrk_call *c = xcalloc(1, sizeof(*c));
+	grpc_call_error e;
+
+	c->m = m;
+	c->midx = midx;
+	c->state = CALL_WAITING;
+	grpc_metadata_array_init(&c->req_md);
+	if (m != NULL) {
+		e = grpc_server_request_registered_call(w->server, w->handles[midx],
+		    &c->call, &c->deadline, &c->req_md, &c->payload, w->cq, w->cq, c);
+	} else {
+		grpc_call_details_init(&c->details);
+		e = grpc_server_request_call(w->server, &c->call, &c->details,
+		    &c->req_md, w->cq, w->cq, c);
+	}
+	if (e != GRPC_CALL_OK) {
+		log_error("grpc_server_request_call failed", LF_I("error", e));
+		exit(WRK_EXIT_SOFTWARE);
+	}
+}
+
+static void
+free_call(struct wrk_call *c)
+{
+	if (c->call)
+		grpc_call_unref(c->call);
+	if (c->m == NULL)
+		grpc_call_details_destroy(&c->details);
+	grpc_metadata_array_destroy(&c->req_md);
+	if (c->payload)
+		grpc_byte_buffer_destroy(c->payload);
+	if (c->resp)
+		grpc_byte_buffer_destroy(c->resp);
+	if (c->state == CALL_SENDING) {
+		grpc_slice_unref(c->status_details);
+		grpc_slice_unref(c->init_md[0].value);
+		if (c->ntrail)
+			grpc_slice_unref(c->trail_md[0].value);
+	}
+	free(c);
+}
+
+static void
+begin_shutdown(struct wrk *w, const char *reason, int code)
+{
+	if (w->shutdown_started)
+		return;
+	w->shutdown_started = 1;
+	w->stop_reason = reason;
+	w->exit_code = code;
+	w->shutdown_deadline_ms = util_now_ms() + (int64_t)w->cfg->shutdown_grace_s * 1000;
+	log_debug("closing connection", LF_S("reason", reason), LF_I("active", w->active));
+	grpc_server_shutdown_and_notify(w->server, w->cq, &shutdown_tag);
+}
+
+static void
+dispatch(struct wrk *w, struct wrk_call *c)
+{
+	struct wrk_reply rep;
+	struct wrk_ctx ctx;
+	grpc_op ops[4];
+	uint8_t *req = NULL;
+	size_t reqlen = 0, nops = 0;
+	char in_corr[PAY_CORR_MAX + 8] = "";
+	int64_t left;
+	grpc_call_error e;
+
+	memset(&rep, 0, sizeof(rep));
+	memset(ops, 0, sizeof(ops));
+	if (!gu_md_get(&c->req_md, "x-correlation-id", in_corr, sizeof(in_corr)))
+		gu_md_get(&c->req_md, "x-request-id", in_corr, sizeof(in_corr));
+	pay_correlation_id(in_corr, c->corr);
+	if (c->m) {
+		snprintf(c->path, sizeof(c->path), "%s", c->m->path);
+	} else {
+		snprintf(c->path, sizeof(c->path), "%.*s",
+		    (int)GRPC_SLICE_LENGTH(c->details.method),
+		    (const char *)GRPC_SLICE_START_PTR(c->details.method));
+		c->deadline = c->details.deadline;
+	}
+	log_set_context(c->corr, c->m ? c->m->name : c->path);
+
+	ctx.w = w;
+	ctx.correlation_id = c->corr;
+	ctx.peer = NULL;
+	ctx.client_id = NULL;
+	left = gu_ms_left(c->deadline);
+	ctx.deadline_ms = left == INT64_MAX ? -1 : util_now_ms() + left;
+
+	if (c->m == NULL) {
+		wrk_reply_status(&rep, GRPC_STATUS_UNIMPLEMENTED, "unknown method %s", c->path);
+	} else if (left <= 0) {
+		wrk_reply_status(&rep, GRPC_STATUS_DEADLINE_EXCEEDED, "deadline exceeded before processing");
+	} else if (c->payload == NULL || gu_bb_read(c->payload, &req, &reqlen) < 0) {
+		wrk_reply_status(&rep, GRPC_STATUS_INVALID_ARGUMENT, "missing request message");
+	} else {
+		rep.status = GRPC_STATUS_OK;
+		c->m->handler(&ctx, req, reqlen, &rep);
+	}
+	free(req);
+
+	c->code = rep.status;
+	c->state = CALL_SENDING;
+	c->status_details = grpc_slice_from_copied_string(rep.details);
+	memset(c->init_md, 0, sizeof(c->init_md));
+	c->init_md[0].key = grpc_slice_from_static_string("x-correlation-id");
+	c->init_md[0].value = grpc_slice_from_copied_string(c->corr);
+	memset(c->trail_md, 0, sizeof(c->trail_md));
+	if (rep.retry_after[0]) {
+		c->trail_md[0].key = grpc_slice_from_static_string("retry-after");
+		c->trail_md[0].value = grpc_slice_from_copied_string(rep.retry_after);
+		c->ntrail = 1;
+	}
+
+	ops[nops].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[nops].data.send_initial_metadata.count = 1;
+	ops[nops++].data.send_initial_metadata.metadata = c->init_md;
+	if (rep.status == GRPC_STATUS_OK && rep.body != NULL) {
+		c->resp = gu_bb_new(rep.body, rep.len);
+		ops[nops].op = GRPC_OP_SEND_MESSAGE;
+		ops[nops++].data.send_message.send_message = c->resp;
+	}
+	free(rep.body);
+	ops[nops].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+	ops[nops].data.send_status_from_server.status = rep.status;
+	ops[nops].data.send_status_from_server.status_details = &c->status_details;
+	ops[nops].data.send_status_from_server.trailing_metadata_count = c->ntrail;
+	ops[nops++].data.send_status_from_server.trailing_metadata = c->trail_md;
+	ops[nops].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+	ops[nops++].data.recv_close_on_server.cancelled = &c->cancelled;
+	e = grpc_call_start_batch(c->call, ops, nops, c, NULL);
+	if (e != GRPC_CALL_OK) {
+		log_error("grpc_call_start_batch failed", LF_I("error", e));
+		exit(WRK_EXIT_SOFTWARE);
+	}
+	log_set_context(NULL, NULL);
+}
+
+static void
+on_event(struct wrk *w, struct wrk_call *c, int success)
+{
+	if (c->state == CALL_WAITING) {
+		if (!success) {		/* server shutting down */
+			free_call(c);
+			return;
+		}
+		if (!w->shutdown_started)
+			post_request(w, c->m, c->midx);
+		w->active++;
+		w->last_activity_ms = util_now_ms();
+		c->start_ns = util_now_ns();
+		dispatch(w, c);
+		return;
+	}
+	/* CALL_SENDING finished: the RPC is over. */
+	w->active--;
+	w->last_activity_ms = util_now_ms();
+	log_set_context(c->corr, c->m ? c->m->name : c->path);
+	log_info("rpc", LF_S("code", gu_status_name(c->code)),
+	    LF_D("duration_ms", (double)(util_now_ns() - c->start_ns) / 1e6),
+	    LF_B("cancelled", c->cancelled));
+	log_set_context(NULL, NULL);
+	free_call(c);
+}
+
+static int
+peer_closed(int fd)
+{
+	struct pollfd p = { fd, POLLRDHUP, 0 };
+
+	return fd >= 0 && poll(&p, 1, 0) > 0 &&
+	    (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+static void
+housekeeping(struct wrk *w)
+{
+	int64_t now = util_now_ms();
+
+	if (w->shutdown_started) {
+		if (!w->cancelled_all && now >= w->shutdown_deadline_ms) {
+			log_warn("shutdown grace expired; cancelling in-flight calls",
+			    LF_I("active", w->active));
+			grpc_server_cancel_all_calls(w->server);
+			w->cancelled_all = 1;
+		}
+		return;
+	}
+	if (got_term)
+		begin_shutdown(w, "sigterm", WRK_EXIT_OK);
+	else if (w->db_lost && w->active == 0)
+		begin_shutdown(w, "db_lost", WRK_EXIT_DB_LOST);
+	else if (w->db_down && w->active == 0 && w->last_activity_ms > w->conn_start_ms)
+		begin_shutdown(w, "db_down", WRK_EXIT_DB_DOWN);
+	else if (peer_closed(w->watch_fd))
+		begin_shutdown(w, "client_closed", WRK_EXIT_OK);
+	else if (w->active == 0 &&
+	    now - w->last_activity_ms >= (int64_t)w->cfg->worker_idle_timeout_s * 1000)
+		begin_shutdown(w, "idle_timeout", WRK_EXIT_OK);
+	else if (now - w->conn_start_ms >= (int64_t)w->cfg->worker_max_age_s * 1000)
+		begin_shutdown(w, "max_age", WRK_EXIT_OK);
+}
+
+/* Waits for the client fd from the supervisor. While idle, watches the
+ * Postgres socket so a pooled worker whose connection died exits before a
+ * client is ever handed to it. */
+static int
+receive_client(struct wrk *w)
+{
+	for (;;) {
+		struct pollfd p[2];
+		struct msghdr mh;
+		struct iovec iov;
+		char byte, cbuf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr *cm;
+		ssize_t n;
+		int fd, np = 1;
+
+		if (got_term)
+			exit(WRK_EXIT_OK);
+		p[0].fd = w->ctl_fd; p[0].events = POLLIN; p[0].revents = 0;
+		if (w->ledger != NULL) {
+			p[1].fd = ledger_socket(w->ledger); p[1].events = POLLIN; p[1].revents = 0;
+			np = 2;
+		}
+		if (poll(p, (nfds_t)np, 1000) < 0) {
+			if (errno == EINTR)
+				continue;
+			exit(WRK_EXIT_IPC);
+		}
+		if (np == 2 && p[1].revents) {
+			/* Postgres speaks first only to say goodbye. */
+			log_warn("database closed the idle connection; exiting before taking a client");
+			exit(WRK_EXIT_DB_LOST);
+		}
+		if (!(p[0].revents & (POLLIN | POLLHUP)))
+			continue;
+		memset(&mh, 0, sizeof(mh));
+		iov.iov_base = &byte;
+		iov.iov_len = 1;
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof(cbuf);
+		n = recvmsg(w->ctl_fd, &mh, MSG_CMSG_CLOEXEC);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			exit(got_term ? WRK_EXIT_OK : WRK_EXIT_IPC);
+		cm = CMSG_FIRSTHDR(&mh);
+		if (cm == NULL || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
+		    cm->cmsg_len != CMSG_LEN(sizeof(int))) {
+			log_error("malformed message on the supervisor channel");
+			exit(WRK_EXIT_IPC);
+		}
+		memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+		return fd;
+	}
+}
+
+static void
+setup_signals(void)
+{
+	struct sigaction sa;
+	sigset_t all;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_term;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGCHLD, &sa, NULL);
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+}
+
+static void
+lock_down(const struct config *cfg)
+{
+	struct sandbox_ids ids;
+	struct sandbox_opts o;
+	char err[256];
+
+	if (!cfg->sandbox) {
+		log_warn("SANDBOX=off: worker runs WITHOUT privilege drop and seccomp (debugging only)");
+		return;
+	}
+	memset(&o, 0, sizeof(o));
+	o.profile = SANDBOX_WORKER;
+	o.chroot_dir = cfg->chroot_dir;
+	o.debug = cfg->sandbox_debug;
+	o.max_fds = 64;
+	if (sandbox_resolve(cfg->user, &ids, err, sizeof(err)) < 0 ||
+	    sandbox_enter(&ids, &o, err, sizeof(err)) < 0) {
+		log_kv(LOG_CRIT, "sandbox setup failed; refusing to serve",
+		    (const struct log_field[]){ LF_S("error", err), { 0 } });
+		exit(WRK_EXIT_SANDBOX);
+	}
+}
+
+void
+wrk_main(const struct config *cfg, int ctl_fd)
+{
+	struct wrk w;
+	grpc_arg args[3];
+	grpc_channel_args ca = { 0, args };
+	grpc_server_credentials *creds;
+	grpc_event ev;
+	char err[512], ready = WRK_MSG_READY;
+	int fd, one = 1;
+	size_t i;
+	int64_t linger_until = 0;
+
+	memset(&w, 0, sizeof(w));
+	w.cfg = cfg;
+	w.ctl_fd = ctl_fd;
+	w.watch_fd = -1;
+	setup_signals();
+	/* If the supervisor dies, drain rather than linger as orphans. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	log_init("worker", cfg->log_level, cfg->log_format);
+
+	if (ledger_open(cfg->database_url, cfg->db_retry_max, &w.ledger, err, sizeof(err)) < 0) {
+		log_warn("database unavailable at worker start; will answer NOT_SERVING",
+		    LF_S("error", err));
+		w.db_down = 1;
+	}
+
+	grpc_init();
+	w.cq = grpc_completion_queue_create_for_next(NULL);
+	args[ca.num_args].type = GRPC_ARG_INTEGER;
+	args[ca.num_args].key = (char *)GRPC_ARG_MAX_CONCURRENT_STREAMS;
+	args[ca.num_args++].value.integer = cfg->max_concurrent_streams;
+	args[ca.num_args].type = GRPC_ARG_INTEGER;
+	args[ca.num_args].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+	args[ca.num_args++].value.integer = 64 * 1024;
+	w.server = grpc_server_create(&ca, NULL);
+	for (i = 0; i < wrk_nmethods; i++)
+		w.handles[i] = grpc_server_register_method(w.server, wrk_methods[i].path, NULL,
+		    GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+	grpc_server_register_completion_queue(w.server, w.cq, NULL);
+	grpc_server_start(w.server);
+
+	lock_down(cfg);
+
+	if (write(ctl_fd, &ready, 1) != 1)
+		exit(WRK_EXIT_IPC);
+	fd = receive_client(&w);
+
+	/* The supervisor accepted it blocking; grpc wants it non-blocking. */
+	if (util_set_nonblock(fd, 1) < 0) {
+		log_error("fcntl O_NONBLOCK failed", LF_S("error", strerror(errno)));
+		exit(WRK_EXIT_SOFTWARE);
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));	/* not TCP: harmless */
+	w.watch_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	w.conn_start_ms = w.last_activity_ms = util_now_ms();
+	creds = grpc_insecure_server_credentials_create();
+	grpc_server_add_channel_from_fd(w.server, fd, creds);
+	grpc_server_credentials_release(creds);
+
+	for (i = 0; i < wrk_nmethods; i++) {
+		int k;
+		for (k = 0; k < REQUESTS_PER_METHOD; k++)
+			post_request(&w, &wrk_methods[i], i);
+	}
+	post_request(&w, NULL, 0);
+
+	for (;;) {
+		ev = grpc_completion_queue_next(w.cq, gu_deadline_ms(TICK_MS), NULL);
+		if (ev.type == GRPC_OP_COMPLETE) {
+			if (ev.tag == &shutdown_tag)
+				break;
+			on_event(&w, ev.tag, ev.success);
+		}
+		housekeeping(&w);
+	}
+
+	/* All calls are done and GOAWAY was sent. Give the client a moment to
+	 * read the last frames and close its end before we drop the socket. */
+	linger_until = util_now_ms() + CLOSE_LINGER_MS;
+	while (!peer_closed(w.watch_fd) && util_now_ms() < linger_until) {
+		ev = grpc_completion_queue_next(w.cq, gu_deadline_ms(50), NULL);
+		if (ev.type == GRPC_OP_COMPLETE && ev.tag != &shutdown_tag)
+			free_call(ev.tag);
+	}
+	log_info("connection closed", LF_S("reason", w.stop_reason ? w.stop_reason : "?"),
+	    LF_I("exit_code", w.exit_code));
+	/* Skip grpc teardown: the process ends here and the kernel reclaims
+	 * everything; a slow grpc_shutdown would only delay the next worker. */
+	_exit(w.exit_code);
+}
