@@ -24,14 +24,21 @@ CFLAGS      ?= -O2 -g
 PD_CFLAGS   := -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
                -fstack-protector-strong -D_FORTIFY_SOURCE=2 -D_GNU_SOURCE -fPIE \
                -DPAYMENTD_MIGRATIONS_DIR='"$(MIGRATIONS_INSTALL_DIR)"' \
+               -DPAYMENTD_DESCRIPTOR_SET='"$(GEN)/descriptors.pb"' \
                -I$(GEN) -Idaemon -Isandbox -Iwal $(PKG_CFLAGS) $(SANFLAGS)
 ALL_CFLAGS   = $(PD_CFLAGS) $(CFLAGS)
 PD_LDFLAGS  := -pie -Wl,-z,relro,-z,now $(SANFLAGS)
 ALL_LDFLAGS  = $(PD_LDFLAGS) $(LDFLAGS)
 LDLIBS      += $(PKG_LIBS) -lpthread -lm
 
-PROTOS      := proto/payment/v1/payment.proto proto/grpc/health/v1/health.proto
-PROTO_C     := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS))
+PROTOS      := proto/payment/v1/payment.proto proto/grpc/health/v1/health.proto \
+               proto/grpc/reflection/v1/reflection.proto
+# Everything reflection serves (v1alpha shares v1's wire format, so only its
+# descriptor is needed, not C code).
+DESC_PROTOS := $(PROTOS) proto/grpc/reflection/v1alpha/reflection.proto
+DESC_SET    := $(GEN)/descriptors.pb
+PROTO_C     := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS)) \
+               $(GEN)/google/protobuf/descriptor.pb-c.c
 PROTO_H     := $(PROTO_C:.c=.h)
 PROTO_OBJ   := $(PROTO_C:.c=.o)
 
@@ -57,7 +64,18 @@ all: $(BINS)
 deps-check:
 	@pkg-config --exists $(PKGS) || { echo "missing build dependencies: run scripts/install-deps (as root)"; exit 1; }
 
-proto: $(PROTO_C) $(PROTO_H)
+proto: $(PROTO_C) $(PROTO_H) $(DESC_SET)
+
+$(DESC_SET): $(DESC_PROTOS)
+	@mkdir -p $(GEN)
+	protoc --descriptor_set_out=$@ --include_imports --include_source_info -Iproto \
+		$(patsubst proto/%,%,$(DESC_PROTOS))
+
+$(GEN)/google/protobuf/descriptor.pb-c.c $(GEN)/google/protobuf/descriptor.pb-c.h:
+	@mkdir -p $(GEN)
+	protoc-c --c_out=$(GEN) -I/usr/include google/protobuf/descriptor.proto
+
+$(BUILD)/daemon/wrk_reflect.o: $(DESC_SET)
 
 $(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
 	@mkdir -p $(GEN)

@@ -37,11 +37,18 @@ struct wrk_reply {
 typedef void (*wrk_handler)(struct wrk_ctx *ctx, const uint8_t *req, size_t len,
     struct wrk_reply *rep);
 
+enum wrk_kind {
+	WRK_UNARY,	/* one request, one response: handler runs inline */
+	WRK_WATCH,	/* health Watch: server streaming status changes */
+	WRK_REFLECT,	/* server reflection: bidirectional stream */
+};
+
 struct wrk_method {
-	const char *path;
-	const char *name;		/* short name for logs and metrics */
-	wrk_handler handler;
-	int         exempt;		/* health/reflection: no rate limit */
+	const char   *path;
+	const char   *name;		/* short name for logs and metrics */
+	enum wrk_kind kind;
+	wrk_handler   handler;		/* WRK_UNARY only */
+	int           exempt;		/* health/reflection: no rate limit */
 };
 
 extern const struct wrk_method wrk_methods[];
@@ -63,6 +70,10 @@ void wrk_rpc_authorize(struct wrk_ctx *, const uint8_t *, size_t, struct wrk_rep
 void wrk_rpc_get_payment(struct wrk_ctx *, const uint8_t *, size_t, struct wrk_reply *);
 void wrk_rpc_get_balance(struct wrk_ctx *, const uint8_t *, size_t, struct wrk_reply *);
 void wrk_health_check(struct wrk_ctx *, const uint8_t *, size_t, struct wrk_reply *);
+/* Health: is service known (""/payment.v1.PaymentService)? And the status
+ * of this worker right now (SERVING needs a Postgres ping within 1 s). */
+int  wrk_health_known(const char *service);
+int  wrk_health_status(struct wrk *w, int64_t deadline_ms);
 
 /* Entry point after fork: never returns. ctl_fd is the supervisor channel. */
 void wrk_main(const struct config *cfg, int ctl_fd) __attribute__((noreturn));

@@ -25,6 +25,8 @@
 #include "pay_validate.h"
 #include "util.h"
 #include "sandbox.h"
+#include "wrk_reflect.h"
+#include "grpc/health/v1/health.pb-c.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -47,36 +49,69 @@
 #define TICK_MS           250
 #define REQUESTS_PER_METHOD 2
 #define CLOSE_LINGER_MS   1000
+#define WATCH_POLL_MS     1000
 
 const struct wrk_method wrk_methods[] = {
-	{ "/payment.v1.PaymentService/AuthorizePayment", "AuthorizePayment", wrk_rpc_authorize, 0 },
-	{ "/payment.v1.PaymentService/GetPayment", "GetPayment", wrk_rpc_get_payment, 0 },
-	{ "/payment.v1.PaymentService/GetAccountBalance", "GetAccountBalance", wrk_rpc_get_balance, 0 },
-	{ "/grpc.health.v1.Health/Check", "HealthCheck", wrk_health_check, 1 },
+	{ "/payment.v1.PaymentService/AuthorizePayment", "AuthorizePayment", WRK_UNARY, wrk_rpc_authorize, 0 },
+	{ "/payment.v1.PaymentService/GetPayment", "GetPayment", WRK_UNARY, wrk_rpc_get_payment, 0 },
+	{ "/payment.v1.PaymentService/GetAccountBalance", "GetAccountBalance", WRK_UNARY, wrk_rpc_get_balance, 0 },
+	{ "/grpc.health.v1.Health/Check", "HealthCheck", WRK_UNARY, wrk_health_check, 1 },
+	{ "/grpc.health.v1.Health/Watch", "HealthWatch", WRK_WATCH, NULL, 1 },
+	{ "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", "Reflection", WRK_REFLECT, NULL, 1 },
+	{ "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", "Reflection", WRK_REFLECT, NULL, 1 },
 };
 const size_t wrk_nmethods = ARRAY_LEN(wrk_methods);
 
-enum call_state { CALL_WAITING, CALL_SENDING };
+/*
+ * A call moves through these states; each started batch carries a tag
+ * that points back at the call. `pending` counts batches in flight, and a
+ * call is freed only when it is finished and none is pending.
+ */
+enum call_state {
+	CALL_WAITING,		/* requested, no client call yet */
+	CALL_UNARY_SENDING,	/* response + status + recv-close in flight */
+	CALL_WATCH_IDLE,	/* health Watch: between status messages */
+	CALL_WATCH_SENDING,	/* health Watch: a status message in flight */
+	CALL_WATCH_FINISHING,	/* health Watch: final message + status */
+	CALL_REFL_READING,	/* reflection: waiting for the next request */
+	CALL_REFL_WRITING,	/* reflection: a response in flight */
+	CALL_REFL_CLOSING,	/* reflection: status + recv-close in flight */
+};
+
+struct wrk_call;
+struct wrk_tag {
+	struct wrk_call *c;
+	int              close;	/* 1: the RECV_CLOSE_ON_SERVER of a Watch */
+};
 
 struct wrk_call {
 	const struct wrk_method *m;	/* NULL: the unknown-method catcher */
 	size_t            midx;
 	enum call_state   state;
+	struct wrk_tag    tag, close_tag;
+	int               pending;
+	int               finished;	/* no more batches will be started */
 	grpc_call        *call;
 	gpr_timespec      deadline;
 	grpc_call_details details;
 	grpc_metadata_array req_md;
 	grpc_byte_buffer *payload;
 	grpc_byte_buffer *resp;
+	grpc_byte_buffer *recv;
 	grpc_metadata     init_md[1];
 	grpc_metadata     trail_md[1];
 	size_t            ntrail;
 	grpc_slice        status_details;
+	int               have_status;
 	int               cancelled;
 	grpc_status_code  code;
 	char              corr[PAY_CORR_MAX + 1];
 	char              path[128];
+	char              service[128];	/* Watch: the watched service */
+	int               last_status;	/* Watch: last status sent */
+	int               counted;	/* counted in w->active */
 	int64_t           start_ns;
+	struct wrk_call  *next_watch;
 };
 
 struct wrk {
@@ -91,12 +126,14 @@ struct wrk {
 	int64_t                last_activity_ms;
 	int64_t                conn_start_ms;
 	int64_t                shutdown_deadline_ms;
+	int64_t                next_watch_poll_ms;
 	int                    shutdown_started;
 	int                    cancelled_all;
 	int                    exit_code;
 	int                    db_lost;
 	int                    db_down;
 	const char            *stop_reason;
+	struct wrk_call       *watches;
 };
 
 static volatile sig_atomic_t got_term;
@@ -168,14 +205,19 @@ post_request(struct wrk *w, const struct wrk_method *m, size_t midx)
 	c->m = m;
 	c->midx = midx;
 	c->state = CALL_WAITING;
+	c->tag.c = c;
+	c->close_tag.c = c;
+	c->close_tag.close = 1;
+	c->pending = 1;
 	grpc_metadata_array_init(&c->req_md);
 	if (m != NULL) {
 		e = grpc_server_request_registered_call(w->server, w->handles[midx],
-		    &c->call, &c->deadline, &c->req_md, &c->payload, w->cq, w->cq, c);
+		    &c->call, &c->deadline, &c->req_md,
+		    m->kind == WRK_REFLECT ? NULL : &c->payload, w->cq, w->cq, &c->tag);
 	} else {
 		grpc_call_details_init(&c->details);
 		e = grpc_server_request_call(w->server, &c->call, &c->details,
-		    &c->req_md, w->cq, w->cq, c);
+		    &c->req_md, w->cq, w->cq, &c->tag);
 	}
 	if (e != GRPC_CALL_OK) {
 		log_error("grpc_server_request_call failed", LF_I("error", e));
@@ -184,8 +226,19 @@ post_request(struct wrk *w, const struct wrk_method *m, size_t midx)
 }
 
 static void
-free_call(struct wrk_call *c)
+free_call(struct wrk *w, struct wrk_call *c)
 {
+	struct wrk_call **pp;
+
+	for (pp = &w->watches; *pp != NULL; pp = &(*pp)->next_watch)
+		if (*pp == c) {
+			*pp = c->next_watch;
+			break;
+		}
+	if (c->counted) {
+		w->active--;
+		w->last_activity_ms = util_now_ms();
+	}
 	if (c->call)
 		grpc_call_unref(c->call);
 	if (c->m == NULL)
@@ -195,7 +248,9 @@ free_call(struct wrk_call *c)
 		grpc_byte_buffer_destroy(c->payload);
 	if (c->resp)
 		grpc_byte_buffer_destroy(c->resp);
-	if (c->state == CALL_SENDING) {
+	if (c->recv)
+		grpc_byte_buffer_destroy(c->recv);
+	if (c->have_status) {
 		grpc_slice_unref(c->status_details);
 		grpc_slice_unref(c->init_md[0].value);
 		if (c->ntrail)
@@ -204,52 +259,83 @@ free_call(struct wrk_call *c)
 	free(c);
 }
 
-static void
-begin_shutdown(struct wrk *w, const char *reason, int code)
+/* Starts a batch on the call's main tag; on failure the call is finished. */
+static int
+start(struct wrk_call *c, grpc_op *ops, size_t n, struct wrk_tag *tag)
 {
-	if (w->shutdown_started)
-		return;
-	w->shutdown_started = 1;
-	w->stop_reason = reason;
-	w->exit_code = code;
-	w->shutdown_deadline_ms = util_now_ms() + (int64_t)w->cfg->shutdown_grace_s * 1000;
-	log_debug("closing connection", LF_S("reason", reason), LF_I("active", w->active));
-	grpc_server_shutdown_and_notify(w->server, w->cq, &shutdown_tag);
+	grpc_call_error e = grpc_call_start_batch(c->call, ops, n, tag, NULL);
+
+	if (e != GRPC_CALL_OK) {
+		log_debug("grpc_call_start_batch refused", LF_I("error", e));
+		c->finished = 1;
+		return -1;
+	}
+	c->pending++;
+	return 0;
 }
 
 static void
-dispatch(struct wrk *w, struct wrk_call *c)
+op_initial_md(struct wrk_call *c, grpc_op *op)
+{
+	memset(c->init_md, 0, sizeof(c->init_md));
+	c->init_md[0].key = grpc_slice_from_static_string("x-correlation-id");
+	c->init_md[0].value = grpc_slice_from_copied_string(c->corr);
+	op->op = GRPC_OP_SEND_INITIAL_METADATA;
+	op->data.send_initial_metadata.count = 1;
+	op->data.send_initial_metadata.metadata = c->init_md;
+}
+
+static void
+op_status(struct wrk_call *c, grpc_op *op, grpc_status_code code, const char *details,
+    const char *retry_after)
+{
+	c->code = code;
+	c->status_details = grpc_slice_from_copied_string(details);
+	c->have_status = 1;
+	memset(c->trail_md, 0, sizeof(c->trail_md));
+	if (retry_after && retry_after[0]) {
+		c->trail_md[0].key = grpc_slice_from_static_string("retry-after");
+		c->trail_md[0].value = grpc_slice_from_copied_string(retry_after);
+		c->ntrail = 1;
+	}
+	op->op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+	op->data.send_status_from_server.status = code;
+	op->data.send_status_from_server.status_details = &c->status_details;
+	op->data.send_status_from_server.trailing_metadata_count = c->ntrail;
+	op->data.send_status_from_server.trailing_metadata = c->trail_md;
+}
+
+static void
+set_message(struct wrk_call *c, grpc_op *op, const uint8_t *body, size_t len)
+{
+	if (c->resp)
+		grpc_byte_buffer_destroy(c->resp);
+	c->resp = gu_bb_new(body, len);
+	op->op = GRPC_OP_SEND_MESSAGE;
+	op->data.send_message.send_message = c->resp;
+}
+
+static void
+begin_shutdown(struct wrk *w, const char *reason, int code);
+
+/* ---- unary calls --------------------------------------------------- */
+
+static void
+unary_dispatch(struct wrk *w, struct wrk_call *c, int64_t deadline_ms, int64_t left)
 {
 	struct wrk_reply rep;
 	struct wrk_ctx ctx;
 	grpc_op ops[4];
 	uint8_t *req = NULL;
 	size_t reqlen = 0, nops = 0;
-	char in_corr[PAY_CORR_MAX + 8] = "";
-	int64_t left;
-	grpc_call_error e;
 
 	memset(&rep, 0, sizeof(rep));
 	memset(ops, 0, sizeof(ops));
-	if (!gu_md_get(&c->req_md, "x-correlation-id", in_corr, sizeof(in_corr)))
-		gu_md_get(&c->req_md, "x-request-id", in_corr, sizeof(in_corr));
-	pay_correlation_id(in_corr, c->corr);
-	if (c->m) {
-		snprintf(c->path, sizeof(c->path), "%s", c->m->path);
-	} else {
-		snprintf(c->path, sizeof(c->path), "%.*s",
-		    (int)GRPC_SLICE_LENGTH(c->details.method),
-		    (const char *)GRPC_SLICE_START_PTR(c->details.method));
-		c->deadline = c->details.deadline;
-	}
-	log_set_context(c->corr, c->m ? c->m->name : c->path);
-
 	ctx.w = w;
 	ctx.correlation_id = c->corr;
 	ctx.peer = NULL;
 	ctx.client_id = NULL;
-	left = gu_ms_left(c->deadline);
-	ctx.deadline_ms = left == INT64_MAX ? -1 : util_now_ms() + left;
+	ctx.deadline_ms = deadline_ms;
 
 	if (c->m == NULL) {
 		wrk_reply_status(&rep, GRPC_STATUS_UNIMPLEMENTED, "unknown method %s", c->path);
@@ -263,68 +349,277 @@ dispatch(struct wrk *w, struct wrk_call *c)
 	}
 	free(req);
 
-	c->code = rep.status;
-	c->state = CALL_SENDING;
-	c->status_details = grpc_slice_from_copied_string(rep.details);
-	memset(c->init_md, 0, sizeof(c->init_md));
-	c->init_md[0].key = grpc_slice_from_static_string("x-correlation-id");
-	c->init_md[0].value = grpc_slice_from_copied_string(c->corr);
-	memset(c->trail_md, 0, sizeof(c->trail_md));
-	if (rep.retry_after[0]) {
-		c->trail_md[0].key = grpc_slice_from_static_string("retry-after");
-		c->trail_md[0].value = grpc_slice_from_copied_string(rep.retry_after);
-		c->ntrail = 1;
-	}
-
-	ops[nops].op = GRPC_OP_SEND_INITIAL_METADATA;
-	ops[nops].data.send_initial_metadata.count = 1;
-	ops[nops++].data.send_initial_metadata.metadata = c->init_md;
-	if (rep.status == GRPC_STATUS_OK && rep.body != NULL) {
-		c->resp = gu_bb_new(rep.body, rep.len);
-		ops[nops].op = GRPC_OP_SEND_MESSAGE;
-		ops[nops++].data.send_message.send_message = c->resp;
-	}
+	op_initial_md(c, &ops[nops++]);
+	if (rep.status == GRPC_STATUS_OK && rep.body != NULL)
+		set_message(c, &ops[nops++], rep.body, rep.len);
 	free(rep.body);
-	ops[nops].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
-	ops[nops].data.send_status_from_server.status = rep.status;
-	ops[nops].data.send_status_from_server.status_details = &c->status_details;
-	ops[nops].data.send_status_from_server.trailing_metadata_count = c->ntrail;
-	ops[nops++].data.send_status_from_server.trailing_metadata = c->trail_md;
+	op_status(c, &ops[nops++], rep.status, rep.details, rep.retry_after);
 	ops[nops].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
 	ops[nops++].data.recv_close_on_server.cancelled = &c->cancelled;
-	e = grpc_call_start_batch(c->call, ops, nops, c, NULL);
-	if (e != GRPC_CALL_OK) {
-		log_error("grpc_call_start_batch failed", LF_I("error", e));
-		exit(WRK_EXIT_SOFTWARE);
+	c->state = CALL_UNARY_SENDING;
+	start(c, ops, nops, &c->tag);
+	c->finished = 1;
+}
+
+/* ---- health Watch (server streaming) --------------------------------- */
+
+static int
+watch_current(struct wrk *w, struct wrk_call *c)
+{
+	if (!wrk_health_known(c->service))
+		return GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN;
+	if (w->shutdown_started)
+		return GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
+	return wrk_health_status(w, util_now_ms() + 1000);
+}
+
+/* Sends status st; with final, also ends the call with OK. */
+static void
+watch_send(struct wrk_call *c, int st, int initial, int final)
+{
+	Grpc__Health__V1__HealthCheckResponse rs = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
+	uint8_t buf[16];
+	grpc_op ops[3];
+	size_t n = 0, len;
+
+	memset(ops, 0, sizeof(ops));
+	rs.status = st;
+	len = protobuf_c_message_pack(&rs.base, buf);
+	if (initial)
+		op_initial_md(c, &ops[n++]);
+	set_message(c, &ops[n++], buf, len);
+	if (final)
+		op_status(c, &ops[n++], GRPC_STATUS_OK, "server shutting down", NULL);
+	c->last_status = st;
+	c->state = final ? CALL_WATCH_FINISHING : CALL_WATCH_SENDING;
+	if (start(c, ops, n, &c->tag) == 0 && final)
+		c->finished = 1;
+}
+
+static void
+watch_start(struct wrk *w, struct wrk_call *c)
+{
+	Grpc__Health__V1__HealthCheckRequest *rq = NULL;
+	uint8_t *req = NULL;
+	size_t len = 0;
+	grpc_op op;
+
+	if (c->payload && gu_bb_read(c->payload, &req, &len) == 0)
+		rq = grpc__health__v1__health_check_request__unpack(NULL, len, req);
+	snprintf(c->service, sizeof(c->service), "%s", rq ? rq->service : "");
+	if (rq)
+		grpc__health__v1__health_check_request__free_unpacked(rq, NULL);
+	free(req);
+	/* Learn about the client going away independently of our sends. */
+	memset(&op, 0, sizeof(op));
+	op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+	op.data.recv_close_on_server.cancelled = &c->cancelled;
+	if (start(c, &op, 1, &c->close_tag) < 0)
+		return;
+	c->next_watch = w->watches;
+	w->watches = c;
+	watch_send(c, watch_current(w, c), 1, w->shutdown_started);
+}
+
+static void
+watch_event(struct wrk *w, struct wrk_call *c, struct wrk_tag *t, int success)
+{
+	(void)w;
+	if (t->close) {
+		c->finished = 1;	/* client gone or call over */
+		return;
+	}
+	if (!success)
+		c->finished = 1;
+	else if (c->state == CALL_WATCH_SENDING)
+		c->state = CALL_WATCH_IDLE;
+}
+
+/* Each tick: tell watchers about changes; on shutdown, say NOT_SERVING. */
+static void
+watch_poll(struct wrk *w, int force)
+{
+	struct wrk_call *c;
+	int64_t now = util_now_ms();
+	int st = -1;
+
+	if (w->watches == NULL || (!force && now < w->next_watch_poll_ms))
+		return;
+	w->next_watch_poll_ms = now + WATCH_POLL_MS;
+	for (c = w->watches; c != NULL; c = c->next_watch) {
+		if (c->finished || c->state != CALL_WATCH_IDLE)
+			continue;
+		if (w->shutdown_started) {
+			watch_send(c, GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING, 0, 1);
+			continue;
+		}
+		if (!wrk_health_known(c->service))
+			continue;
+		if (st < 0)
+			st = watch_current(w, c);
+		if (st != c->last_status)
+			watch_send(c, st, 0, 0);
+	}
+}
+
+/* ---- reflection (bidirectional stream) ----------------------------- */
+
+static void
+refl_read(struct wrk_call *c, int initial)
+{
+	grpc_op ops[2];
+	size_t n = 0;
+
+	memset(ops, 0, sizeof(ops));
+	if (initial)
+		op_initial_md(c, &ops[n++]);
+	ops[n].op = GRPC_OP_RECV_MESSAGE;
+	ops[n++].data.recv_message.recv_message = &c->recv;
+	c->state = CALL_REFL_READING;
+	start(c, ops, n, &c->tag);
+}
+
+static void
+refl_close(struct wrk_call *c, grpc_status_code code, const char *details)
+{
+	grpc_op ops[2];
+
+	memset(ops, 0, sizeof(ops));
+	op_status(c, &ops[0], code, details, NULL);
+	ops[1].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+	ops[1].data.recv_close_on_server.cancelled = &c->cancelled;
+	c->state = CALL_REFL_CLOSING;
+	start(c, ops, 2, &c->tag);
+	c->finished = 1;
+}
+
+static void
+refl_event(struct wrk *w, struct wrk_call *c, int success)
+{
+	uint8_t *req = NULL, *out = NULL;
+	size_t len = 0, olen = 0;
+	grpc_op op;
+
+	(void)w;
+	switch (c->state) {
+	case CALL_REFL_READING:
+		if (!success) {
+			c->finished = 1;
+			return;
+		}
+		if (c->recv == NULL) {		/* client half-closed */
+			refl_close(c, GRPC_STATUS_OK, "");
+			return;
+		}
+		if (gu_bb_read(c->recv, &req, &len) < 0 || refl_answer(req, len, &out, &olen) < 0) {
+			free(req);
+			refl_close(c, GRPC_STATUS_INVALID_ARGUMENT, "malformed ServerReflectionRequest");
+			return;
+		}
+		free(req);
+		grpc_byte_buffer_destroy(c->recv);
+		c->recv = NULL;
+		memset(&op, 0, sizeof(op));
+		set_message(c, &op, out, olen);
+		free(out);
+		c->state = CALL_REFL_WRITING;
+		start(c, &op, 1, &c->tag);
+		return;
+	case CALL_REFL_WRITING:
+		if (!success)
+			c->finished = 1;
+		else
+			refl_read(c, 0);
+		return;
+	default:
+		c->finished = 1;
+		return;
+	}
+}
+
+/* ---- dispatch ------------------------------------------------------- */
+
+static void
+on_arrival(struct wrk *w, struct wrk_call *c)
+{
+	char in_corr[PAY_CORR_MAX + 8] = "";
+	int64_t left;
+
+	if (!w->shutdown_started)
+		post_request(w, c->m, c->midx);
+	w->last_activity_ms = util_now_ms();
+	c->start_ns = util_now_ns();
+	if (!gu_md_get(&c->req_md, "x-correlation-id", in_corr, sizeof(in_corr)))
+		gu_md_get(&c->req_md, "x-request-id", in_corr, sizeof(in_corr));
+	pay_correlation_id(in_corr, c->corr);
+	if (c->m) {
+		snprintf(c->path, sizeof(c->path), "%s", c->m->path);
+	} else {
+		snprintf(c->path, sizeof(c->path), "%.*s",
+		    (int)GRPC_SLICE_LENGTH(c->details.method),
+		    (const char *)GRPC_SLICE_START_PTR(c->details.method));
+		c->deadline = c->details.deadline;
+	}
+	log_set_context(c->corr, c->m ? c->m->name : c->path);
+	left = gu_ms_left(c->deadline);
+	if (c->m != NULL && c->m->kind == WRK_WATCH) {
+		/* Long-lived: not counted as activity that blocks idling out. */
+		watch_start(w, c);
+	} else {
+		c->counted = 1;
+		w->active++;
+		if (c->m != NULL && c->m->kind == WRK_REFLECT)
+			refl_read(c, 1);
+		else
+			unary_dispatch(w, c, left == INT64_MAX ? -1 : util_now_ms() + left, left);
 	}
 	log_set_context(NULL, NULL);
 }
 
 static void
-on_event(struct wrk *w, struct wrk_call *c, int success)
+on_event(struct wrk *w, struct wrk_tag *t, int success)
 {
+	struct wrk_call *c = t->c;
+
+	c->pending--;
 	if (c->state == CALL_WAITING) {
 		if (!success) {		/* server shutting down */
-			free_call(c);
-			return;
+			c->finished = 1;
+		} else {
+			on_arrival(w, c);
 		}
-		if (!w->shutdown_started)
-			post_request(w, c->m, c->midx);
-		w->active++;
-		w->last_activity_ms = util_now_ms();
-		c->start_ns = util_now_ns();
-		dispatch(w, c);
-		return;
+	} else if (c->state == CALL_UNARY_SENDING) {
+		c->finished = 1;
+	} else if (c->state >= CALL_WATCH_IDLE && c->state <= CALL_WATCH_FINISHING) {
+		watch_event(w, c, t, success);
+	} else {
+		refl_event(w, c, success);
 	}
-	/* CALL_SENDING finished: the RPC is over. */
-	w->active--;
-	w->last_activity_ms = util_now_ms();
-	log_set_context(c->corr, c->m ? c->m->name : c->path);
-	log_info("rpc", LF_S("code", gu_status_name(c->code)),
-	    LF_D("duration_ms", (double)(util_now_ns() - c->start_ns) / 1e6),
-	    LF_B("cancelled", c->cancelled));
-	log_set_context(NULL, NULL);
-	free_call(c);
+	if (c->finished && c->pending == 0) {
+		if (c->state != CALL_WAITING) {
+			log_set_context(c->corr, c->m ? c->m->name : c->path);
+			log_info("rpc", LF_S("code", c->have_status ? gu_status_name(c->code) : "CANCELLED"),
+			    LF_D("duration_ms", (double)(util_now_ns() - c->start_ns) / 1e6),
+			    LF_B("cancelled", c->cancelled));
+			log_set_context(NULL, NULL);
+		}
+		free_call(w, c);
+	}
+}
+
+static void
+begin_shutdown(struct wrk *w, const char *reason, int code)
+{
+	if (w->shutdown_started)
+		return;
+	w->shutdown_started = 1;
+	w->stop_reason = reason;
+	w->exit_code = code;
+	w->shutdown_deadline_ms = util_now_ms() + (int64_t)w->cfg->shutdown_grace_s * 1000;
+	log_debug("closing connection", LF_S("reason", reason), LF_I("active", w->active));
+	/* Watchers hear NOT_SERVING first, then their streams end. */
+	watch_poll(w, 1);
+	grpc_server_shutdown_and_notify(w->server, w->cq, &shutdown_tag);
 }
 
 static int
@@ -341,6 +636,7 @@ housekeeping(struct wrk *w)
 {
 	int64_t now = util_now_ms();
 
+	watch_poll(w, 0);
 	if (w->shutdown_started) {
 		if (!w->cancelled_all && now >= w->shutdown_deadline_ms) {
 			log_warn("shutdown grace expired; cancelling in-flight calls",
@@ -493,6 +789,10 @@ wrk_main(const struct config *cfg, int ctl_fd)
 		w.db_down = 1;
 	}
 
+	if (refl_init(err, sizeof(err)) < 0) {
+		log_error("reflection setup failed", LF_S("error", err));
+		exit(WRK_EXIT_SOFTWARE);
+	}
 	grpc_init();
 	w.cq = grpc_completion_queue_create_for_next(NULL);
 	args[ca.num_args].type = GRPC_ARG_INTEGER;
@@ -504,7 +804,8 @@ wrk_main(const struct config *cfg, int ctl_fd)
 	w.server = grpc_server_create(&ca, NULL);
 	for (i = 0; i < wrk_nmethods; i++)
 		w.handles[i] = grpc_server_register_method(w.server, wrk_methods[i].path, NULL,
-		    GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+		    wrk_methods[i].kind == WRK_REFLECT ? GRPC_SRM_PAYLOAD_NONE
+		    : GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
 	grpc_server_register_completion_queue(w.server, w.cq, NULL);
 	grpc_server_start(w.server);
 
@@ -549,7 +850,7 @@ wrk_main(const struct config *cfg, int ctl_fd)
 	while (!peer_closed(w.watch_fd) && util_now_ms() < linger_until) {
 		ev = grpc_completion_queue_next(w.cq, gu_deadline_ms(50), NULL);
 		if (ev.type == GRPC_OP_COMPLETE && ev.tag != &shutdown_tag)
-			free_call(ev.tag);
+			on_event(&w, ev.tag, ev.success);
 	}
 	log_info("connection closed", LF_S("reason", w.stop_reason ? w.stop_reason : "?"),
 	    LF_I("exit_code", w.exit_code));
