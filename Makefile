@@ -46,6 +46,13 @@ PROTO_OBJ   := $(PROTO_C:.c=.o)
 COMMON_SRC  := daemon/util.c daemon/log.c daemon/config.c
 COMMON_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(COMMON_SRC)) $(PROTO_OBJ)
 
+# V=1 shows full compiler command lines.
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
 BINS        :=
 TEST_BINS   :=
 
@@ -82,12 +89,14 @@ $(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
 	protoc-c --c_out=$(GEN) -Iproto $<
 
 $(GEN)/%.pb-c.o: $(GEN)/%.pb-c.c
-	$(CC) $(ALL_CFLAGS) -Wno-unused-parameter -c -o $@ $<
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -Wno-unused-parameter -c -o $@ $<
 
 # Every object depends on the generated headers (cheap, and avoids races).
 $(BUILD)/%.o: %.c $(PROTO_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 

@@ -12,7 +12,9 @@ PAYMENTCTL_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(PAYMENTCTL_SRC))
 BINS += $(BUILD)/paymentd $(BUILD)/paymentctl
 
 $(BUILD)/paymentd: $(PAYMENTD_OBJ) $(SANDBOX_OBJ) $(COMMON_OBJ)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/paymentctl: $(PAYMENTCTL_OBJ) $(COMMON_OBJ)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)

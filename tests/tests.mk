@@ -9,11 +9,13 @@ IT_SRC   := tests/integration/it_payments.c tests/integration/it_util.c
 $(BUILD)/tests/%.o: ALL_CFLAGS += $(CHECK_CFLAGS)
 
 $(BUILD)/test_unit: $(patsubst %.c,$(BUILD)/%.o,$(UNIT_SRC)) $(BUILD)/daemon/pay_validate.o $(COMMON_OBJ)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
 
 $(BUILD)/it_payments: $(patsubst %.c,$(BUILD)/%.o,$(IT_SRC)) $(BUILD)/daemon/gcli.o \
 		$(BUILD)/daemon/grpc_util.o $(COMMON_OBJ)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
 
 TEST_BINS += $(BUILD)/test_unit $(BUILD)/it_payments
 BINS += $(BUILD)/test_unit $(BUILD)/it_payments
