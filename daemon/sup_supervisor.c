@@ -40,6 +40,7 @@ struct sup_worker {
 	pid_t   pid;
 	int     ctl;
 	int     ready;
+	int     db;		/* ready with a Postgres connection */
 	int     assigned;
 	int64_t started_ms;
 };
@@ -55,6 +56,7 @@ static struct {
 	int                  exit_status;
 	int64_t              throttle_until;
 	int64_t              throttle_ms;
+	int64_t              pool_refill_after;
 	uint64_t             watchdog_us;
 	int64_t              next_watchdog;
 	int64_t              next_status;
@@ -114,6 +116,7 @@ spawn(void)
 	S.w[S.nw].pid = pid;
 	S.w[S.nw].ctl = sv[0];
 	S.w[S.nw].ready = 0;
+	S.w[S.nw].db = 0;
 	S.w[S.nw].assigned = 0;
 	S.w[S.nw].started_ms = util_now_ms();
 	return (int)S.nw++;
@@ -128,6 +131,8 @@ throttled(void)
 static void
 fill_pool(void)
 {
+	if (S.pool_refill_after > util_now_ms())
+		return;
 	while (!S.draining && !throttled() &&
 	    count_unassigned() < (size_t)S.cfg->worker_pool_size &&
 	    S.nw < (size_t)S.cfg->max_workers)
@@ -159,26 +164,32 @@ send_fd(int ctl, int fd)
 	return sendmsg(ctl, &mh, MSG_NOSIGNAL) == 1 ? 0 : -1;
 }
 
-/* Picks an idle worker (ready first), forking one if needed. */
+/*
+ * Picks an idle worker: one that is ready with Postgres first, else one
+ * still starting, else a fresh one (which retries Postgres), and only as a
+ * last resort one that has no database (it answers NOT_SERVING).
+ */
 static int
 pick_worker(void)
 {
 	size_t i;
-	int any = -1;
+	int starting = -1, nodb = -1, slot;
 
 	for (i = 0; i < S.nw; i++) {
 		if (S.w[i].assigned)
 			continue;
-		if (S.w[i].ready)
+		if (S.w[i].ready && S.w[i].db)
 			return (int)i;
-		if (any < 0)
-			any = (int)i;
+		if (!S.w[i].ready && starting < 0)
+			starting = (int)i;
+		if (S.w[i].ready && !S.w[i].db && nodb < 0)
+			nodb = (int)i;
 	}
-	if (any >= 0)
-		return any;
-	if (throttled())
-		return -1;
-	return spawn();
+	if (starting >= 0)
+		return starting;
+	if (!throttled() && (slot = spawn()) >= 0)
+		return slot;
+	return nodb;
 }
 
 static int
@@ -300,10 +311,14 @@ reap(void)
 			    NULL);
 			begin_drain(1);
 		}
-		/* Crashes before READY, and Postgres losing idle pool workers,
-		 * slow down the forking instead of spinning. */
-		if ((abnormal && !w->ready) ||
-		    (!w->assigned && WIFEXITED(status) && WEXITSTATUS(status) == WRK_EXIT_DB_LOST)) {
+		/* Pool workers that lost or never had Postgres: refill the
+		 * pool at a calm pace; connections are still served. */
+		if (!w->assigned && WIFEXITED(status) &&
+		    (WEXITSTATUS(status) == WRK_EXIT_DB_LOST || WEXITSTATUS(status) == WRK_EXIT_DB_DOWN))
+			S.pool_refill_after = util_now_ms() + 1000;
+		/* Crashes before READY slow down all forking instead of
+		 * spinning (a broken build or sandbox would fork-bomb). */
+		if (abnormal && !w->ready) {
 			S.throttle_ms = S.throttle_ms ? S.throttle_ms * 2 : THROTTLE_MIN_MS;
 			if (S.throttle_ms > THROTTLE_MAX_MS)
 				S.throttle_ms = THROTTLE_MAX_MS;
@@ -322,8 +337,9 @@ read_ctl(struct sup_worker *w)
 	ssize_t n = recv(w->ctl, buf, sizeof(buf), MSG_DONTWAIT), i;
 
 	for (i = 0; i < n; i++)
-		if (buf[i] == WRK_MSG_READY && !w->ready) {
+		if ((buf[i] == WRK_MSG_READY || buf[i] == WRK_MSG_NODB) && !w->ready) {
 			w->ready = 1;
+			w->db = buf[i] == WRK_MSG_READY;
 			S.throttle_ms = 0;	/* a healthy start resets backoff */
 		}
 }
@@ -432,6 +448,10 @@ sup_run(const struct config *cfg)
 		}
 		if (throttled()) {
 			int64_t left = S.throttle_until - util_now_ms();
+			timeout = left < timeout ? (int)left + 1 : timeout;
+		}
+		if (S.pool_refill_after > util_now_ms()) {
+			int64_t left = S.pool_refill_after - util_now_ms();
 			timeout = left < timeout ? (int)left + 1 : timeout;
 		}
 		if (S.watchdog_us && S.watchdog_us / 4000 < (uint64_t)timeout)

@@ -7,11 +7,14 @@
  *   code  name                 meaning                          supervisor action
  *   0     WRK_EXIT_OK          connection served and closed      none
  *                              (client gone, idle, max age, drain)
- *   10    WRK_EXIT_DB_LOST     Postgres connection died; clients  refill pool with backoff
- *                              got UNAVAILABLE and a GOAWAY       while Postgres is down
+ *   10    WRK_EXIT_DB_LOST     Postgres connection died; clients  refill the pool at most
+ *                              got UNAVAILABLE and a GOAWAY       once a second (connections
+ *                                                                  are still served at once)
  *   11    WRK_EXIT_DB_DOWN     could not connect to Postgres at   same as 10
  *                              start; served NOT_SERVING/
- *                              UNAVAILABLE, then GOAWAY
+ *                              UNAVAILABLE, then GOAWAY (or, idle
+ *                              in the pool, exits after 1 s so a
+ *                              fresh worker retries the connect)
  *   20    WRK_EXIT_IPC         supervisor channel closed or a     none (supervisor is
  *                              malformed fd message               likely exiting)
  *   70    WRK_EXIT_SOFTWARE    internal error (grpc setup, OOM)   count as crash, throttle
@@ -33,6 +36,8 @@
 
 /* Bytes a worker writes on its control channel. */
 #define WRK_MSG_READY  'R'   /* set up and sandboxed; may receive a client fd */
+#define WRK_MSG_NODB   'D'   /* ready, but Postgres was unreachable: will answer
+                              * NOT_SERVING; the supervisor prefers others */
 #define WRK_MSG_BUSY   'B'   /* took its client fd */
 
 #endif

@@ -667,6 +667,8 @@ housekeeping(struct wrk *w)
 static int
 receive_client(struct wrk *w)
 {
+	int64_t nodb_deadline = util_now_ms() + 1000;
+
 	for (;;) {
 		struct pollfd p[2];
 		struct msghdr mh;
@@ -683,11 +685,13 @@ receive_client(struct wrk *w)
 			p[1].fd = ledger_socket(w->ledger); p[1].events = POLLIN; p[1].revents = 0;
 			np = 2;
 		}
-		if (poll(p, (nfds_t)np, 1000) < 0) {
+		if (poll(p, (nfds_t)np, w->db_down ? 100 : 1000) < 0) {
 			if (errno == EINTR)
 				continue;
 			exit(WRK_EXIT_IPC);
 		}
+		if (w->db_down && !(p[0].revents & POLLIN) && util_now_ms() >= nodb_deadline)
+			exit(WRK_EXIT_DB_DOWN);	/* let a fresh worker retry */
 		if (np == 2 && p[1].revents) {
 			/* Postgres speaks first only to say goodbye. */
 			log_warn("database closed the idle connection; exiting before taking a client");
@@ -769,7 +773,7 @@ wrk_main(const struct config *cfg, int ctl_fd)
 	grpc_channel_args ca = { 0, args };
 	grpc_server_credentials *creds;
 	grpc_event ev;
-	char err[512], ready = WRK_MSG_READY;
+	char err[512], ready;
 	int fd, one = 1;
 	size_t i;
 	int64_t linger_until = 0;
@@ -811,6 +815,7 @@ wrk_main(const struct config *cfg, int ctl_fd)
 
 	lock_down(cfg);
 
+	ready = w.db_down ? WRK_MSG_NODB : WRK_MSG_READY;
 	if (write(ctl_fd, &ready, 1) != 1)
 		exit(WRK_EXIT_IPC);
 	fd = receive_client(&w);
