@@ -120,7 +120,7 @@ run: all
 	scripts/dev-up
 
 migrate: all
-	$(BUILD)/paymentd migrate
+	MIGRATIONS_DIR=$${MIGRATIONS_DIR:-$(CURDIR)/migrations} $(BUILD)/paymentd migrate
 
 reset-test-data: all
 	$(BUILD)/paymentd reset-test-data

@@ -103,6 +103,7 @@ struct wrk_call {
 	size_t            ntrail;
 	grpc_slice        status_details;
 	int               have_status;
+	int               have_init;
 	int               cancelled;
 	grpc_status_code  code;
 	char              corr[PAY_CORR_MAX + 1];
@@ -250,9 +251,10 @@ free_call(struct wrk *w, struct wrk_call *c)
 		grpc_byte_buffer_destroy(c->resp);
 	if (c->recv)
 		grpc_byte_buffer_destroy(c->recv);
+	if (c->have_init)
+		grpc_slice_unref(c->init_md[0].value);
 	if (c->have_status) {
 		grpc_slice_unref(c->status_details);
-		grpc_slice_unref(c->init_md[0].value);
 		if (c->ntrail)
 			grpc_slice_unref(c->trail_md[0].value);
 	}
@@ -280,6 +282,7 @@ op_initial_md(struct wrk_call *c, grpc_op *op)
 	memset(c->init_md, 0, sizeof(c->init_md));
 	c->init_md[0].key = grpc_slice_from_static_string("x-correlation-id");
 	c->init_md[0].value = grpc_slice_from_copied_string(c->corr);
+	c->have_init = 1;
 	op->op = GRPC_OP_SEND_INITIAL_METADATA;
 	op->data.send_initial_metadata.count = 1;
 	op->data.send_initial_metadata.metadata = c->init_md;
