@@ -56,7 +56,7 @@ endif
 BINS        :=
 TEST_BINS   :=
 
-.PHONY: all proto clean test test-unit test-integration install run help deps \
+.PHONY: up dev-up docker-down all proto clean test test-unit test-integration install run help deps \
         migrate reset-test-data check-build san
 all: deps-check
 
@@ -129,6 +129,16 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MIGRATIONS_INSTALL_DIR)
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 migrations/*.sql $(DESTDIR)$(MIGRATIONS_INSTALL_DIR)/
+
+# Docker (for users who have it; the tested path is `make run`).
+up:
+	docker compose up -d postgres redis redpanda
+
+dev-up:
+	docker compose up -d --build
+
+docker-down:
+	docker compose down
 
 clean:
 	rm -rf build build-san
