@@ -15,7 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LINE_MAX_BYTES 8192
+/* PIPE_BUF: workers log through a pipe (see sup_log_pipe), and writes up
+ * to this size are atomic there, so lines from many processes never mix. */
+#define LINE_MAX_BYTES 4096
 
 static const char *level_names[] = { "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL" };
 

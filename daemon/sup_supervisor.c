@@ -27,7 +27,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <systemd/sd-daemon.h>
@@ -61,6 +64,8 @@ static struct {
 	int64_t              next_watchdog;
 	int64_t              next_status;
 	unsigned long        accepted, exits;
+	int                  log_rfd, log_file_fd;
+	pid_t                log_pid;
 } S;
 
 static size_t
@@ -80,6 +85,10 @@ close_inherited(int keep)
 
 	if (S.listen_fd >= 0)
 		close(S.listen_fd);
+	if (S.log_rfd >= 0)
+		close(S.log_rfd);
+	if (S.log_file_fd >= 0)
+		close(S.log_file_fd);
 	close(S.sig_fd);
 	for (i = 0; i < S.nw; i++)
 		if (S.w[i].ctl != keep)
@@ -235,6 +244,8 @@ do_accept(void)
 	}
 }
 
+static void log_forwarder_spawn(void);
+
 static const char *
 exit_reason(int status, int *abnormal)
 {
@@ -289,6 +300,12 @@ reap(void)
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		struct sup_worker *w = NULL;
 		const char *reason;
+
+		if (pid == S.log_pid) {
+			log_forwarder_spawn();
+			log_warn("log forwarder died; restarted", LF_I("old_pid", pid));
+			continue;
+		}
 
 		for (i = 0; i < S.nw; i++)
 			if (S.w[i].pid == pid) {
@@ -380,6 +397,71 @@ notify_periodic(void)
 	}
 }
 
+/*
+ * Workers run with RLIMIT_FSIZE 0, so they must not write to a regular
+ * file. When stderr is one (a shell redirect, not journald's socket),
+ * interpose a pipe: every process logs into it and a tiny forwarder copies
+ * the bytes to the file. The forwarder only copies, it never parses.
+ */
+static void
+log_forwarder_spawn(void)
+{
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		log_error("fork log forwarder failed", LF_S("error", strerror(errno)));
+		return;
+	}
+	if (pid == 0) {
+		char buf[65536];
+		ssize_t n;
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		prctl(PR_SET_NAME, "paymentd-log", 0, 0, 0);
+		signal(SIGTERM, SIG_IGN);	/* outlive the drain; EOF ends us */
+		signal(SIGINT, SIG_IGN);
+		while ((n = read(S.log_rfd, buf, sizeof(buf))) != 0) {
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				break;
+			}
+			if (write(S.log_file_fd, buf, (size_t)n) < 0)
+				break;
+		}
+		_exit(0);
+	}
+	S.log_pid = pid;
+}
+
+/*
+ * Workers run with RLIMIT_FSIZE 0, so they must not write to a regular
+ * file. When stderr is one (a shell redirect, not journald's socket),
+ * interpose a pipe: every process logs into it and a tiny forwarder copies
+ * the bytes to the file. The forwarder only copies, it never parses. The
+ * supervisor keeps the read end so it can restart a forwarder that died.
+ */
+static void
+sup_log_pipe(void)
+{
+	struct stat st;
+	int p[2];
+
+	S.log_rfd = S.log_file_fd = -1;
+	if (fstat(2, &st) < 0 || !S_ISREG(st.st_mode))
+		return;
+	if (pipe2(p, O_CLOEXEC) < 0)
+		fatal("log pipe: %s", strerror(errno));
+	S.log_file_fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
+	S.log_rfd = p[0];
+	if (dup2(p[1], 2) < 0)
+		fatal("dup2 log pipe: %s", strerror(errno));
+	close(p[1]);
+	log_forwarder_spawn();
+}
+
 void
 sup_run(const struct config *cfg)
 {
@@ -395,6 +477,7 @@ sup_run(const struct config *cfg)
 	pfd = xcalloc((size_t)cfg->max_workers + 2, sizeof(*pfd));
 
 	signal(SIGPIPE, SIG_IGN);
+	sup_log_pipe();
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
 	sigaddset(&set, SIGTERM);

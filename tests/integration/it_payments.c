@@ -567,9 +567,21 @@ worker_pids(pid_t sup, pid_t *out, int max)
 		char *s = buf, *e;
 		while (n < max) {
 			long v = strtol(s, &e, 10);
+			char cpath[64], comm[32] = "";
+			FILE *cf;
+
 			if (e == s) break;
-			out[n++] = (pid_t)v;
 			s = e;
+			/* Skip the log forwarder: only workers are targets. */
+			snprintf(cpath, sizeof(cpath), "/proc/%ld/comm", v);
+			if ((cf = fopen(cpath, "r")) != NULL) {
+				if (fgets(comm, sizeof(comm), cf) == NULL)
+					comm[0] = '\0';
+				fclose(cf);
+			}
+			if (strncmp(comm, "paymentd-log", 12) == 0)
+				continue;
+			out[n++] = (pid_t)v;
 		}
 	}
 	fclose(f);
