@@ -18,3 +18,19 @@ $(BUILD)/paymentd: $(PAYMENTD_OBJ) $(SANDBOX_OBJ) $(COMMON_OBJ)
 $(BUILD)/paymentctl: $(PAYMENTCTL_OBJ) $(COMMON_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Test-only build: the same daemon plus a method that makes a sandboxed
+# worker attempt forbidden syscalls (daemon/wrk_testhooks.c).
+TESTHOOKS_OBJ := $(patsubst %.c,$(BUILD)/testhooks/%.o,$(PAYMENTD_SRC) daemon/wrk_testhooks.c)
+$(BUILD)/testhooks/%.o: %.c $(PROTO_H)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $< (test hooks)"
+	$(Q)$(CC) $(ALL_CFLAGS) -DPAYMENTD_TEST_HOOKS -MMD -MP -c -o $@ $<
+
+$(BUILD)/testhooks/daemon/wrk_reflect.o: $(DESC_SET)
+
+$(BUILD)/paymentd-testhooks: $(TESTHOOKS_OBJ) $(SANDBOX_OBJ) $(COMMON_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+BINS += $(BUILD)/paymentd-testhooks

@@ -75,6 +75,10 @@ void wrk_health_check(struct wrk_ctx *, const uint8_t *, size_t, struct wrk_repl
 int  wrk_health_known(const char *service);
 int  wrk_health_status(struct wrk *w, int64_t deadline_ms);
 
+#ifdef PAYMENTD_TEST_HOOKS
+void wrk_test_syscall(struct wrk_ctx *, const uint8_t *, size_t, struct wrk_reply *);
+#endif
+
 /* Entry point after fork: never returns. ctl_fd is the supervisor channel. */
 void wrk_main(const struct config *cfg, int ctl_fd) __attribute__((noreturn));
 

@@ -59,6 +59,9 @@ const struct wrk_method wrk_methods[] = {
 	{ "/grpc.health.v1.Health/Watch", "HealthWatch", WRK_WATCH, NULL, 1 },
 	{ "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", "Reflection", WRK_REFLECT, NULL, 1 },
 	{ "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", "Reflection", WRK_REFLECT, NULL, 1 },
+#ifdef PAYMENTD_TEST_HOOKS
+	{ "/paymentd.test.Hooks/Syscall", "TestSyscall", WRK_UNARY, wrk_test_syscall, 1 },
+#endif
 };
 const size_t wrk_nmethods = ARRAY_LEN(wrk_methods);
 

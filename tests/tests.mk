@@ -17,5 +17,10 @@ $(BUILD)/it_payments: $(patsubst %.c,$(BUILD)/%.o,$(IT_SRC)) $(BUILD)/daemon/gcl
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
 
-TEST_BINS += $(BUILD)/test_unit $(BUILD)/it_payments
-BINS += $(BUILD)/test_unit $(BUILD)/it_payments
+$(BUILD)/it_sandbox: $(BUILD)/tests/integration/it_sandbox.o $(BUILD)/daemon/gcli.o \
+		$(BUILD)/daemon/grpc_util.o $(SANDBOX_OBJ) $(COMMON_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
+
+TEST_BINS += $(BUILD)/test_unit $(BUILD)/it_payments $(BUILD)/it_sandbox
+BINS += $(BUILD)/test_unit $(BUILD)/it_payments $(BUILD)/it_sandbox

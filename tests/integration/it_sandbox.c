@@ -1,0 +1,319 @@
+/*
+ * it_sandbox.c — proves the worker sandbox on a real paymentd: the
+ * credentials a worker ends up with, and that forbidden syscalls kill only
+ * the offending worker (SIGSYS) while the supervisor and other connections
+ * carry on. Runs build/paymentd-testhooks (a test-only build with a method
+ * that attempts syscalls on request) on a private port. Needs root.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <pwd.h>
+#include <sys/wait.h>
+
+#include "gcli.h"
+#include "grpc_util.h"
+#include "sandbox.h"
+
+extern char **environ;
+
+static pid_t sup;
+static char target[64], logpath[512];
+
+static int
+rpc(grpc_channel *ch, const char *method, const char *payload, struct gcli_result *res)
+{
+	return gcli_unary(ch, method, (const uint8_t *)payload, strlen(payload), 5000, NULL, 0, res);
+}
+
+static int
+health_ok(grpc_channel *ch)
+{
+	struct gcli_result r;
+	int ok = rpc(ch, "/grpc.health.v1.Health/Check", "", &r) == 0 && r.status == GRPC_STATUS_OK &&
+	    r.len == 2 && r.body[1] == 1;
+
+	gcli_result_free(&r);
+	return ok;
+}
+
+static int
+start_daemon(void)
+{
+	const char *build = getenv("BUILD_DIR"), *logdir = getenv("TEST_LOG_DIR");
+	int port = atoi(getenv("GRPC_PORT") ? getenv("GRPC_PORT") : "50151") + 9;
+	char bin[512], portenv[32];
+	char *argv[3];
+	posix_spawn_file_actions_t fa;
+	int i;
+
+	snprintf(bin, sizeof(bin), "%s/paymentd-testhooks", build ? build : "build");
+	snprintf(logpath, sizeof(logpath), "%s/sandbox-paymentd.log", logdir ? logdir : "/tmp");
+	snprintf(portenv, sizeof(portenv), "%d", port);
+	snprintf(target, sizeof(target), "127.0.0.1:%d", port);
+	setenv("GRPC_PORT", portenv, 1);
+	setenv("METRICS_PORT", "0", 1);
+	setenv("WORKER_POOL_SIZE", "1", 1);
+	setenv("SANDBOX", "on", 1);
+	setenv("SANDBOX_DEBUG", "off", 1);
+	argv[0] = bin; argv[1] = (char *)"serve"; argv[2] = NULL;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 2, logpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	if (posix_spawn(&sup, bin, &fa, NULL, argv, environ) != 0) {
+		perror(bin);
+		return -1;
+	}
+	posix_spawn_file_actions_destroy(&fa);
+	for (i = 0; i < 100; i++) {
+		grpc_channel *ch = gcli_channel(target, 1);
+		int ok = health_ok(ch);
+		grpc_channel_destroy(ch);
+		if (ok)
+			return 0;
+		usleep(100000);
+	}
+	fprintf(stderr, "paymentd-testhooks did not become healthy (see %s)\n", logpath);
+	return -1;
+}
+
+static void
+stop_daemon(void)
+{
+	int st;
+
+	kill(sup, SIGTERM);
+	waitpid(sup, &st, 0);
+}
+
+/* Worker pids: children of the supervisor except the log forwarder. */
+static int
+workers(pid_t *out, int max)
+{
+	char path[64], buf[4096], *s, *e;
+	FILE *f;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)sup, (int)sup);
+	if ((f = fopen(path, "r")) == NULL || fgets(buf, sizeof(buf), f) == NULL) {
+		if (f) fclose(f);
+		return 0;
+	}
+	fclose(f);
+	for (s = buf; n < max; s = e) {
+		long v = strtol(s, &e, 10);
+		char cp[64], comm[32] = "";
+		FILE *cf;
+		if (e == s) break;
+		snprintf(cp, sizeof(cp), "/proc/%ld/comm", v);
+		if ((cf = fopen(cp, "r")) != NULL) {
+			if (!fgets(comm, sizeof(comm), cf)) comm[0] = 0;
+			fclose(cf);
+		}
+		if (strncmp(comm, "paymentd-log", 12) != 0)
+			out[n++] = (pid_t)v;
+	}
+	return n;
+}
+
+static int
+status_field(pid_t pid, const char *field, char *val, size_t len)
+{
+	char path[64], line[512];
+	FILE *f;
+	size_t fl = strlen(field);
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, field, fl) == 0 && line[fl] == ':') {
+			char *v = line + fl + 1;
+			while (*v == ' ' || *v == '\t') v++;
+			v[strcspn(v, "\n")] = 0;
+			snprintf(val, len, "%s", v);
+			fclose(f);
+			return 0;
+		}
+	}
+	fclose(f);
+	return -1;
+}
+
+START_TEST(worker_credentials_after_drop)
+{
+	grpc_channel *ch = gcli_channel(target, 1);
+	struct passwd *pw = getpwnam("paymentd");
+	pid_t pids[64];
+	char v[256], want[128], root[256];
+	int n, i, ready = 0;
+	ssize_t rl;
+
+	ck_assert_ptr_nonnull(pw);
+	ck_assert(health_ok(ch));	/* one worker now holds our connection */
+	n = workers(pids, 64);
+	ck_assert_int_gt(n, 0);
+	for (i = 0; i < n; i++) {
+		char rp[64];
+		/* A worker is sandboxed from READY on; one still starting may not be. */
+		if (status_field(pids[i], "Seccomp", v, sizeof(v)) < 0 || strcmp(v, "2") != 0)
+			continue;
+		ready++;
+		snprintf(want, sizeof(want), "%u\t%u\t%u\t%u", pw->pw_uid, pw->pw_uid, pw->pw_uid, pw->pw_uid);
+		ck_assert_int_eq(status_field(pids[i], "Uid", v, sizeof(v)), 0);
+		ck_assert_str_eq(v, want);
+		snprintf(want, sizeof(want), "%u\t%u\t%u\t%u", pw->pw_gid, pw->pw_gid, pw->pw_gid, pw->pw_gid);
+		ck_assert_int_eq(status_field(pids[i], "Gid", v, sizeof(v)), 0);
+		ck_assert_str_eq(v, want);
+		ck_assert_int_eq(status_field(pids[i], "Groups", v, sizeof(v)), 0);
+		ck_assert_str_eq(v, "");
+		ck_assert_int_eq(status_field(pids[i], "CapEff", v, sizeof(v)), 0);
+		ck_assert_str_eq(v, "0000000000000000");
+		ck_assert_int_eq(status_field(pids[i], "CapPrm", v, sizeof(v)), 0);
+		ck_assert_str_eq(v, "0000000000000000");
+		ck_assert_int_eq(status_field(pids[i], "NoNewPrivs", v, sizeof(v)), 0);
+		ck_assert_str_eq(v, "1");
+		snprintf(rp, sizeof(rp), "/proc/%d/root", (int)pids[i]);
+		rl = readlink(rp, root, sizeof(root) - 1);
+		ck_assert_int_gt(rl, 0);
+		root[rl] = 0;
+		ck_assert_str_eq(root, "/var/lib/paymentd/empty");
+	}
+	ck_assert_int_gt(ready, 0);
+	printf("checked %d sandboxed workers: uid/gid %u, no groups, no capabilities, "
+	    "NoNewPrivs 1, Seccomp 2, root /var/lib/paymentd/empty\n", ready, pw->pw_uid);
+	grpc_channel_destroy(ch);
+}
+END_TEST
+
+static void
+expect_survives(grpc_channel *ch, const char *op, const char *want)
+{
+	struct gcli_result r;
+	char body[64];
+
+	ck_assert_int_eq(rpc(ch, "/paymentd.test.Hooks/Syscall", op, &r), 0);
+	ck_assert_msg(r.status == GRPC_STATUS_OK, "%s: %s", op, r.details);
+	snprintf(body, sizeof(body), "%.*s", (int)r.len, (const char *)r.body);
+	ck_assert_msg(strcmp(body, want) == 0, "%s: got %s, want %s", op, body, want);
+	gcli_result_free(&r);
+}
+
+START_TEST(soft_denials_and_allowed_operations)
+{
+	grpc_channel *ch = gcli_channel(target, 1);
+	char want[64];
+
+	snprintf(want, sizeof(want), "rc=-1 errno=%d", EACCES);
+	expect_survives(ch, "open", want);
+	expect_survives(ch, "open_write", want);
+	expect_survives(ch, "thread", "rc=0 errno=0");
+	ck_assert(health_ok(ch));
+	grpc_channel_destroy(ch);
+}
+END_TEST
+
+static int
+count_in_log(const char *needle)
+{
+	char line[4096];
+	FILE *f = fopen(logpath, "r");
+	int n = 0;
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, needle))
+			n++;
+	fclose(f);
+	return n;
+}
+
+START_TEST(forbidden_syscalls_kill_only_that_worker)
+{
+	/* setuid is not in the allowlist at all: trying to regain root is
+	 * itself a violation. */
+	static const char *ops[] = { "execve", "socket", "fork", "mmap_exec", "setuid0" };
+	grpc_channel *bystander = gcli_channel(target, 1);
+	size_t i;
+	int before = count_in_log("\"reason\":\"seccomp\""), after = 0, k;
+
+	ck_assert(health_ok(bystander));
+	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		grpc_channel *ch = gcli_channel(target, 1);
+		struct gcli_result r;
+
+		ck_assert_int_eq(rpc(ch, "/paymentd.test.Hooks/Syscall", ops[i], &r), 0);
+		ck_assert_msg(r.status == GRPC_STATUS_UNAVAILABLE,
+		    "%s: worker survived (status %s, %.*s)", ops[i], gu_status_name(r.status),
+		    (int)r.len, r.body ? (const char *)r.body : "");
+		gcli_result_free(&r);
+		grpc_channel_destroy(ch);
+	}
+	for (k = 0; k < 50; k++) {	/* the supervisor logs each death */
+		after = count_in_log("\"reason\":\"seccomp\"");
+		if (after - before >= (int)(sizeof(ops) / sizeof(ops[0])))
+			break;
+		usleep(100000);
+	}
+	ck_assert_int_eq(after - before, (int)(sizeof(ops) / sizeof(ops[0])));
+	ck_assert_int_eq(kill(sup, 0), 0);
+	ck_assert(health_ok(bystander));	/* other connection unaffected */
+	grpc_channel_destroy(bystander);
+	{
+		grpc_channel *fresh = gcli_channel(target, 1);
+		ck_assert(health_ok(fresh));	/* and new ones are served */
+		grpc_channel_destroy(fresh);
+	}
+	printf("execve, socket, fork, PROT_EXEC mmap and setuid(0) each killed their worker by SIGSYS; "
+	    "supervisor and a bystander connection carried on\n");
+}
+END_TEST
+
+START_TEST(policy_sizes_are_stated)
+{
+	ck_assert_int_gt(sandbox_allowlist_size(SANDBOX_WORKER), 40);
+	ck_assert_int_gt(sandbox_allowlist_size(SANDBOX_RELAY), sandbox_allowlist_size(SANDBOX_WORKER));
+	printf("allowlist sizes: worker %d, relay %d, exporter %d\n",
+	    sandbox_allowlist_size(SANDBOX_WORKER), sandbox_allowlist_size(SANDBOX_RELAY),
+	    sandbox_allowlist_size(SANDBOX_EXPORTER));
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("sandbox");
+	TCase *tc = tcase_create("worker");
+	SRunner *sr;
+	int failed;
+
+	if (geteuid() != 0) {
+		printf("sandbox tests need root\n0 passed, 1 failed\n");
+		return 1;
+	}
+	gcli_global_init();
+	if (start_daemon() < 0) {
+		printf("0 passed, 1 failed\n");
+		stop_daemon();
+		return 1;
+	}
+	tcase_add_test(tc, worker_credentials_after_drop);
+	tcase_add_test(tc, soft_denials_and_allowed_operations);
+	tcase_add_test(tc, forbidden_syscalls_kill_only_that_worker);
+	tcase_add_test(tc, policy_sizes_are_stated);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_set_fork_status(sr, CK_NOFORK);
+	srunner_run_all(sr, CK_VERBOSE);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	stop_daemon();
+	return failed ? 1 : 0;
+}
