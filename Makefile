@@ -56,7 +56,7 @@ endif
 BINS        :=
 TEST_BINS   :=
 
-.PHONY: up dev-up docker-down all proto clean test test-unit test-integration install run help deps \
+.PHONY: install-units up dev-up docker-down all proto clean test test-unit test-integration install run help deps \
         migrate reset-test-data check-build san
 all: deps-check
 
@@ -125,10 +125,26 @@ migrate: all
 reset-test-data: all
 	$(BUILD)/paymentd reset-test-data
 
-install: all
+INSTALL_BINS = $(BUILD)/paymentd $(BUILD)/paymentctl $(wildcard $(BUILD)/payment-relay $(BUILD)/payment-verify $(BUILD)/paymentd-loadgen $(BUILD)/kafka-mock $(BUILD)/sample-consumer)
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+
+install: all install-units
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MIGRATIONS_INSTALL_DIR)
-	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(INSTALL_BINS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 migrations/*.sql $(DESTDIR)$(MIGRATIONS_INSTALL_DIR)/
+
+# Units reference /usr/local/bin; with another PREFIX they are rewritten.
+install-units:
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
+		$(DESTDIR)$(PREFIX)/share/doc/paymentd
+	for u in paymentd.service paymentd.socket payment-relay.service; do \
+		sed "s|/usr/local/|$(PREFIX)/|g" systemd/$$u >$(DESTDIR)$(UNITDIR)/$$u; \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$u; done
+	install -m 0644 systemd/sysusers.d/paymentd.conf $(DESTDIR)$(SYSUSERSDIR)/paymentd.conf
+	install -m 0644 systemd/tmpfiles.d/paymentd.conf $(DESTDIR)$(TMPFILESDIR)/paymentd.conf
+	install -m 0644 systemd/paymentd.env.example README.md $(DESTDIR)$(PREFIX)/share/doc/paymentd/
 
 # Docker (for users who have it; the tested path is `make run`).
 up:
