@@ -50,6 +50,7 @@ static const struct cvar vars[] = {
 	{ "LOG_LEVEL", C_LEVEL, offsetof(struct config, log_level), 0, "INFO", 0, 0, "DEBUG, INFO, WARNING or ERROR" },
 	{ "LOG_FORMAT", C_FORMAT, offsetof(struct config, log_format), 0, "json", 0, 0, "json or console" },
 	I("METRICS_PORT", metrics_port, "9090", 0, 65535, "Prometheus /metrics port (0 disables)"),
+	S("METRICS_HOST", metrics_host, "", "Address /metrics listens on (empty: same as GRPC_HOST)"),
 	S("PAYMENTD_USER", user, "paymentd", "Unprivileged user the workers and relay run as"),
 	S("PAYMENTD_CHROOT", chroot_dir, "/var/lib/paymentd/empty", "Empty directory workers chroot into"),
 	B("SANDBOX", sandbox, "on", "Privilege drop + seccomp for workers (off only for debugging)"),

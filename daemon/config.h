@@ -34,6 +34,7 @@ struct config {
 	int    log_level;
 	int    log_format;
 	int    metrics_port;
+	char   metrics_host[64];	/* "" = same as grpc_host */
 	/* Sandbox. */
 	char   user[64];
 	char   chroot_dir[256];

@@ -1,0 +1,234 @@
+/*
+ * sb_policy.c — what each seccomp profile allows, and why (one row per
+ * rule; docs/sandbox.md carries the same table for readers, and the
+ * sandbox test fails if a row here is missing there).
+ *
+ * Contract: sb_rules[] is the complete policy apart from the default
+ * action (kill the process). A syscall without a row is killed. A row with
+ * err != 0 is a soft denial: the call fails with that errno, used only
+ * where libc/grpc probe something and cope with the failure. Rows with
+ * comparisons match only when every comparison holds; anything else about
+ * that syscall falls through to the default (kill).
+ *
+ * Built from what `strace -f -c` and debug mode showed a worker (grpc
+ * 1.51 core server with epoll1, libpq, hiredis, glibc 2.36) and the relay
+ * (librdkafka, SQLite WAL, libpq) actually calling — see
+ * tests/sandbox/ — not from a generic "service" list.
+ */
+#include "sb_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+
+#define CMP(i, o, a, b) { .arg = (i), .op = (o), .datum_a = (a), .datum_b = (b) }
+/* Plain allow. */
+#define ALLOW(n, p, w)            { n, p, 0, 0, 0, { CMP(0, 0, 0, 0) }, "", w }
+/* Allow when one comparison holds. */
+#define ALLOW_IF(n, p, c0, s, w)  { n, p, 0, 0, 1, { c0 }, s, w }
+/* Fail with an errno (optionally only when a comparison holds). */
+#define DENY(n, p, e, w)          { n, p, e, 0, 0, { CMP(0, 0, 0, 0) }, "", w }
+#define DENY_IF(n, p, e, c0, s, w) { n, p, e, 0, 1, { c0 }, s, w }
+
+/* Flags that make an open write or create something. */
+#define OPEN_WRITE_FLAGS ((scmp_datum_t)(O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND | \
+	(O_TMPFILE & ~O_DIRECTORY)))
+
+const struct sb_rule sb_rules[] = {
+	/* --- I/O on descriptors opened before lock-down --- */
+	ALLOW("read", SB_ALL, "socket/pipe I/O: client connection, Postgres, Redis, eventfd wakeups"),
+	ALLOW("write", SB_ALL, "socket I/O and logs to stderr (a pipe to the supervisor)"),
+	ALLOW("readv", SB_ALL, "grpc's TCP endpoint reads into slices"),
+	ALLOW("writev", SB_ALL, "glibc stdio/syslog-style gathered writes"),
+	ALLOW("recvfrom", SB_ALL, "libpq and hiredis read their sockets (recv)"),
+	ALLOW("sendto", SB_ALL, "libpq and hiredis write their sockets (send)"),
+	ALLOW("recvmsg", SB_ALL, "grpc reads the client socket; the worker receives that socket (SCM_RIGHTS)"),
+	ALLOW("sendmsg", SB_ALL, "grpc writes the client socket (MSG_NOSIGNAL, zero-copy off)"),
+	ALLOW("close", SB_ALL, "closing connections and wakeup fds"),
+	ALLOW("shutdown", SB_ALL, "grpc shuts the endpoint down on GOAWAY/disconnect"),
+	ALLOW("getsockopt", SB_ALL, "SO_ERROR after non-blocking connect; grpc reads buffer sizes"),
+	ALLOW("setsockopt", SB_ALL, "grpc sets TCP_NODELAY, SO_RCVBUF/SNDBUF, TCP_USER_TIMEOUT on the client socket"),
+	ALLOW("getsockname", SB_ALL, "grpc records the local address of the channel"),
+	ALLOW("getpeername", SB_ALL, "grpc records the peer address (call peer, logs)"),
+	ALLOW("fcntl", SB_ALL, "O_NONBLOCK and FD_CLOEXEC on the received socket, F_DUPFD_CLOEXEC"),
+	ALLOW("fstat", SB_ALL, "stdio sizes its buffer from fstat of stderr"),
+	ALLOW("newfstatat", SB_ALL, "glibc implements fstat() as newfstatat(fd, \"\", AT_EMPTY_PATH)"),
+	ALLOW("lseek", SB_R, "SQLite positions within its journal"),
+	ALLOW("pread64", SB_R, "SQLite reads journal pages"),
+	ALLOW("pwrite64", SB_R, "SQLite writes journal pages and the -wal file"),
+	/* ioctl: only the requests seen in use. TIOCSTI and friends would
+	 * let a worker type into a terminal its stderr happens to be. */
+	ALLOW_IF("ioctl", SB_ALL, CMP(1, SCMP_CMP_EQ, FIONBIO, 0), "request == FIONBIO",
+	    "grpc/libpq switch sockets to non-blocking"),
+	ALLOW_IF("ioctl", SB_ALL, CMP(1, SCMP_CMP_EQ, FIONREAD, 0), "request == FIONREAD",
+	    "bytes pending on a socket"),
+	DENY_IF("ioctl", SB_ALL, ENOTTY, CMP(1, SCMP_CMP_EQ, TCGETS, 0), "request == TCGETS",
+	    "isatty() probes (stdio line buffering): answered \"not a terminal\""),
+
+	/* --- event loops --- */
+	ALLOW("poll", SB_ALL, "libpq and hiredis wait for their sockets; librdkafka's broker threads"),
+	ALLOW("ppoll", SB_ALL, "poll() with a timeout on newer glibc paths"),
+	ALLOW("epoll_wait", SB_W, "grpc's epoll1 polling engine"),
+	ALLOW("epoll_pwait", SB_W, "grpc's epoll1 polling engine (aarch64 has only this one)"),
+	ALLOW("epoll_ctl", SB_W, "grpc adds the received client socket to its epoll set"),
+	ALLOW("eventfd2", SB_ALL, "grpc wakeup fds for new pollers; librdkafka queue wakeups"),
+	ALLOW("pipe2", SB_R, "librdkafka's broker wakeup pipes"),
+
+	/* --- threads and synchronisation --- */
+	/* clone: only threads. Without CLONE_THREAD it would be a fork. */
+	ALLOW_IF("clone", SB_ALL, CMP(0, SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD),
+	    "flags & CLONE_THREAD", "grpc (and librdkafka) create threads on demand"),
+	/* clone3 passes its flags in memory seccomp cannot read: refuse it
+	 * softly so glibc (2.34+) falls back to clone, which we can check. */
+	DENY("clone3", SB_ALL, ENOSYS, "its flags are in memory seccomp cannot inspect; glibc falls back to clone"),
+	ALLOW("futex", SB_ALL, "mutexes and condition variables (glibc, absl, grpc)"),
+	ALLOW("set_robust_list", SB_ALL, "glibc registers it in every new thread"),
+	ALLOW("rseq", SB_ALL, "glibc 2.35+ registers restartable sequences in every new thread"),
+	ALLOW("sched_yield", SB_ALL, "absl spinlocks and grpc's thread pool back off"),
+	ALLOW("sched_getaffinity", SB_ALL, "grpc/absl count CPUs (the /sys files are not reachable)"),
+	ALLOW("gettid", SB_ALL, "absl and grpc log/trace thread ids"),
+	ALLOW("getpid", SB_ALL, "log lines carry the pid; abort() and raise() target ourselves"),
+	ALLOW("nanosleep", SB_ALL, "usleep/back-off in libraries"),
+	ALLOW("clock_nanosleep", SB_ALL, "glibc implements nanosleep/usleep with it"),
+	ALLOW("clock_gettime", SB_ALL, "deadlines and timestamps (vDSO first; syscall fallback)"),
+	ALLOW("clock_getres", SB_ALL, "absl/grpc clock setup"),
+	ALLOW("gettimeofday", SB_ALL, "wall-clock timestamps (vDSO first; syscall fallback)"),
+	ALLOW("getrandom", SB_ALL, "payment ids (ULID), correlation ids, hash seeds, retry jitter"),
+	/* tgkill only to our own process: raise()/abort() deliver SIGABRT to
+	 * themselves; signalling anyone else stays forbidden. */
+	{ "tgkill", SB_ALL, 0, SB_SELF_PID, 1, { CMP(0, SCMP_CMP_EQ, 0, 0) }, "tgid == own pid",
+	  "abort()/raise() signal the calling thread" },
+
+	/* --- memory --- */
+	/* mmap/mprotect never with PROT_EXEC: no new code after lock-down. */
+	ALLOW_IF("mmap", SB_ALL, CMP(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0), "!(prot & PROT_EXEC)",
+	    "allocations and thread stacks; SQLite maps its -shm file"),
+	ALLOW_IF("mprotect", SB_ALL, CMP(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0), "!(prot & PROT_EXEC)",
+	    "glibc malloc grows arenas and sets thread stack guard pages"),
+	ALLOW("munmap", SB_ALL, "freeing large allocations and thread stacks"),
+	ALLOW("mremap", SB_ALL, "realloc of large blocks"),
+	ALLOW("madvise", SB_ALL, "glibc frees stacks of exited threads (MADV_DONTNEED); malloc trims"),
+	ALLOW("brk", SB_ALL, "the main heap"),
+
+	/* --- signals and exit --- */
+	ALLOW("rt_sigprocmask", SB_ALL, "grpc and glibc block signals around thread creation"),
+	ALLOW("rt_sigaction", SB_ALL, "libraries set SIGPIPE handling; debug mode's SIGSYS reporter"),
+	ALLOW("rt_sigreturn", SB_ALL, "returning from any signal handler (SIGTERM drain flag)"),
+	ALLOW("restart_syscall", SB_ALL, "the kernel restarts an interrupted sleep"),
+	ALLOW("exit", SB_ALL, "a thread ends"),
+	ALLOW("exit_group", SB_ALL, "the process ends"),
+
+	/* --- harmless reads --- */
+	ALLOW("getuid", SB_ALL, "libpq/hiredis/glibc read the identity (no change possible)"),
+	ALLOW("geteuid", SB_ALL, "as getuid"),
+	ALLOW("getgid", SB_ALL, "as getuid"),
+	ALLOW("getegid", SB_ALL, "as getuid"),
+	/* prlimit64 only as getrlimit(): pid 0 (self) and no new limit — a
+	 * worker must not change the limits of the other workers (same uid). */
+	{ "prlimit64", SB_ALL, 0, 0, 2, { CMP(0, SCMP_CMP_EQ, 0, 0), CMP(2, SCMP_CMP_EQ, 0, 0) },
+	  "pid == 0 && new_limit == NULL", "glibc's getrlimit() (thread stack size)" },
+	ALLOW("uname", SB_ALL, "glibc/absl read the kernel version once"),
+	ALLOW("sysinfo", SB_ALL, "glibc get_phys_pages()/sysconf(_SC_PHYS_PAGES)"),
+	/* prctl only to name the calling thread. */
+	ALLOW_IF("prctl", SB_ALL, CMP(0, SCMP_CMP_EQ, PR_SET_NAME, 0), "option == PR_SET_NAME",
+	    "grpc/librdkafka name their threads (pthread_setname_np on self)"),
+
+	/* --- files --- */
+	/* Workers: nothing to read in the empty chroot, so refuse read-only
+	 * opens softly (glibc/absl probe /proc/self/..., /etc/..., zoneinfo);
+	 * an open that would write or create anything kills. */
+	DENY_IF("openat", SB_W, EACCES, CMP(2, SCMP_CMP_MASKED_EQ, OPEN_WRITE_FLAGS, 0),
+	    "read-only flags", "soft denial of file probes; write/create opens are killed"),
+	DENY_IF("open", SB_W, EACCES, CMP(1, SCMP_CMP_MASKED_EQ, OPEN_WRITE_FLAGS, 0),
+	    "read-only flags", "as openat (x86_64 only; absent on aarch64)"),
+	/* Relay: SQLite opens journal.db-wal/-shm next to the journal,
+	 * libpq/glibc read resolv.conf, hosts, nsswitch on reconnect. The
+	 * file system view is limited by systemd (ProtectSystem=strict,
+	 * StateDirectory is the only writable path). */
+	ALLOW("openat", SB_R, "SQLite -wal/-shm files; /etc/resolv.conf and /etc/hosts on reconnect"),
+	ALLOW("open", SB_R, "as openat (x86_64 only)"),
+	DENY("openat2", SB_ALL, ENOSYS, "its flags are in memory seccomp cannot inspect; callers fall back to openat"),
+	ALLOW("fsync", SB_R, "SQLite commits durably"),
+	ALLOW("fdatasync", SB_R, "SQLite commits durably"),
+	ALLOW("ftruncate", SB_R, "SQLite truncates the -wal file after a checkpoint"),
+	ALLOW("unlink", SB_R, "SQLite removes -wal/-shm when the last connection closes"),
+	ALLOW("unlinkat", SB_R, "as unlink (aarch64 has only this one)"),
+	ALLOW("access", SB_R, "SQLite checks whether a -wal file exists"),
+	ALLOW("faccessat", SB_R, "as access (aarch64)"),
+	ALLOW("faccessat2", SB_R, "as access (glibc 2.33+)"),
+	ALLOW("stat", SB_R, "SQLite stats the journal path"),
+	ALLOW("lstat", SB_R, "SQLite resolves symlinks in the journal path"),
+	ALLOW("readlink", SB_R, "SQLite resolves symlinks in the journal path"),
+	ALLOW("getcwd", SB_R, "SQLite makes relative journal paths absolute"),
+
+	/* --- new connections (relay only) --- */
+	ALLOW_IF("socket", SB_R, CMP(0, SCMP_CMP_EQ, AF_INET, 0), "domain == AF_INET",
+	    "librdkafka broker connections, libpq reconnect, DNS"),
+	ALLOW_IF("socket", SB_R, CMP(0, SCMP_CMP_EQ, AF_INET6, 0), "domain == AF_INET6", "as AF_INET"),
+	ALLOW_IF("socket", SB_R, CMP(0, SCMP_CMP_EQ, AF_UNIX, 0), "domain == AF_UNIX",
+	    "libpq over the Postgres unix socket; glibc asks nscd"),
+	/* getaddrinfo(AI_ADDRCONFIG) asks the kernel for addresses over
+	 * netlink; without it glibc assumes both families are configured.
+	 * systemd's RestrictAddressFamilies gives the same answer. */
+	DENY_IF("socket", SB_R, EAFNOSUPPORT, CMP(0, SCMP_CMP_EQ, AF_NETLINK, 0), "domain == AF_NETLINK",
+	    "getaddrinfo's interface probe; answered \"not supported\""),
+	ALLOW("connect", SB_R, "librdkafka brokers, Postgres, DNS servers"),
+	ALLOW("sendmmsg", SB_R, "glibc's resolver sends A and AAAA queries together"),
+};
+
+const int sb_nrules = (int)(sizeof(sb_rules) / sizeof(sb_rules[0]));
+
+const char *
+sb_errname(int err)
+{
+	switch (err) {
+	case 0: return "allow";
+	case EACCES: return "EACCES";
+	case ENOSYS: return "ENOSYS";
+	case ENOTTY: return "ENOTTY";
+	case EAFNOSUPPORT: return "EAFNOSUPPORT";
+	case EPERM: return "EPERM";
+	default: return "errno";
+	}
+}
+
+int
+sandbox_policy(enum sandbox_profile p, struct sandbox_rule_info *out, int max)
+{
+	int i, n = 0;
+
+	for (i = 0; i < sb_nrules; i++) {
+		if (!(sb_rules[i].prof & (1u << p)))
+			continue;
+		if (out != NULL && n < max) {
+			out[n].name = sb_rules[i].name;
+			out[n].action = sb_errname(sb_rules[i].err);
+			out[n].cond = sb_rules[i].cond;
+			out[n].why = sb_rules[i].why;
+		}
+		n++;
+	}
+	return n;
+}
+
+int
+sandbox_allowlist_size(enum sandbox_profile p)
+{
+	int i, j, n = 0, dup;
+
+	for (i = 0; i < sb_nrules; i++) {
+		if (!(sb_rules[i].prof & (1u << p)) || sb_rules[i].err != 0)
+			continue;
+		dup = 0;
+		for (j = 0; j < i && !dup; j++)
+			dup = (sb_rules[j].prof & (1u << p)) && sb_rules[j].err == 0 &&
+			    strcmp(sb_rules[j].name, sb_rules[i].name) == 0;
+		n += !dup;
+	}
+	return n;
+}

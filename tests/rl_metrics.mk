@@ -1,0 +1,17 @@
+# tests/rl_metrics.mk — tests of the rate limiter (daemon/rl.c, against a
+# real Redis) and of the metrics (daemon/metrics*.c: rendering, shared
+# counters across processes, the HTTP exporter, promtool). Run by
+# tests/suites/25-ratelimit and tests/suites/26-metrics. Include it from the
+# top Makefile after tests/tests.mk (it uses CHECK_LIBS from there).
+
+$(BUILD)/test_rl: $(BUILD)/tests/integration/test_rl.o $(BUILD)/daemon/rl.o $(COMMON_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
+
+$(BUILD)/test_metrics: $(BUILD)/tests/integration/test_metrics.o $(BUILD)/daemon/metrics.o \
+		$(BUILD)/daemon/metrics_http.o $(SANDBOX_OBJ) $(COMMON_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
+
+TEST_BINS += $(BUILD)/test_rl $(BUILD)/test_metrics
+BINS += $(BUILD)/test_rl $(BUILD)/test_metrics
