@@ -632,6 +632,12 @@ rl_down(const struct rl *r)
 	return r->enabled && r->ctx == NULL;
 }
 
+int
+rl_fd(const struct rl *r)
+{
+	return r->ctx != NULL ? r->ctx->fd : -1;
+}
+
 static int
 method_index(const char *method)
 {

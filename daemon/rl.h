@@ -63,6 +63,13 @@ void rl_close(struct rl *r);
 enum rl_verdict rl_check(struct rl *r, const char *method, const char *client,
     int64_t *retry_after_ms);
 int  rl_down(const struct rl *r);
+/*
+ * The Redis socket, or -1 when down or disabled. Redis never speaks
+ * first, so an idle worker can poll it like the Postgres socket: readable
+ * or hung up means the connection is gone (Redis restarted) and a fresh
+ * worker should take this one's place before a client is handed to it.
+ */
+int  rl_fd(const struct rl *r);
 const char *rl_verdict_name(enum rl_verdict v);
 
 /* ---- parsing helpers, exposed for unit tests ------------------------ */

@@ -138,8 +138,13 @@ sandbox_seccomp(enum sandbox_profile p, int debug, char *err, size_t errlen)
 	}
 	/* With TSYNC a positive return names a thread that could not be
 	 * synchronised; libseccomp maps every failure to a negative errno. */
+	errno = 0;
 	if ((e = seccomp_load(ctx)) != 0) {
-		snprintf(err, errlen, "seccomp_load (TSYNC): %s", strerror(e < 0 ? -e : ESRCH));
+		/* libseccomp reports kernel refusals as ECANCELED; errno has
+		 * the kernel's reason (EPERM: an outer filter, e.g. a unit's
+		 * SystemCallFilter=, denies seccomp(2)). */
+		snprintf(err, errlen, "seccomp_load (TSYNC): %s (kernel: %s)",
+		    strerror(e < 0 ? -e : ESRCH), errno ? strerror(errno) : "-");
 		goto out;
 	}
 	rc = 0;

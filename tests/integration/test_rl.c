@@ -11,6 +11,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -399,6 +400,7 @@ START_TEST(disabled_allows_without_redis)
 	snprintf(c.redis_url, sizeof(c.redis_url), "redis://127.0.0.1:%d/0", free_port());
 	r = open_ok(&c);
 	ck_assert_int_eq(rl_down(r), 0);
+	ck_assert_int_eq(rl_fd(r), -1);	/* never connected */
 	for (i = 0; i < 5; i++)
 		ck_assert_int_eq(rl_check(r, "AuthorizePayment", "anyone", &ra), RL_ALLOW);
 	ck_assert_int_eq(ra, 0);
@@ -584,6 +586,7 @@ START_TEST(unreachable_redis_fails_open_or_closed)
 	r = open_ok(&c);
 	ck_assert_int_lt(util_now_ms() - t0, 1000);
 	ck_assert_int_eq(rl_down(r), 1);
+	ck_assert_int_eq(rl_fd(r), -1);
 	ck_assert_int_eq(rl_check(r, "AuthorizePayment", "c1", &ra), RL_UNAVAILABLE_ALLOW);
 	ck_assert_int_eq(rl_check(r, "AuthorizePayment", "c1", &ra), RL_UNAVAILABLE_ALLOW);
 	ck_assert_int_eq(ra, 0);
@@ -616,13 +619,22 @@ START_TEST(redis_dies_while_open)
 	ck_assert_int_eq(rl_down(open_r), 0);
 	ck_assert_int_eq(rl_check(open_r, "AuthorizePayment", "c", &ra), RL_ALLOW);
 	ck_assert_int_eq(rl_check(closed_r, "AuthorizePayment", "c", &ra), RL_ALLOW);
-	stop_redis(srv);
+	{
+		/* Idle, the socket stays quiet; when Redis goes, it turns
+		 * readable (EOF): what an idle pool worker polls for. */
+		struct pollfd p = { rl_fd(open_r), POLLIN, 0 };
+		ck_assert_int_ge(p.fd, 0);
+		ck_assert_int_eq(poll(&p, 1, 100), 0);
+		stop_redis(srv);
+		ck_assert_int_eq(poll(&p, 1, 2000), 1);
+	}
 
 	t0 = util_now_ms();
 	ck_assert_int_eq(rl_check(open_r, "AuthorizePayment", "c", &ra), RL_UNAVAILABLE_ALLOW);
 	ck_assert_int_eq(rl_check(closed_r, "AuthorizePayment", "c", &ra), RL_UNAVAILABLE_DENY);
 	ck_assert_int_eq(rl_down(open_r), 1);
 	ck_assert_int_eq(rl_down(closed_r), 1);
+	ck_assert_int_eq(rl_fd(open_r), -1);
 	/* Down for good: no reconnect attempt, so it stays fast. */
 	ck_assert_int_eq(rl_check(open_r, "AuthorizePayment", "c", &ra), RL_UNAVAILABLE_ALLOW);
 	ck_assert_int_lt(util_now_ms() - t0, 3 * RL_TIMEOUT_MS);

@@ -38,6 +38,8 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <sqlite3.h>
+#include <seccomp.h>
+#include <sys/prctl.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc_posix.h>
 #include <grpc/grpc_security.h>
@@ -62,6 +64,45 @@ fail(const char *what, const char *err)
 	snprintf(buf, sizeof(buf), "E%s: %s", what, err);
 	report(buf);
 	_exit(3);
+}
+
+/* SB_OUTER_FILTER=file (names, one a line): stand in for a systemd
+ * unit's SystemCallFilter= — default EPERM, those names allowed, applied
+ * under no_new_privs — so the sandbox must work stacked under it. */
+static void
+apply_outer_filter(void)
+{
+	const char *path = getenv("SB_OUTER_FILTER");
+	char name[64];
+	scmp_filter_ctx ctx;
+	FILE *f;
+	int nr, n = 0;
+
+	if (path == NULL || path[0] == '\0')
+		return;
+	if ((f = fopen(path, "r")) == NULL)
+		fail("outer filter", strerror(errno));
+	if ((ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM))) == NULL)
+		fail("outer filter", "seccomp_init");
+	while (fscanf(f, "%63s", name) == 1) {
+		nr = seccomp_syscall_resolve_name(name);
+		if (nr >= 0 && seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0) == 0)
+			n++;
+	}
+	fclose(f);
+	if (n == 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || seccomp_load(ctx) != 0)
+		fail("outer filter", "load");
+	seccomp_release(ctx);
+}
+
+/* Become the user without the sandbox's help, as a unit with User= (or
+ * a non-root start) would have done before exec. */
+static void
+pre_drop(const struct sandbox_ids *ids)
+{
+	if (setgroups(0, NULL) < 0 || setresgid(ids->gid, ids->gid, ids->gid) < 0 ||
+	    setresuid(ids->uid, ids->uid, ids->uid) < 0)
+		fail("pre-drop", strerror(errno));
 }
 
 static void *
@@ -389,12 +430,21 @@ sbw_main(int argc, char **argv)
 	void *method = NULL;
 	pthread_t t;
 	char err[512];
-	int fd;
+	int fd, as_user;
 
 	signal(SIGPIPE, SIG_IGN);
 	relay_dir = getenv("SB_RELAY_DIR");
 	memset(&o, 0, sizeof(o));
 	o.debug = debug;
+	if (sandbox_resolve(sb_env.user, &ids, err, sizeof(err)) < 0)
+		fail("sandbox_resolve", err);
+	/* "as user": started unprivileged (nonroot mode; the relay under
+	 * User=paymentd). The outer (unit) filter comes after that, as
+	 * systemd applies it after switching users, before exec. */
+	as_user = strcmp(mode, "nonroot") == 0 || strcmp(arg, "user") == 0;
+	if (as_user)
+		pre_drop(&ids);
+	apply_outer_filter();
 
 	if (strcmp(mode, "worker") == 0) {
 		grpc_init();
@@ -427,19 +477,11 @@ sbw_main(int argc, char **argv)
 		/* kept open, like the relay's journal handle */
 	}
 
-	if (sandbox_resolve(sb_env.user, &ids, err, sizeof(err)) < 0)
-		fail("sandbox_resolve", err);
-	if (strcmp(mode, "nonroot") == 0) {
-		/* Started as the user already (no root at all): drop by hand
-		 * first, the way a unit with User=paymentd would start us. */
-		if (setgroups(0, NULL) < 0 || setresgid(ids.gid, ids.gid, ids.gid) < 0 ||
-		    setresuid(ids.uid, ids.uid, ids.uid) < 0)
-			fail("pre-drop", strerror(errno));
-		if (strcmp(arg, "other") == 0) {
-			ids.uid = 65534;
-			ids.gid = 65534;
-			snprintf(ids.user, sizeof(ids.user), "nobody");
-		}
+	if (strcmp(mode, "nonroot") == 0 && strcmp(arg, "other") == 0) {
+		/* Asking an unprivileged process to become someone else. */
+		ids.uid = 65534;
+		ids.gid = 65534;
+		snprintf(ids.user, sizeof(ids.user), "nobody");
 	}
 
 	o.profile = strcmp(mode, "relay") == 0 ? SANDBOX_RELAY : SANDBOX_WORKER;
