@@ -404,13 +404,13 @@ void
 metrics_exporter_main(const struct config *cfg, struct metrics *shm, int listen_fd)
 {
 	struct exporter e;
+	pid_t parent = getppid();
 
 	memset(&e, 0, sizeof(e));
 	e.cfg = cfg;
 	e.shm = shm;
 	e.db_state = -1;
 	setup_signals();
-	prctl(PR_SET_PDEATHSIG, SIGTERM);	/* never outlive the supervisor */
 	prctl(PR_SET_NAME, "paymentd-metric", 0, 0, 0);
 	log_init("metrics", cfg->log_level, cfg->log_format);
 	/* Keep only stdio and the listening socket: whatever else the
@@ -428,6 +428,14 @@ metrics_exporter_main(const struct config *cfg, struct metrics *shm, int listen_
 		exit(WRK_EXIT_SOFTWARE);
 	}
 	lock_down(cfg);
+	/* Never outlive the supervisor. Set after lock_down: the kernel
+	 * clears the parent-death signal when the uid changes. If the parent
+	 * died before this point, nobody would ever send it. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != parent) {
+		log_warn("metrics exporter: supervisor gone before startup finished");
+		_exit(WRK_EXIT_OK);
+	}
 	log_info("metrics exporter serving /metrics");
 
 	while (!got_term) {
@@ -450,5 +458,7 @@ metrics_exporter_main(const struct config *cfg, struct metrics *shm, int listen_
 	if (e.pg)
 		PQfinish(e.pg);
 	free(e.body);
-	exit(WRK_EXIT_OK);
+	/* _exit: nothing is buffered, and atexit work (LeakSanitizer in SAN
+	 * builds) cannot run in a process that may no longer ptrace itself. */
+	_exit(WRK_EXIT_OK);
 }

@@ -41,48 +41,40 @@
 
 const struct sb_rule sb_rules[] = {
 	/* --- I/O on descriptors opened before lock-down --- */
-	ALLOW("read", SB_ALL, "socket/pipe I/O: client connection, Postgres, Redis, eventfd wakeups"),
-	ALLOW("write", SB_ALL, "socket I/O and logs to stderr (a pipe to the supervisor)"),
-	ALLOW("readv", SB_ALL, "grpc's TCP endpoint reads into slices"),
-	ALLOW("writev", SB_ALL, "glibc stdio/syslog-style gathered writes"),
+	ALLOW("read", SB_ALL, "socket/pipe I/O: hiredis, the control socket, eventfd wakeups"),
+	ALLOW("write", SB_ALL, "socket I/O; logs to stderr (a pipe to the supervisor)"),
+	ALLOW("writev", SB_ALL, "glibc writes its fatal diagnostics (\"stack smashing detected\") with it"),
 	ALLOW("recvfrom", SB_ALL, "libpq and hiredis read their sockets (recv)"),
 	ALLOW("sendto", SB_ALL, "libpq and hiredis write their sockets (send)"),
-	ALLOW("recvmsg", SB_ALL, "grpc reads the client socket; the worker receives that socket (SCM_RIGHTS)"),
-	ALLOW("sendmsg", SB_ALL, "grpc writes the client socket (MSG_NOSIGNAL, zero-copy off)"),
-	ALLOW("close", SB_ALL, "closing connections and wakeup fds"),
+	ALLOW("recvmsg", SB_ALL, "grpc reads the client socket; the worker receives it over SCM_RIGHTS"),
+	ALLOW("sendmsg", SB_ALL, "grpc writes the client socket; librdkafka writes to brokers"),
+	ALLOW("close", SB_ALL, "closing connections"),
 	ALLOW("shutdown", SB_ALL, "grpc shuts the endpoint down on GOAWAY/disconnect"),
-	ALLOW("getsockopt", SB_ALL, "SO_ERROR after non-blocking connect; grpc reads buffer sizes"),
-	ALLOW("setsockopt", SB_ALL, "grpc sets TCP_NODELAY, SO_RCVBUF/SNDBUF, TCP_USER_TIMEOUT on the client socket"),
-	ALLOW("getsockname", SB_ALL, "grpc records the local address of the channel"),
-	ALLOW("getpeername", SB_ALL, "grpc records the peer address (call peer, logs)"),
-	ALLOW("fcntl", SB_ALL, "O_NONBLOCK and FD_CLOEXEC on the received socket, F_DUPFD_CLOEXEC"),
-	ALLOW("fstat", SB_ALL, "stdio sizes its buffer from fstat of stderr"),
-	ALLOW("newfstatat", SB_ALL, "glibc implements fstat() as newfstatat(fd, \"\", AT_EMPTY_PATH)"),
-	ALLOW("lseek", SB_R, "SQLite positions within its journal"),
-	ALLOW("pread64", SB_R, "SQLite reads journal pages"),
-	ALLOW("pwrite64", SB_R, "SQLite writes journal pages and the -wal file"),
+	ALLOW("setsockopt", SB_ALL, "grpc sets TCP_NODELAY and TCP_INQ on the received socket"),
+	ALLOW("getsockname", SB_ALL, "grpc records the local address of the new channel; libpq after connect"),
+	ALLOW("fcntl", SB_ALL, "O_NONBLOCK and F_DUPFD_CLOEXEC on the client socket; SQLite's byte-range locks"),
+	ALLOW("fstat", SB_ALL, "stdio sizes buffers from fstat of its descriptor (aarch64/older glibc)"),
+	ALLOW("newfstatat", SB_ALL, "glibc 2.33+ implements fstat() (and stat()) with it; a path is useless in the empty chroot"),
 	/* ioctl: only the requests seen in use. TIOCSTI and friends would
 	 * let a worker type into a terminal its stderr happens to be. */
 	ALLOW_IF("ioctl", SB_ALL, CMP(1, SCMP_CMP_EQ, FIONBIO, 0), "request == FIONBIO",
-	    "grpc/libpq switch sockets to non-blocking"),
+	    "switching a socket to non-blocking (ioctl form)"),
 	ALLOW_IF("ioctl", SB_ALL, CMP(1, SCMP_CMP_EQ, FIONREAD, 0), "request == FIONREAD",
 	    "bytes pending on a socket"),
 	DENY_IF("ioctl", SB_ALL, ENOTTY, CMP(1, SCMP_CMP_EQ, TCGETS, 0), "request == TCGETS",
-	    "isatty() probes (stdio line buffering): answered \"not a terminal\""),
+	    "isatty() (stdio buffering): answered \"not a terminal\""),
 
 	/* --- event loops --- */
 	ALLOW("poll", SB_ALL, "libpq and hiredis wait for their sockets; librdkafka's broker threads"),
-	ALLOW("ppoll", SB_ALL, "poll() with a timeout on newer glibc paths"),
+	ALLOW("ppoll", SB_ALL, "poll() on aarch64 (x86_64 glibc uses poll)"),
 	ALLOW("epoll_wait", SB_W, "grpc's epoll1 polling engine"),
-	ALLOW("epoll_pwait", SB_W, "grpc's epoll1 polling engine (aarch64 has only this one)"),
+	ALLOW("epoll_pwait", SB_W, "epoll_wait() on aarch64"),
 	ALLOW("epoll_ctl", SB_W, "grpc adds the received client socket to its epoll set"),
-	ALLOW("eventfd2", SB_ALL, "grpc wakeup fds for new pollers; librdkafka queue wakeups"),
-	ALLOW("pipe2", SB_R, "librdkafka's broker wakeup pipes"),
 
 	/* --- threads and synchronisation --- */
 	/* clone: only threads. Without CLONE_THREAD it would be a fork. */
 	ALLOW_IF("clone", SB_ALL, CMP(0, SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD),
-	    "flags & CLONE_THREAD", "grpc (and librdkafka) create threads on demand"),
+	    "flags & CLONE_THREAD", "grpc's timer manager and executor start threads on demand"),
 	/* clone3 passes its flags in memory seccomp cannot read: refuse it
 	 * softly so glibc (2.34+) falls back to clone, which we can check. */
 	DENY("clone3", SB_ALL, ENOSYS, "its flags are in memory seccomp cannot inspect; glibc falls back to clone"),
@@ -90,15 +82,14 @@ const struct sb_rule sb_rules[] = {
 	ALLOW("set_robust_list", SB_ALL, "glibc registers it in every new thread"),
 	ALLOW("rseq", SB_ALL, "glibc 2.35+ registers restartable sequences in every new thread"),
 	ALLOW("sched_yield", SB_ALL, "absl spinlocks and grpc's thread pool back off"),
-	ALLOW("sched_getaffinity", SB_ALL, "grpc/absl count CPUs (the /sys files are not reachable)"),
-	ALLOW("gettid", SB_ALL, "absl and grpc log/trace thread ids"),
-	ALLOW("getpid", SB_ALL, "log lines carry the pid; abort() and raise() target ourselves"),
-	ALLOW("nanosleep", SB_ALL, "usleep/back-off in libraries"),
-	ALLOW("clock_nanosleep", SB_ALL, "glibc implements nanosleep/usleep with it"),
-	ALLOW("clock_gettime", SB_ALL, "deadlines and timestamps (vDSO first; syscall fallback)"),
-	ALLOW("clock_getres", SB_ALL, "absl/grpc clock setup"),
-	ALLOW("gettimeofday", SB_ALL, "wall-clock timestamps (vDSO first; syscall fallback)"),
-	ALLOW("getrandom", SB_ALL, "payment ids (ULID), correlation ids, hash seeds, retry jitter"),
+	ALLOW("sched_getaffinity", SB_ALL, "grpc/absl count CPUs (the /sys and /proc files are not reachable)"),
+	ALLOW("sched_getparam", SB_ALL, "glibc's pthread_create() reads the creating thread's policy the first time a non-main thread (grpc's timer thread) starts one"),
+	ALLOW("sched_getscheduler", SB_ALL, "as sched_getparam"),
+	ALLOW("getpid", SB_ALL, "log lines carry the pid; raise()/abort() target ourselves"),
+	ALLOW("clock_nanosleep", SB_ALL, "nanosleep()/usleep() in glibc 2.36"),
+	ALLOW("clock_gettime", SB_ALL, "deadlines and timestamps (vDSO first; syscall when the clocksource has no vDSO)"),
+	ALLOW("gettimeofday", SB_ALL, "wall-clock timestamps (vDSO first, syscall fallback)"),
+	ALLOW("getrandom", SB_ALL, "payment ids (ULID), correlation ids, absl hash seeds, retry jitter"),
 	/* tgkill only to our own process: raise()/abort() deliver SIGABRT to
 	 * themselves; signalling anyone else stays forbidden. */
 	{ "tgkill", SB_ALL, 0, SB_SELF_PID, 1, { CMP(0, SCMP_CMP_EQ, 0, 0) }, "tgid == own pid",
@@ -107,78 +98,79 @@ const struct sb_rule sb_rules[] = {
 	/* --- memory --- */
 	/* mmap/mprotect never with PROT_EXEC: no new code after lock-down. */
 	ALLOW_IF("mmap", SB_ALL, CMP(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0), "!(prot & PROT_EXEC)",
-	    "allocations and thread stacks; SQLite maps its -shm file"),
+	    "malloc arenas, thread stacks; SQLite maps its -shm file"),
 	ALLOW_IF("mprotect", SB_ALL, CMP(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0), "!(prot & PROT_EXEC)",
-	    "glibc malloc grows arenas and sets thread stack guard pages"),
+	    "malloc grows arenas; thread stack guard pages"),
 	ALLOW("munmap", SB_ALL, "freeing large allocations and thread stacks"),
-	ALLOW("mremap", SB_ALL, "realloc of large blocks"),
-	ALLOW("madvise", SB_ALL, "glibc frees stacks of exited threads (MADV_DONTNEED); malloc trims"),
+	ALLOW("mremap", SB_ALL, "realloc() of large (mmapped) message buffers"),
+	ALLOW("madvise", SB_ALL, "glibc releases stacks of exited threads (MADV_DONTNEED); malloc trims"),
 	ALLOW("brk", SB_ALL, "the main heap"),
 
 	/* --- signals and exit --- */
 	ALLOW("rt_sigprocmask", SB_ALL, "grpc and glibc block signals around thread creation"),
-	ALLOW("rt_sigaction", SB_ALL, "libraries set SIGPIPE handling; debug mode's SIGSYS reporter"),
-	ALLOW("rt_sigreturn", SB_ALL, "returning from any signal handler (SIGTERM drain flag)"),
-	ALLOW("restart_syscall", SB_ALL, "the kernel restarts an interrupted sleep"),
+	ALLOW("rt_sigreturn", SB_ALL, "returning from a signal handler (SIGTERM sets the drain flag)"),
+	ALLOW("restart_syscall", SB_ALL, "the kernel restarts a sleep interrupted by a signal"),
 	ALLOW("exit", SB_ALL, "a thread ends"),
 	ALLOW("exit_group", SB_ALL, "the process ends"),
 
 	/* --- harmless reads --- */
-	ALLOW("getuid", SB_ALL, "libpq/hiredis/glibc read the identity (no change possible)"),
-	ALLOW("geteuid", SB_ALL, "as getuid"),
-	ALLOW("getgid", SB_ALL, "as getuid"),
-	ALLOW("getegid", SB_ALL, "as getuid"),
 	/* prlimit64 only as getrlimit(): pid 0 (self) and no new limit — a
 	 * worker must not change the limits of the other workers (same uid). */
 	{ "prlimit64", SB_ALL, 0, 0, 2, { CMP(0, SCMP_CMP_EQ, 0, 0), CMP(2, SCMP_CMP_EQ, 0, 0) },
-	  "pid == 0 && new_limit == NULL", "glibc's getrlimit() (thread stack size)" },
-	ALLOW("uname", SB_ALL, "glibc/absl read the kernel version once"),
-	ALLOW("sysinfo", SB_ALL, "glibc get_phys_pages()/sysconf(_SC_PHYS_PAGES)"),
+	  "pid == 0 && new_limit == NULL", "getrlimit() (glibc reads RLIMIT_STACK for thread stacks)" },
+	ALLOW("uname", SB_ALL, "grpc checks the kernel version before enabling TCP features on a new endpoint"),
 	/* prctl only to name the calling thread. */
 	ALLOW_IF("prctl", SB_ALL, CMP(0, SCMP_CMP_EQ, PR_SET_NAME, 0), "option == PR_SET_NAME",
-	    "grpc/librdkafka name their threads (pthread_setname_np on self)"),
+	    "grpc/librdkafka name their new threads (pthread_setname_np on self)"),
 
 	/* --- files --- */
 	/* Workers: nothing to read in the empty chroot, so refuse read-only
-	 * opens softly (glibc/absl probe /proc/self/..., /etc/..., zoneinfo);
-	 * an open that would write or create anything kills. */
+	 * opens softly (glibc/absl/OpenSSL probe /etc/localtime, zoneinfo,
+	 * /proc/stat, /sys/devices/system/cpu/online, openssl.cnf); an open
+	 * that would write or create anything kills. */
 	DENY_IF("openat", SB_W, EACCES, CMP(2, SCMP_CMP_MASKED_EQ, OPEN_WRITE_FLAGS, 0),
-	    "read-only flags", "soft denial of file probes; write/create opens are killed"),
+	    "read-only flags", "soft denial of library probes; write/create opens are killed"),
 	DENY_IF("open", SB_W, EACCES, CMP(1, SCMP_CMP_MASKED_EQ, OPEN_WRITE_FLAGS, 0),
 	    "read-only flags", "as openat (x86_64 only; absent on aarch64)"),
-	/* Relay: SQLite opens journal.db-wal/-shm next to the journal,
-	 * libpq/glibc read resolv.conf, hosts, nsswitch on reconnect. The
-	 * file system view is limited by systemd (ProtectSystem=strict,
-	 * StateDirectory is the only writable path). */
-	ALLOW("openat", SB_R, "SQLite -wal/-shm files; /etc/resolv.conf and /etc/hosts on reconnect"),
-	ALLOW("open", SB_R, "as openat (x86_64 only)"),
 	DENY("openat2", SB_ALL, ENOSYS, "its flags are in memory seccomp cannot inspect; callers fall back to openat"),
-	ALLOW("fsync", SB_R, "SQLite commits durably"),
-	ALLOW("fdatasync", SB_R, "SQLite commits durably"),
-	ALLOW("ftruncate", SB_R, "SQLite truncates the -wal file after a checkpoint"),
+	/* Relay: SQLite opens journal.db-wal/-shm next to the journal;
+	 * glibc reads resolv.conf/hosts/nsswitch.conf when librdkafka or libpq
+	 * resolve a name. Which files it can reach is systemd's job
+	 * (ProtectSystem=strict: StateDirectory is the only writable path). */
+	ALLOW("openat", SB_R, "SQLite -wal/-shm files; resolv.conf, hosts, localtime"),
+	ALLOW("open", SB_R, "as openat (x86_64 only)"),
+	ALLOW("lseek", SB_R, "SQLite and stdio position within files"),
+	ALLOW("pread64", SB_R, "SQLite reads journal pages"),
+	ALLOW("pwrite64", SB_R, "SQLite writes journal pages and the -wal file"),
+	ALLOW("fsync", SB_R, "SQLite syncs the journal directory after creating a file"),
+	ALLOW("fdatasync", SB_R, "SQLite commits durably (synchronous=FULL)"),
+	ALLOW("ftruncate", SB_R, "SQLite truncates the -wal file at a checkpoint, sizes -shm"),
 	ALLOW("unlink", SB_R, "SQLite removes -wal/-shm when the last connection closes"),
-	ALLOW("unlinkat", SB_R, "as unlink (aarch64 has only this one)"),
+	ALLOW("unlinkat", SB_R, "unlink() on aarch64"),
 	ALLOW("access", SB_R, "SQLite checks whether a -wal file exists"),
-	ALLOW("faccessat", SB_R, "as access (aarch64)"),
-	ALLOW("faccessat2", SB_R, "as access (glibc 2.33+)"),
-	ALLOW("stat", SB_R, "SQLite stats the journal path"),
-	ALLOW("lstat", SB_R, "SQLite resolves symlinks in the journal path"),
+	ALLOW("faccessat", SB_R, "access() on aarch64"),
+	ALLOW("faccessat2", SB_R, "access() with flags (glibc 2.33+)"),
 	ALLOW("readlink", SB_R, "SQLite resolves symlinks in the journal path"),
-	ALLOW("getcwd", SB_R, "SQLite makes relative journal paths absolute"),
+	ALLOW("getcwd", SB_R, "SQLite makes a relative RELAY_JOURNAL_PATH absolute"),
+	ALLOW("geteuid", SB_R, "SQLite (chown of new files only as root), libpq's default user name"),
+	ALLOW("getuid", SB_R, "libpq looks up the OS user when none is configured"),
 
 	/* --- new connections (relay only) --- */
 	ALLOW_IF("socket", SB_R, CMP(0, SCMP_CMP_EQ, AF_INET, 0), "domain == AF_INET",
-	    "librdkafka broker connections, libpq reconnect, DNS"),
+	    "librdkafka broker connections, libpq reconnects, DNS queries"),
 	ALLOW_IF("socket", SB_R, CMP(0, SCMP_CMP_EQ, AF_INET6, 0), "domain == AF_INET6", "as AF_INET"),
 	ALLOW_IF("socket", SB_R, CMP(0, SCMP_CMP_EQ, AF_UNIX, 0), "domain == AF_UNIX",
 	    "libpq over the Postgres unix socket; glibc asks nscd"),
 	/* getaddrinfo(AI_ADDRCONFIG) asks the kernel for addresses over
-	 * netlink; without it glibc assumes both families are configured.
-	 * systemd's RestrictAddressFamilies gives the same answer. */
+	 * netlink; refused, glibc assumes both families are configured.
+	 * systemd's RestrictAddressFamilies= gives the same answer. */
 	DENY_IF("socket", SB_R, EAFNOSUPPORT, CMP(0, SCMP_CMP_EQ, AF_NETLINK, 0), "domain == AF_NETLINK",
-	    "getaddrinfo's interface probe; answered \"not supported\""),
+	    "getaddrinfo's interface probe: answered \"not supported\" (was a kill: broker reconnects died)"),
 	ALLOW("connect", SB_R, "librdkafka brokers, Postgres, DNS servers"),
-	ALLOW("sendmmsg", SB_R, "glibc's resolver sends A and AAAA queries together"),
+	ALLOW("getsockopt", SB_R, "SO_ERROR after a non-blocking connect; librdkafka reads buffer sizes"),
+	ALLOW("sendmmsg", SB_R, "glibc's resolver sends the A and AAAA queries together"),
+	ALLOW("eventfd2", SB_R, "librdkafka wakeup fds for brokers learned from metadata"),
+	ALLOW("pipe2", SB_R, "librdkafka wakeup pipes (when eventfd is unavailable)"),
 };
 
 const int sb_nrules = (int)(sizeof(sb_rules) / sizeof(sb_rules[0]));

@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <libpq-fe.h>
@@ -655,6 +656,45 @@ START_TEST(http_outbox_down_when_db_unreachable)
 }
 END_TEST
 
+START_TEST(exporter_exits_when_supervisor_dies)
+{
+	struct metrics *m = metrics_create();
+	struct exporter e;
+	pid_t mid;
+	int pp[2], st, i;
+
+	/* Orphans get reparented to us, so we can reap the exporter. */
+	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	ck_assert_int_eq(pipe(pp), 0);
+	mid = fork();
+	ck_assert_int_ge(mid, 0);
+	if (mid == 0) {		/* plays the supervisor */
+		e = start_exporter(m, db_url());
+		if (write(pp[1], &e, sizeof(e)) != (ssize_t)sizeof(e))
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	ck_assert_int_eq(read(pp[0], &e, sizeof(e)), (ssize_t)sizeof(e));
+	/* Serving means it is past the privilege drop (which clears a
+	 * parent-death signal set earlier). */
+	http(e.port, "GET /metrics HTTP/1.1\r\n\r\n", resp, sizeof(resp));
+	ck_assert(strncmp(resp, "HTTP/1.1 200 OK\r\n", 17) == 0);
+	kill(mid, SIGKILL);
+	ck_assert_int_eq(waitpid(mid, &st, 0), mid);
+	for (i = 0; i < 300; i++) {
+		if (waitpid(e.pid, &st, WNOHANG) == e.pid)
+			break;
+		usleep(10000);
+	}
+	ck_assert_msg(i < 300, "exporter outlived its parent");
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	close(pp[0]);
+	close(pp[1]);
+	metrics_destroy(m);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -681,6 +721,7 @@ main(void)
 	tcase_add_test(th, http_errors);
 	tcase_add_test(th, http_outbox_gauges_from_postgres);
 	tcase_add_test(th, http_outbox_down_when_db_unreachable);
+	tcase_add_test(th, exporter_exits_when_supervisor_dies);
 	tcase_set_timeout(th, 30);
 	suite_add_tcase(s, th);
 
