@@ -64,6 +64,7 @@ all: deps-check
 -include wal/wal.mk
 include daemon/daemon.mk
 -include tests/tests.mk
+-include tests/rl_metrics.mk
 -include load-tests/load.mk
 
 all: $(BINS)
@@ -126,25 +127,15 @@ reset-test-data: all
 	$(BUILD)/paymentd reset-test-data
 
 INSTALL_BINS = $(BUILD)/paymentd $(BUILD)/paymentctl $(wildcard $(BUILD)/payment-relay $(BUILD)/payment-verify $(BUILD)/paymentd-loadgen $(BUILD)/kafka-mock $(BUILD)/sample-consumer)
-UNITDIR     ?= $(PREFIX)/lib/systemd/system
-SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
-TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
-
+# Units, sysusers.d and tmpfiles.d: sandbox/sandbox.mk (install-systemd).
 install: all install-units
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MIGRATIONS_INSTALL_DIR)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MIGRATIONS_INSTALL_DIR) \
+		$(DESTDIR)$(PREFIX)/share/doc/paymentd
 	install -m 0755 $(INSTALL_BINS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 migrations/*.sql $(DESTDIR)$(MIGRATIONS_INSTALL_DIR)/
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/paymentd/
 
-# Units reference /usr/local/bin; with another PREFIX they are rewritten.
-install-units:
-	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
-		$(DESTDIR)$(PREFIX)/share/doc/paymentd
-	for u in paymentd.service paymentd.socket payment-relay.service; do \
-		sed "s|/usr/local/|$(PREFIX)/|g" systemd/$$u >$(DESTDIR)$(UNITDIR)/$$u; \
-		chmod 0644 $(DESTDIR)$(UNITDIR)/$$u; done
-	install -m 0644 systemd/sysusers.d/paymentd.conf $(DESTDIR)$(SYSUSERSDIR)/paymentd.conf
-	install -m 0644 systemd/tmpfiles.d/paymentd.conf $(DESTDIR)$(TMPFILESDIR)/paymentd.conf
-	install -m 0644 systemd/paymentd.env.example README.md $(DESTDIR)$(PREFIX)/share/doc/paymentd/
+install-units: install-systemd
 
 # Docker (for users who have it; the tested path is `make run`).
 up:

@@ -92,10 +92,10 @@ size_t metrics_render(const struct metrics *m, char *buf, size_t len,
 int  metrics_listen(const char *host, int port, char *err, size_t errlen);
 
 /*
- * The exporter process: drops privileges to PAYMENTD_USER (no chroot;
- * seccomp pending, see metrics_http.c) unless SANDBOX=off, then serves GET
+ * The exporter process: locks itself down (PAYMENTD_USER, seccomp profile
+ * SANDBOX_EXPORTER, no chroot) unless SANDBOX=off, then serves GET
  * /metrics on listen_fd, one connection at a time, until SIGTERM (exit 0).
- * Exits 77 if privileges cannot be dropped (fail closed, like a worker)
+ * Exits 77 if the sandbox cannot be entered (fail closed, like a worker)
  * and 70 on other setup failures. The outbox gauges come from its own
  * libpq connection to DATABASE_URL, (re)opened at scrape time.
  */

@@ -2,13 +2,14 @@
  * metrics_http.c — the metrics exporter process: a minimal HTTP/1.1 server
  * for GET /metrics (see metrics.h for the contract).
  *
- * It is reachable by anyone who can reach METRICS_PORT, so it runs
- * unprivileged (see lock_down; seccomp is still a TODO there), holds only
- * stdio and its listening socket, maps the shared counters read-only, and
- * bounds every request in size (REQ_MAX) and in time (a total
- * deadline, so a slow client cannot hold the single-threaded loop for
- * longer than IO_TIMEOUT_MS). One request per connection (Connection:
- * close) keeps the parser trivial; Prometheus does not need keep-alive.
+ * It is reachable by anyone who can reach METRICS_PORT, so it is locked
+ * down like a worker (unprivileged user, seccomp profile SANDBOX_EXPORTER:
+ * no exec, no fork, no file writes), holds only stdio and its listening
+ * socket, maps the shared counters read-only, and bounds every request
+ * in size (REQ_MAX) and in time (a total deadline, so a slow client cannot
+ * hold the single-threaded loop for longer than IO_TIMEOUT_MS). One request
+ * per connection (Connection: close) keeps the parser trivial; Prometheus
+ * does not need keep-alive.
  */
 #include "metrics.h"
 #include "log.h"
@@ -143,11 +144,11 @@ respond(int fd, int status, const char *reason, const char *ctype, const char *e
 	return 0;
 }
 
-static int
-respond_text(int fd, int status, const char *reason, const char *extra, const char *msg)
+static void
+respond_text(int fd, int status, const char *reason, const char *extra, const char *msg,
+    int head_only)
 {
-	respond(fd, status, reason, "text/plain; charset=utf-8", extra, msg, strlen(msg), 0);
-	return status;
+	respond(fd, status, reason, "text/plain; charset=utf-8", extra, msg, strlen(msg), head_only);
 }
 
 /*
@@ -212,10 +213,15 @@ struct exporter {
 static PGconn *
 pg_connect(const char *url)
 {
-	/* Later keywords override what the URL sets: bounded connect and
-	 * statement time, so a sick database cannot stall a scrape. */
-	const char *const kw[] = { "dbname", "connect_timeout", "application_name", "options", NULL };
-	const char *const val[] = { url, "2", "paymentd-metrics", "-c statement_timeout=2000", NULL };
+	/* Keywords after dbname override what the URL sets: bounded connect
+	 * and statement time, so a sick database cannot stall a scrape.
+	 * gssencmode comes first, so a URL may still ask for it: the
+	 * default "prefer" makes the GSS library list /etc/gss/mech.d,
+	 * which the exporter's seccomp profile does not allow. */
+	const char *const kw[] = { "gssencmode", "dbname", "connect_timeout", "application_name",
+	    "options", NULL };
+	const char *const val[] = { "disable", url, "2", "paymentd-metrics",
+	    "-c statement_timeout=2000", NULL };
 
 	return PQconnectdbParams(kw, val, 1);
 }
@@ -301,11 +307,11 @@ serve_one(struct exporter *e, int fd)
 	if (n == 0)
 		goto out;
 	if (n == -1) {
-		respond_text(fd, 408, "Request Timeout", NULL, "request timeout\n");
+		respond_text(fd, 408, "Request Timeout", NULL, "request timeout\n", 0);
 		goto out;
 	}
 	if (n == -2) {
-		respond_text(fd, 431, "Request Header Fields Too Large", NULL, "request too large\n");
+		respond_text(fd, 431, "Request Header Fields Too Large", NULL, "request too large\n", 0);
 		goto out;
 	}
 	eol = strpbrk(req, "\r\n");
@@ -314,19 +320,20 @@ serve_one(struct exporter *e, int fd)
 	sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
 	if (sp1 == NULL || sp2 == NULL || strchr(sp2 + 1, ' ') != NULL ||
 	    strncmp(sp2 + 1, "HTTP/1.", 7) != 0 || sp1[1] != '/') {
-		respond_text(fd, 400, "Bad Request", NULL, "bad request\n");
+		respond_text(fd, 400, "Bad Request", NULL, "bad request\n", 0);
 		goto out;
 	}
 	*sp1 = *sp2 = '\0';
+	head_only = strcmp(req, "HEAD") == 0;	/* headers only, errors too */
 	if ((q = strchr(sp1 + 1, '?')) != NULL)
 		*q = '\0';	/* Prometheus may add parameters; none are used */
 	if (strcmp(sp1 + 1, "/metrics") != 0) {
-		respond_text(fd, 404, "Not Found", NULL, "not found; try /metrics\n");
+		respond_text(fd, 404, "Not Found", NULL, "not found; try /metrics\n", head_only);
 		goto out;
 	}
-	head_only = strcmp(req, "HEAD") == 0;
 	if (strcmp(req, "GET") != 0 && !head_only) {
-		respond_text(fd, 405, "Method Not Allowed", "Allow: GET, HEAD\r\n", "method not allowed\n");
+		respond_text(fd, 405, "Method Not Allowed", "Allow: GET, HEAD\r\n",
+		    "method not allowed\n", 0);
 		goto out;
 	}
 	{
@@ -337,7 +344,7 @@ serve_one(struct exporter *e, int fd)
 		len = metrics_render(e->shm, e->body, METRICS_RENDER_MAX, PAYMENTD_VERSION, &ob);
 		if (len >= METRICS_RENDER_MAX) {
 			log_error("metrics output exceeds METRICS_RENDER_MAX", LF_I("bytes", (int64_t)len));
-			respond_text(fd, 500, "Internal Server Error", NULL, "metrics too large\n");
+			respond_text(fd, 500, "Internal Server Error", NULL, "metrics too large\n", head_only);
 			goto out;
 		}
 		respond(fd, 200, "OK", "text/plain; version=0.0.4", NULL, e->body, len, head_only);
@@ -367,14 +374,9 @@ setup_signals(void)
 }
 
 /*
- * Privilege drop: identity, rlimits, no_new_privs (sandbox_drop with the
- * relay's settings: no chroot, because libpq reads /etc).
- *
- * TODO(sandbox): no seccomp filter yet. No profile in sandbox/sandbox.h
- * allows accept4(2), which this loop needs, so sandbox_enter(SANDBOX_RELAY)
- * would kill the exporter at its first scrape. Once sandbox/ has an
- * exporter profile (relay's rules + accept4), replace sandbox_drop() below
- * with sandbox_enter() using it.
+ * Lock-down: PAYMENTD_USER, rlimits, no_new_privs, then the seccomp
+ * profile SANDBOX_EXPORTER (accept on the inherited socket, connect for
+ * Postgres, read-only opens). No chroot: libpq and the resolver read /etc.
  */
 static void
 lock_down(const struct config *cfg)
@@ -384,17 +386,17 @@ lock_down(const struct config *cfg)
 	char err[256];
 
 	if (!cfg->sandbox) {
-		log_warn("SANDBOX=off: metrics exporter runs WITHOUT privilege drop");
+		log_warn("SANDBOX=off: metrics exporter runs WITHOUT privilege drop and seccomp");
 		return;
 	}
 	memset(&o, 0, sizeof(o));
-	o.profile = SANDBOX_RELAY;
+	o.profile = SANDBOX_EXPORTER;
 	o.chroot_dir = NULL;
 	o.debug = cfg->sandbox_debug;
 	o.max_fds = EXPORTER_MAX_FDS;
 	if (sandbox_resolve(cfg->user, &ids, err, sizeof(err)) < 0 ||
-	    sandbox_drop(&ids, &o, err, sizeof(err)) < 0) {
-		log_kv(LOG_CRIT, "metrics exporter: privilege drop failed; refusing to serve",
+	    sandbox_enter(&ids, &o, err, sizeof(err)) < 0) {
+		log_kv(LOG_CRIT, "metrics exporter: sandbox setup failed; refusing to serve",
 		    (const struct log_field[]){ LF_S("error", err), { 0 } });
 		exit(WRK_EXIT_SANDBOX);
 	}

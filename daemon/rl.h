@@ -108,9 +108,11 @@ int  rl_client_identity(const char *x_client_id, const char *grpc_peer,
 
 /*
  * grpc_call_get_peer() says only "fd:N" for connections added with
- * grpc_server_add_channel_from_fd, so the worker asks the kernel instead:
- * formats getpeername(fd) as a grpc-style peer ("ipv4:a.b.c.d:port",
- * "ipv6:[addr]:port", "unix:"). 0, or -1 with errno.
+ * grpc_server_add_channel_from_fd, so ask the kernel instead: formats
+ * getpeername(fd) as a grpc-style peer ("ipv4:a.b.c.d:port",
+ * "ipv6:[addr]:port", "unix:"). For the supervisor, on the socket it just
+ * accepted (it hands the string to the worker with the socket: the
+ * worker's seccomp profile does not allow getpeername). 0, or -1 with errno.
  */
 int  rl_peer_from_fd(int fd, char *out, size_t outlen);
 

@@ -19,6 +19,8 @@
 #include "util.h"
 #include "wrk.h"
 #include "wrk_exit.h"
+#include "metrics.h"
+#include "rl.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -66,6 +68,10 @@ static struct {
 	unsigned long        accepted, exits;
 	int                  log_rfd, log_file_fd;
 	pid_t                log_pid;
+	struct metrics      *metrics;
+	int                  metrics_fd;
+	pid_t                exporter_pid;
+	int64_t              exporter_respawn_at;
 } S;
 
 static size_t
@@ -89,6 +95,8 @@ close_inherited(int keep)
 		close(S.log_rfd);
 	if (S.log_file_fd >= 0)
 		close(S.log_file_fd);
+	if (S.metrics_fd >= 0)
+		close(S.metrics_fd);
 	close(S.sig_fd);
 	for (i = 0; i < S.nw; i++)
 		if (S.w[i].ctl != keep)
@@ -119,7 +127,7 @@ spawn(void)
 		close(sv[0]);
 		close_inherited(-1);
 		free(S.w);
-		wrk_main(S.cfg, sv[1]);
+		wrk_main(S.cfg, sv[1], S.metrics);
 	}
 	close(sv[1]);
 	S.w[S.nw].pid = pid;
@@ -149,18 +157,23 @@ fill_pool(void)
 			break;
 }
 
+/* Sends the client socket, with its peer address as the payload ('F' then
+ * e.g. "ipv4:10.0.0.7:5555"): workers may not call getpeername(2). */
 static int
-send_fd(int ctl, int fd)
+send_fd(int ctl, int fd, const char *peer)
 {
 	struct msghdr mh;
 	struct iovec iov;
-	char byte = 'F', cbuf[CMSG_SPACE(sizeof(int))];
+	char msg[1 + 96], cbuf[CMSG_SPACE(sizeof(int))];
+	size_t len = 1 + strnlen(peer, sizeof(msg) - 1);
 	struct cmsghdr *cm;
 
 	memset(&mh, 0, sizeof(mh));
 	memset(cbuf, 0, sizeof(cbuf));
-	iov.iov_base = &byte;
-	iov.iov_len = 1;
+	msg[0] = 'F';
+	memcpy(msg + 1, peer, len - 1);
+	iov.iov_base = msg;
+	iov.iov_len = len;
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
 	mh.msg_control = cbuf;
@@ -170,7 +183,7 @@ send_fd(int ctl, int fd)
 	cm->cmsg_type = SCM_RIGHTS;
 	cm->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	return sendmsg(ctl, &mh, MSG_NOSIGNAL) == 1 ? 0 : -1;
+	return sendmsg(ctl, &mh, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
 }
 
 /*
@@ -216,6 +229,7 @@ do_accept(void)
 {
 	while (can_accept()) {
 		int fd = accept4(S.listen_fd, NULL, NULL, SOCK_CLOEXEC), slot;
+		char peer[96];
 
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
@@ -224,6 +238,9 @@ do_accept(void)
 			return;
 		}
 		S.accepted++;
+		metrics_connection_accepted(S.metrics);
+		if (rl_peer_from_fd(fd, peer, sizeof(peer)) < 0)
+			peer[0] = '\0';
 		for (;;) {
 			slot = pick_worker();
 			if (slot < 0) {
@@ -232,7 +249,7 @@ do_accept(void)
 				log_warn("no worker available; connection refused");
 				break;
 			}
-			if (send_fd(S.w[slot].ctl, fd) == 0) {
+			if (send_fd(S.w[slot].ctl, fd, peer) == 0) {
 				S.w[slot].assigned = 1;
 				break;
 			}
@@ -246,6 +263,22 @@ do_accept(void)
 
 static void log_forwarder_spawn(void);
 
+static void
+exporter_spawn(void)
+{
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		log_error("fork metrics exporter failed", LF_S("error", strerror(errno)));
+		S.exporter_respawn_at = util_now_ms() + 1000;
+		return;
+	}
+	if (pid == 0)
+		metrics_exporter_main(S.cfg, S.metrics, S.metrics_fd);	/* closes the rest */
+	S.exporter_pid = pid;
+	S.exporter_respawn_at = 0;
+}
+
 static const char *
 exit_reason(int status, int *abnormal)
 {
@@ -255,6 +288,7 @@ exit_reason(int status, int *abnormal)
 		case WRK_EXIT_OK: return "ok";
 		case WRK_EXIT_DB_LOST: return "db_lost";
 		case WRK_EXIT_DB_DOWN: return "db_down";
+		case WRK_EXIT_RL_DOWN: return "rl_down";
 		case WRK_EXIT_IPC: return "ipc";
 		case WRK_EXIT_SANDBOX: *abnormal = 1; return "sandbox";
 		case WRK_EXIT_SOFTWARE: *abnormal = 1; return "software";
@@ -301,6 +335,16 @@ reap(void)
 		struct sup_worker *w = NULL;
 		const char *reason;
 
+		if (S.exporter_pid > 0 && pid == S.exporter_pid) {
+			S.exporter_pid = 0;
+			if (WIFEXITED(status) && WEXITSTATUS(status) == WRK_EXIT_SANDBOX) {
+				log_error("metrics exporter could not drop privileges; not restarting it");
+				continue;
+			}
+			log_warn("metrics exporter died; restarting in 1 s", LF_I("old_pid", pid));
+			S.exporter_respawn_at = util_now_ms() + 1000;
+			continue;
+		}
 		if (pid == S.log_pid) {
 			log_forwarder_spawn();
 			log_warn("log forwarder died; restarted", LF_I("old_pid", pid));
@@ -316,6 +360,7 @@ reap(void)
 			continue;
 		S.exits++;
 		reason = exit_reason(status, &abnormal);
+		metrics_worker_exit(S.metrics, reason);
 		if (abnormal) {
 			log_error("worker died", LF_I("worker_pid", pid), LF_S("reason", reason),
 			    LF_I("status", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status)),
@@ -331,7 +376,8 @@ reap(void)
 		/* Pool workers that lost or never had Postgres: refill the
 		 * pool at a calm pace; connections are still served. */
 		if (!w->assigned && WIFEXITED(status) &&
-		    (WEXITSTATUS(status) == WRK_EXIT_DB_LOST || WEXITSTATUS(status) == WRK_EXIT_DB_DOWN))
+		    (WEXITSTATUS(status) == WRK_EXIT_DB_LOST || WEXITSTATUS(status) == WRK_EXIT_DB_DOWN ||
+		     WEXITSTATUS(status) == WRK_EXIT_RL_DOWN))
 			S.pool_refill_after = util_now_ms() + 1000;
 		/* Crashes before READY slow down all forking instead of
 		 * spinning (a broken build or sandbox would fork-bomb). */
@@ -419,6 +465,9 @@ log_forwarder_spawn(void)
 
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
+		/* Our own stderr is the pipe's write end: point it at the file,
+		 * or we would hold the pipe open and never see EOF. */
+		dup2(S.log_file_fd, 2);
 		prctl(PR_SET_NAME, "paymentd-log", 0, 0, 0);
 		signal(SIGTERM, SIG_IGN);	/* outlive the drain; EOF ends us */
 		signal(SIGINT, SIG_IGN);
@@ -472,6 +521,7 @@ sup_run(const struct config *cfg)
 	size_t i;
 
 	memset(&S, 0, sizeof(S));
+	S.metrics_fd = -1;
 	S.cfg = cfg;
 	S.w = xcalloc((size_t)cfg->max_workers, sizeof(*S.w));
 	pfd = xcalloc((size_t)cfg->max_workers + 2, sizeof(*pfd));
@@ -487,6 +537,20 @@ sup_run(const struct config *cfg)
 	S.sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (S.sig_fd < 0)
 		fatal("signalfd: %s", strerror(errno));
+
+	if (rl_config_check(cfg, err, sizeof(err)) < 0)
+		fatal("%s", err);
+	/* Before any fork: every worker and the exporter share it. */
+	S.metrics = metrics_create();
+	if (S.metrics == NULL)
+		fatal("metrics: mmap: %s", strerror(errno));
+	if (cfg->metrics_port > 0) {
+		S.metrics_fd = metrics_listen(cfg->metrics_host[0] ? cfg->metrics_host : cfg->grpc_host,
+		    cfg->metrics_port, err, sizeof(err));
+		if (S.metrics_fd < 0)
+			fatal("cannot listen for metrics: %s", err);
+		exporter_spawn();
+	}
 
 	S.listen_fd = sup_listen_open(cfg->grpc_host, cfg->grpc_port, &activated, err, sizeof(err));
 	if (S.listen_fd < 0)
@@ -512,12 +576,21 @@ sup_run(const struct config *cfg)
 				    LF_I("worker_pid", S.w[i].pid));
 				kill(S.w[i].pid, SIGKILL);
 			}
+			if (S.exporter_pid > 0) {
+				kill(S.exporter_pid, SIGTERM);
+				waitpid(S.exporter_pid, NULL, 0);
+				S.exporter_pid = 0;
+			}
 			while (S.nw > 0 && waitpid(-1, NULL, 0) > 0)
 				S.nw--;
 			log_info("paymentd stopped", LF_I("connections", (int64_t)S.accepted));
 			exit(S.exit_status);
 		}
 		fill_pool();
+		if (!S.draining && S.metrics_fd >= 0 && S.exporter_pid == 0 &&
+		    S.exporter_respawn_at && util_now_ms() >= S.exporter_respawn_at)
+			exporter_spawn();
+		metrics_set_workers(S.metrics, (int)(S.nw - count_unassigned()), (int)count_unassigned());
 		pfd[n].fd = S.sig_fd; pfd[n].events = POLLIN; pfd[n++].revents = 0;
 		if (can_accept()) {
 			pfd[n].fd = S.listen_fd; pfd[n].events = POLLIN; pfd[n++].revents = 0;

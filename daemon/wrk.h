@@ -17,6 +17,7 @@
 #include "ledger.h"
 
 struct wrk;
+struct metrics;
 
 struct wrk_ctx {
 	struct wrk *w;
@@ -57,6 +58,7 @@ extern const size_t wrk_nmethods;
 /* Accessors the handlers use. */
 struct ledger *wrk_ledger(struct wrk *w);
 const struct config *wrk_config(struct wrk *w);
+struct metrics *wrk_metrics(struct wrk *w);
 /* Called by handlers after a ledger call reports the connection gone. */
 void wrk_db_lost(struct wrk *w);
 
@@ -80,6 +82,6 @@ void wrk_test_syscall(struct wrk_ctx *, const uint8_t *, size_t, struct wrk_repl
 #endif
 
 /* Entry point after fork: never returns. ctl_fd is the supervisor channel. */
-void wrk_main(const struct config *cfg, int ctl_fd) __attribute__((noreturn));
+void wrk_main(const struct config *cfg, int ctl_fd, struct metrics *metrics) __attribute__((noreturn));
 
 #endif

@@ -30,6 +30,7 @@
 #define WRK_EXIT_OK        0
 #define WRK_EXIT_DB_LOST   10
 #define WRK_EXIT_DB_DOWN   11
+#define WRK_EXIT_RL_DOWN   12   /* idle in the pool with Redis unreachable: a fresh worker retries */
 #define WRK_EXIT_IPC       20
 #define WRK_EXIT_SOFTWARE  70
 #define WRK_EXIT_SANDBOX   77

@@ -7,6 +7,7 @@
 #include "log.h"
 #include "pay_validate.h"
 #include "util.h"
+#include "metrics.h"
 #include "payment/v1/payment.pb-c.h"
 
 #include <stdlib.h>
@@ -32,6 +33,7 @@ wrk_rpc_authorize(struct wrk_ctx *ctx, const uint8_t *buf, size_t len, struct wr
 	struct pay_request pr;
 	char msg[256], err[512], ulid[PAY_ULID_LEN + 1];
 	enum ledger_rc rc;
+	int64_t t0 = util_now_ns();
 
 	rq = payment__v1__authorize_payment_request__unpack(NULL, len, buf);
 	if (rq == NULL) {
@@ -92,6 +94,8 @@ wrk_rpc_authorize(struct wrk_ctx *ctx, const uint8_t *buf, size_t len, struct wr
 		pe.message = r.error_message;
 		rs.error = &pe;
 	}
+	metrics_payment(wrk_metrics(ctx->w), rs.status, rs.error ? (int)pe.code : 0,
+	    (double)(util_now_ns() - t0) / 1e9);
 	log_info(r.replayed ? "payment replayed" : "payment processed",
 	    LF_S("payment_id", r.payment_id), LF_S("status", r.status),
 	    LF_S("error_code", r.error_code), LF_I("amount_cents", pr.amount_cents),

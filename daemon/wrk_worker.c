@@ -26,6 +26,8 @@
 #include "util.h"
 #include "sandbox.h"
 #include "wrk_reflect.h"
+#include "rl.h"
+#include "metrics.h"
 #include "grpc/health/v1/health.pb-c.h"
 
 #include <errno.h>
@@ -138,6 +140,9 @@ struct wrk {
 	int                    db_down;
 	const char            *stop_reason;
 	struct wrk_call       *watches;
+	struct rl             *rl;
+	struct metrics        *metrics;
+	char                   peer[128];	/* from getpeername: grpc says "fd:N" */
 };
 
 static volatile sig_atomic_t got_term;
@@ -152,6 +157,7 @@ on_term(int sig)
 
 struct ledger *wrk_ledger(struct wrk *w) { return w->ledger; }
 const struct config *wrk_config(struct wrk *w) { return w->cfg; }
+struct metrics *wrk_metrics(struct wrk *w) { return w->metrics; }
 
 void
 wrk_db_lost(struct wrk *w)
@@ -326,6 +332,39 @@ begin_shutdown(struct wrk *w, const char *reason, int code);
 
 /* ---- unary calls --------------------------------------------------- */
 
+/* 1 if the call must be refused (rep filled), 0 to serve it. */
+static int
+rate_limited(struct wrk *w, struct wrk_call *c, struct wrk_reply *rep)
+{
+	char xcid[RL_CLIENT_ID_MAX + 2], client[RL_CLIENT_MAX];
+	int64_t retry_ms = 0;
+
+	if (!gu_md_get(&c->req_md, "x-client-id", xcid, sizeof(xcid)))
+		xcid[0] = '\0';
+	rl_client_identity(xcid, w->peer, client, sizeof(client));
+	switch (rl_check(w->rl, c->m->name, client, &retry_ms)) {
+	case RL_ALLOW:
+		return 0;
+	case RL_UNAVAILABLE_ALLOW:
+		metrics_rl_unavailable(w->metrics);
+		return 0;
+	case RL_UNAVAILABLE_DENY:
+		metrics_rl_unavailable(w->metrics);
+		wrk_reply_status(rep, GRPC_STATUS_UNAVAILABLE, "rate limiter unavailable; retry later");
+		return 1;
+	case RL_DENY:
+		metrics_rate_limited(w->metrics, metrics_method_from_name(c->m->name));
+		wrk_reply_status(rep, GRPC_STATUS_RESOURCE_EXHAUSTED,
+		    "rate limit exceeded; retry after %lld ms", (long long)retry_ms);
+		/* retry-after is in whole seconds, like HTTP's (retry_ms is at
+		 * most one window, <= 3600 s). */
+		snprintf(rep->retry_after, sizeof(rep->retry_after), "%d",
+		    (int)((retry_ms + 999) / 1000));
+		return 1;
+	}
+	return 0;
+}
+
 static void
 unary_dispatch(struct wrk *w, struct wrk_call *c, int64_t deadline_ms, int64_t left)
 {
@@ -347,6 +386,8 @@ unary_dispatch(struct wrk *w, struct wrk_call *c, int64_t deadline_ms, int64_t l
 		wrk_reply_status(&rep, GRPC_STATUS_UNIMPLEMENTED, "unknown method %s", c->path);
 	} else if (left <= 0) {
 		wrk_reply_status(&rep, GRPC_STATUS_DEADLINE_EXCEEDED, "deadline exceeded before processing");
+	} else if (!c->m->exempt && rate_limited(w, c, &rep)) {
+		/* refused: rep says why */
 	} else if (c->payload == NULL || gu_bb_read(c->payload, &req, &reqlen) < 0) {
 		wrk_reply_status(&rep, GRPC_STATUS_INVALID_ARGUMENT, "missing request message");
 	} else {
@@ -603,6 +644,9 @@ on_event(struct wrk *w, struct wrk_tag *t, int success)
 	}
 	if (c->finished && c->pending == 0) {
 		if (c->state != CALL_WAITING) {
+			metrics_rpc(w->metrics, metrics_method_from_name(c->m ? c->m->name : NULL),
+			    c->have_status ? (int)c->code : GRPC_STATUS_CANCELLED,
+			    (double)(util_now_ns() - c->start_ns) / 1e9);
 			log_set_context(c->corr, c->m ? c->m->name : c->path);
 			log_info("rpc", LF_S("code", c->have_status ? gu_status_name(c->code) : "CANCELLED"),
 			    LF_D("duration_ms", (double)(util_now_ns() - c->start_ns) / 1e6),
@@ -676,13 +720,13 @@ receive_client(struct wrk *w)
 	int64_t nodb_deadline = util_now_ms() + 1000;
 
 	for (;;) {
-		struct pollfd p[2];
+		struct pollfd p[3];
 		struct msghdr mh;
 		struct iovec iov;
-		char byte, cbuf[CMSG_SPACE(sizeof(int))];
+		char msg[1 + sizeof(w->peer)], cbuf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr *cm;
 		ssize_t n;
-		int fd, np = 1;
+		int fd, np = 1, rl_slot = -1;
 
 		if (got_term)
 			exit(WRK_EXIT_OK);
@@ -691,14 +735,25 @@ receive_client(struct wrk *w)
 			p[1].fd = ledger_socket(w->ledger); p[1].events = POLLIN; p[1].revents = 0;
 			np = 2;
 		}
-		if (poll(p, (nfds_t)np, w->db_down ? 100 : 1000) < 0) {
+		if (rl_fd(w->rl) >= 0) {
+			rl_slot = np;
+			p[np].fd = rl_fd(w->rl); p[np].events = POLLIN; p[np++].revents = 0;
+		}
+		if (poll(p, (nfds_t)np, w->db_down || rl_down(w->rl) ? 100 : 1000) < 0) {
 			if (errno == EINTR)
 				continue;
 			exit(WRK_EXIT_IPC);
 		}
 		if (w->db_down && !(p[0].revents & POLLIN) && util_now_ms() >= nodb_deadline)
 			exit(WRK_EXIT_DB_DOWN);	/* let a fresh worker retry */
-		if (np == 2 && p[1].revents) {
+		if (rl_down(w->rl) && !(p[0].revents & POLLIN) && util_now_ms() >= nodb_deadline)
+			exit(WRK_EXIT_RL_DOWN);	/* a fresh worker reconnects to Redis */
+		if (rl_slot >= 0 && p[rl_slot].revents) {
+			/* Redis never speaks first: it restarted or went away. */
+			log_warn("redis closed the idle connection; exiting before taking a client");
+			exit(WRK_EXIT_RL_DOWN);
+		}
+		if (w->ledger != NULL && p[1].revents) {
 			/* Postgres speaks first only to say goodbye. */
 			log_warn("database closed the idle connection; exiting before taking a client");
 			exit(WRK_EXIT_DB_LOST);
@@ -706,8 +761,8 @@ receive_client(struct wrk *w)
 		if (!(p[0].revents & (POLLIN | POLLHUP)))
 			continue;
 		memset(&mh, 0, sizeof(mh));
-		iov.iov_base = &byte;
-		iov.iov_len = 1;
+		iov.iov_base = msg;
+		iov.iov_len = sizeof(msg) - 1;
 		mh.msg_iov = &iov;
 		mh.msg_iovlen = 1;
 		mh.msg_control = cbuf;
@@ -724,6 +779,10 @@ receive_client(struct wrk *w)
 			exit(WRK_EXIT_IPC);
 		}
 		memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+		/* The rest is the peer address (the supervisor asked the kernel;
+		 * a sandboxed worker may not call getpeername). */
+		memcpy(w->peer, msg + 1, (size_t)n - 1);
+		w->peer[n - 1] = '\0';
 		return fd;
 	}
 }
@@ -772,7 +831,7 @@ lock_down(const struct config *cfg)
 }
 
 void
-wrk_main(const struct config *cfg, int ctl_fd)
+wrk_main(const struct config *cfg, int ctl_fd, struct metrics *metrics)
 {
 	struct wrk w;
 	grpc_arg args[3];
@@ -788,6 +847,7 @@ wrk_main(const struct config *cfg, int ctl_fd)
 	w.cfg = cfg;
 	w.ctl_fd = ctl_fd;
 	w.watch_fd = -1;
+	w.metrics = metrics;
 	setup_signals();
 	/* If the supervisor dies, drain rather than linger as orphans. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -797,6 +857,12 @@ wrk_main(const struct config *cfg, int ctl_fd)
 		log_warn("database unavailable at worker start; will answer NOT_SERVING",
 		    LF_S("error", err));
 		w.db_down = 1;
+	}
+
+	/* Before lock-down: the only connect(2) the limiter ever makes. */
+	if (rl_open(cfg, &w.rl, err, sizeof(err)) < 0) {
+		log_error("rate limiter configuration", LF_S("error", err));
+		exit(WRK_EXIT_SOFTWARE);
 	}
 
 	if (refl_init(err, sizeof(err)) < 0) {

@@ -33,13 +33,17 @@ struct sandbox_ids {
 enum sandbox_profile {
 	SANDBOX_WORKER,		/* serves one client: no files, no new sockets */
 	SANDBOX_RELAY,		/* outbox relay: its journal files, broker sockets */
+	SANDBOX_EXPORTER,	/* metrics HTTP: accepts on a socket it was given,
+				 * one Postgres connection per scrape, reads
+				 * (never writes) files such as resolv.conf */
 };
 
 struct sandbox_opts {
 	enum sandbox_profile profile;
 	/* Workers: an empty, root-owned directory nobody else can write
 	 * (e.g. /var/lib/paymentd/empty); required for SANDBOX_WORKER when
-	 * running as root. Relay: NULL (no chroot; see docs/sandbox.md). */
+	 * running as root. Relay and exporter: NULL (no chroot: they resolve
+	 * host names through /etc; see docs/sandbox.md). */
 	const char *chroot_dir;
 	/* 1: violations are reported on stderr ("seccomp(debug): ...") and
 	 * the call fails with ENOSYS instead of killing the process. For

@@ -10,7 +10,8 @@
  *    the descriptor that was checked, so the checked directory is the one
  *    we land in; then chdir("/") so no handle to the old root remains;
  *  - setuid last of the identity steps; then verify it is permanent (all
- *    three uids and gids, setuid(0) refused, no capabilities left);
+ *    three uids and gids, setuid(0) refused, no capabilities left), and
+ *    re-arm a parent-death signal the uid change cleared;
  *  - rlimits and no_new_privs before the seccomp filter, so the filter
  *    need not allow setrlimit or prctl(PR_SET_NO_NEW_PRIVS).
  * Every failure returns -1 with err: nothing here "mostly" succeeds.
@@ -223,14 +224,21 @@ sandbox_drop(const struct sandbox_ids *ids, const struct sandbox_opts *o,
 {
 	uid_t ruid, euid, suid;
 	gid_t rgid, egid, sgid;
-	int jail = -1, rc = -1;
+	int jail = -1, rc = -1, pdeath = 0;
 
-	if (ids == NULL || o == NULL || (o->profile != SANDBOX_WORKER && o->profile != SANDBOX_RELAY)) {
+	if (ids == NULL || o == NULL || (o->profile != SANDBOX_WORKER &&
+	    o->profile != SANDBOX_RELAY && o->profile != SANDBOX_EXPORTER)) {
 		snprintf(err, errlen, "sandbox: bad arguments");
 		goto out;
 	}
 	if (ids->uid == 0 || ids->gid == 0) {
 		snprintf(err, errlen, "sandbox: refusing to run as uid/gid 0");
+		goto out;
+	}
+	/* The kernel clears the parent-death signal when the uid changes;
+	 * a caller that armed one (workers: die with the supervisor) keeps it. */
+	if (prctl(PR_GET_PDEATHSIG, &pdeath, 0, 0, 0) < 0) {
+		snprintf(err, errlen, "PR_GET_PDEATHSIG: %s", strerror(errno));
 		goto out;
 	}
 	if (geteuid() == 0) {
@@ -278,6 +286,10 @@ sandbox_drop(const struct sandbox_ids *ids, const struct sandbox_opts *o,
 		    (unsigned)rgid, (unsigned)egid, (unsigned)sgid);
 		goto out;
 	}
+	if (pdeath != 0 && prctl(PR_SET_PDEATHSIG, pdeath, 0, 0, 0) < 0) {
+		snprintf(err, errlen, "PR_SET_PDEATHSIG: %s", strerror(errno));
+		goto out;
+	}
 	if (drop_capabilities(err, errlen) < 0)
 		goto out;
 	if (setuid(0) == 0 || seteuid(0) == 0 || setgid(0) == 0) {
@@ -287,9 +299,10 @@ sandbox_drop(const struct sandbox_ids *ids, const struct sandbox_opts *o,
 
 	if (set_limit(RLIMIT_CORE, 0, "RLIMIT_CORE", err, errlen) < 0)
 		goto out;
-	/* Workers write no files (logs go to a pipe): a write that slips
-	 * through would fail with EFBIG. The relay writes its journal. */
-	if (o->profile == SANDBOX_WORKER &&
+	/* Workers and the exporter write no files (logs go to a pipe): a
+	 * write that slips through fails with EFBIG. The relay writes its
+	 * journal. */
+	if (o->profile != SANDBOX_RELAY &&
 	    set_limit(RLIMIT_FSIZE, 0, "RLIMIT_FSIZE", err, errlen) < 0)
 		goto out;
 	if (o->max_fds > 0 &&

@@ -16,14 +16,15 @@
 
 #define SB_W	(1u << SANDBOX_WORKER)
 #define SB_R	(1u << SANDBOX_RELAY)
-#define SB_ALL	(SB_W | SB_R)
+#define SB_E	(1u << SANDBOX_EXPORTER)
+#define SB_ALL	(SB_W | SB_R | SB_E)
 
 /* cmp[0].datum_a is replaced by getpid() when the filter is built. */
 #define SB_SELF_PID	0x1u
 
 struct sb_rule {
 	const char *name;	/* libseccomp name: resolved per architecture */
-	unsigned    prof;	/* SB_W / SB_R */
+	unsigned    prof;	/* SB_W / SB_R / SB_E */
 	int         err;	/* 0: allow; otherwise fail with this errno */
 	unsigned    flags;	/* SB_SELF_PID */
 	unsigned    ncmp;	/* argument comparisons, all must match */

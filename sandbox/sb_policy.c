@@ -10,10 +10,11 @@
  * comparisons match only when every comparison holds; anything else about
  * that syscall falls through to the default (kill).
  *
- * Built from what `strace -f -c` and debug mode showed a worker (grpc
- * 1.51 core server with epoll1, libpq, hiredis, glibc 2.36) and the relay
- * (librdkafka, SQLite WAL, libpq) actually calling — see
- * tests/sandbox/ — not from a generic "service" list.
+ * Built from what `strace -f` and debug mode showed a worker (grpc 1.51
+ * core server with epoll1, libpq, hiredis, glibc 2.36) and the relay
+ * (librdkafka, SQLite WAL, libpq) actually calling — see tests/sandbox/
+ * and docs/sandbox.md — not from a generic "service" list. The exporter
+ * is the relay's network-client half plus accept, without file writes.
  */
 #include "sb_internal.h"
 
@@ -86,6 +87,7 @@ const struct sb_rule sb_rules[] = {
 	ALLOW("sched_getparam", SB_ALL, "glibc's pthread_create() reads the creating thread's policy the first time a non-main thread (grpc's timer thread) starts one"),
 	ALLOW("sched_getscheduler", SB_ALL, "as sched_getparam"),
 	ALLOW("getpid", SB_ALL, "log lines carry the pid; raise()/abort() target ourselves"),
+	ALLOW("gettid", SB_ALL, "thread ids for logs (absl, librdkafka); ASan registers new threads with it"),
 	ALLOW("clock_nanosleep", SB_ALL, "nanosleep()/usleep() in glibc 2.36"),
 	ALLOW("clock_gettime", SB_ALL, "deadlines and timestamps (vDSO first; syscall when the clocksource has no vDSO)"),
 	ALLOW("gettimeofday", SB_ALL, "wall-clock timestamps (vDSO first, syscall fallback)"),
@@ -109,6 +111,7 @@ const struct sb_rule sb_rules[] = {
 	/* --- signals and exit --- */
 	ALLOW("rt_sigprocmask", SB_ALL, "grpc and glibc block signals around thread creation"),
 	ALLOW("rt_sigreturn", SB_ALL, "returning from a signal handler (SIGTERM sets the drain flag)"),
+	ALLOW("sigaltstack", SB_ALL, "ASan/UBSan give every new thread an alternate signal stack (affects only the caller)"),
 	ALLOW("restart_syscall", SB_ALL, "the kernel restarts a sleep interrupted by a signal"),
 	ALLOW("exit", SB_ALL, "a thread ends"),
 	ALLOW("exit_group", SB_ALL, "the process ends"),
@@ -119,9 +122,13 @@ const struct sb_rule sb_rules[] = {
 	{ "prlimit64", SB_ALL, 0, 0, 2, { CMP(0, SCMP_CMP_EQ, 0, 0), CMP(2, SCMP_CMP_EQ, 0, 0) },
 	  "pid == 0 && new_limit == NULL", "getrlimit() (glibc reads RLIMIT_STACK for thread stacks)" },
 	ALLOW("uname", SB_ALL, "grpc checks the kernel version before enabling TCP features on a new endpoint"),
-	/* prctl only to name the calling thread. */
+	/* prctl only to name the calling thread or re-arm its own
+	 * parent-death signal; nothing that changes privileges or dumping. */
 	ALLOW_IF("prctl", SB_ALL, CMP(0, SCMP_CMP_EQ, PR_SET_NAME, 0), "option == PR_SET_NAME",
 	    "grpc/librdkafka name their new threads (pthread_setname_np on self)"),
+	ALLOW_IF("prctl", SB_ALL, CMP(0, SCMP_CMP_EQ, PR_SET_PDEATHSIG, 0), "option == PR_SET_PDEATHSIG",
+	    "die with the supervisor: the exporter arms it after its drop"),
+	ALLOW("getppid", SB_ALL, "is the supervisor still our parent (after arming PR_SET_PDEATHSIG)"),
 
 	/* --- files --- */
 	/* Workers: nothing to read in the empty chroot, so refuse read-only
@@ -138,8 +145,13 @@ const struct sb_rule sb_rules[] = {
 	 * resolve a name. Which files it can reach is systemd's job
 	 * (ProtectSystem=strict: StateDirectory is the only writable path). */
 	ALLOW("openat", SB_R, "SQLite -wal/-shm files; resolv.conf, hosts, localtime"),
+	/* Exporter: reads what name resolution and libpq read; writes nothing. */
+	ALLOW_IF("openat", SB_E, CMP(2, SCMP_CMP_MASKED_EQ, OPEN_WRITE_FLAGS, 0), "read-only flags",
+	    "exporter: resolv.conf, hosts, passwd (libpq user), localtime; write/create opens are killed"),
+	ALLOW_IF("open", SB_E, CMP(1, SCMP_CMP_MASKED_EQ, OPEN_WRITE_FLAGS, 0), "read-only flags",
+	    "as openat (x86_64 only)"),
 	ALLOW("open", SB_R, "as openat (x86_64 only)"),
-	ALLOW("lseek", SB_R, "SQLite and stdio position within files"),
+	ALLOW("lseek", SB_R | SB_E, "SQLite and stdio position within files"),
 	ALLOW("pread64", SB_R, "SQLite reads journal pages"),
 	ALLOW("pwrite64", SB_R, "SQLite writes journal pages and the -wal file"),
 	ALLOW("fsync", SB_R, "SQLite syncs the journal directory after creating a file"),
@@ -152,23 +164,29 @@ const struct sb_rule sb_rules[] = {
 	ALLOW("faccessat2", SB_R, "access() with flags (glibc 2.33+)"),
 	ALLOW("readlink", SB_R, "SQLite resolves symlinks in the journal path"),
 	ALLOW("getcwd", SB_R, "SQLite makes a relative RELAY_JOURNAL_PATH absolute"),
-	ALLOW("geteuid", SB_R, "SQLite (chown of new files only as root), libpq's default user name"),
-	ALLOW("getuid", SB_R, "libpq looks up the OS user when none is configured"),
+	ALLOW("geteuid", SB_R | SB_E, "SQLite (chown of new files only as root), libpq's default user name"),
+	ALLOW("getuid", SB_R | SB_E, "libpq looks up the OS user when none is configured"),
 
-	/* --- new connections (relay only) --- */
-	ALLOW_IF("socket", SB_R, CMP(0, SCMP_CMP_EQ, AF_INET, 0), "domain == AF_INET",
+	/* --- accepting (exporter only) --- */
+	/* The exporter accepts scrapes on a socket the supervisor bound and
+	 * listened on before the fork; it never binds or listens itself. */
+	ALLOW("accept4", SB_E, "exporter: accepts a Prometheus scrape on its inherited listening socket"),
+	ALLOW("accept", SB_E, "as accept4 (older libc paths)"),
+
+	/* --- new connections (relay; exporter's Postgres connection) --- */
+	ALLOW_IF("socket", SB_R | SB_E, CMP(0, SCMP_CMP_EQ, AF_INET, 0), "domain == AF_INET",
 	    "librdkafka broker connections, libpq reconnects, DNS queries"),
-	ALLOW_IF("socket", SB_R, CMP(0, SCMP_CMP_EQ, AF_INET6, 0), "domain == AF_INET6", "as AF_INET"),
-	ALLOW_IF("socket", SB_R, CMP(0, SCMP_CMP_EQ, AF_UNIX, 0), "domain == AF_UNIX",
+	ALLOW_IF("socket", SB_R | SB_E, CMP(0, SCMP_CMP_EQ, AF_INET6, 0), "domain == AF_INET6", "as AF_INET"),
+	ALLOW_IF("socket", SB_R | SB_E, CMP(0, SCMP_CMP_EQ, AF_UNIX, 0), "domain == AF_UNIX",
 	    "libpq over the Postgres unix socket; glibc asks nscd"),
 	/* getaddrinfo(AI_ADDRCONFIG) asks the kernel for addresses over
 	 * netlink; refused, glibc assumes both families are configured.
 	 * systemd's RestrictAddressFamilies= gives the same answer. */
-	DENY_IF("socket", SB_R, EAFNOSUPPORT, CMP(0, SCMP_CMP_EQ, AF_NETLINK, 0), "domain == AF_NETLINK",
+	DENY_IF("socket", SB_R | SB_E, EAFNOSUPPORT, CMP(0, SCMP_CMP_EQ, AF_NETLINK, 0), "domain == AF_NETLINK",
 	    "getaddrinfo's interface probe: answered \"not supported\" (was a kill: broker reconnects died)"),
-	ALLOW("connect", SB_R, "librdkafka brokers, Postgres, DNS servers"),
-	ALLOW("getsockopt", SB_R, "SO_ERROR after a non-blocking connect; librdkafka reads buffer sizes"),
-	ALLOW("sendmmsg", SB_R, "glibc's resolver sends the A and AAAA queries together"),
+	ALLOW("connect", SB_R | SB_E, "librdkafka brokers, Postgres, DNS servers"),
+	ALLOW("getsockopt", SB_R | SB_E, "SO_ERROR after a non-blocking connect; librdkafka reads buffer sizes"),
+	ALLOW("sendmmsg", SB_R | SB_E, "glibc's resolver sends the A and AAAA queries together"),
 	ALLOW("eventfd2", SB_R, "librdkafka wakeup fds for brokers learned from metadata"),
 	ALLOW("pipe2", SB_R, "librdkafka wakeup pipes (when eventfd is unavailable)"),
 };

@@ -99,7 +99,7 @@ sandbox_seccomp(enum sandbox_profile p, int debug, char *err, size_t errlen)
 	const struct sb_rule *r;
 	int rc = -1, e, i, nr;
 
-	if (p != SANDBOX_WORKER && p != SANDBOX_RELAY) {
+	if (p != SANDBOX_WORKER && p != SANDBOX_RELAY && p != SANDBOX_EXPORTER) {
 		snprintf(err, errlen, "seccomp: unknown profile %d", (int)p);
 		goto out;
 	}

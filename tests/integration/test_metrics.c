@@ -6,8 +6,9 @@
  * forks writers after metrics_create(), as the supervisor does, and needs
  * every increment to land. The HTTP cases run the real exporter in a child
  * on an ephemeral 127.0.0.1 port and talk to it with plain sockets; when
- * run as root with PAYMENTD_USER present, the exporter really drops to
- * that user. Outbox gauges use DATABASE_URL (exported by tests/run-all).
+ * run as root with PAYMENTD_USER present, the exporter really locks down
+ * (that user, seccomp SANDBOX_EXPORTER), so a missing allowlist entry
+ * kills it and fails these cases. Outbox gauges use DATABASE_URL (exported by tests/run-all).
  * promtool (Debian package prometheus) lints the rendered and the served
  * output.
  */
@@ -523,6 +524,8 @@ START_TEST(http_serves_metrics)
 		snprintf(uidline, sizeof(uidline), "\nUid:\t%u\t%u\t%u\t%u\n", (unsigned)pw->pw_uid,
 		    (unsigned)pw->pw_uid, (unsigned)pw->pw_uid, (unsigned)pw->pw_uid);
 		ck_assert_msg(strstr(status, uidline) != NULL, "exporter not running as paymentd");
+		ck_assert_msg(strstr(status, "\nSeccomp:\t2\n") != NULL, "exporter has no seccomp filter");
+		ck_assert_msg(strstr(status, "\nNoNewPrivs:\t1\n") != NULL, "exporter lacks no_new_privs");
 	}
 	stop_exporter(&e);
 	metrics_destroy(m);
@@ -541,6 +544,9 @@ START_TEST(http_errors)
 	ck_assert_msg(strncmp(resp, "HTTP/1.1 404 Not Found\r\n", 24) == 0, "%.100s", resp);
 	http(e.port, "GET / HTTP/1.1\r\n\r\n", resp, sizeof(resp));
 	ck_assert(strncmp(resp, "HTTP/1.1 404 ", 13) == 0);
+	http(e.port, "HEAD /nope HTTP/1.1\r\n\r\n", resp, sizeof(resp));
+	ck_assert(strncmp(resp, "HTTP/1.1 404 ", 13) == 0);
+	ck_assert_str_eq(body_of(resp), "");
 	http(e.port, "POST /metrics HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", resp, sizeof(resp));
 	ck_assert_msg(strncmp(resp, "HTTP/1.1 405 Method Not Allowed\r\n", 33) == 0, "%.100s", resp);
 	ck_assert_ptr_nonnull(strstr(resp, "\r\nAllow: GET, HEAD\r\n"));
@@ -660,6 +666,7 @@ START_TEST(exporter_exits_when_supervisor_dies)
 {
 	struct metrics *m = metrics_create();
 	struct exporter e;
+	const char *url = db_url();	/* fail here, not in the child */
 	pid_t mid;
 	int pp[2], st, i;
 
@@ -669,7 +676,7 @@ START_TEST(exporter_exits_when_supervisor_dies)
 	mid = fork();
 	ck_assert_int_ge(mid, 0);
 	if (mid == 0) {		/* plays the supervisor */
-		e = start_exporter(m, db_url());
+		e = start_exporter(m, url);
 		if (write(pp[1], &e, sizeof(e)) != (ssize_t)sizeof(e))
 			_exit(1);
 		pause();

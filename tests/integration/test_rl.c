@@ -350,6 +350,8 @@ START_TEST(identity_rules)
 	ck_assert_int_eq(rl_client_identity(NULL, "ipv4:1.2.3.4", out, sizeof(out)), -1);
 	ck_assert_int_eq(rl_client_identity(NULL, NULL, out, sizeof(out)), -1);
 	ck_assert_str_eq(out, "unknown");
+	ck_assert_int_eq(rl_client_identity("", "", out, sizeof(out)), -1);	/* no peer handed over */
+	ck_assert_str_eq(out, "unknown");
 	ck_assert_int_eq(rl_client_identity("ok", "ipv4:1.2.3.4:5", small, sizeof(small)), -1);
 }
 END_TEST

@@ -14,7 +14,7 @@
  * journal and open IP sockets but not exec/fork; the policy is fully
  * documented in docs/sandbox.md. Needs root (it drops privileges).
  *
- * Also `sb_test --policy worker|relay` prints a profile's policy
+ * Also `sb_test --policy worker|relay|exporter` prints a profile's policy
  * (name, action, condition, reason) for scripts (tests/suites/40-sandbox).
  */
 #include "sb_test.h"
@@ -148,6 +148,10 @@ START_TEST(setuid_fails_after_drop)
 	ck_assert_str_eq(reply, "rc=-1 errno=1");	/* EPERM */
 	ck_assert_int_eq(sbw_ctl_op(&w, "setgid0", reply, sizeof(reply)), 0);
 	ck_assert_str_eq(reply, "rc=-1 errno=1");
+	/* The parent-death signal armed before the drop survived the uid
+	 * change (the kernel clears it; sandbox_drop re-arms it). */
+	ck_assert_int_eq(sbw_ctl_op(&w, "getpdeath", reply, sizeof(reply)), 0);
+	ck_assert_str_eq(reply, "rc=9 errno=0");	/* SIGKILL */
 	/* Inside the empty chroot there is no /etc/passwd to open. */
 	ck_assert_int_eq(sbw_ctl_op(&w, "open_ro", reply, sizeof(reply)), 0);
 	ck_assert_str_eq(reply, "rc=-1 errno=2");	/* ENOENT */
@@ -333,6 +337,62 @@ START_TEST(relay_violation_kills)
 }
 END_TEST
 
+/* --- the metrics exporter profile --- */
+
+START_TEST(exporter_profile_works)
+{
+	struct sbw w;
+	struct sockaddr_in sa;
+	char reply[256], buf[32] = "";
+	int fd, port;
+
+	spawn_ok(&w, "exporter", NULL, 0);
+	assert_status_dropped(w.pid, 2);
+	ck_assert_int_eq(sbw_ctl_op(&w, "port", reply, sizeof(reply)), 0);
+	ck_assert_int_eq(sscanf(reply, "rc=%d", &port), 1);
+	ck_assert_int_gt(port, 0);
+	/* A scrape: we connect, it accepts (accept4) and answers. */
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(write(fd, "GET /metrics\r\n\r\n", 16), 16);
+	ck_assert_int_eq(sbw_ctl_op(&w, "serve1", reply, sizeof(reply)), 0);
+	ck_assert_str_eq(reply, "rc=0 errno=0");
+	ck_assert_int_eq(read(fd, buf, sizeof(buf) - 1), 10);
+	ck_assert_str_eq(buf, "metrics 1\n");
+	close(fd);
+	/* Reads files (libpq, resolver), resolves names, re-arms PDEATHSIG. */
+	ck_assert_int_eq(sbw_ctl_op(&w, "open_ro", reply, sizeof(reply)), 0);
+	ck_assert_msg(strncmp(reply, "rc=-1", 5) != 0, "open_ro: %s", reply);
+	ck_assert_int_eq(sbw_ctl_op(&w, "resolve", reply, sizeof(reply)), 0);
+	ck_assert_str_eq(reply, "rc=0 errno=0");
+	ck_assert_int_eq(sbw_ctl_op(&w, "pdeathsig", reply, sizeof(reply)), 0);
+	ck_assert_str_eq(reply, "rc=0 errno=0");
+	sbw_destroy(&w);
+}
+END_TEST
+
+static const char *const exporter_kill_ops[] = {
+	"open_wr", "open_rdwr", "execve", "fork", "listen", "bind", "socket_packet", "ptrace",
+	"mmap_exec", "setuid0", "dumpable",
+};
+
+START_TEST(exporter_violation_kills)
+{
+	const char *op = exporter_kill_ops[_i];
+	struct sbw w;
+	char reply[256];
+
+	spawn_ok(&w, "exporter", NULL, 0);
+	ck_assert_msg(sbw_ctl_op(&w, op, reply, sizeof(reply)) != 0, "%s answered: %s", op, reply);
+	assert_killed_by_sigsys(&w, op);
+	sbw_destroy(&w);
+}
+END_TEST
+
 /* --- started without root --- */
 
 START_TEST(nonroot_same_user)
@@ -442,10 +502,10 @@ START_TEST(policy_documented_and_tight)
 		"setns", "pivot_root", "process_vm_writev", "process_vm_readv", "bpf",
 		"init_module", "finit_module", "kexec_load", "keyctl", "add_key", "userfaultfd",
 		"perf_event_open", "io_uring_setup", "pkey_mprotect", "personality", "seccomp",
-		"listen", "accept", "accept4", "clone3", "openat2", "memfd_create",
+		"listen", "bind", "clone3", "openat2", "memfd_create",
 	};
-	static const char *const worker_never[] = { "socket", "connect", "bind", "openat", "open",
-		"unlink", "pipe2" };
+	static const char *const worker_never[] = { "socket", "connect", "accept", "accept4",
+		"openat", "open", "unlink", "pipe2" };
 	struct sandbox_rule_info r[256];
 	const char *docs_path = getenv("SB_DOCS") ? getenv("SB_DOCS") : "docs/sandbox.md";
 	char *docs, needle[96];
@@ -461,14 +521,14 @@ START_TEST(policy_documented_and_tight)
 	docs = calloc(1, (size_t)len + 1);
 	ck_assert_int_eq(fread(docs, 1, (size_t)len, f), (size_t)len);
 	fclose(f);
-	for (p = SANDBOX_WORKER; p <= SANDBOX_RELAY; p++) {
+	for (p = SANDBOX_WORKER; p <= SANDBOX_EXPORTER; p++) {
 		n = sandbox_policy((enum sandbox_profile)p, r, 256);
 		ck_assert_int_gt(n, 0);
 		ck_assert_int_le(n, 256);
 		for (i = 0; i < n; i++) {
 			snprintf(needle, sizeof(needle), "`%s`", r[i].name);
-			ck_assert_msg(strstr(docs, needle) != NULL, "%s: %s is not documented in %s",
-			    p == SANDBOX_WORKER ? "worker" : "relay", r[i].name, docs_path);
+			ck_assert_msg(strstr(docs, needle) != NULL, "profile %d: %s is not documented in %s",
+			    p, r[i].name, docs_path);
 			ck_assert_msg(r[i].why[0] != '\0', "%s has no reason", r[i].name);
 		}
 		for (i = 0; i < (int)(sizeof(never) / sizeof(never[0])); i++)
@@ -476,9 +536,17 @@ START_TEST(policy_documented_and_tight)
 	}
 	for (i = 0; i < (int)(sizeof(worker_never) / sizeof(worker_never[0])); i++)
 		ck_assert_msg(!allowed(SANDBOX_WORKER, worker_never[i]), "worker allows %s", worker_never[i]);
-	ck_assert_int_lt(sandbox_allowlist_size(SANDBOX_WORKER), sandbox_allowlist_size(SANDBOX_RELAY));
-	printf("sb_test: allowlist sizes: worker %d, relay %d\n",
-	    sandbox_allowlist_size(SANDBOX_WORKER), sandbox_allowlist_size(SANDBOX_RELAY));
+	ck_assert(!allowed(SANDBOX_RELAY, "accept4") && !allowed(SANDBOX_RELAY, "accept"));
+	static const char *const exporter_never[] = { "unlink", "ftruncate", "pwrite64", "fsync",
+		"bind", "listen" };
+	for (i = 0; i < (int)(sizeof(exporter_never) / sizeof(exporter_never[0])); i++)
+		ck_assert_msg(!allowed(SANDBOX_EXPORTER, exporter_never[i]), "exporter allows %s",
+		    exporter_never[i]);
+	ck_assert_int_lt(sandbox_allowlist_size(SANDBOX_WORKER), sandbox_allowlist_size(SANDBOX_EXPORTER));
+	ck_assert_int_lt(sandbox_allowlist_size(SANDBOX_EXPORTER), sandbox_allowlist_size(SANDBOX_RELAY));
+	printf("sb_test: allowlist sizes: worker %d, relay %d, exporter %d\n",
+	    sandbox_allowlist_size(SANDBOX_WORKER), sandbox_allowlist_size(SANDBOX_RELAY),
+	    sandbox_allowlist_size(SANDBOX_EXPORTER));
 	free(docs);
 }
 END_TEST
@@ -494,6 +562,8 @@ print_policy(const char *profile)
 		p = SANDBOX_WORKER;
 	else if (strcmp(profile, "relay") == 0)
 		p = SANDBOX_RELAY;
+	else if (strcmp(profile, "exporter") == 0)
+		p = SANDBOX_EXPORTER;
 	else
 		return 2;
 	n = sandbox_policy(p, r, 256);
@@ -610,6 +680,12 @@ main(int argc, char **argv)
 	tcase_add_test(tc, relay_profile_works);
 	tcase_add_loop_test(tc, relay_violation_kills, 0,
 	    (int)(sizeof(relay_kill_ops) / sizeof(relay_kill_ops[0])));
+	suite_add_tcase(s, tc);
+	tc = tcase_create("exporter");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, exporter_profile_works);
+	tcase_add_loop_test(tc, exporter_violation_kills, 0,
+	    (int)(sizeof(exporter_kill_ops) / sizeof(exporter_kill_ops[0])));
 	suite_add_tcase(s, tc);
 	tc = tcase_create("policy");
 	tcase_add_test(tc, policy_documented_and_tight);

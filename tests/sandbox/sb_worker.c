@@ -6,9 +6,10 @@
  * client socket arrives over SCM_RIGHTS and grpc serves it.
  *
  * Modes: worker (grpc, worker profile), relay (relay profile, SQLite
- * journal, line protocol on the control socket), nonroot (drops to the
- * user itself first, then sandbox_enter), drop (sandbox_drop only, no
- * filter). Each operation is attempted on request and answered with
+ * journal, line protocol on the control socket), exporter (exporter
+ * profile, a listening socket bound before the lock-down), nonroot (drops
+ * to the user itself first, then sandbox_enter), drop (sandbox_drop only,
+ * no filter). Each operation is attempted on request and answered with
  * "rc=N errno=E" — if the sandbox lets the process live.
  */
 #include "sb_test.h"
@@ -46,6 +47,8 @@
 #include <grpc/support/time.h>
 
 static int db_pair[2] = { -1, -1 };	/* stands in for libpq/hiredis sockets */
+static int listen_fd = -1;		/* exporter: bound before the lock-down */
+static int listen_port;
 static int old_thread_pipe[2] = { -1, -1 };
 static const char *relay_dir;
 
@@ -68,9 +71,10 @@ fail(const char *what, const char *err)
 
 /* SB_OUTER_FILTER=file (names, one a line): stand in for a systemd
  * unit's SystemCallFilter= — default EPERM, those names allowed, applied
- * under no_new_privs — so the sandbox must work stacked under it. */
-static void
-apply_outer_filter(void)
+ * under no_new_privs — so the sandbox must work stacked under it. Built
+ * while still root (the file may be private), loaded later. */
+static scmp_filter_ctx
+build_outer_filter(void)
 {
 	const char *path = getenv("SB_OUTER_FILTER");
 	char name[64];
@@ -79,7 +83,7 @@ apply_outer_filter(void)
 	int nr, n = 0;
 
 	if (path == NULL || path[0] == '\0')
-		return;
+		return NULL;
 	if ((f = fopen(path, "r")) == NULL)
 		fail("outer filter", strerror(errno));
 	if ((ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM))) == NULL)
@@ -90,7 +94,17 @@ apply_outer_filter(void)
 			n++;
 	}
 	fclose(f);
-	if (n == 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || seccomp_load(ctx) != 0)
+	if (n == 0)
+		fail("outer filter", "no syscalls");
+	return ctx;
+}
+
+static void
+load_outer_filter(scmp_filter_ctx ctx)
+{
+	if (ctx == NULL)
+		return;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || seccomp_load(ctx) != 0)
 		fail("outer filter", "load");
 	seccomp_release(ctx);
 }
@@ -191,6 +205,25 @@ resolve_localhost(void)
 		freeaddrinfo(res);
 	errno = 0;
 	return rc == 0 ? 0 : -1;
+}
+
+/* Exporter: serve one HTTP-ish request on the inherited listener. */
+static int
+serve_one(void)
+{
+	struct pollfd p = { listen_fd, POLLIN, 0 };
+	char buf[64];
+	int fd, rc = -1;
+
+	if (poll(&p, 1, 5000) != 1)
+		return -1;
+	fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (recv(fd, buf, sizeof(buf), 0) > 0 && send(fd, "metrics 1\n", 10, MSG_NOSIGNAL) == 10)
+		rc = 0;
+	close(fd);
+	return rc;
 }
 
 /* Attempts op; fills out with "rc=N errno=E" if still alive. */
@@ -297,6 +330,19 @@ run_op(const char *op, char *out, size_t len)
 		rc = relay_connect(atoi(op + 8));
 	} else if (strcmp(op, "resolve") == 0) {
 		rc = resolve_localhost();
+	} else if (strcmp(op, "port") == 0) {
+		rc = listen_port;
+	} else if (strcmp(op, "serve1") == 0) {
+		rc = serve_one();
+	} else if (strcmp(op, "pdeathsig") == 0) {
+		rc = prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	} else if (strcmp(op, "getpdeath") == 0) {
+		int sig = -1;
+		rc = prctl(PR_GET_PDEATHSIG, &sig, 0, 0, 0);
+		if (rc == 0)
+			rc = sig;
+	} else if (strcmp(op, "dumpable") == 0) {
+		rc = prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 	} else if (strcmp(op, "write_stderr") == 0) {
 		rc = write(STDERR_FILENO, "worker says hello\n", 18);
 	} else {
@@ -431,6 +477,7 @@ sbw_main(int argc, char **argv)
 	pthread_t t;
 	char err[512];
 	int fd, as_user;
+	scmp_filter_ctx outer;
 
 	signal(SIGPIPE, SIG_IGN);
 	relay_dir = getenv("SB_RELAY_DIR");
@@ -441,10 +488,11 @@ sbw_main(int argc, char **argv)
 	/* "as user": started unprivileged (nonroot mode; the relay under
 	 * User=paymentd). The outer (unit) filter comes after that, as
 	 * systemd applies it after switching users, before exec. */
+	outer = build_outer_filter();
 	as_user = strcmp(mode, "nonroot") == 0 || strcmp(arg, "user") == 0;
 	if (as_user)
 		pre_drop(&ids);
-	apply_outer_filter();
+	load_outer_filter(outer);
 
 	if (strcmp(mode, "worker") == 0) {
 		grpc_init();
@@ -462,6 +510,23 @@ sbw_main(int argc, char **argv)
 	    pthread_create(&t, NULL, old_thread, NULL) != 0)
 		fail("setup", strerror(errno));
 
+	/* Die with the test process, as workers die with the supervisor:
+	 * sandbox_drop() must keep this across the uid change. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		fail("setup", strerror(errno));
+	if (strcmp(mode, "exporter") == 0) {
+		/* The supervisor binds and listens before the fork. */
+		struct sockaddr_in sa;
+		socklen_t sl = sizeof(sa);
+		memset(&sa, 0, sizeof(sa));
+		sa.sin_family = AF_INET;
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (listen_fd < 0 || bind(listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+		    listen(listen_fd, 4) < 0 || getsockname(listen_fd, (struct sockaddr *)&sa, &sl) < 0)
+			fail("listen", strerror(errno));
+		listen_port = ntohs(sa.sin_port);
+	}
 	if (strcmp(mode, "relay") == 0) {
 		/* The journal exists and is open before the lock-down, as in
 		 * payment-relay (journal_open runs first). */
@@ -484,7 +549,8 @@ sbw_main(int argc, char **argv)
 		snprintf(ids.user, sizeof(ids.user), "nobody");
 	}
 
-	o.profile = strcmp(mode, "relay") == 0 ? SANDBOX_RELAY : SANDBOX_WORKER;
+	o.profile = strcmp(mode, "relay") == 0 ? SANDBOX_RELAY :
+	    strcmp(mode, "exporter") == 0 ? SANDBOX_EXPORTER : SANDBOX_WORKER;
 	o.chroot_dir = o.profile == SANDBOX_WORKER ? sb_env.chroot_dir : NULL;
 	o.max_fds = o.profile == SANDBOX_WORKER ? 64 : 256;
 	if (strcmp(mode, "drop") == 0) {
