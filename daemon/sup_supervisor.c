@@ -468,6 +468,14 @@ log_forwarder_spawn(void)
 		/* Our own stderr is the pipe's write end: point it at the file,
 		 * or we would hold the pipe open and never see EOF. */
 		dup2(S.log_file_fd, 2);
+		/* A restarted forwarder inherits the listening socket and the
+		 * workers' channels: it needs none of them. */
+		if (S.listen_fd >= 0)
+			close(S.listen_fd);
+		if (S.sig_fd >= 0)
+			close(S.sig_fd);
+		for (size_t k = 0; k < S.nw; k++)
+			close(S.w[k].ctl);
 		prctl(PR_SET_NAME, "paymentd-log", 0, 0, 0);
 		signal(SIGTERM, SIG_IGN);	/* outlive the drain; EOF ends us */
 		signal(SIGINT, SIG_IGN);
@@ -521,6 +529,7 @@ sup_run(const struct config *cfg)
 	size_t i;
 
 	memset(&S, 0, sizeof(S));
+	S.listen_fd = S.sig_fd = -1;
 	S.metrics_fd = -1;
 	S.cfg = cfg;
 	S.w = xcalloc((size_t)cfg->max_workers, sizeof(*S.w));
