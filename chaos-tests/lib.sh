@@ -1,0 +1,187 @@
+# chaos-tests/lib.sh — shared helpers for the chaos scenarios.
+#
+# Each scenario runs against its own full stack (private Postgres, Redis,
+# mock Kafka broker, relay, paymentd) under $CHAOS_DIR, drives payments
+# with many concurrent clients, injects one kind of fault, and then checks
+# what a user cares about:
+#   - every idempotency key a client saw succeed still maps to exactly one
+#     payment (retrying it returns DUPLICATE with the same payment id);
+#   - keys whose request failed (UNAVAILABLE, DEADLINE_EXCEEDED...) are
+#     retried until they get an answer, and still make at most one payment;
+#   - the ledger invariants hold (entries sum to zero, balances equal their
+#     entries and last balance_after, no overdraft);
+#   - after the relay drains, each event is on the broker exactly once.
+# Results are printed as "ok - ..." / "FAIL - ..." lines and counted.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD_DIR=${BUILD_DIR:-$ROOT/build}
+CHAOS_DIR=${CHAOS_DIR:-$ROOT/.stack-chaos}
+export STACK_DIR=$CHAOS_DIR/stack
+export PG_PORT=${CHAOS_PG_PORT:-57800} REDIS_PORT=${CHAOS_REDIS_PORT:-57801}
+export GRPC_PORT=${CHAOS_GRPC_PORT:-57802} GRPC_HOST=127.0.0.1
+export METRICS_PORT=0 RELAY_METRICS_PORT=0 ENV_FILE=/dev/null LOG_LEVEL=${LOG_LEVEL:-WARNING}
+export STACK_DURABLE=1 MIGRATIONS_DIR=$ROOT/migrations
+export WORKER_POOL_SIZE=4 MAX_WORKERS=128 SHUTDOWN_GRACE_SECONDS=10
+export OUTBOX_POLL_INTERVAL_SECONDS=0.1 OUTBOX_BASE_DELAY_SECONDS=0.1 OUTBOX_MAX_DELAY_SECONDS=2
+T=127.0.0.1:$GRPC_PORT
+PASS=${PASS:-0}; FAIL=${FAIL:-0}
+ok()  { echo "ok   - $*"; PASS=$((PASS + 1)); }
+bad() { echo "FAIL - $*"; FAIL=$((FAIL + 1)); }
+q()   { psql -qAtX -v ON_ERROR_STOP=1 "$@"; }
+
+PAYMENTD_PID= RELAY_PID= MOCK_PID=
+
+stack_up() {
+    rm -rf "$CHAOS_DIR"; mkdir -p "$CHAOS_DIR/logs" "$CHAOS_DIR/relay" "$CHAOS_DIR/load"
+    [ "$(id -u)" = 0 ] && chown paymentd: "$CHAOS_DIR/relay"
+    local env; env=$("$ROOT/scripts/stack" start) || return 1
+    set -a; eval "$env"; set +a
+    "$BUILD_DIR/paymentd" migrate >/dev/null 2>&1 && "$BUILD_DIR/paymentd" reset-test-data >/dev/null 2>&1 || return 1
+    q >/dev/null <<'SQL'
+INSERT INTO accounts (account_id, currency)
+  SELECT 'chaos-' || i, 'USD' FROM generate_series(0, 19) i;
+INSERT INTO account_balances (account_id) SELECT 'chaos-' || i FROM generate_series(0, 19) i;
+SELECT authorize_payment('fund-chaos-' || i, 'acc-equity-usd', 'chaos-' || i, 10000000, 'USD', '',
+       sha256(convert_to('fund-chaos-' || i, 'UTF8')), 'fund-chaos-' || i, 86400, 'reset-test-data')
+  FROM generate_series(0, 19) i;
+DELETE FROM outbox WHERE correlation_id = 'reset-test-data';
+SQL
+    "$BUILD_DIR/kafka-mock" --bootstrap-file "$CHAOS_DIR/boot" --control "$CHAOS_DIR/kafka.ctl" \
+        >"$CHAOS_DIR/logs/kafka-mock.log" 2>&1 &
+    MOCK_PID=$!
+    for _ in $(seq 50); do [ -s "$CHAOS_DIR/boot" ] && break; sleep 0.1; done
+    export REDPANDA_BROKERS=$(cat "$CHAOS_DIR/boot") RELAY_JOURNAL_PATH=$CHAOS_DIR/relay/journal.db
+    relay_start
+    paymentd_start
+}
+
+paymentd_start() {
+    "$BUILD_DIR/paymentd" serve >>"$CHAOS_DIR/logs/paymentd.log" 2>&1 &
+    PAYMENTD_PID=$!
+    for _ in $(seq 100); do "$BUILD_DIR/paymentctl" --target "$T" health >/dev/null 2>&1 && return 0; sleep 0.1; done
+    return 1
+}
+relay_start() {
+    "$BUILD_DIR/payment-relay" >>"$CHAOS_DIR/logs/relay.log" 2>&1 &
+    RELAY_PID=$!
+}
+kafka_ctl() { "$BUILD_DIR/kafka-mock" ctl "$CHAOS_DIR/kafka.ctl" "$@" >/dev/null; }
+
+stack_down() {
+    [ -n "$PAYMENTD_PID" ] && kill -TERM "$PAYMENTD_PID" 2>/dev/null
+    [ -n "$RELAY_PID" ] && kill -TERM "$RELAY_PID" 2>/dev/null
+    for _ in $(seq 100); do
+        kill -0 "$PAYMENTD_PID" 2>/dev/null || kill -0 "$RELAY_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$PAYMENTD_PID" "$RELAY_PID" 2>/dev/null
+    [ -n "$MOCK_PID" ] && kill "$MOCK_PID" 2>/dev/null
+    wait 2>/dev/null
+    "$ROOT/scripts/stack" stop >/dev/null 2>&1
+}
+
+# One client: N payments with its own keys, one connection per request
+# (like the seed's k6 script). Records "key<TAB>code<TAB>status<TAB>id".
+client() {   # client ID N
+    local id=$1 n=$2 i key out code st pid amt
+    local payer="chaos-$((id % 20))" payee="chaos-$(((id + 1) % 20))"
+    for i in $(seq "$n"); do
+        key="chaos-$RUN-$id-$i"
+        amt=$((1 + RANDOM % 500))
+        out=$("$BUILD_DIR/paymentctl" --target "$T" --timeout 5000 authorize --key "$key" \
+            --payer "$payer" --payee "$payee" --amount "$amt" --currency USD 2>&1)
+        if grep -q '"status"' <<<"$out"; then
+            code=OK
+            st=$(echo "$out" | sed -n 's/.*"status": "\([A-Z_]*\)".*/\1/p')
+            pid=$(echo "$out" | sed -n 's/.*"paymentId": "\([^"]*\)".*/\1/p')
+        else
+            code=$(echo "$out" | sed -n 's/.*Code: \([A-Z_]*\).*/\1/p'); code=${code:-NOCONN}
+            st=-; pid=-
+        fi
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$key" "$code" "$st" "$pid" "$payer" "$payee" "$amt" \
+            >>"$CHAOS_DIR/load/client-$id.tsv"
+    done
+}
+load_start() {   # load_start CLIENTS PER_CLIENT
+    RUN=$(date +%s%N); LOAD_PIDS=()
+    local c
+    for c in $(seq "$1"); do client "$c" "$2" & LOAD_PIDS+=($!); done
+}
+load_wait() { local p; for p in "${LOAD_PIDS[@]}"; do wait "$p"; done; }
+
+# After the fault: every key exactly one payment, answers stable on retry.
+check_keys() {
+    local label=$1 total=0 okc=0 failed=0 mism=0 lost=0 unanswered=0 k code st pid payer payee amt out
+    cat "$CHAOS_DIR"/load/client-*.tsv >"$CHAOS_DIR/load/all.tsv" 2>/dev/null
+    total=$(wc -l <"$CHAOS_DIR/load/all.tsv")
+    while IFS=$'\t' read -r k code st pid payer payee amt; do
+        # Retry every key with its own parameters, as a client must after
+        # an error; a key whose first attempt failed is retried until it
+        # is answered.
+        for _ in $(seq 20); do
+            out=$("$BUILD_DIR/paymentctl" --target "$T" --timeout 5000 authorize --key "$k" \
+                --payer "$payer" --payee "$payee" --amount "$amt" --currency USD 2>&1)
+            grep -q '"status"' <<<"$out" && break
+            sleep 0.5
+        done
+        if ! grep -q '"status"' <<<"$out"; then
+            unanswered=$((unanswered + 1))
+            [ $unanswered -le 3 ] && echo "   unanswered: key $k ($code at first), last retry: $(echo "$out" | tr -d '\n' | cut -c1-200)"
+        fi
+        if [ "$code" = OK ]; then
+            okc=$((okc + 1))
+            # A success the client saw must replay: DUPLICATE, same payment.
+            if ! { grep -q "PAYMENT_STATUS_DUPLICATE" <<<"$out" && grep -q "\"$pid\"" <<<"$out"; }; then
+                mism=$((mism + 1))
+                [ $mism -le 3 ] && echo "   mismatch: key $k first answer $st $pid, retry: $(echo "$out" | tr -d '\n ' | cut -c1-200)"
+            fi
+        else
+            failed=$((failed + 1))
+        fi
+    done <"$CHAOS_DIR/load/all.tsv"
+    [ "$unanswered" = 0 ] && ok "$label: every key answered on retry after the fault" \
+        || bad "$label: $unanswered keys still unanswered after the fault"
+    lost=$(q -c "SELECT count(*) FROM (SELECT idempotency_key FROM payments WHERE idempotency_key LIKE 'chaos-%'
+                 GROUP BY idempotency_key HAVING count(*) > 1) d")
+    [ "$mism" = 0 ] && ok "$label: all $okc keys answered during the fault replay as DUPLICATE of their payment" \
+        || bad "$label: $mism of $okc answered keys do not map to their original payment"
+    [ "$lost" = 0 ] && ok "$label: no key made two payments ($total requests, $failed failed during the fault)" \
+        || bad "$label: $lost keys made more than one payment"
+    local answered_missing
+    answered_missing=$(awk -F'\t' '$2 == "OK" {print $4}' "$CHAOS_DIR/load/all.tsv" | while read -r p; do
+        [ "$(q -c "SELECT count(*) FROM payments WHERE payment_id = '$p'")" = 1 ] || echo "$p"; done | wc -l)
+    [ "$answered_missing" = 0 ] && ok "$label: every payment a client was told about exists" \
+        || bad "$label: $answered_missing answered payments are missing"
+}
+
+check_ledger() {
+    local label=$1 v
+    v=$(q -c "SELECT coalesce(sum(CASE direction WHEN 'DEBIT' THEN -amount_cents ELSE amount_cents END), 0) FROM ledger_entries")
+    [ "$v" = 0 ] && ok "$label: ledger entries sum to zero" || bad "$label: ledger sums to $v"
+    v=$(q -c "SELECT count(*) FROM account_balances b WHERE b.available_cents <> coalesce((SELECT sum(CASE
+              direction WHEN 'DEBIT' THEN -amount_cents ELSE amount_cents END) FROM ledger_entries e
+              WHERE e.account_id = b.account_id), 0) OR b.available_cents < -b.overdraft_limit_cents")
+    [ "$v" = 0 ] && ok "$label: every balance equals its entries, no overdraft" || bad "$label: $v accounts off"
+    v=$(q -c "SELECT count(*) FROM payments p WHERE status = 'AUTHORIZED' AND (SELECT count(*) FROM ledger_entries e
+              WHERE e.payment_id = p.payment_id) <> 2")
+    [ "$v" = 0 ] && ok "$label: every authorized payment has one DEBIT and one CREDIT" || bad "$label: $v payments lack entries"
+}
+
+check_events() {
+    local label=$1 t=0 msgs distinct rows
+    while [ "$(q -c 'SELECT count(*) FROM outbox WHERE published_at IS NULL')" != 0 ]; do
+        sleep 0.5; t=$((t + 1)); [ $t -gt 240 ] && break
+    done
+    msgs=0; distinct=0
+    for tp in paymentauthorized paymentdeclined; do
+        kcat -b "$REDPANDA_BROKERS" -C -t "payments.$tp" -e -q -f '%h\n' 2>/dev/null
+    done >"$CHAOS_DIR/events"
+    msgs=$(wc -l <"$CHAOS_DIR/events")
+    distinct=$(grep -o 'event_id=[0-9a-f-]*' "$CHAOS_DIR/events" | sort -u | wc -l)
+    rows=$(q -c "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL AND last_error IS NULL")
+    [ "$msgs" = "$distinct" ] && [ "$distinct" = "$rows" ] \
+        && ok "$label: events exactly once ($msgs messages = $distinct event ids = $rows outbox rows)" \
+        || bad "$label: messages=$msgs distinct=$distinct outbox=$rows"
+}
+
+health_of() { "$BUILD_DIR/paymentctl" --target "$T" --timeout 2000 health 2>/dev/null | sed -n 's/.*"status": "\([A-Z_]*\)".*/\1/p'; }
