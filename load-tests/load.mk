@@ -41,21 +41,22 @@ FUZZ_CC      ?= clang
 FUZZ_RUNS    ?= 10000000
 FUZZ_SECONDS ?=
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-FUZZ_CFLAGS  := -std=gnu11 -g -O1 -D_GNU_SOURCE -Wall -Wextra -Werror \
+# Deferred (=) so pkg-config only runs when a fuzz target is built.
+FUZZ_CFLAGS   = -std=gnu11 -g -O1 -D_GNU_SOURCE -Wall -Wextra -Werror \
                 -DPAYMENTD_MIGRATIONS_DIR='"/nonexistent"' \
                 -DPAYMENTD_DESCRIPTOR_SET='"$(DESC_SET)"' \
                 -I$(GEN) -Idaemon $(shell pkg-config --cflags libprotobuf-c libcrypto 2>/dev/null) $(FUZZ_SAN)
-FUZZ_LIBS    := $(shell pkg-config --libs libprotobuf-c libcrypto 2>/dev/null)
+FUZZ_LIBS     = $(shell pkg-config --libs libprotobuf-c libcrypto 2>/dev/null)
 FUZZ_DIR     := $(BUILD)/fuzz
 FUZZ_HARNESSES := fuzz_authorize fuzz_env fuzz_reflect fuzz_getreq
 
 # Library sources each harness needs (besides its own file).
-FUZZ_LIB_fuzz_authorize := daemon/pay_validate.c daemon/util.c $(GEN)/payment/v1/payment.pb-c.c
+FUZZ_LIB_fuzz_authorize := daemon/pay_validate.c daemon/util.c daemon/log.c $(GEN)/payment/v1/payment.pb-c.c
 FUZZ_LIB_fuzz_env       := daemon/config.c daemon/log.c daemon/util.c
-FUZZ_LIB_fuzz_reflect   := daemon/wrk_reflect.c daemon/util.c \
+FUZZ_LIB_fuzz_reflect   := daemon/wrk_reflect.c daemon/util.c daemon/log.c \
                            $(GEN)/grpc/reflection/v1/reflection.pb-c.c \
                            $(GEN)/google/protobuf/descriptor.pb-c.c
-FUZZ_LIB_fuzz_getreq    := daemon/pay_validate.c daemon/util.c $(GEN)/payment/v1/payment.pb-c.c \
+FUZZ_LIB_fuzz_getreq    := daemon/pay_validate.c daemon/util.c daemon/log.c $(GEN)/payment/v1/payment.pb-c.c \
                            $(GEN)/grpc/health/v1/health.pb-c.c
 
 $(FUZZ_DIR)/obj/%.o: %.c $(PROTO_H)

@@ -12,8 +12,8 @@
  *   - the publish cursors: per topic-partition the next offset after the
  *     relay's last confirmed message, and the highest outbox seq published;
  *   - per-event failure counts and the DLQ records.
- * One process owns a journal at a time: journal_open() takes an exclusive
- * flock on "<path>.lock" and fails if another process holds it.
+ * One process owns a journal at a time: journal_lock()/journal_open() take
+ * an exclusive flock on "<path>.lock" and fail if another process holds it.
  * Arrays returned through pointers are malloc'd and owned by the caller.
  */
 #ifndef PAYMENTD_JOURNAL_H
@@ -53,7 +53,14 @@ struct journal_stats {
 	int64_t open_window;		/* events in the unsettled window (0: none) */
 };
 
-int  journal_open(const char *path, struct journal **out, char *err, size_t errlen);
+/* Takes the journal's lock (an exclusive flock on "<path>.lock") into *fd;
+ * fails if another process holds it. For callers that must lock before
+ * they lose the right to flock (the relay's seccomp profile). */
+int  journal_lock(const char *path, int *fd, char *err, size_t errlen);
+/* Opens (creating) the journal. lock_fd is journal_lock()'s descriptor,
+ * whose ownership passes to the journal (closed on failure too), or -1 to
+ * take the lock here. */
+int  journal_open(const char *path, int lock_fd, struct journal **out, char *err, size_t errlen);
 void journal_close(struct journal *j);
 
 int  journal_stats(struct journal *j, struct journal_stats *st, char *err, size_t errlen);

@@ -102,28 +102,41 @@ out:
 }
 
 int
-journal_open(const char *path, struct journal **out, char *err, size_t errlen)
+journal_lock(const char *path, int *fd, char *err, size_t errlen)
+{
+	char lockpath[512];
+
+	*fd = -1;
+	if (util_fmt(lockpath, sizeof(lockpath), "%s.lock", path) < 0) {
+		snprintf(err, errlen, "journal path too long");
+		return -1;
+	}
+	/* One relay per journal: a second one would publish the same rows. */
+	*fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (*fd < 0) {
+		snprintf(err, errlen, "journal lock %s: %s", lockpath, strerror(errno));
+		return -1;
+	}
+	if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
+		snprintf(err, errlen, "journal %s is locked by another relay (%s)", path, strerror(errno));
+		close(*fd);
+		*fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+int
+journal_open(const char *path, int lock_fd, struct journal **out, char *err, size_t errlen)
 {
 	struct journal *j = xcalloc(1, sizeof(*j));
-	char lockpath[512], mode[32];
+	char mode[32];
 	int rc = -1;
 
 	*out = NULL;
-	j->lock_fd = -1;
-	if (util_fmt(lockpath, sizeof(lockpath), "%s.lock", path) < 0) {
-		snprintf(err, errlen, "journal path too long");
+	j->lock_fd = lock_fd;
+	if (j->lock_fd < 0 && journal_lock(path, &j->lock_fd, err, errlen) < 0)
 		goto out;
-	}
-	/* One relay per journal: a second one would publish the same rows. */
-	j->lock_fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (j->lock_fd < 0) {
-		snprintf(err, errlen, "journal lock %s: %s", lockpath, strerror(errno));
-		goto out;
-	}
-	if (flock(j->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		snprintf(err, errlen, "journal %s is locked by another relay (%s)", path, strerror(errno));
-		goto out;
-	}
 	if (sqlite3_open_v2(path, &j->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 	    SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "journal %s: %s", path, j->db ? sqlite3_errmsg(j->db) : "out of memory");

@@ -1,5 +1,10 @@
 /*
- * relay_envelope.c — outbox row to Kafka message (see relay_envelope.h).
+ * relay_envelope.c — outbox row to message bodies (see relay_envelope.h).
+ *
+ * The validation mirrors the JSON Schemas in schemas/ by hand (there is no JSON Schema
+ * validator for C here): anything the relay puts on a payment topic must
+ * validate there, and the relay suite checks real messages against the
+ * schemas with ajv to keep the two honest.
  */
 #include "relay_envelope.h"
 
@@ -9,18 +14,22 @@
 #include <string.h>
 #include <jansson.h>
 
-static int
-known_type(const char *t)
-{
-	return t && (strcmp(t, "PaymentAuthorized") == 0 || strcmp(t, "PaymentDeclined") == 0);
-}
+static const char *const decline_codes[] = {
+	"INSUFFICIENT_FUNDS", "ACCOUNT_NOT_FOUND", "INVALID_AMOUNT",
+	"SAME_ACCOUNT", "CURRENCY_MISMATCH", "ACCOUNT_INACTIVE", NULL
+};
+
+static const char *const payload_keys[] = {
+	"payment_id", "payer_account_id", "payee_account_id", "amount_cents", "currency",
+	"description", "status", "error_code", "error_message", "processed_at", NULL
+};
 
 int
 relay_topic(const char *prefix, const char *event_type, char *out, size_t outlen)
 {
 	size_t n = strlen(prefix), i, k;
 
-	if (n + 1 + strlen(event_type) + 1 > outlen || !*event_type)
+	if (!*event_type || n + 1 + strlen(event_type) + 1 > outlen)
 		return -1;
 	memcpy(out, prefix, n);
 	out[n] = '.';
@@ -34,53 +43,211 @@ relay_topic(const char *prefix, const char *event_type, char *out, size_t outlen
 	return 0;
 }
 
+static size_t
+utf8_chars(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xC0) != 0x80;
+	return n;
+}
+
+size_t
+relay_utf8_cut(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n <= max)
+		return n;
+	/* Step back over continuation bytes to the start of a sequence. */
+	while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+		max--;
+	return max;
+}
+
+static int
+digits(const char *s, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (!isdigit((unsigned char)s[i]))
+			return 0;
+	return 1;
+}
+
+int
+relay_is_datetime(const char *s)
+{
+	/* YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM) */
+	if (strlen(s) < 20 || !digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) || s[7] != '-' ||
+	    !digits(s + 8, 2) || (s[10] != 'T' && s[10] != 't') || !digits(s + 11, 2) ||
+	    s[13] != ':' || !digits(s + 14, 2) || s[16] != ':' || !digits(s + 17, 2))
+		return 0;
+	if (atoi(s + 5) < 1 || atoi(s + 5) > 12 || atoi(s + 8) < 1 || atoi(s + 8) > 31 ||
+	    atoi(s + 11) > 23 || atoi(s + 14) > 59 || atoi(s + 17) > 60)
+		return 0;
+	s += 19;
+	if (*s == '.') {
+		s++;
+		if (!isdigit((unsigned char)*s))
+			return 0;
+		while (isdigit((unsigned char)*s))
+			s++;
+	}
+	if ((*s == 'Z' || *s == 'z') && s[1] == '\0')
+		return 1;
+	return (*s == '+' || *s == '-') && digits(s + 1, 2) && s[3] == ':' && digits(s + 4, 2) &&
+	    s[6] == '\0';
+}
+
+static int
+is_currency(const char *s)
+{
+	return strlen(s) == 3 && isupper((unsigned char)s[0]) && isupper((unsigned char)s[1]) &&
+	    isupper((unsigned char)s[2]);
+}
+
+static int
+str_field(json_t *o, const char *k, size_t minc, size_t maxc, char *why, size_t whylen)
+{
+	json_t *v = json_object_get(o, k);
+	size_t n;
+
+	if (!json_is_string(v)) {
+		snprintf(why, whylen, "payload.%s must be a string", k);
+		return -1;
+	}
+	n = utf8_chars(json_string_value(v));
+	if (n < minc || n > maxc) {
+		snprintf(why, whylen, "payload.%s must have %zu..%zu characters", k, minc, maxc);
+		return -1;
+	}
+	return 0;
+}
+
+/* payload schema of the event type; authorized says which one. */
+static int
+check_payload(json_t *p, int authorized, char *why, size_t whylen)
+{
+	const char *key, *status;
+	json_t *v;
+	size_t i;
+	json_int_t amount;
+
+	if (!json_is_object(p)) {
+		snprintf(why, whylen, "payload is not a JSON object");
+		return -1;
+	}
+	for (i = 0; payload_keys[i]; i++)
+		if (json_object_get(p, payload_keys[i]) == NULL) {
+			snprintf(why, whylen, "payload lacks %s", payload_keys[i]);
+			return -1;
+		}
+	json_object_foreach(p, key, v) {
+		for (i = 0; payload_keys[i] && strcmp(payload_keys[i], key); i++)
+			;
+		if (payload_keys[i] == NULL) {
+			snprintf(why, whylen, "payload has unknown field %.64s", key);
+			return -1;
+		}
+	}
+	if (str_field(p, "payment_id", 1, SIZE_MAX, why, whylen) < 0 ||
+	    str_field(p, "payer_account_id", 1, 64, why, whylen) < 0 ||
+	    str_field(p, "payee_account_id", 1, 64, why, whylen) < 0 ||
+	    str_field(p, "currency", 3, 3, why, whylen) < 0 ||
+	    str_field(p, "description", 0, SIZE_MAX, why, whylen) < 0 ||
+	    str_field(p, "status", 1, 16, why, whylen) < 0 ||
+	    str_field(p, "processed_at", 1, 64, why, whylen) < 0)
+		return -1;
+	if (!is_currency(json_string_value(json_object_get(p, "currency")))) {
+		snprintf(why, whylen, "payload.currency must be three capital letters");
+		return -1;
+	}
+	if (!relay_is_datetime(json_string_value(json_object_get(p, "processed_at")))) {
+		snprintf(why, whylen, "payload.processed_at must be an RFC 3339 date-time");
+		return -1;
+	}
+	v = json_object_get(p, "amount_cents");
+	if (!json_is_integer(v)) {
+		snprintf(why, whylen, "payload.amount_cents must be an integer");
+		return -1;
+	}
+	amount = json_integer_value(v);
+	status = json_string_value(json_object_get(p, "status"));
+	if (authorized) {
+		if (strcmp(status, "AUTHORIZED") != 0) {
+			snprintf(why, whylen, "PaymentAuthorized with status %.16s", status);
+			return -1;
+		}
+		if (amount < 1 || amount > 1000000000000000LL) {
+			snprintf(why, whylen, "authorized amount_cents out of range");
+			return -1;
+		}
+		if (!json_is_null(json_object_get(p, "error_code")) ||
+		    !json_is_null(json_object_get(p, "error_message"))) {
+			snprintf(why, whylen, "authorized payment with an error");
+			return -1;
+		}
+		return 0;
+	}
+	if (strcmp(status, "DECLINED") != 0) {
+		snprintf(why, whylen, "PaymentDeclined with status %.16s", status);
+		return -1;
+	}
+	v = json_object_get(p, "error_code");
+	for (i = 0; json_is_string(v) && decline_codes[i] &&
+	    strcmp(decline_codes[i], json_string_value(v)); i++)
+		;
+	if (!json_is_string(v) || decline_codes[i] == NULL) {
+		snprintf(why, whylen, "declined payment without a known error_code");
+		return -1;
+	}
+	return str_field(p, "error_message", 1, SIZE_MAX, why, whylen);
+}
+
 int
 relay_envelope(const struct relay_row *r, char **out, char *why, size_t whylen)
 {
-	json_t *payload = NULL, *env = NULL, *v;
+	json_t *payload = NULL, *env = NULL;
 	json_error_t je;
-	int rc = -1;
+	int authorized, rc = -1;
 
 	*out = NULL;
-	if (!known_type(r->event_type)) {
-		snprintf(why, whylen, "unknown event type '%.64s'", r->event_type ? r->event_type : "");
+	if (strcmp(r->event_type, "PaymentAuthorized") == 0)
+		authorized = 1;
+	else if (strcmp(r->event_type, "PaymentDeclined") == 0)
+		authorized = 0;
+	else {
+		snprintf(why, whylen, "unknown event type '%.64s'", r->event_type);
 		goto out;
 	}
-	payload = json_loads(r->payload ? r->payload : "", JSON_REJECT_DUPLICATES, &je);
+	if (strcmp(r->aggregate_type, "payment") != 0) {
+		snprintf(why, whylen, "aggregate_type must be 'payment'");
+		goto out;
+	}
+	if (utf8_chars(r->aggregate_id) < 1 || utf8_chars(r->aggregate_id) > 64) {
+		snprintf(why, whylen, "aggregate_id must have 1..64 characters");
+		goto out;
+	}
+	if (!relay_is_datetime(r->created_at)) {
+		snprintf(why, whylen, "created_at is not an RFC 3339 date-time");
+		goto out;
+	}
+	payload = json_loads(r->payload, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
 	if (payload == NULL) {
 		snprintf(why, whylen, "payload is not JSON: %s", je.text);
 		goto out;
 	}
-	if (!json_is_object(payload)) {
-		snprintf(why, whylen, "payload is not a JSON object");
+	if (check_payload(payload, authorized, why, whylen) < 0)
 		goto out;
-	}
-	v = json_object_get(payload, "payment_id");
-	if (!json_is_string(v) || json_string_length(v) == 0) {
-		snprintf(why, whylen, "payload lacks payment_id");
-		goto out;
-	}
-	v = json_object_get(payload, "status");
-	if (!json_is_string(v) || (strcmp(json_string_value(v), "AUTHORIZED") &&
-	    strcmp(json_string_value(v), "DECLINED"))) {
-		snprintf(why, whylen, "payload status must be AUTHORIZED or DECLINED");
-		goto out;
-	}
-	if (!json_is_integer(json_object_get(payload, "amount_cents"))) {
-		snprintf(why, whylen, "payload amount_cents must be an integer");
-		goto out;
-	}
 	env = json_pack("{s:s, s:s, s:s, s:s, s:O, s:s}",
 	    "event_id", r->event_id, "aggregate_type", r->aggregate_type,
 	    "aggregate_id", r->aggregate_id, "event_type", r->event_type,
 	    "payload", payload, "timestamp", r->created_at);
-	if (env == NULL) {
-		snprintf(why, whylen, "cannot build envelope");
-		goto out;
-	}
-	*out = json_dumps(env, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	if (*out == NULL) {
-		snprintf(why, whylen, "cannot serialize envelope");
+	if (env == NULL || (*out = json_dumps(env, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL) {
+		snprintf(why, whylen, "cannot build the envelope");
 		goto out;
 	}
 	rc = 0;
@@ -94,39 +261,49 @@ char *
 relay_dlq_record(const struct relay_row *r, const char *envelope, int retry_count,
     const char *failed_at, const char *error)
 {
-	json_t *o, *env = envelope ? json_loads(envelope, 0, NULL) : NULL;
-	char *s, raw[512];
+	json_t *o = NULL, *env = envelope ? json_loads(envelope, 0, NULL) : NULL;
+	char *s = NULL, *errtxt = NULL;
+	size_t cut;
 
 	if (env == NULL) {
-		/* Poison: keep what identifies the event, not the bad payload
-		 * itself in full (it may be what made it poison). */
-		snprintf(raw, sizeof(raw), "%.500s", r->payload ? r->payload : "");
-		env = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}",
+		/* Keep what identifies the event, not the whole bad payload: it
+		 * may be what made the event fail (too large, say). */
+		cut = relay_utf8_cut(r->payload, RELAY_RAW_PAYLOAD_MAX);
+		env = json_pack("{s:s, s:s, s:s, s:s, s:s%, s:s}",
 		    "event_id", r->event_id, "aggregate_type", r->aggregate_type,
 		    "aggregate_id", r->aggregate_id, "event_type", r->event_type,
-		    "raw_payload", raw, "timestamp", r->created_at);
+		    "raw_payload", r->payload, cut, "timestamp", r->created_at);
+		if (env == NULL)
+			goto out;
 	}
+	cut = relay_utf8_cut(error, 1000);
+	errtxt = strndup(error, cut);
+	if (errtxt == NULL)
+		goto out;
 	o = json_pack("{s:o, s:I, s:i, s:s, s:s}", "envelope", env,
 	    "outbox_seq", (json_int_t)r->seq, "retry_count", retry_count,
-	    "failed_at", failed_at, "error", error);
-	s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	    "failed_at", failed_at, "error", errtxt[0] ? errtxt : "unknown error");
+	env = NULL;	/* "o" stole it, even on failure */
+	if (o != NULL)
+		s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+out:
+	json_decref(env);
 	json_decref(o);
+	free(errtxt);
 	return s;
 }
 
 int64_t
 relay_backoff_ms(int attempt, double base_s, double max_s, uint32_t rnd)
 {
-	double d = base_s * 1000.0;
-	double jitter;
+	double d = base_s * 1000.0, cap = max_s * 1000.0, half;
 	int i;
 
-	for (i = 0; i < attempt && d < max_s * 1000.0; i++)
+	for (i = 0; i < attempt && d < cap; i++)
 		d *= 2;
-	if (d > max_s * 1000.0)
-		d = max_s * 1000.0;
-	/* +-25%: spread retries of many relays/events apart. */
-	jitter = ((double)(rnd % 1001) / 1000.0 - 0.5) * 0.5;
-	d += d * jitter;
+	if (d > cap)
+		d = cap;
+	half = d / 2;
+	d = half + half * ((double)(rnd % 10001) / 10000.0);
 	return d < 1 ? 1 : (int64_t)d;
 }

@@ -1,23 +1,34 @@
 /*
- * relay_envelope.h — turning an outbox row into a Kafka message, as pure
- * functions (unit-tested and fuzzable).
+ * relay_envelope.h — turning an outbox row into Kafka message bodies, as
+ * pure functions (no I/O; unit-tested in tests/relay/relay_unit.c).
  *
- * Contract: relay_envelope() validates the row and returns 0 with a
- * malloc'd compact JSON envelope
- *   {event_id, aggregate_type, aggregate_id, event_type, payload, timestamp}
- * or -1 with a reason when the row is poison (payload not a JSON object,
- * missing payment_id/status, unknown event type): such rows go to the DLQ
- * instead of blocking the stream. relay_topic() maps an event type to
- * "<prefix>.<lowercased type>". relay_dlq_record() builds the DLQ value:
- * the envelope (or the raw row when there is none) plus retry_count,
- * failed_at and error. relay_backoff_ms() is the retry delay for attempt n
- * (exponential, capped, with +-25% jitter from the caller's random value).
+ * Contract:
+ *  - relay_envelope() validates the row against schemas/ (envelope plus the
+ *    event type's payload schema) and returns 0 with a malloc'd compact
+ *    JSON envelope {event_id, aggregate_type, aggregate_id, event_type,
+ *    payload, timestamp}, or -1 with the reason in why when the row is
+ *    poison: such rows go to the DLQ instead of blocking the stream.
+ *  - relay_topic() maps an event type to "<prefix>.<lowercased type>".
+ *  - relay_dlq_record() builds the DLQ value (schemas/dlq-record.schema.json):
+ *    {envelope, outbox_seq, retry_count, failed_at, error}. With
+ *    envelope == NULL (poison, or too large to repeat) the record's envelope
+ *    carries the row's identity and raw_payload, the payload text cut to
+ *    RELAY_RAW_PAYLOAD_MAX bytes on a UTF-8 boundary. Returns malloc'd JSON
+ *    or NULL on allocation failure.
+ *  - relay_backoff_ms() is the delay before retry number attempt (0-based):
+ *    base * 2^attempt capped at max, with "equal jitter" — uniform in
+ *    [d/2, d] from the caller's random value — so that many retries spread
+ *    out instead of arriving together.
+ *  - relay_utf8_cut() returns the longest prefix length <= max that does
+ *    not split a UTF-8 sequence.
  */
 #ifndef PAYMENTD_RELAY_ENVELOPE_H
 #define PAYMENTD_RELAY_ENVELOPE_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#define RELAY_RAW_PAYLOAD_MAX 500
 
 struct relay_row {
 	int64_t     seq;
@@ -30,12 +41,16 @@ struct relay_row {
 	const char *correlation_id;
 	const char *created_at;		/* RFC 3339 */
 	int         retry_count;
+	const char *last_error;
 };
 
-int   relay_envelope(const struct relay_row *r, char **out, char *why, size_t whylen);
-int   relay_topic(const char *prefix, const char *event_type, char *out, size_t outlen);
-char *relay_dlq_record(const struct relay_row *r, const char *envelope, int retry_count,
-          const char *failed_at, const char *error);
+int     relay_envelope(const struct relay_row *r, char **out, char *why, size_t whylen);
+int     relay_topic(const char *prefix, const char *event_type, char *out, size_t outlen);
+char   *relay_dlq_record(const struct relay_row *r, const char *envelope, int retry_count,
+            const char *failed_at, const char *error);
 int64_t relay_backoff_ms(int attempt, double base_s, double max_s, uint32_t rnd);
+size_t  relay_utf8_cut(const char *s, size_t max);
+/* RFC 3339 date-time as JSON Schema's "date-time" format accepts it. */
+int     relay_is_datetime(const char *s);
 
 #endif

@@ -1,10 +1,13 @@
 # wal/wal.mk — payment-relay (outbox -> Kafka) with its SQLite journal, the
-# Kafka-protocol test broker and the sample consumer.
+# Kafka-protocol test broker, the sample consumer, the relay's unit tests
+# and the operator targets (docs/relay.md).
 
-RELAY_SRC := wal/relay.c wal/journal.c wal/relay_envelope.c
-RELAY_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(RELAY_SRC))
+JOURNAL_SRC := wal/journal_store.c wal/journal_window.c wal/journal_failure.c
+RELAY_LIB_SRC := wal/relay_envelope.c wal/relay_pg.c wal/relay_kafka.c wal/relay_recover.c $(JOURNAL_SRC)
+RELAY_LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(RELAY_LIB_SRC))
+RELAY_CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
-$(BUILD)/payment-relay: $(RELAY_OBJ) $(SANDBOX_OBJ) $(COMMON_OBJ)
+$(BUILD)/payment-relay: $(BUILD)/wal/relay_main.o $(RELAY_LIB_OBJ) $(SANDBOX_OBJ) $(COMMON_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -16,10 +19,20 @@ $(BUILD)/sample-consumer: $(BUILD)/wal/sample_consumer.o $(COMMON_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
-BINS += $(BUILD)/payment-relay $(BUILD)/kafka-mock $(BUILD)/sample-consumer
+$(BUILD)/relay_unit: $(BUILD)/tests/relay/relay_unit.o $(RELAY_LIB_OBJ) $(COMMON_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(RELAY_CHECK_LIBS)
 
-.PHONY: run-outbox-processor run-sample-consumer kafka-topics kafka-create-topics \
+$(BUILD)/tests/relay/%.o: ALL_CFLAGS += $(shell pkg-config --cflags check 2>/dev/null)
+
+RELAY_BINS := $(BUILD)/payment-relay $(BUILD)/kafka-mock $(BUILD)/sample-consumer $(BUILD)/relay_unit
+BINS += $(RELAY_BINS)
+TEST_BINS += $(BUILD)/relay_unit
+
+.PHONY: relay run-outbox-processor run-sample-consumer kafka-topics kafka-create-topics \
         kafka-consume kafka-consume-dlq outbox-logs
+
+relay: $(RELAY_BINS)
 
 REDPANDA_BROKERS ?= localhost:19092
 KAFKA_TOPIC_PREFIX ?= payments
@@ -28,17 +41,23 @@ run-outbox-processor: $(BUILD)/payment-relay
 	$(BUILD)/payment-relay
 
 run-sample-consumer: $(BUILD)/sample-consumer
-	$(BUILD)/sample-consumer
+	$(BUILD)/sample-consumer --from-beginning
 
 kafka-topics:
 	kcat -b $(REDPANDA_BROKERS) -L | grep -E '^ *topic '
 
-# The relay publishes to existing topics. The local mock broker creates
-# them itself; on Redpanda (docker compose) rpk does it.
+# The relay publishes to existing topics (it reads their partition counts
+# first). The mock broker creates them itself; on a real Kafka/Redpanda:
 kafka-create-topics:
-	for t in paymentauthorized paymentdeclined; do \
-		docker compose exec -T redpanda rpk topic create $(KAFKA_TOPIC_PREFIX).$$t -p 3; done
-	docker compose exec -T redpanda rpk topic create $(KAFKA_TOPIC_PREFIX).dlq -p 1
+	@if command -v rpk >/dev/null; then \
+		for t in paymentauthorized paymentdeclined; do \
+			rpk topic create -X brokers=$(REDPANDA_BROKERS) $(KAFKA_TOPIC_PREFIX).$$t -p 3; done; \
+		rpk topic create -X brokers=$(REDPANDA_BROKERS) $(KAFKA_TOPIC_PREFIX).dlq -p 1; \
+	else \
+		for t in paymentauthorized paymentdeclined; do \
+			docker compose exec -T redpanda rpk topic create $(KAFKA_TOPIC_PREFIX).$$t -p 3; done; \
+		docker compose exec -T redpanda rpk topic create $(KAFKA_TOPIC_PREFIX).dlq -p 1; \
+	fi
 
 kafka-consume:
 	kcat -b $(REDPANDA_BROKERS) -C -t $(KAFKA_TOPIC_PREFIX).paymentauthorized \
@@ -48,5 +67,5 @@ kafka-consume-dlq:
 	kcat -b $(REDPANDA_BROKERS) -C -t $(KAFKA_TOPIC_PREFIX).dlq -f '%t [%p] @%o %h\n%s\n\n' -e
 
 outbox-logs:
-	@f=$${STACK_DIR:-.stack}/logs/relay.log; test -f $$f && tail -n 100 -f $$f || \
-		journalctl -u payment-relay -f
+	@f=$${STACK_DIR:-.stack}/logs/relay.log; if test -f $$f; then tail -n 100 -f $$f; \
+		else journalctl -u payment-relay -f; fi

@@ -16,6 +16,9 @@
 #include <unistd.h>
 #include <pwd.h>
 #include <sys/wait.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include "gcli.h"
 #include "grpc_util.h"
@@ -43,11 +46,30 @@ health_ok(grpc_channel *ch)
 	return ok;
 }
 
+/* A free loopback port, so this daemon never collides with another. */
+static int
+free_port(void)
+{
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
+		port = ntohs(sa.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port ? port : 50160;
+}
+
 static int
 start_daemon(void)
 {
 	const char *build = getenv("BUILD_DIR"), *logdir = getenv("TEST_LOG_DIR");
-	int port = atoi(getenv("GRPC_PORT") ? getenv("GRPC_PORT") : "50151") + 9;
+	int port = free_port();
 	char bin[512], portenv[32];
 	char *argv[3];
 	posix_spawn_file_actions_t fa;

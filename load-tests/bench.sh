@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# load-tests/bench.sh — `make bench`: paymentd against pgbench on one private,
+# durable stack, same accounts, same concurrency, same run.
+#
+# Contract: destroys and re-creates a private PostgreSQL (fsync=on,
+# synchronous_commit=on, checked) and Redis under $BENCH_STACK_DIR on ports
+# outside the kernel's ephemeral range, starts paymentd (LOG_LEVEL=WARNING;
+# SANDBOX and everything else come from the environment), creates
+# $BENCH_ACCOUNTS funded accounts, then runs, each step $BENCH_WARMUP s of
+# warmup + $BENCH_SECONDS s measured (CHECKPOINT before each):
+#   AuthorizePayment, uniform accounts, at each of $BENCH_CONCURRENCY
+#     (loadgen --connections = --concurrency: one worker per client, as
+#     pgbench has one backend per client), then pgbench running the same
+#     authorize_payment call (load-tests/pgbench/authorize-uniform.sql);
+#     the two alternate which goes first so table growth biases neither;
+#   the hot-account variant of both; GetAccountBalance and its query;
+#   new-connection cost (loadgen newconn vs pgbench -C);
+# then payment-verify on the result. Prints one table (also written to
+# $BENCH_OUT/bench.txt, raw JSON lines in $BENCH_OUT/results.jsonl) with
+# the ratio paymentd/pgbench. Exits 1 if any step had errors or the ledger
+# check failed; a missed throughput target is reported, not an error.
+# Stops everything it started. All traffic stays on 127.0.0.1.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+BUILD_DIR=${BUILD_DIR:-$ROOT/build}
+PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)}
+STEP=${BENCH_SECONDS:-10}
+WARMUP=${BENCH_WARMUP:-2}
+LEVELS=${BENCH_CONCURRENCY:-1 8 32 64}
+HOT_C=${BENCH_HOT_CONCURRENCY:-32}
+BAL_C=${BENCH_BALANCE_CONCURRENCY:-32}
+NEWCONN_C=${BENCH_NEWCONN_CONCURRENCY:-4}
+ACCOUNTS=${BENCH_ACCOUNTS:-10000}
+PREFIX=bench-
+OUT=${BENCH_OUT:-$BUILD_DIR/bench}
+NPROC=$(nproc)
+
+export STACK_DIR=${BENCH_STACK_DIR:-/tmp/paymentd-bench-stack}
+# Below 32768: a listening port in the ephemeral range can collide with
+# some other client's outgoing connection on a busy machine.
+export PG_PORT=${BENCH_PG_PORT:-25433}
+export REDIS_PORT=${BENCH_REDIS_PORT:-26380}
+export GRPC_PORT=${BENCH_GRPC_PORT:-20151}
+export STACK_DURABLE=1
+export GRPC_HOST=127.0.0.1 METRICS_PORT=0 LOG_LEVEL=WARNING ENV_FILE=/dev/null
+export MIGRATIONS_DIR=$ROOT/migrations
+# 64 clients + the warm pool must fit; the default (64) would queue one.
+export MAX_WORKERS=${MAX_WORKERS:-128}
+# The bench measures the payment path; the per-client limit (1000/s by
+# default) would cap it. RATE_LIMIT_ENABLED=on in the environment measures
+# with the Redis round trip included.
+export RATE_LIMIT_ENABLED=${RATE_LIMIT_ENABLED:-off}
+TARGET=127.0.0.1:$GRPC_PORT
+
+die() { echo "bench: $*" >&2; exit 1; }
+for b in paymentd paymentctl paymentd-loadgen payment-verify; do
+    [ -x "$BUILD_DIR/$b" ] || die "$BUILD_DIR/$b missing (make bench builds it)"
+done
+[ -x "$PG_BIN/pgbench" ] || die "pgbench not found in $PG_BIN"
+command -v jq >/dev/null || die "jq missing (scripts/install-deps)"
+for p in "$PG_PORT" "$REDIS_PORT" "$GRPC_PORT"; do
+    if ss -Htln "sport = :$p" | grep -q .; then die "port $p is in use (set BENCH_*_PORT)"; fi
+done
+
+mkdir -p "$OUT"
+: >"$OUT/results.jsonl"
+PAYMENTD_PID=
+cleanup() {
+    if [ -n "$PAYMENTD_PID" ] && kill -0 "$PAYMENTD_PID" 2>/dev/null; then
+        kill -TERM "$PAYMENTD_PID" 2>/dev/null || true
+        for _ in $(seq 100); do kill -0 "$PAYMENTD_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$PAYMENTD_PID" 2>/dev/null || true
+    fi
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then scripts/stack stop >/dev/null 2>&1 || true
+    else scripts/stack destroy >/dev/null 2>&1 || true; fi
+}
+trap cleanup EXIT
+
+echo "bench: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) before start"
+scripts/stack destroy >/dev/null 2>&1 || true	# STACK_DURABLE applies at initdb only
+env_out=$(scripts/stack start) || die "stack did not start"
+set -a; eval "$env_out"; set +a
+SU=("$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -d paymentd -qAtX)
+fsync=$("${SU[@]}" -c "SHOW fsync"); sc=$("${SU[@]}" -c "SHOW synchronous_commit")
+[ "$fsync" = on ] && [ "$sc" = on ] || die "stack is not durable (fsync=$fsync synchronous_commit=$sc)"
+
+"$BUILD_DIR/paymentd" migrate >"$OUT/migrate.log" 2>&1 || { cat "$OUT/migrate.log"; die "migrate failed"; }
+"$BUILD_DIR/paymentd" reset-test-data >>"$OUT/migrate.log" 2>&1 || { cat "$OUT/migrate.log"; die "reset-test-data failed"; }
+"$BUILD_DIR/paymentd" serve >"$OUT/paymentd.log" 2>&1 &
+PAYMENTD_PID=$!
+for _ in $(seq 100); do
+    "$BUILD_DIR/paymentctl" --target "$TARGET" health >/dev/null 2>&1 && break
+    sleep 0.1
+done
+"$BUILD_DIR/paymentctl" --target "$TARGET" health >/dev/null 2>&1 || { tail -n 20 "$OUT/paymentd.log"; die "paymentd not healthy"; }
+echo "bench: durable stack (fsync=$fsync, synchronous_commit=$sc), paymentd on $TARGET" \
+     "(SANDBOX=${SANDBOX:-on}, RATE_LIMIT_ENABLED=$RATE_LIMIT_ENABLED, MAX_WORKERS=$MAX_WORKERS)"
+
+LG=("$BUILD_DIR/paymentd-loadgen" --target "$TARGET" --account-prefix "$PREFIX" --json)
+"${LG[@]}" --setup-accounts "$ACCOUNTS" --scenario balance --requests 1 >/dev/null ||
+    die "account setup failed"
+echo "bench: $ACCOUNTS accounts ${PREFIX}000000.. + ${PREFIX}hot funded; each step ${WARMUP}s warmup + ${STEP}s measured"
+
+cpu_busy() { awk '/^cpu /{ print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9 }' /proc/stat; }
+checkpoint() { "${SU[@]}" -c CHECKPOINT >/dev/null; }
+# Machine CPU busy % (all cores) between two cpu_busy snapshots.
+busy_pct() { echo "$1 $2" | awk '{ d = $4 - $2; printf "%.0f", (d > 0 ? 100 * ($3 - $1) / d : 0) }'; }
+
+# run_loadgen LABEL SCENARIO CONCURRENCY [loadgen args...]
+run_loadgen() {
+    local label=$1 sc=$2 c=$3; shift 3
+    local a b
+    checkpoint
+    a=$(cpu_busy)
+    "${LG[@]}" --scenario "$sc" --accounts "$ACCOUNTS" --concurrency "$c" \
+        --duration "$STEP" --warmup "$WARMUP" --label "$label" "$@" >"$OUT/lg-$label.json" ||
+        die "loadgen step $label failed"
+    b=$(cpu_busy)
+    jq -c --arg busy "$(busy_pct "$a" "$b")" '{tool: "paymentd", label: .label, concurrency: .concurrency, rps: .throughput_rps,
+        p50: .latency_ms.p50, p95: .latency_ms.p95, p99: .latency_ms.p99, p999: .latency_ms.p999,
+        errors: .errors, busy: ($busy | tonumber), client_cpu_s: .client_cpu_s, declined: (.payment_status.DECLINED // 0),
+        first_error: .first_error}' "$OUT/lg-$label.json" >>"$OUT/results.jsonl"
+}
+
+# run_pgbench LABEL SCRIPT CONCURRENCY [pgbench args...] — pgbench runs
+# warmup+step seconds; its per-transaction log is cut to the same measured
+# window as the loadgen's (transactions completing in [start+W, start+W+S]).
+run_pgbench() {
+    local label=$1 script=$2 c=$3; shift 3
+    local j=$((c < NPROC ? c : NPROC)) a b failed
+    rm -f "$OUT/pgb-$label".log*
+    checkpoint
+    a=$(cpu_busy)
+    "$PG_BIN/pgbench" -n -M prepared -h 127.0.0.1 -p "$PG_PORT" -U paymentd -c "$c" -j "$j" \
+        -T $((WARMUP + STEP)) -D naccts="$ACCOUNTS" -D prefix="$PREFIX" -f "$script" \
+        -l --log-prefix="$OUT/pgb-$label.log" "$@" paymentd >"$OUT/pgb-$label.out" 2>&1 ||
+        { cat "$OUT/pgb-$label.out"; die "pgbench step $label failed"; }
+    b=$(cpu_busy)
+    failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$OUT/pgb-$label.out")
+    # Log columns: client tx latency_us script epoch_s epoch_us.
+    cat "$OUT/pgb-$label".log* | awk -v w="$WARMUP" -v s="$STEP" '
+        { t = $5 + $6 / 1e6; if ($3 ~ /^[0-9]+$/) { st = t - $3 / 1e6; if (t0 == "" || st < t0) t0 = st }
+          line[NR] = sprintf("%.6f %s", t, $3) }
+        END { for (i = 1; i <= NR; i++) { split(line[i], f, " ");
+                if (f[1] >= t0 + w && f[1] <= t0 + w + s) print f[2] } }' |
+        sort -n | awk -v s="$STEP" -v label="$label" -v c="$c" -v failed="${failed:-0}" \
+            -v busy="$(busy_pct "$a" "$b")" '
+        /^[0-9]+$/ { v[++n] = $1 } !/^[0-9]+$/ { bad++ }
+        function q(p,  k) { k = int(p * n + 0.999999); if (k < 1) k = 1; return n ? v[k] / 1000 : 0 }
+        END { printf "{\"tool\":\"pgbench\",\"label\":\"%s\",\"concurrency\":%d,\"rps\":%.1f,", label, c, n / s
+              printf "\"p50\":%.3f,\"p95\":%.3f,\"p99\":%.3f,\"p999\":%.3f,", q(0.5), q(0.95), q(0.99), q(0.999)
+              printf "\"errors\":%d,\"busy\":%d}\n", failed + bad, busy }' >>"$OUT/results.jsonl"
+}
+
+PGB=load-tests/pgbench
+i=0
+for c in $LEVELS; do
+    echo "bench: AuthorizePayment uniform, concurrency $c"
+    if [ $((i % 2)) = 0 ]; then
+        run_loadgen "authorize-c$c" uniform "$c" --connections "$c"
+        run_pgbench "authorize-c$c" "$PGB/authorize-uniform.sql" "$c"
+    else
+        run_pgbench "authorize-c$c" "$PGB/authorize-uniform.sql" "$c"
+        run_loadgen "authorize-c$c" uniform "$c" --connections "$c"
+    fi
+    i=$((i + 1))
+done
+echo "bench: AuthorizePayment hot account, concurrency $HOT_C"
+run_loadgen "hot-c$HOT_C" hot "$HOT_C" --connections "$HOT_C"
+run_pgbench "hot-c$HOT_C" "$PGB/authorize-hot.sql" "$HOT_C"
+echo "bench: GetAccountBalance, concurrency $BAL_C"
+run_loadgen "balance-c$BAL_C" balance "$BAL_C" --connections "$BAL_C"
+run_pgbench "balance-c$BAL_C" "$PGB/balance.sql" "$BAL_C"
+echo "bench: new connection per AuthorizePayment, concurrency $NEWCONN_C"
+run_loadgen "newconn-c$NEWCONN_C" newconn "$NEWCONN_C"
+run_pgbench "newconn-c$NEWCONN_C" "$PGB/authorize-uniform.sql" "$NEWCONN_C" -C
+
+verify_out=$("$BUILD_DIR/payment-verify" --max-report 5 2>&1) && verify_rc=0 || verify_rc=$?
+
+{
+    echo
+    echo "paymentd vs pgbench — $(date -u +%FT%TZ), $(nproc) CPUs, ${STEP}s per step after ${WARMUP}s warmup, $ACCOUNTS accounts, fsync+synchronous_commit on"
+    printf "%-26s %5s | %9s %7s %7s %7s %7s %4s %5s | %9s %7s %7s %7s %4s | %6s\n" \
+        step conc "paymentd/s" p50ms p95ms p99ms p999ms cpu% clcpu "pgbench/s" p50ms p95ms p99ms cpu% ratio
+    jq -rs '
+        (map(select(.tool == "pgbench")) | INDEX(.label)) as $pg
+        | map(select(.tool == "paymentd"))[]
+        | . as $p | ($pg[$p.label] // {}) as $g
+        | [ $p.label, $p.concurrency, $p.rps, $p.p50, $p.p95, $p.p99, $p.p999, $p.busy, $p.client_cpu_s,
+            ($g.rps // 0), ($g.p50 // 0), ($g.p95 // 0), ($g.p99 // 0), ($g.busy // 0),
+            (if ($g.rps // 0) > 0 then $p.rps / $g.rps else 0 end), $p.errors + ($g.errors // 0) ]
+        | @tsv' "$OUT/results.jsonl" |
+    while IFS=$'\t' read -r l c r p50 p95 p99 p999 busy clcpu gr g50 g95 g99 gbusy ratio errs; do
+        printf "%-26s %5s | %9.1f %7.2f %7.2f %7.2f %7.2f %4s %5.1f | %9.1f %7.2f %7.2f %7.2f %4s | %5.2fx%s\n" \
+            "$l" "$c" "$r" "$p50" "$p95" "$p99" "$p999" "$busy" "$clcpu" "$gr" "$g50" "$g95" "$g99" "$gbusy" "$ratio" \
+            "$([ "$errs" != 0 ] && echo "  ($errs errors)")"
+    done
+    echo "cpu% = whole-machine CPU busy during the step; clcpu = CPU seconds the loadgen itself used."
+    echo "newconn: paymentd latency includes TCP + HTTP/2 setup and a worker hand-off; pgbench -C latency excludes"
+    echo "its connect time (its throughput includes it). Target: uniform AuthorizePayment >= 0.80x pgbench:"
+    jq -rs '(map(select(.tool == "pgbench")) | INDEX(.label)) as $pg
+        | map(select(.tool == "paymentd" and (.label | startswith("authorize-"))))[]
+        | ($pg[.label].rps // 0) as $g
+        | "  concurrency \(.concurrency): \(if $g <= 0 then "no pgbench figure" elif .rps >= 0.8 * $g
+            then "met" else "MISSED" end) (\(.rps | floor)/s vs \($g | floor)/s)"' \
+        "$OUT/results.jsonl"
+    echo "ledger after the bench: $(tail -n1 <<<"$verify_out")"
+} | tee "$OUT/bench.txt"
+
+errors=$(jq -s 'map(.errors) | add' "$OUT/results.jsonl")
+if [ "$verify_rc" != 0 ]; then echo "$verify_out"; fi
+[ "$errors" = 0 ] && [ "$verify_rc" = 0 ]

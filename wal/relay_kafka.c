@@ -1,0 +1,246 @@
+/*
+ * relay_kafka.c — payment-relay's producer (see relay_kafka.h).
+ */
+#include "relay_kafka.h"
+#include "log.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct relay_kafka {
+	rd_kafka_t       *rk;
+	rd_kafka_topic_t *rkt[RELAY_NTOPICS];
+	char              topic[RELAY_NTOPICS][128];
+	int32_t           partitions[RELAY_NTOPICS];
+	relay_delivery_fn on_delivery;
+	int               brokers_down;
+};
+
+static void
+on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	struct relay_kafka *k = opaque;
+
+	(void)rk;
+	if (m->_private != NULL)
+		k->on_delivery(m->_private, m->err, rd_kafka_message_status(m), m->partition, m->offset);
+}
+
+static void
+on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	(void)rk;
+	log_kv(level <= 3 ? LOG_ERROR : level <= 5 ? LOG_WARNING : LOG_DEBUG, buf,
+	    (const struct log_field[]){ LF_S("source", "librdkafka"), LF_S("facility", fac), { 0 } });
+}
+
+static void
+on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	struct relay_kafka *k = opaque;
+
+	(void)rk;
+	/* Informational: librdkafka keeps reconnecting (with backoff) and
+	 * retrying; only a fatal error needs the relay to act. */
+	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+		k->brokers_down = 1;
+	log_warn("kafka error", LF_S("error", rd_kafka_err2str((rd_kafka_resp_err_t)err)),
+	    LF_S("reason", reason));
+}
+
+int
+relay_kafka_new(const struct relay_kafka_conf *c, struct relay_kafka **out, char *err, size_t errlen)
+{
+	struct relay_kafka *k = xcalloc(1, sizeof(*k));
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	char v[32];
+	int i, rc = -1;
+	struct { const char *key; const char *val; } set[] = {
+		{ "bootstrap.servers", c->brokers },
+		/* Per-partition order and no duplicates from internal retries. */
+		{ "enable.idempotence", "true" },
+		{ "acks", "all" },
+		/* Never give up on a message locally: an outage only delays it.
+		 * A local timeout would turn "unknown outcome" into a choice
+		 * between losing and duplicating the event. */
+		{ "message.timeout.ms", "0" },
+		{ "linger.ms", "5" },
+		{ "message.max.bytes", "1000000" },
+		{ "log.queue", "true" },
+		{ "log_level", "4" },
+		{ "socket.keepalive.enable", "true" },
+		{ NULL, NULL },
+	};
+
+	*out = NULL;
+	for (i = 0; set[i].key; i++)
+		if (rd_kafka_conf_set(conf, set[i].key, set[i].val, err, errlen) != RD_KAFKA_CONF_OK)
+			goto out;
+	/* librdkafka's reconnect backoff doubles up to the max and applies
+	 * its own jitter (-25%..+50%). */
+	snprintf(v, sizeof(v), "%d", (int)(c->base_delay_s * 1000) < 1 ? 1 : (int)(c->base_delay_s * 1000));
+	if (rd_kafka_conf_set(conf, "reconnect.backoff.ms", v, err, errlen) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "retry.backoff.ms", v, err, errlen) != RD_KAFKA_CONF_OK)
+		goto out;
+	snprintf(v, sizeof(v), "%d", (int)(c->max_delay_s * 1000) < 10 ? 10 : (int)(c->max_delay_s * 1000));
+	if (rd_kafka_conf_set(conf, "reconnect.backoff.max.ms", v, err, errlen) != RD_KAFKA_CONF_OK)
+		goto out;
+	snprintf(v, sizeof(v), "%d", c->queue_messages);
+	if (rd_kafka_conf_set(conf, "queue.buffering.max.messages", v, err, errlen) != RD_KAFKA_CONF_OK)
+		goto out;
+	rd_kafka_conf_set_dr_msg_cb(conf, on_dr);
+	rd_kafka_conf_set_log_cb(conf, on_log);
+	rd_kafka_conf_set_error_cb(conf, on_error);
+	rd_kafka_conf_set_opaque(conf, k);
+	k->on_delivery = c->on_delivery;
+	k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, errlen);
+	if (k->rk == NULL)
+		goto out;
+	conf = NULL;	/* owned by rk now */
+	/* Logs are served by rd_kafka_poll() on our thread, like reports. */
+	rd_kafka_set_log_queue(k->rk, NULL);
+	for (i = 0; i < RELAY_NTOPICS; i++) {
+		snprintf(k->topic[i], sizeof(k->topic[i]), "%s", c->topics[i]);
+		k->rkt[i] = rd_kafka_topic_new(k->rk, k->topic[i], NULL);
+		if (k->rkt[i] == NULL) {
+			snprintf(err, errlen, "topic %s: %s", k->topic[i], rd_kafka_err2str(rd_kafka_last_error()));
+			goto out;
+		}
+	}
+	*out = k;
+	k = NULL;
+	rc = 0;
+out:
+	if (conf)
+		rd_kafka_conf_destroy(conf);
+	relay_kafka_destroy(k);
+	return rc;
+}
+
+void
+relay_kafka_destroy(struct relay_kafka *k)
+{
+	int i;
+
+	if (k == NULL)
+		return;
+	if (k->rk) {
+		rd_kafka_purge(k->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+		/* Serve the purge reports while the opaques are still valid
+		 * (the caller's window), then never again. */
+		rd_kafka_poll(k->rk, 0);
+	}
+	for (i = 0; i < RELAY_NTOPICS; i++)
+		if (k->rkt[i])
+			rd_kafka_topic_destroy(k->rkt[i]);
+	if (k->rk)
+		rd_kafka_destroy(k->rk);
+	free(k);
+}
+
+const char *
+relay_kafka_topic(const struct relay_kafka *k, enum relay_topic_id t)
+{
+	return k->topic[t];
+}
+
+int
+relay_kafka_metadata(struct relay_kafka *k, int timeout_ms, char *err, size_t errlen)
+{
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_resp_err_t e;
+	int32_t found[RELAY_NTOPICS] = { 0 };
+	int i, t, rc = -1;
+
+	/* One request for the whole cluster: cheaper than one per topic when
+	 * every round trip counts (startup after a crash). */
+	e = rd_kafka_metadata(k->rk, 1, NULL, &md, timeout_ms);
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		snprintf(err, errlen, "metadata: %s", rd_kafka_err2str(e));
+		return -1;
+	}
+	for (i = 0; i < md->topic_cnt; i++)
+		for (t = 0; t < RELAY_NTOPICS; t++)
+			if (strcmp(md->topics[i].topic, k->topic[t]) == 0 && md->topics[i].err == 0)
+				found[t] = md->topics[i].partition_cnt;
+	for (t = 0; t < RELAY_NTOPICS; t++)
+		if (found[t] <= 0) {
+			snprintf(err, errlen, "metadata: topic %s does not exist (create it: make kafka-create-topics)",
+			    k->topic[t]);
+			goto out;
+		}
+	memcpy(k->partitions, found, sizeof(found));
+	k->brokers_down = 0;
+	rc = 0;
+out:
+	rd_kafka_metadata_destroy(md);
+	return rc;
+}
+
+int32_t
+relay_kafka_partitions(const struct relay_kafka *k, enum relay_topic_id t)
+{
+	return k->partitions[t];
+}
+
+int32_t
+relay_kafka_partition_for(const struct relay_kafka *k, enum relay_topic_id t, const char *key)
+{
+	/* The same hash Java clients use, so any producer or consumer tool
+	 * agrees with us on where a payer's events live. */
+	return rd_kafka_msg_partitioner_murmur2(k->rkt[t], key, strlen(key), k->partitions[t],
+	    NULL, NULL);
+}
+
+int
+relay_kafka_high_watermark(struct relay_kafka *k, const char *topic, int32_t partition, int64_t *hi,
+    int timeout_ms, char *err, size_t errlen)
+{
+	int64_t lo = 0;
+	rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(k->rk, topic, partition, &lo, hi,
+	    timeout_ms);
+
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		snprintf(err, errlen, "watermarks of %s[%d]: %s", topic, (int)partition, rd_kafka_err2str(e));
+		return -1;
+	}
+	return 0;
+}
+
+rd_kafka_resp_err_t
+relay_kafka_produce(struct relay_kafka *k, enum relay_topic_id t, int32_t partition, const char *key,
+    const char *value, size_t len, const struct relay_headers *h, void *msg_opaque)
+{
+	return rd_kafka_producev(k->rk,
+	    RD_KAFKA_V_RKT(k->rkt[t]),
+	    RD_KAFKA_V_PARTITION(partition),
+	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+	    RD_KAFKA_V_KEY(key, strlen(key)),
+	    RD_KAFKA_V_VALUE((void *)value, len),
+	    RD_KAFKA_V_HEADER("event_id", h->event_id, -1),
+	    RD_KAFKA_V_HEADER("event_type", h->event_type, -1),
+	    RD_KAFKA_V_HEADER("outbox_seq", h->outbox_seq, -1),
+	    RD_KAFKA_V_HEADER("correlation_id", h->correlation_id, -1),
+	    RD_KAFKA_V_OPAQUE(msg_opaque),
+	    RD_KAFKA_V_END);
+}
+
+void
+relay_kafka_poll(struct relay_kafka *k, int timeout_ms)
+{
+	rd_kafka_poll(k->rk, timeout_ms);
+}
+
+int
+relay_kafka_fatal(struct relay_kafka *k, char *buf, size_t len)
+{
+	return rd_kafka_fatal_error(k->rk, buf, len) != RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+int
+relay_kafka_all_brokers_down(const struct relay_kafka *k)
+{
+	return k->brokers_down;
+}

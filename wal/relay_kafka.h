@@ -1,0 +1,72 @@
+/*
+ * relay_kafka.h — the relay's producer: librdkafka with
+ * enable.idempotence=true, acks=all and no local message timeout, plus
+ * the metadata it needs to know in advance where each message will land.
+ *
+ * Contract: the relay chooses every message's partition itself, with
+ * librdkafka's Java-compatible murmur2 hash of the key (the payer account
+ * id) over the partition count it last read, so the journal can name the
+ * partitions of a window before anything is produced. Delivery reports
+ * reach on_delivery(msg_opaque, err, status, partition, offset) from
+ * relay_kafka_poll(), on the caller's thread. Functions return 0, or -1
+ * with err (broker unreachable, unknown topic: the caller backs off and
+ * retries). relay_kafka_destroy() purges whatever is still queued: the
+ * caller's journal decides what happened to it.
+ */
+#ifndef PAYMENTD_RELAY_KAFKA_H
+#define PAYMENTD_RELAY_KAFKA_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <librdkafka/rdkafka.h>
+
+enum relay_topic_id { RELAY_T_AUTHORIZED, RELAY_T_DECLINED, RELAY_T_DLQ, RELAY_NTOPICS };
+
+#define RELAY_MESSAGE_MAX_BYTES 1000000
+
+/* persisted: librdkafka's rd_kafka_msg_status_t — NOT_PERSISTED means the
+ * broker certainly does not have the message, POSSIBLY_PERSISTED that
+ * nobody knows (only a recovery scan can tell). */
+typedef void (*relay_delivery_fn)(void *msg_opaque, rd_kafka_resp_err_t err,
+    rd_kafka_msg_status_t persisted, int32_t partition, int64_t offset);
+
+struct relay_kafka;
+
+struct relay_kafka_conf {
+	const char *brokers;
+	const char *topics[RELAY_NTOPICS];
+	double      base_delay_s;	/* reconnect/retry backoff start */
+	double      max_delay_s;	/* reconnect backoff cap */
+	int         queue_messages;	/* local queue bound (>= a window) */
+	relay_delivery_fn on_delivery;
+};
+
+struct relay_headers {
+	const char *event_id;
+	const char *event_type;
+	const char *outbox_seq;
+	const char *correlation_id;
+};
+
+int  relay_kafka_new(const struct relay_kafka_conf *c, struct relay_kafka **out,
+         char *err, size_t errlen);
+void relay_kafka_destroy(struct relay_kafka *k);
+const char *relay_kafka_topic(const struct relay_kafka *k, enum relay_topic_id t);
+/* Reads the partition counts of all topics. */
+int  relay_kafka_metadata(struct relay_kafka *k, int timeout_ms, char *err, size_t errlen);
+int32_t relay_kafka_partitions(const struct relay_kafka *k, enum relay_topic_id t);
+int32_t relay_kafka_partition_for(const struct relay_kafka *k, enum relay_topic_id t,
+         const char *key);
+int  relay_kafka_high_watermark(struct relay_kafka *k, const char *topic, int32_t partition,
+         int64_t *hi, int timeout_ms, char *err, size_t errlen);
+/* Enqueues one message; RD_KAFKA_RESP_ERR__QUEUE_FULL means poll and retry. */
+rd_kafka_resp_err_t relay_kafka_produce(struct relay_kafka *k, enum relay_topic_id t,
+         int32_t partition, const char *key, const char *value, size_t len,
+         const struct relay_headers *h, void *msg_opaque);
+void relay_kafka_poll(struct relay_kafka *k, int timeout_ms);
+/* Non-zero once the idempotent producer hit a fatal error (the handle is
+ * then useless: destroy it and resolve the window by a recovery scan). */
+int  relay_kafka_fatal(struct relay_kafka *k, char *buf, size_t len);
+int  relay_kafka_all_brokers_down(const struct relay_kafka *k);
+
+#endif

@@ -1,0 +1,223 @@
+/*
+ * relay_pg.c — Postgres access of payment-relay (see relay_pg.h).
+ */
+#include "relay_pg.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *FETCH_SQL =
+	"SELECT seq, event_id::text, aggregate_type, aggregate_id, partition_key, event_type, "
+	"       payload::text, coalesce(correlation_id, ''), rfc3339(created_at), retry_count, "
+	"       coalesce(last_error, ''), txid >= pg_snapshot_xmin(pg_current_snapshot()) "
+	"  FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1";
+
+/* Data-modifying CTEs on disjoint rows: one round trip, one transaction. */
+static const char *SETTLE_SQL =
+	"WITH pub AS (UPDATE outbox SET published_at = now() "
+	"              WHERE seq = ANY($1::bigint[]) AND published_at IS NULL RETURNING 1), "
+	"     dlq AS (UPDATE outbox o SET published_at = now(), last_error = u.err "
+	"               FROM unnest($2::bigint[], $3::text[]) AS u(seq, err) "
+	"              WHERE o.seq = u.seq AND o.published_at IS NULL RETURNING 1), "
+	"     bad AS (UPDATE outbox o SET retry_count = o.retry_count + 1, last_error = u.err "
+	"               FROM unnest($4::bigint[], $5::text[]) AS u(seq, err) "
+	"              WHERE o.seq = u.seq AND o.published_at IS NULL RETURNING 1) "
+	"SELECT (SELECT count(*) FROM pub), (SELECT count(*) FROM dlq), (SELECT count(*) FROM bad)";
+
+static int
+classify(PGconn *c, PGresult *r, const char *what, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "%s: %s", what, r ? PQresultErrorMessage(r) : PQerrorMessage(c));
+	/* Trim libpq's trailing newline for the log line. */
+	err[strcspn(err, "\n")] = '\0';
+	if (PQstatus(c) != CONNECTION_OK)
+		return RELAY_PG_RETRY;
+	/* Serialization failures and the like are worth another try. */
+	if (r && PQresultErrorField(r, PG_DIAG_SQLSTATE) &&
+	    strncmp(PQresultErrorField(r, PG_DIAG_SQLSTATE), "40", 2) == 0)
+		return RELAY_PG_RETRY;
+	return RELAY_PG_FATAL;
+}
+
+/* Who holds the relay's advisory lock (its application_name), or "". */
+static void
+lock_holder(PGconn *c, char *out, size_t outlen)
+{
+	char hi[16], lo[16];
+	const char *p[2] = { hi, lo };
+	PGresult *r;
+
+	/* A bigint advisory key shows in pg_locks as classid (high half) and
+	 * objid (low half) with objsubid 1. */
+	snprintf(hi, sizeof(hi), "%u", (unsigned)((unsigned long long)RELAY_PG_LOCK_KEY >> 32));
+	snprintf(lo, sizeof(lo), "%u", (unsigned)((unsigned long long)RELAY_PG_LOCK_KEY & 0xffffffffu));
+	r = PQexecParams(c, "SELECT coalesce(a.application_name, '') FROM pg_locks l "
+	    "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' "
+	    "AND l.classid = $1::oid AND l.objid = $2::oid AND l.objsubid = 1 AND l.granted",
+	    2, NULL, p, NULL, NULL, 0);
+	snprintf(out, outlen, "%s", PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 ?
+	    PQgetvalue(r, 0, 0) : "");
+	PQclear(r);
+}
+
+int
+relay_pg_connect(const char *url, const char *ident, PGconn **out, char *err, size_t errlen)
+{
+	const char *kw[] = { "dbname", "application_name", NULL };
+	const char *val[] = { url, ident, NULL };
+	char key[24], holder[128];
+	const char *p[1] = { key };
+	PGconn *c;
+	PGresult *r = NULL;
+	int rc;
+
+	*out = NULL;
+	/* expand_dbname: url may be a URI or a conninfo string; the later
+	 * application_name overrides one given there. */
+	c = PQconnectdbParams(kw, val, 1);
+	if (PQstatus(c) != CONNECTION_OK) {
+		snprintf(err, errlen, "postgres: %s", PQerrorMessage(c));
+		err[strcspn(err, "\n")] = '\0';
+		rc = RELAY_PG_RETRY;
+		goto out;
+	}
+	/* Session lock: released by Postgres when this connection dies, so a
+	 * crashed relay never blocks its successor for long. */
+	snprintf(key, sizeof(key), "%lld", (long long)RELAY_PG_LOCK_KEY);
+	r = PQexecParams(c, "SELECT pg_try_advisory_lock($1::bigint)", 1, NULL, p, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		rc = classify(c, r, "advisory lock", err, errlen);
+		goto out;
+	}
+	if (PQgetvalue(r, 0, 0)[0] != 't') {
+		lock_holder(c, holder, sizeof(holder));
+		if (strcmp(holder, ident) == 0) {
+			snprintf(err, errlen, "the outbox lock is still held by this relay's previous "
+			    "session (%s); waiting for Postgres to end it", holder);
+			rc = RELAY_PG_RETRY;
+		} else {
+			snprintf(err, errlen, "another payment-relay (%s) holds the outbox lock on this "
+			    "database", holder[0] ? holder : "unknown");
+			rc = RELAY_PG_FATAL;
+		}
+		goto out;
+	}
+	*out = c;
+	c = NULL;
+	rc = 0;
+out:
+	PQclear(r);
+	if (c)
+		PQfinish(c);
+	return rc;
+}
+
+int
+relay_pg_fetch(PGconn *c, int limit, PGresult **res, int *usable, int *held, char *err, size_t errlen)
+{
+	char lim[16];
+	const char *p[1] = { lim };
+	PGresult *r;
+	int i, n;
+
+	*res = NULL;
+	*usable = 0;
+	*held = 0;
+	snprintf(lim, sizeof(lim), "%d", limit);
+	r = PQexecParams(c, FETCH_SQL, 1, NULL, p, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		int rc = classify(c, r, "outbox read", err, errlen);
+		PQclear(r);
+		return rc;
+	}
+	n = PQntuples(r);
+	for (i = 0; i < n && PQgetvalue(r, i, RF_HELD)[0] != 't'; i++)
+		;
+	*usable = i;
+	*held = i < n;
+	*res = r;
+	return 0;
+}
+
+int
+relay_pg_settle(PGconn *c, const struct relay_settle *s, char *err, size_t errlen)
+{
+	char *a[5];
+	const char *p[5];
+	PGresult *r = NULL;
+	int i, rc = 0;
+
+	a[0] = relay_pg_int_array(s->published, s->npublished);
+	a[1] = relay_pg_int_array(s->dlq, s->ndlq);
+	a[2] = relay_pg_text_array(s->dlq_error, s->ndlq);
+	a[3] = relay_pg_int_array(s->failed, s->nfailed);
+	a[4] = relay_pg_text_array(s->fail_error, s->nfailed);
+	for (i = 0; i < 5; i++)
+		p[i] = a[i];
+	r = PQexecParams(c, SETTLE_SQL, 5, NULL, p, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		rc = classify(c, r, "outbox settle", err, errlen);
+	PQclear(r);
+	for (i = 0; i < 5; i++)
+		free(a[i]);
+	return rc;
+}
+
+int
+relay_pg_backlog(PGconn *c, int64_t *n, char *err, size_t errlen)
+{
+	PGresult *r = PQexecParams(c, "SELECT count(*) FROM outbox WHERE published_at IS NULL",
+	    0, NULL, NULL, NULL, NULL, 0);
+	int rc = 0;
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		rc = classify(c, r, "backlog", err, errlen);
+	else
+		*n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	return rc;
+}
+
+char *
+relay_pg_int_array(const int64_t *v, size_t n)
+{
+	char *s = xmalloc(n * 21 + 3);
+	size_t len = 0, i;
+
+	s[len++] = '{';
+	for (i = 0; i < n; i++)
+		len += (size_t)sprintf(s + len, "%s%lld", i ? "," : "", (long long)v[i]);
+	s[len++] = '}';
+	s[len] = '\0';
+	return s;
+}
+
+char *
+relay_pg_text_array(const char *const *v, size_t n)
+{
+	size_t len = 3, i, k = 0;
+	const char *q;
+	char *s;
+
+	for (i = 0; i < n; i++)
+		len += 2 * strlen(v[i]) + 3;
+	s = xmalloc(len);
+	s[k++] = '{';
+	for (i = 0; i < n; i++) {
+		if (i)
+			s[k++] = ',';
+		/* Every element quoted; backslash escapes " and \ (array syntax). */
+		s[k++] = '"';
+		for (q = v[i]; *q; q++) {
+			if (*q == '"' || *q == '\\')
+				s[k++] = '\\';
+			s[k++] = *q;
+		}
+		s[k++] = '"';
+	}
+	s[k++] = '}';
+	s[k] = '\0';
+	return s;
+}

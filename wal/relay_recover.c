@@ -1,0 +1,127 @@
+/*
+ * relay_recover.c — the recovery scan (see relay_recover.h).
+ *
+ * The scan is what makes a crash neither lose nor duplicate: the window's
+ * events whose event_id is found between the journaled start offsets and
+ * the end are on the broker (and are only marked), the rest were not
+ * written (and are produced again). It relies on the relay being the only
+ * writer of its events (the locks) and on the dead relay's last requests
+ * having been handled by the broker before the scan reads the end offsets.
+ */
+#include "relay_recover.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <librdkafka/rdkafka.h>
+
+int
+relay_recover_scan(const char *brokers, struct relay_scan_part *parts, size_t n,
+    relay_scan_fn fn, void *arg, int timeout_ms, char *err, size_t errlen)
+{
+	rd_kafka_conf_t *c = rd_kafka_conf_new();
+	rd_kafka_t *rk = NULL;
+	rd_kafka_topic_partition_list_t *tl = NULL;
+	int64_t *pos = xcalloc(n ? n : 1, sizeof(int64_t));
+	int64_t last_progress;
+	size_t i, pending = 0;
+	int rc = -1;
+	struct { const char *k, *v; } set[] = {
+		{ "bootstrap.servers", brokers },
+		{ "group.id", "payment-relay-recovery" },
+		{ "enable.auto.commit", "false" },
+		{ "enable.auto.offset.store", "false" },
+		{ "auto.offset.reset", "earliest" },
+		{ "enable.partition.eof", "true" },
+		{ "fetch.wait.max.ms", "50" },
+		{ "log_level", "3" },
+		{ NULL, NULL },
+	};
+
+	for (i = 0; set[i].k; i++)
+		if (rd_kafka_conf_set(c, set[i].k, set[i].v, err, errlen) != RD_KAFKA_CONF_OK)
+			goto out;
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, errlen);
+	if (rk == NULL)
+		goto out;
+	c = NULL;
+	tl = rd_kafka_topic_partition_list_new((int)(n ? n : 1));
+	for (i = 0; i < n; i++) {
+		int64_t lo = 0, hi = 0;
+		rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, parts[i].topic,
+		    parts[i].partition, &lo, &hi, timeout_ms);
+
+		if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+			snprintf(err, errlen, "recovery watermarks of %s[%d]: %s", parts[i].topic,
+			    (int)parts[i].partition, rd_kafka_err2str(e));
+			goto out;
+		}
+		parts[i].end = hi;
+		pos[i] = parts[i].start;
+		if (hi <= parts[i].start)
+			continue;	/* nothing was written there */
+		rd_kafka_topic_partition_list_add(tl, parts[i].topic, parts[i].partition)->offset =
+		    parts[i].start > lo ? parts[i].start : lo;
+		pending++;
+	}
+	if (pending > 0 && rd_kafka_assign(rk, tl) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		snprintf(err, errlen, "recovery assign failed");
+		goto out;
+	}
+	last_progress = util_now_ms();
+	while (pending > 0) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+		const char *topic;
+		size_t k;
+
+		if (m == NULL) {
+			if (util_now_ms() - last_progress > timeout_ms) {
+				snprintf(err, errlen, "recovery scan made no progress for %d ms", timeout_ms);
+				goto out;
+			}
+			continue;
+		}
+		if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+			rd_kafka_message_destroy(m);
+			continue;	/* transient: the consumer retries itself */
+		}
+		topic = rd_kafka_topic_name(m->rkt);
+		for (k = 0; k < n; k++)
+			if (parts[k].partition == m->partition && strcmp(parts[k].topic, topic) == 0)
+				break;
+		if (k < n && m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+			rd_kafka_headers_t *h;
+			const void *val;
+			size_t vlen;
+			char id[64];
+
+			if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+			    rd_kafka_header_get_last(h, "event_id", &val, &vlen) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+			    val != NULL && vlen < sizeof(id)) {
+				memcpy(id, val, vlen);
+				id[vlen] = '\0';
+				fn(arg, topic, m->partition, m->offset, id, m->payload, m->len);
+			}
+			last_progress = util_now_ms();
+		}
+		if (k < n && pos[k] < parts[k].end &&
+		    (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF || m->offset + 1 >= parts[k].end)) {
+			pos[k] = parts[k].end;
+			pending--;
+		}
+		rd_kafka_message_destroy(m);
+	}
+	rc = 0;
+out:
+	if (c)
+		rd_kafka_conf_destroy(c);
+	if (tl)
+		rd_kafka_topic_partition_list_destroy(tl);
+	if (rk) {
+		rd_kafka_consumer_close(rk);
+		rd_kafka_destroy(rk);
+	}
+	free(pos);
+	return rc;
+}
