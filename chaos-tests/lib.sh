@@ -168,10 +168,13 @@ check_ledger() {
 }
 
 check_events() {
-    local label=$1 t=0 msgs distinct rows
+    local label=$1 t=0 msgs distinct rows pend
     while [ "$(q -c 'SELECT count(*) FROM outbox WHERE published_at IS NULL')" != 0 ]; do
-        sleep 0.5; t=$((t + 1)); [ $t -gt 240 ] && break
+        sleep 0.5; t=$((t + 1)); [ $t -gt 120 ] && break
     done
+    pend=$(q -c 'SELECT count(*) FROM outbox WHERE published_at IS NULL')
+    [ "$pend" = 0 ] && ok "$label: the relay drained the outbox" || bad "$label: $pend events still unpublished"
+    kill -0 "$RELAY_PID" 2>/dev/null && ok "$label: relay still running" || bad "$label: relay died"
     msgs=0; distinct=0
     for tp in paymentauthorized paymentdeclined; do
         kcat -b "$REDPANDA_BROKERS" -C -t "payments.$tp" -e -q -f '%h\n' 2>/dev/null

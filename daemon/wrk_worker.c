@@ -748,12 +748,14 @@ receive_client(struct wrk *w)
 			exit(WRK_EXIT_DB_DOWN);	/* let a fresh worker retry */
 		if (rl_down(w->rl) && !(p[0].revents & POLLIN) && util_now_ms() >= nodb_deadline)
 			exit(WRK_EXIT_RL_DOWN);	/* a fresh worker reconnects to Redis */
-		if (rl_slot >= 0 && p[rl_slot].revents) {
+		/* A client already handed over wins over exiting: it is served
+		 * (fail-open, or UNAVAILABLE + GOAWAY) instead of being reset. */
+		if (rl_slot >= 0 && p[rl_slot].revents && !(p[0].revents & POLLIN)) {
 			/* Redis never speaks first: it restarted or went away. */
 			log_warn("redis closed the idle connection; exiting before taking a client");
 			exit(WRK_EXIT_RL_DOWN);
 		}
-		if (w->ledger != NULL && p[1].revents) {
+		if (w->ledger != NULL && p[1].revents && !(p[0].revents & POLLIN)) {
 			/* Postgres speaks first only to say goodbye. */
 			log_warn("database closed the idle connection; exiting before taking a client");
 			exit(WRK_EXIT_DB_LOST);

@@ -163,6 +163,7 @@ const struct sb_rule sb_rules[] = {
 	ALLOW("faccessat", SB_R, "access() on aarch64"),
 	ALLOW("faccessat2", SB_R, "access() with flags (glibc 2.33+)"),
 	ALLOW("readlink", SB_R, "SQLite resolves symlinks in the journal path"),
+	ALLOW("getdents64", SB_R, "libpq's GSSAPI probe lists /etc/gss/mech.d when the relay reconnects to Postgres"),
 	ALLOW("getcwd", SB_R, "SQLite makes a relative RELAY_JOURNAL_PATH absolute"),
 	ALLOW("geteuid", SB_R | SB_E, "SQLite (chown of new files only as root), libpq's default user name"),
 	ALLOW("getuid", SB_R | SB_E, "libpq looks up the OS user when none is configured"),

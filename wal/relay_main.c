@@ -600,12 +600,14 @@ run_window(void)
 	const char **derr = NULL, **ferr = NULL;
 	char (*ferrbuf)[300] = NULL;
 	char err[512], now[40];
+	int64_t t[6] = { 0 };
 	size_t n, i, k, nstart = 0, nnext = 0, npub = 0, ndlq = 0, nfail = 0;
 	int usable = 0, held = 0, rc, unknown = 0, worst = 0;
 	struct relay_settle s;
 
 	if (pg_ready() < 0)
 		return -1;
+	t[0] = util_now_ns();
 	rc = relay_pg_fetch(R.pg, R.cfg.outbox_batch_size, &res, &usable, &held, err, sizeof(err));
 	if (rc < 0) {
 		pg_lost("outbox read", err, rc);
@@ -628,6 +630,7 @@ run_window(void)
 		PQclear(res);
 		return held ? -2 : 0;
 	}
+	t[1] = util_now_ns();
 	evs = xcalloc(n, sizeof(*evs));
 	je = xcalloc(n, sizeof(*je));
 	start = xcalloc(n, sizeof(*start));
@@ -664,9 +667,11 @@ run_window(void)
 			nstart++;
 		}
 	}
+	t[2] = util_now_ns();
 	if (journal_window_begin(R.j, je, n, start, nstart, err, sizeof(err)) < 0)
 		jfatal(err);
 
+	t[3] = util_now_ns();
 	for (i = 0; i < n; i++) {
 		struct ev *e = &evs[i];
 		struct relay_headers h = { e->row.event_id, e->row.event_type, e->seqstr,
@@ -687,6 +692,7 @@ run_window(void)
 		rc = -1;
 		goto out;
 	}
+	t[4] = util_now_ns();
 
 	pub = xcalloc(n, sizeof(*pub));
 	dseq = xcalloc(n, sizeof(*dseq));
@@ -781,6 +787,10 @@ run_window(void)
 		R.dlqd += ndlq;
 	}
 	R.windows++;
+	t[5] = util_now_ns();
+	log_debug("window settled", LF_I("events", (int64_t)n), LF_I("fetch_us", (t[1] - t[0]) / 1000),
+	    LF_I("build_us", (t[2] - t[1]) / 1000), LF_I("journal_us", (t[3] - t[2]) / 1000),
+	    LF_I("produce_us", (t[4] - t[3]) / 1000), LF_I("settle_us", (t[5] - t[4]) / 1000));
 	if (nfail > 0)
 		backoff(worst > 0 ? worst - 1 : 0);
 	rc = (int)n;

@@ -65,8 +65,13 @@ lock_holder(PGconn *c, char *out, size_t outlen)
 int
 relay_pg_connect(const char *url, const char *ident, PGconn **out, char *err, size_t errlen)
 {
-	const char *kw[] = { "dbname", "application_name", NULL };
-	const char *val[] = { url, ident, NULL };
+	/* GSS encryption off unless asked for (PGGSSENCMODE or the URL, which
+	 * override this default): probing for it makes libpq's GSSAPI scan
+	 * its plugin directory on every connect, which the relay's seccomp
+	 * profile does not allow once it runs (a reconnect would kill it). */
+	const char *kw[] = { "gssencmode", "dbname", "application_name", NULL };
+	const char *val[] = { "disable", url, ident, NULL };
+	int first = getenv("PGGSSENCMODE") != NULL ? 1 : 0;
 	char key[24], holder[128];
 	const char *p[1] = { key };
 	PGconn *c;
@@ -76,7 +81,7 @@ relay_pg_connect(const char *url, const char *ident, PGconn **out, char *err, si
 	*out = NULL;
 	/* expand_dbname: url may be a URI or a conninfo string; the later
 	 * application_name overrides one given there. */
-	c = PQconnectdbParams(kw, val, 1);
+	c = PQconnectdbParams(kw + first, val + first, 1);
 	if (PQstatus(c) != CONNECTION_OK) {
 		snprintf(err, errlen, "postgres: %s", PQerrorMessage(c));
 		err[strcspn(err, "\n")] = '\0';
