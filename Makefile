@@ -56,7 +56,7 @@ endif
 BINS        :=
 TEST_BINS   :=
 
-.PHONY: install-units up dev-up docker-down all proto clean test test-unit test-integration install run help deps \
+.PHONY: chaos install-units up dev-up docker-down all proto clean test test-unit test-integration install run help deps \
         migrate reset-test-data check-build san
 all: deps-check
 
@@ -117,6 +117,10 @@ test-integration: all
 san:
 	$(MAKE) SAN=1 all
 
+# Fault injection under load (full profile; `make test` runs --short).
+chaos: all
+	chaos-tests/run
+
 run: all
 	scripts/dev-up
 
@@ -158,4 +162,7 @@ help:
 	@echo "make migrate    apply migrations to DATABASE_URL"
 	@echo "make reset-test-data  recreate acc-payer-001 / acc-payee-002"
 	@echo "make san        build with ASan/UBSan into build-san/"
+	@echo "make chaos      fault-injection scenarios under load (chaos-tests/)"
+	@echo "make bench      paymentd vs pgbench on a private durable stack"
+	@echo "make fuzz       libFuzzer harnesses (tests/fuzz/)"
 	@echo "make install    install under PREFIX=$(PREFIX)"
