@@ -345,6 +345,15 @@ metrics_render(const struct metrics *m, char *buf, size_t len,
 			header(&o, "outbox_oldest_pending_age_seconds", "gauge",
 			    "Age of the oldest unpublished outbox event (0 when none).");
 			put(&o, "outbox_oldest_pending_age_seconds %.3f\n", ob->oldest_age_s);
+			header(&o, "relay_published_events", "gauge",
+			    "Outbox events the relay published (rows with published_at and no error).");
+			put(&o, "relay_published_events %lld\n", (long long)ob->published);
+			header(&o, "relay_dead_lettered_events", "gauge",
+			    "Outbox events the relay sent to the DLQ.");
+			put(&o, "relay_dead_lettered_events %lld\n", (long long)ob->dead_lettered);
+			header(&o, "relay_failed_publish_attempts", "gauge",
+			    "Failed publish attempts recorded on outbox rows (retry_count summed).");
+			put(&o, "relay_failed_publish_attempts %lld\n", (long long)ob->failed_attempts);
 		}
 	}
 	return o.pos;

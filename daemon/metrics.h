@@ -45,6 +45,11 @@ struct metrics_outbox {
 	int    up;		/* 1: the values below are valid */
 	int64_t pending;	/* outbox rows with published_at IS NULL */
 	double oldest_age_s;	/* age of the oldest of them (0 if none) */
+	/* The relay's outcomes, as recorded in the outbox itself, so every
+	 * relay restart and every exporter sees the same numbers. */
+	int64_t published;	/* published_at set, no error: on the broker */
+	int64_t dead_lettered;	/* published_at set with last_error: in the DLQ */
+	int64_t failed_attempts;	/* sum of retry_count: failed publish attempts */
 };
 
 /* Shared anonymous mapping, zeroed; NULL with errno on failure. */

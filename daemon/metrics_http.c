@@ -38,8 +38,11 @@
 #define EXPORTER_MAX_FDS 32
 
 static const char outbox_sql[] =
-	"SELECT count(*), COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(created_at)), 0)::float8 "
-	"FROM outbox WHERE published_at IS NULL";
+	"SELECT count(*) FILTER (WHERE published_at IS NULL), "
+	"COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(created_at) FILTER (WHERE published_at IS NULL)), 0)::float8, "
+	"count(*) FILTER (WHERE published_at IS NOT NULL AND last_error IS NULL), "
+	"count(*) FILTER (WHERE published_at IS NOT NULL AND last_error IS NOT NULL), "
+	"COALESCE(sum(retry_count), 0) FROM outbox";
 
 static volatile sig_atomic_t got_term;
 
@@ -261,12 +264,15 @@ outbox_try(struct exporter *e, struct metrics_outbox *ob, char *why, size_t whyl
 	/* Extended protocol (PQexecParams): one statement, no parameters
 	 * needed, nothing untrusted in the text. */
 	res = PQexecParams(e->pg, outbox_sql, 0, NULL, NULL, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) != 2) {
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) != 5) {
 		snprintf(why, whylen, "%s", PQerrorMessage(e->pg));
 		goto out;
 	}
 	ob->pending = strtoll(PQgetvalue(res, 0, 0), &end, 10);
 	ob->oldest_age_s = strtod(PQgetvalue(res, 0, 1), &end);
+	ob->published = strtoll(PQgetvalue(res, 0, 2), &end, 10);
+	ob->dead_lettered = strtoll(PQgetvalue(res, 0, 3), &end, 10);
+	ob->failed_attempts = strtoll(PQgetvalue(res, 0, 4), &end, 10);
 	if (ob->oldest_age_s < 0)
 		ob->oldest_age_s = 0;	/* created_at from a skewed clock */
 	rc = 0;

@@ -221,7 +221,7 @@ END_TEST
 START_TEST(outbox_lines)
 {
 	struct metrics *m = metrics_create();
-	struct metrics_outbox ob = { 1, 0, 0, 0 };
+	struct metrics_outbox ob = { 1, 0, 0, 0, 0, 0, 0 };
 
 	render(m, &ob);
 	ck_line(big, "outbox_metrics_up 0");
@@ -230,7 +230,13 @@ START_TEST(outbox_lines)
 	ob.up = 1;
 	ob.pending = 42;
 	ob.oldest_age_s = 7.25;
+	ob.published = 1000;
+	ob.dead_lettered = 3;
+	ob.failed_attempts = 11;
 	render(m, &ob);
+	ck_line(big, "relay_published_events 1000");
+	ck_line(big, "relay_dead_lettered_events 3");
+	ck_line(big, "relay_failed_publish_attempts 11");
 	ck_line(big, "outbox_metrics_up 1");
 	ck_line(big, "# TYPE outbox_pending_events gauge");
 	ck_line(big, "outbox_pending_events 42");
@@ -332,7 +338,7 @@ promtool_ok(const char *text)
 START_TEST(promtool_accepts_rendering)
 {
 	struct metrics *m = metrics_create();
-	struct metrics_outbox ob = { 1, 1, 3, 12.5 };
+	struct metrics_outbox ob = { 1, 1, 3, 12.5, 40, 2, 7 };
 
 	metrics_rpc(m, METRICS_M_AUTHORIZE_PAYMENT, 0, 0.003);
 	metrics_payment(m, 2, 1, 0.02);
