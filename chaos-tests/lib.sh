@@ -32,6 +32,7 @@ q()   { psql -qAtX -v ON_ERROR_STOP=1 "$@"; }
 PAYMENTD_PID= RELAY_PID= MOCK_PID=
 
 stack_up() {
+    "$ROOT/scripts/stack" stop >/dev/null 2>&1	# a previous run's servers
     rm -rf "$CHAOS_DIR"; mkdir -p "$CHAOS_DIR/logs" "$CHAOS_DIR/relay" "$CHAOS_DIR/load"
     [ "$(id -u)" = 0 ] && chown paymentd: "$CHAOS_DIR/relay"
     local env; env=$("$ROOT/scripts/stack" start) || return 1
