@@ -206,7 +206,8 @@ verify_out=$("$BUILD_DIR/payment-verify" --max-report 5 2>&1) && verify_rc=0 || 
         | "  concurrency \(.concurrency): \(if $g <= 0 then "no pgbench figure" elif .rps >= 0.8 * $g
             then "met" else "MISSED" end) (\(.rps | floor)/s vs \($g | floor)/s)"' \
         "$OUT/results.jsonl"
-    echo "ledger after the bench: $(tail -n1 <<<"$verify_out")"
+    echo "ledger after the bench (payment-verify): $(grep -E '^payment-verify: [0-9]+ violation' <<<"$verify_out" ||
+        echo "could not check (exit $verify_rc): $(grep -m1 -E '^payment-verify: .*(ERROR|connect|failed)' <<<"$verify_out")")"
 } | tee "$OUT/bench.txt"
 
 errors=$(jq -s 'map(.errors) | add' "$OUT/results.jsonl")

@@ -51,6 +51,7 @@ struct journal_stats {
 	int64_t windows;		/* windows settled since the journal was created */
 	int64_t dlq;			/* DLQ records */
 	int64_t open_window;		/* events in the unsettled window (0: none) */
+	int64_t synchronous;		/* this connection's PRAGMA synchronous (2 = FULL) */
 };
 
 /* Takes the journal's lock (an exclusive flock on "<path>.lock") into *fd;

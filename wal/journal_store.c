@@ -201,7 +201,8 @@ journal_stats(struct journal *j, struct journal_stats *st, char *err, size_t err
 	    &st->max_published_seq, err, errlen) < 0 ||
 	    count_of(j, "SELECT value FROM meta WHERE key = 'windows'", &st->windows, err, errlen) < 0 ||
 	    count_of(j, "SELECT count(*) FROM dlq", &st->dlq, err, errlen) < 0 ||
-	    count_of(j, "SELECT count(*) FROM window", &st->open_window, err, errlen) < 0)
+	    count_of(j, "SELECT count(*) FROM window", &st->open_window, err, errlen) < 0 ||
+	    count_of(j, "PRAGMA synchronous", &st->synchronous, err, errlen) < 0)
 		return -1;
 	return 0;
 }

@@ -15,7 +15,6 @@ struct relay_kafka {
 	char              topic[RELAY_NTOPICS][128];
 	int32_t           partitions[RELAY_NTOPICS];
 	relay_delivery_fn on_delivery;
-	int               brokers_down;
 };
 
 static void
@@ -39,13 +38,11 @@ on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 static void
 on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
-	struct relay_kafka *k = opaque;
-
 	(void)rk;
+	(void)opaque;
 	/* Informational: librdkafka keeps reconnecting (with backoff) and
-	 * retrying; only a fatal error needs the relay to act. */
-	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
-		k->brokers_down = 1;
+	 * retrying; only a fatal error needs the relay to act, and the relay
+	 * asks for that itself (relay_kafka_fatal). */
 	log_warn("kafka error", LF_S("error", rd_kafka_err2str((rd_kafka_resp_err_t)err)),
 	    LF_S("reason", reason));
 }
@@ -172,7 +169,6 @@ relay_kafka_metadata(struct relay_kafka *k, int timeout_ms, char *err, size_t er
 			goto out;
 		}
 	memcpy(k->partitions, found, sizeof(found));
-	k->brokers_down = 0;
 	rc = 0;
 out:
 	rd_kafka_metadata_destroy(md);
@@ -237,10 +233,4 @@ int
 relay_kafka_fatal(struct relay_kafka *k, char *buf, size_t len)
 {
 	return rd_kafka_fatal_error(k->rk, buf, len) != RD_KAFKA_RESP_ERR_NO_ERROR;
-}
-
-int
-relay_kafka_all_brokers_down(const struct relay_kafka *k)
-{
-	return k->brokers_down;
 }

@@ -67,6 +67,5 @@ void relay_kafka_poll(struct relay_kafka *k, int timeout_ms);
 /* Non-zero once the idempotent producer hit a fatal error (the handle is
  * then useless: destroy it and resolve the window by a recovery scan). */
 int  relay_kafka_fatal(struct relay_kafka *k, char *buf, size_t len);
-int  relay_kafka_all_brokers_down(const struct relay_kafka *k);
 
 #endif

@@ -127,6 +127,7 @@ START_TEST(journal_window_roundtrip_and_reload)
 	j = jopen();
 	ck_assert_int_eq(journal_stats(j, &st, err, sizeof(err)), 0);
 	ck_assert_int_eq(st.open_window, 3);
+	ck_assert_int_eq(st.synchronous, 2);	/* FULL: commits wait for fsync */
 	ck_assert_int_eq(journal_window_load(j, &got, &n, &gs, &ns, err, sizeof(err)), 0);
 	ck_assert_uint_eq(n, 3);
 	ck_assert_uint_eq(ns, 2);
@@ -278,7 +279,23 @@ START_TEST(envelope_valid_events)
 
 	r = row("PaymentDeclined", DECL_PAYLOAD);
 	ck_assert_msg(relay_envelope(&r, &out, why, sizeof(why)) == 0, "%s", why);
-	ck_assert_ptr_nonnull(strstr(out, "\"error_code\":\"INVALID_AMOUNT\""));
+	o = json_loads(out, JSON_REJECT_DUPLICATES, NULL);
+	ck_assert_ptr_nonnull(o);
+	p = json_object_get(o, "payload");
+	ck_assert_str_eq(json_string_value(json_object_get(p, "error_code")), "INVALID_AMOUNT");
+	ck_assert_str_eq(json_string_value(json_object_get(o, "event_type")), "PaymentDeclined");
+	json_decref(o);
+	free(out);
+
+	/* Fields are escaped: quotes, backslashes, control characters, and
+	 * non-ASCII text survive the round trip. */
+	r = row("PaymentAuthorized", AUTH_PAYLOAD);
+	r.aggregate_id = "p\"1\\\n\x01\xc3\xa9";
+	ck_assert_msg(relay_envelope(&r, &out, why, sizeof(why)) == 0, "%s", why);
+	o = json_loads(out, JSON_REJECT_DUPLICATES, NULL);
+	ck_assert_msg(o != NULL, "not JSON: %s", out);
+	ck_assert_str_eq(json_string_value(json_object_get(o, "aggregate_id")), r.aggregate_id);
+	json_decref(o);
 	free(out);
 }
 END_TEST
