@@ -32,6 +32,12 @@ int util_fmt(char *dst, size_t len, const char *fmt, ...)
 /* Fills buf with n random bytes from getrandom(2); 0 on success. */
 int util_random(void *buf, size_t n);
 
+/* Signal setup of a process forked by the supervisor: on_term for SIGTERM
+ * and SIGINT (no SA_RESTART, so poll sees EINTR; the handler only sets a
+ * flag), SIGPIPE and SIGHUP ignored, SIGCHLD default, and the mask the
+ * supervisor used for its signalfd cleared. */
+void util_child_signals(void (*on_term)(int));
+
 /* Sets O_NONBLOCK / FD_CLOEXEC on fd; 0 on success, -1 with errno. */
 int util_set_nonblock(int fd, int on);
 int util_set_cloexec(int fd);
