@@ -248,8 +248,12 @@ cfg_parse_env_buf(struct config *c, const char *buf, size_t len, int skip_env,
 			continue;
 		if (!known(key))
 			continue;	/* other tools' variables may share the file */
-		if (cfg_set(c, key, val, err, errlen) < 0)
+		if (cfg_set(c, key, val, err, errlen) < 0) {
+			char tmp[512];
+			snprintf(tmp, sizeof(tmp), ".env line %d: %s", lineno, err);
+			snprintf(err, errlen, "%s", tmp);
 			return -1;
+		}
 	}
 	return 0;
 }

@@ -225,7 +225,7 @@ refl_answer(const uint8_t *req, size_t len, uint8_t **out, size_t *outlen)
 	Grpc__Reflection__V1__ExtensionNumberResponse enr = GRPC__REFLECTION__V1__EXTENSION_NUMBER_RESPONSE__INIT;
 	char msg[512];
 	long f;
-	size_t i;
+	size_t i, n_unknown;
 
 	rq = grpc__reflection__v1__server_reflection_request__unpack(NULL, len, req);
 	if (rq == NULL)
@@ -294,9 +294,15 @@ not_found:
 	    GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ERROR_RESPONSE;
 	rs.error_response = &er;
 pack:
+	/* Echo the request without its unknown fields: protobuf-c accepts
+	 * field number 0 in an overlong tag and would re-encode it in a form
+	 * no decoder accepts (found by fuzz_reflect). */
+	n_unknown = rq->base.n_unknown_fields;
+	rq->base.n_unknown_fields = 0;
 	*outlen = protobuf_c_message_get_packed_size(&rs.base);
 	*out = xmalloc(*outlen ? *outlen : 1);
 	protobuf_c_message_pack(&rs.base, *out);
+	rq->base.n_unknown_fields = n_unknown;
 	free(fdr.file_descriptor_proto);
 	grpc__reflection__v1__server_reflection_request__free_unpacked(rq, NULL);
 	return 0;

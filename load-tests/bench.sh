@@ -103,24 +103,46 @@ LG=("$BUILD_DIR/paymentd-loadgen" --target "$TARGET" --account-prefix "$PREFIX" 
     die "account setup failed"
 echo "bench: $ACCOUNTS accounts ${PREFIX}000000.. + ${PREFIX}hot funded; each step ${WARMUP}s warmup + ${STEP}s measured"
 
-cpu_busy() { awk '/^cpu /{ print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9 }' /proc/stat; }
+# CPU accounting, in clock ticks: machine busy and total from /proc/stat,
+# and what the bench's own processes used — this script's tree (paymentd,
+# its workers, loadgen, pgbench) and the postmaster's tree, each counted
+# with its reaped children (cutime/cstime), so processes that exit during a
+# step still count. On a shared machine the rest is other people's load.
+PM_PID=$(head -n1 "$STACK_DIR/pg/data/postmaster.pid")
+tree_cpu() {
+    cat /proc/[0-9]*/stat 2>/dev/null | awk -v roots="$*" '
+        BEGIN { n = split(roots, r, " "); for (i = 1; i <= n; i++) root[r[i]] = 1 }
+        { pid = $1; line = $0; sub(/^[0-9]+ \(.*\) /, "", line); split(line, f, " ")
+          pp[pid] = f[2]; c[pid] = f[12] + f[13] + f[14] + f[15] }
+        END { for (p in pp) { q = p; while (q > 1) { if (q in root) { t += c[p]; break } q = pp[q] } }
+              print t + 0 }'
+}
+cpu_snap() {
+    echo "$(awk '/^cpu /{ print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9 }' /proc/stat) $(tree_cpu $$ "$PM_PID")"
+}
 checkpoint() { "${SU[@]}" -c CHECKPOINT >/dev/null; }
-# Machine CPU busy % (all cores) between two cpu_busy snapshots.
-busy_pct() { echo "$1 $2" | awk '{ d = $4 - $2; printf "%.0f", (d > 0 ? 100 * ($3 - $1) / d : 0) }'; }
+# "busy ext": machine CPU busy % and the part of it not used by the bench,
+# between two cpu_snap snapshots.
+busy_pct() {
+    echo "$1 $2" | awk '{ d = $5 - $2; if (d <= 0) { print "0 0"; exit }
+        b = 100 * ($4 - $1) / d; o = 100 * ($6 - $3) / d; e = b - o
+        printf "%.0f %.0f", b, (e > 0 ? e : 0) }'
+}
 
 # run_loadgen LABEL SCENARIO CONCURRENCY [loadgen args...]
 run_loadgen() {
     local label=$1 sc=$2 c=$3; shift 3
     local a b
     checkpoint
-    a=$(cpu_busy)
+    a=$(cpu_snap)
     "${LG[@]}" --scenario "$sc" --accounts "$ACCOUNTS" --concurrency "$c" \
         --duration "$STEP" --warmup "$WARMUP" --label "$label" "$@" >"$OUT/lg-$label.json" ||
         die "loadgen step $label failed"
-    b=$(cpu_busy)
-    jq -c --arg busy "$(busy_pct "$a" "$b")" '{tool: "paymentd", label: .label, concurrency: .concurrency, rps: .throughput_rps,
+    b=$(cpu_snap)
+    read -r busy ext <<<"$(busy_pct "$a" "$b")"
+    jq -c --argjson busy "$busy" --argjson ext "$ext" '{tool: "paymentd", label: .label, concurrency: .concurrency, rps: .throughput_rps,
         p50: .latency_ms.p50, p95: .latency_ms.p95, p99: .latency_ms.p99, p999: .latency_ms.p999,
-        errors: .errors, busy: ($busy | tonumber), client_cpu_s: .client_cpu_s, declined: (.payment_status.DECLINED // 0),
+        errors: .errors, busy: $busy, ext: $ext, client_cpu_s: .client_cpu_s, declined: (.payment_status.DECLINED // 0),
         first_error: .first_error}' "$OUT/lg-$label.json" >>"$OUT/results.jsonl"
 }
 
@@ -129,15 +151,16 @@ run_loadgen() {
 # window as the loadgen's (transactions completing in [start+W, start+W+S]).
 run_pgbench() {
     local label=$1 script=$2 c=$3; shift 3
-    local j=$((c < NPROC ? c : NPROC)) a b failed
+    local j=$((c < NPROC ? c : NPROC)) a b failed busy ext
     rm -f "$OUT/pgb-$label".log*
     checkpoint
-    a=$(cpu_busy)
+    a=$(cpu_snap)
     "$PG_BIN/pgbench" -n -M prepared -h 127.0.0.1 -p "$PG_PORT" -U paymentd -c "$c" -j "$j" \
         -T $((WARMUP + STEP)) -D naccts="$ACCOUNTS" -D prefix="$PREFIX" -f "$script" \
         -l --log-prefix="$OUT/pgb-$label.log" "$@" paymentd >"$OUT/pgb-$label.out" 2>&1 ||
         { cat "$OUT/pgb-$label.out"; die "pgbench step $label failed"; }
-    b=$(cpu_busy)
+    b=$(cpu_snap)
+    read -r busy ext <<<"$(busy_pct "$a" "$b")"
     failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$OUT/pgb-$label.out")
     # Log columns: client tx latency_us script epoch_s epoch_us.
     cat "$OUT/pgb-$label".log* | awk -v w="$WARMUP" -v s="$STEP" '
@@ -146,12 +169,12 @@ run_pgbench() {
         END { for (i = 1; i <= NR; i++) { split(line[i], f, " ");
                 if (f[1] >= t0 + w && f[1] <= t0 + w + s) print f[2] } }' |
         sort -n | awk -v s="$STEP" -v label="$label" -v c="$c" -v failed="${failed:-0}" \
-            -v busy="$(busy_pct "$a" "$b")" '
+            -v busy="$busy" -v ext="$ext" '
         /^[0-9]+$/ { v[++n] = $1 } !/^[0-9]+$/ { bad++ }
         function q(p,  k) { k = int(p * n + 0.999999); if (k < 1) k = 1; return n ? v[k] / 1000 : 0 }
         END { printf "{\"tool\":\"pgbench\",\"label\":\"%s\",\"concurrency\":%d,\"rps\":%.1f,", label, c, n / s
               printf "\"p50\":%.3f,\"p95\":%.3f,\"p99\":%.3f,\"p999\":%.3f,", q(0.5), q(0.95), q(0.99), q(0.999)
-              printf "\"errors\":%d,\"busy\":%d}\n", failed + bad, busy }' >>"$OUT/results.jsonl"
+              printf "\"errors\":%d,\"busy\":%d,\"ext\":%d}\n", failed + bad, busy, ext }' >>"$OUT/results.jsonl"
 }
 
 PGB=load-tests/pgbench
@@ -182,22 +205,23 @@ verify_out=$("$BUILD_DIR/payment-verify" --max-report 5 2>&1) && verify_rc=0 || 
 {
     echo
     echo "paymentd vs pgbench — $(date -u +%FT%TZ), $(nproc) CPUs, ${STEP}s per step after ${WARMUP}s warmup, $ACCOUNTS accounts, fsync+synchronous_commit on"
-    printf "%-26s %5s | %9s %7s %7s %7s %7s %4s %5s | %9s %7s %7s %7s %4s | %6s\n" \
-        step conc "paymentd/s" p50ms p95ms p99ms p999ms cpu% clcpu "pgbench/s" p50ms p95ms p99ms cpu% ratio
+    printf "%-15s %4s | %9s %6s %6s %6s %6s %4s %4s %5s | %9s %6s %6s %6s %4s %4s | %6s\n" \
+        step conc "paymentd/s" p50ms p95ms p99ms p999ms cpu% ext% clcpu "pgbench/s" p50ms p95ms p99ms cpu% ext% ratio
     jq -rs '
         (map(select(.tool == "pgbench")) | INDEX(.label)) as $pg
         | map(select(.tool == "paymentd"))[]
         | . as $p | ($pg[$p.label] // {}) as $g
-        | [ $p.label, $p.concurrency, $p.rps, $p.p50, $p.p95, $p.p99, $p.p999, $p.busy, $p.client_cpu_s,
-            ($g.rps // 0), ($g.p50 // 0), ($g.p95 // 0), ($g.p99 // 0), ($g.busy // 0),
+        | [ $p.label, $p.concurrency, $p.rps, $p.p50, $p.p95, $p.p99, $p.p999, $p.busy, $p.ext, $p.client_cpu_s,
+            ($g.rps // 0), ($g.p50 // 0), ($g.p95 // 0), ($g.p99 // 0), ($g.busy // 0), ($g.ext // 0),
             (if ($g.rps // 0) > 0 then $p.rps / $g.rps else 0 end), $p.errors + ($g.errors // 0) ]
         | @tsv' "$OUT/results.jsonl" |
-    while IFS=$'\t' read -r l c r p50 p95 p99 p999 busy clcpu gr g50 g95 g99 gbusy ratio errs; do
-        printf "%-26s %5s | %9.1f %7.2f %7.2f %7.2f %7.2f %4s %5.1f | %9.1f %7.2f %7.2f %7.2f %4s | %5.2fx%s\n" \
-            "$l" "$c" "$r" "$p50" "$p95" "$p99" "$p999" "$busy" "$clcpu" "$gr" "$g50" "$g95" "$g99" "$gbusy" "$ratio" \
+    while IFS=$'\t' read -r l c r p50 p95 p99 p999 busy ext clcpu gr g50 g95 g99 gbusy gext ratio errs; do
+        printf "%-15s %4s | %9.1f %6.2f %6.2f %6.2f %6.2f %4s %4s %5.1f | %9.1f %6.2f %6.2f %6.2f %4s %4s | %5.2fx%s\n" \
+            "$l" "$c" "$r" "$p50" "$p95" "$p99" "$p999" "$busy" "$ext" "$clcpu" "$gr" "$g50" "$g95" "$g99" "$gbusy" "$gext" "$ratio" \
             "$([ "$errs" != 0 ] && echo "  ($errs errors)")"
     done
-    echo "cpu% = whole-machine CPU busy during the step; clcpu = CPU seconds the loadgen itself used."
+    echo "cpu% = whole-machine CPU busy during the step, ext% = the part of it used by processes outside the bench"
+    echo "(other users of a shared machine: compare only steps with low ext%); clcpu = CPU seconds the loadgen used."
     echo "newconn: paymentd latency includes TCP + HTTP/2 setup and a worker hand-off; pgbench -C latency excludes"
     echo "its connect time (its throughput includes it). Target: uniform AuthorizePayment >= 0.80x pgbench:"
     jq -rs '(map(select(.tool == "pgbench")) | INDEX(.label)) as $pg
