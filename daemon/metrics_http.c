@@ -12,6 +12,7 @@
  * does not need keep-alive.
  */
 #include "metrics.h"
+#include "lockdown.h"
 #include "log.h"
 #include "sandbox.h"
 #include "util.h"
@@ -373,25 +374,7 @@ setup_signals(void)
 static void
 lock_down(const struct config *cfg)
 {
-	struct sandbox_ids ids;
-	struct sandbox_opts o;
-	char err[256];
-
-	if (!cfg->sandbox) {
-		log_warn("SANDBOX=off: metrics exporter runs WITHOUT privilege drop and seccomp");
-		return;
-	}
-	memset(&o, 0, sizeof(o));
-	o.profile = SANDBOX_EXPORTER;
-	o.chroot_dir = NULL;
-	o.debug = cfg->sandbox_debug;
-	o.max_fds = EXPORTER_MAX_FDS;
-	if (sandbox_resolve(cfg->user, &ids, err, sizeof(err)) < 0 ||
-	    sandbox_enter(&ids, &o, err, sizeof(err)) < 0) {
-		log_kv(LOG_CRIT, "metrics exporter: sandbox setup failed; refusing to serve",
-		    (const struct log_field[]){ LF_S("error", err), { 0 } });
-		exit(WRK_EXIT_SANDBOX);
-	}
+	lockdown_enter(cfg, SANDBOX_EXPORTER, NULL, EXPORTER_MAX_FDS, "metrics exporter");
 }
 
 void

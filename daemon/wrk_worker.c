@@ -26,6 +26,7 @@
 #include "util.h"
 #include "sandbox.h"
 #include "wrk_reflect.h"
+#include "lockdown.h"
 #include "rl.h"
 #include "metrics.h"
 #include "grpc/health/v1/health.pb-c.h"
@@ -798,25 +799,7 @@ setup_signals(void)
 static void
 lock_down(const struct config *cfg)
 {
-	struct sandbox_ids ids;
-	struct sandbox_opts o;
-	char err[256];
-
-	if (!cfg->sandbox) {
-		log_warn("SANDBOX=off: worker runs WITHOUT privilege drop and seccomp (debugging only)");
-		return;
-	}
-	memset(&o, 0, sizeof(o));
-	o.profile = SANDBOX_WORKER;
-	o.chroot_dir = cfg->chroot_dir;
-	o.debug = cfg->sandbox_debug;
-	o.max_fds = 64;
-	if (sandbox_resolve(cfg->user, &ids, err, sizeof(err)) < 0 ||
-	    sandbox_enter(&ids, &o, err, sizeof(err)) < 0) {
-		log_kv(LOG_CRIT, "sandbox setup failed; refusing to serve",
-		    (const struct log_field[]){ LF_S("error", err), { 0 } });
-		exit(WRK_EXIT_SANDBOX);
-	}
+	lockdown_enter(cfg, SANDBOX_WORKER, cfg->chroot_dir, 64, "worker");
 }
 
 void
