@@ -137,20 +137,38 @@ put_field(EVP_MD_CTX *ctx, const char *s)
 		EVP_DigestUpdate(ctx, s, n);
 }
 
+/* One fetched SHA-256 and one context per process: EVP_sha256() in
+ * EVP_DigestInit_ex() re-fetches the algorithm from the provider on every
+ * call, which showed up in the worker's profile. Workers are single-threaded
+ * where this runs. */
+static EVP_MD *fp_md;
+static EVP_MD_CTX *fp_ctx;
+
+void
+pay_init(void)
+{
+	/* Loads OpenSSL's configuration and provider now, while the worker can
+	 * still read /usr/lib/ssl/openssl.cnf, not on its first payment. */
+	if (fp_md == NULL && (fp_md = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
+		abort();
+	if (fp_ctx == NULL && (fp_ctx = EVP_MD_CTX_new()) == NULL)
+		abort();
+}
+
 void
 pay_fingerprint(const struct pay_request *r, uint8_t out[32])
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	EVP_MD_CTX *ctx;
 	uint8_t amt[8];
 	unsigned int olen = 32;
 	uint64_t a = (uint64_t)r->amount_cents;
 	int i;
 
-	if (ctx == NULL)
-		abort();
+	pay_init();
+	ctx = fp_ctx;
 	for (i = 0; i < 8; i++)
 		amt[i] = (uint8_t)(a >> (56 - 8 * i));
-	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+	if (EVP_DigestInit_ex(ctx, fp_md, NULL) != 1)
 		abort();
 	EVP_DigestUpdate(ctx, "paymentd.v1", 11);	/* domain separation */
 	put_field(ctx, r->payer);
@@ -158,8 +176,8 @@ pay_fingerprint(const struct pay_request *r, uint8_t out[32])
 	EVP_DigestUpdate(ctx, amt, sizeof(amt));
 	put_field(ctx, r->currency);
 	put_field(ctx, r->description);
-	EVP_DigestFinal_ex(ctx, out, &olen);
-	EVP_MD_CTX_free(ctx);
+	if (EVP_DigestFinal_ex(ctx, out, &olen) != 1 || olen != 32)
+		abort();
 }
 
 static const char crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -208,10 +226,15 @@ pay_correlation_id(const char *in, char out[PAY_CORR_MAX + 1])
 		memcpy(out, in, strlen(in) + 1);
 		return;
 	}
+	static const char hex[] = "0123456789abcdef";
+
 	if (util_random(r, sizeof(r)) < 0)
 		memset(r, 0, sizeof(r));
-	for (i = 0; i < 16; i++)
-		snprintf(out + 2 * i, 3, "%02x", r[i]);
+	for (i = 0; i < 16; i++) {
+		out[2 * i] = hex[r[i] >> 4];
+		out[2 * i + 1] = hex[r[i] & 15];
+	}
+	out[32] = '\0';
 }
 
 int

@@ -43,6 +43,8 @@ int  pay_ulid(char out[PAY_ULID_LEN + 1]);
 int  pay_ulid_at(int64_t ms, const uint8_t rnd[10], char out[PAY_ULID_LEN + 1]);
 /* Accepts a client-supplied correlation id if it is 1..128 printable ASCII
  * characters from [A-Za-z0-9._:-]; otherwise generates a fresh one. */
+/* Optional: prepares pay_fingerprint()'s digest (call before a sandbox). */
+void pay_init(void);
 void pay_correlation_id(const char *in, char out[PAY_CORR_MAX + 1]);
 int  pay_utf8_valid(const char *s);
 int  pay_error_code_from_name(const char *name);

@@ -21,6 +21,7 @@
 #include "wrk_exit.h"
 #include "metrics.h"
 #include "rl.h"
+#include "wrk_reflect.h"
 
 #include <errno.h>
 #include <poll.h>

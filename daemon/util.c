@@ -8,6 +8,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -86,11 +87,27 @@ util_fmt(char *dst, size_t len, const char *fmt, ...)
 	return (n < 0 || (size_t)n >= len) ? -1 : 0;
 }
 
-int
-util_random(void *buf, size_t n)
-{
-	unsigned char *p = buf;
+/* getrandom(2) is a syscall through the seccomp filter on every RPC (two per
+ * payment); a small per-process pool cuts that to one per ~25 payments.
+ * The pool must never be inherited: two forked workers holding the same
+ * bytes would mint the same payment ids. A pthread_atfork() child handler
+ * empties it in every child before fork() returns there. */
+static struct {
+	unsigned char buf[256];
+	size_t        avail;	/* unused bytes at the end of buf */
+	int           hooked;
+} rnd_pool;
 
+static void
+rnd_pool_forget(void)
+{
+	explicit_bzero(rnd_pool.buf, sizeof(rnd_pool.buf));
+	rnd_pool.avail = 0;
+}
+
+static int
+getrandom_all(unsigned char *p, size_t n)
+{
 	while (n > 0) {
 		ssize_t r = getrandom(p, n, 0);
 		if (r < 0) {
@@ -101,6 +118,30 @@ util_random(void *buf, size_t n)
 		p += r;
 		n -= (size_t)r;
 	}
+	return 0;
+}
+
+int
+util_random(void *buf, size_t n)
+{
+	unsigned char *p = buf;
+
+	if (!rnd_pool.hooked) {
+		if (pthread_atfork(NULL, NULL, rnd_pool_forget) != 0)
+			return getrandom_all(p, n);
+		rnd_pool.hooked = 1;
+	}
+	if (n > sizeof(rnd_pool.buf) / 2)
+		return getrandom_all(p, n);
+	if (rnd_pool.avail < n) {
+		if (getrandom_all(rnd_pool.buf, sizeof(rnd_pool.buf)) < 0)
+			return -1;
+		rnd_pool.avail = sizeof(rnd_pool.buf);
+	}
+	/* Hand out from the end and wipe what was handed out. */
+	rnd_pool.avail -= n;
+	memcpy(p, rnd_pool.buf + rnd_pool.avail, n);
+	explicit_bzero(rnd_pool.buf + rnd_pool.avail, n);
 	return 0;
 }
 

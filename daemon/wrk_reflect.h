@@ -2,8 +2,9 @@
  * wrk_reflect.h — gRPC server reflection (grpc.reflection.v1 and v1alpha)
  * over the descriptor set embedded at build time.
  *
- * Contract: refl_init() parses the embedded FileDescriptorSet once (before
- * the sandbox; it only allocates). refl_answer() turns one serialized
+ * Contract: refl_init() parses the embedded FileDescriptorSet (it only
+ * allocates); the supervisor calls it before forking workers, which inherit
+ * the index, and any later call is a no-op. refl_answer() turns one serialized
  * ServerReflectionRequest into one serialized ServerReflectionResponse
  * (malloc'd, caller frees); protocol errors become error_response messages,
  * never stream failures. Both service versions share the wire format.

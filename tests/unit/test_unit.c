@@ -6,10 +6,13 @@
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "log.h"
 #include "pay_validate.h"
+#include "util.h"
 #include "payment/v1/payment.pb-c.h"
 
 static struct pay_request
@@ -152,6 +155,41 @@ START_TEST(correlation_id_sanitized)
 	ck_assert_ptr_null(strchr(out, '"'));
 	pay_correlation_id(NULL, out);
 	ck_assert_int_eq((int)strlen(out), 32);
+	ck_assert_int_eq((int)strspn(out, "0123456789abcdef"), 32);
+}
+END_TEST
+
+/* util_random() keeps a pool; a forked child must never hand out the
+ * bytes its parent will (two workers minting the same payment ids). */
+START_TEST(random_pool_not_shared_across_fork)
+{
+	unsigned char a[16], b[16], warm[8];
+	int pfd[2], st;
+	pid_t pid;
+
+	ck_assert_int_eq(util_random(warm, sizeof(warm)), 0);	/* pool filled */
+	ck_assert_int_eq(pipe(pfd), 0);
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		unsigned char c[16];
+		if (util_random(c, sizeof(c)) < 0 || write(pfd[1], c, sizeof(c)) != sizeof(c))
+			_exit(1);
+		_exit(0);
+	}
+	ck_assert_int_eq(util_random(a, sizeof(a)), 0);
+	ck_assert_int_eq((int)read(pfd[0], b, sizeof(b)), (int)sizeof(b));
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	ck_assert(memcmp(a, b, sizeof(a)) != 0);
+	/* Successive draws differ too, across a pool refill. */
+	for (int i = 0; i < 40; i++) {
+		ck_assert_int_eq(util_random(b, sizeof(b)), 0);
+		ck_assert(memcmp(a, b, sizeof(a)) != 0);
+		memcpy(a, b, sizeof(a));
+	}
+	close(pfd[0]);
+	close(pfd[1]);
 }
 END_TEST
 
@@ -276,6 +314,7 @@ main(void)
 	tcase_add_test(tc, fingerprint_is_stable_and_field_sensitive);
 	tcase_add_test(tc, ulid_encoding);
 	tcase_add_test(tc, correlation_id_sanitized);
+	tcase_add_test(tc, random_pool_not_shared_across_fork);
 	tcase_add_test(tc, error_code_mapping);
 	tcase_add_test(tc, proto_round_trip_matches_seed_wire_format);
 	tcase_add_test(tc, config_defaults_and_ranges);
