@@ -562,6 +562,12 @@ sup_run(const struct config *cfg)
 		exporter_spawn();
 	}
 
+	/* The reflection index is built from our own embedded descriptor set
+	 * (trusted bytes, never client input) once here, so each worker
+	 * inherits it instead of spending ~1.5 ms of its start on it. */
+	if (refl_init(err, sizeof(err)) < 0)
+		fatal("reflection: %s", err);
+
 	S.listen_fd = sup_listen_open(cfg->grpc_host, cfg->grpc_port, &activated, err, sizeof(err));
 	if (S.listen_fd < 0)
 		fatal("cannot listen: %s", err);

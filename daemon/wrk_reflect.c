@@ -116,6 +116,8 @@ refl_init(char *err, size_t errlen)
 {
 	size_t i, j, k;
 
+	if (R.set != NULL)
+		return 0;	/* already built (by the supervisor, before fork) */
 	R.set = google__protobuf__file_descriptor_set__unpack(NULL,
 	    (size_t)(refl_fds_end - refl_fds_start), refl_fds_start);
 	if (R.set == NULL || R.set->n_file == 0) {
