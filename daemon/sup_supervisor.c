@@ -49,7 +49,18 @@ struct sup_worker {
 	int     db;		/* ready with a Postgres connection */
 	int     assigned;
 	int64_t started_ms;
+	/* Client fd sent but not yet acknowledged (WRK_MSG_BUSY); -1 if none.
+	 * Kept open so a worker that dies with the fd in flight does not
+	 * take the connection with it. */
+	int     pending_fd;
+	int     pending_hops;
+	char    pending_peer[96];
 };
+
+/* How often one connection may be handed on after its worker died before
+ * acknowledging it; a worker acks before reading the client's bytes, so
+ * the client cannot cause those deaths. */
+#define MAX_HANDOFF_HOPS  3
 
 static struct {
 	const struct config *cfg;
@@ -99,9 +110,12 @@ close_inherited(int keep)
 	if (S.metrics_fd >= 0)
 		close(S.metrics_fd);
 	close(S.sig_fd);
-	for (i = 0; i < S.nw; i++)
+	for (i = 0; i < S.nw; i++) {
 		if (S.w[i].ctl != keep)
 			close(S.w[i].ctl);
+		if (S.w[i].pending_fd >= 0)
+			close(S.w[i].pending_fd);
+	}
 }
 
 /* Forks one worker; returns its slot or -1. */
@@ -137,6 +151,8 @@ spawn(void)
 	S.w[S.nw].db = 0;
 	S.w[S.nw].assigned = 0;
 	S.w[S.nw].started_ms = util_now_ms();
+	S.w[S.nw].pending_fd = -1;
+	S.w[S.nw].pending_hops = 0;
 	return (int)S.nw++;
 }
 
@@ -159,9 +175,11 @@ fill_pool(void)
 }
 
 /* Sends the client socket, with its peer address as the payload ('F' then
- * e.g. "ipv4:10.0.0.7:5555"): workers may not call getpeername(2). */
+ * e.g. "ipv4:10.0.0.7:5555"): workers may not call getpeername(2). 'H'
+ * instead of 'F' marks a connection handed on after a worker died before
+ * taking it (the worker logs it). */
 static int
-send_fd(int ctl, int fd, const char *peer)
+send_fd(int ctl, int fd, const char *peer, int handed_on)
 {
 	struct msghdr mh;
 	struct iovec iov;
@@ -171,7 +189,7 @@ send_fd(int ctl, int fd, const char *peer)
 
 	memset(&mh, 0, sizeof(mh));
 	memset(cbuf, 0, sizeof(cbuf));
-	msg[0] = 'F';
+	msg[0] = handed_on ? 'H' : 'F';
 	memcpy(msg + 1, peer, len - 1);
 	iov.iov_base = msg;
 	iov.iov_len = len;
@@ -215,6 +233,44 @@ pick_worker(void)
 	return nodb;
 }
 
+/*
+ * Hands a client connection (fd owned by the caller, always consumed) to a
+ * worker. The supervisor keeps its copy until the worker acknowledges it;
+ * `hops` counts earlier workers that died before doing so.
+ */
+static void
+dispatch(int fd, const char *peer, int hops)
+{
+	int slot;
+
+	if (S.draining || hops > MAX_HANDOFF_HOPS) {
+		log_warn("connection dropped before any worker took it",
+		    LF_I("handoffs", hops), LF_B("draining", S.draining));
+		close(fd);
+		return;
+	}
+	for (;;) {
+		slot = pick_worker();
+		if (slot < 0) {
+			/* Throttled between can_accept and here: nothing
+			 * can serve it now. Close rather than hold it. */
+			log_warn("no worker available; connection refused");
+			close(fd);
+			return;
+		}
+		if (send_fd(S.w[slot].ctl, fd, peer, hops > 0) == 0) {
+			S.w[slot].assigned = 1;
+			S.w[slot].pending_fd = fd;
+			S.w[slot].pending_hops = hops;
+			snprintf(S.w[slot].pending_peer, sizeof(S.w[slot].pending_peer), "%s", peer);
+			return;
+		}
+		/* That worker is gone (its SIGCHLD is pending): mark it
+		 * so it is not picked again, and try the next one. */
+		S.w[slot].assigned = 1;
+	}
+}
+
 static int
 can_accept(void)
 {
@@ -229,7 +285,7 @@ static void
 do_accept(void)
 {
 	while (can_accept()) {
-		int fd = accept4(S.listen_fd, NULL, NULL, SOCK_CLOEXEC), slot;
+		int fd = accept4(S.listen_fd, NULL, NULL, SOCK_CLOEXEC);
 		char peer[96];
 
 		if (fd < 0) {
@@ -242,23 +298,7 @@ do_accept(void)
 		metrics_connection_accepted(S.metrics);
 		if (rl_peer_from_fd(fd, peer, sizeof(peer)) < 0)
 			peer[0] = '\0';
-		for (;;) {
-			slot = pick_worker();
-			if (slot < 0) {
-				/* Throttled between can_accept and here: nothing
-				 * can serve it now. Close rather than hold it. */
-				log_warn("no worker available; connection refused");
-				break;
-			}
-			if (send_fd(S.w[slot].ctl, fd, peer) == 0) {
-				S.w[slot].assigned = 1;
-				break;
-			}
-			/* That worker is gone (its SIGCHLD is pending): mark it
-			 * so it is not picked again, and try the next one. */
-			S.w[slot].assigned = 1;
-		}
-		close(fd);
+		dispatch(fd, peer, 0);
 	}
 }
 
@@ -390,6 +430,20 @@ reap(void)
 			log_warn("throttling worker starts", LF_I("delay_ms", S.throttle_ms));
 		}
 		close(w->ctl);
+		if (w->pending_fd >= 0) {
+			/* Died with the connection in flight, before reading a
+			 * byte of it (e.g. it was leaving the pool because
+			 * Redis or Postgres went away): give it to another. */
+			int fd = w->pending_fd, hops = w->pending_hops + 1;
+			char peer[sizeof(w->pending_peer)];
+
+			memcpy(peer, w->pending_peer, sizeof(peer));
+			*w = S.w[--S.nw];
+			log_info("worker died before taking its connection; handing it on",
+			    LF_I("worker_pid", pid), LF_S("reason", reason), LF_I("handoffs", hops));
+			dispatch(fd, peer, hops);
+			continue;
+		}
 		*w = S.w[--S.nw];
 	}
 }
@@ -400,12 +454,16 @@ read_ctl(struct sup_worker *w)
 	char buf[16];
 	ssize_t n = recv(w->ctl, buf, sizeof(buf), MSG_DONTWAIT), i;
 
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		if ((buf[i] == WRK_MSG_READY || buf[i] == WRK_MSG_NODB) && !w->ready) {
 			w->ready = 1;
 			w->db = buf[i] == WRK_MSG_READY;
 			S.throttle_ms = 0;	/* a healthy start resets backoff */
+		} else if (buf[i] == WRK_MSG_BUSY && w->pending_fd >= 0) {
+			close(w->pending_fd);	/* the worker has its own copy */
+			w->pending_fd = -1;
 		}
+	}
 }
 
 static void
@@ -475,8 +533,11 @@ log_forwarder_spawn(void)
 			close(S.listen_fd);
 		if (S.sig_fd >= 0)
 			close(S.sig_fd);
-		for (size_t k = 0; k < S.nw; k++)
+		for (size_t k = 0; k < S.nw; k++) {
 			close(S.w[k].ctl);
+			if (S.w[k].pending_fd >= 0)
+				close(S.w[k].pending_fd);
+		}
 		prctl(PR_SET_NAME, "paymentd-log", 0, 0, 0);
 		signal(SIGTERM, SIG_IGN);	/* outlive the drain; EOF ends us */
 		signal(SIGINT, SIG_IGN);
@@ -612,9 +673,9 @@ sup_run(const struct config *cfg)
 			pfd[n].fd = S.listen_fd; pfd[n].events = POLLIN; pfd[n++].revents = 0;
 		}
 		for (i = 0; i < S.nw; i++) {
-			/* Only READY messages come this way; after that, deaths
+			/* Only READY and BUSY come this way; after that, deaths
 			 * arrive as SIGCHLD. */
-			pfd[n].fd = S.w[i].ready ? -1 : S.w[i].ctl;
+			pfd[n].fd = S.w[i].ready && S.w[i].pending_fd < 0 ? -1 : S.w[i].ctl;
 			pfd[n].events = POLLIN;
 			pfd[n++].revents = 0;
 		}

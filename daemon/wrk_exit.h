@@ -39,6 +39,9 @@
 #define WRK_MSG_READY  'R'   /* set up and sandboxed; may receive a client fd */
 #define WRK_MSG_NODB   'D'   /* ready, but Postgres was unreachable: will answer
                               * NOT_SERVING; the supervisor prefers others */
-#define WRK_MSG_BUSY   'B'   /* took its client fd */
+#define WRK_MSG_BUSY   'B'   /* took its client fd, before reading a byte of it:
+                              * until this arrives the supervisor keeps its own
+                              * copy of the fd and hands the connection to
+                              * another worker if this one dies */
 
 #endif

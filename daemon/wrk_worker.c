@@ -741,6 +741,7 @@ receive_client(struct wrk *w)
 		struct cmsghdr *cm;
 		ssize_t n;
 		int fd, np = 1, rl_slot = -1;
+		char busy;
 
 		if (got_term)
 			exit(WRK_EXIT_OK);
@@ -799,6 +800,20 @@ receive_client(struct wrk *w)
 		 * a sandboxed worker may not call getpeername). */
 		memcpy(w->peer, msg + 1, (size_t)n - 1);
 		w->peer[n - 1] = '\0';
+#ifdef PAYMENTD_TEST_HOOKS
+		/* Test-only: die like a pool worker leaving at the instant its
+		 * client arrives, to prove the supervisor hands it on. */
+		if (msg[0] == 'F' && getenv("PAYMENTD_TEST_HANDOFF_DIE") != NULL)
+			_exit(WRK_EXIT_RL_DOWN);
+#endif
+		if (msg[0] == 'H')
+			log_info("took a connection handed on from a worker that died before taking it",
+			    LF_S("peer", w->peer));
+		/* Acknowledge before touching the connection: until then the
+		 * supervisor may still give it to another worker. */
+		busy = WRK_MSG_BUSY;
+		if (write(w->ctl_fd, &busy, 1) != 1)
+			exit(WRK_EXIT_IPC);
 		return fd;
 	}
 }

@@ -297,6 +297,38 @@ START_TEST(forbidden_syscalls_kill_only_that_worker)
 }
 END_TEST
 
+/* Last: restarts the daemon with the test hook that makes every worker die
+ * on its first hand-off before acknowledging the fd (as a pool worker
+ * leaving because Redis or Postgres went away may). The supervisor must
+ * hand each connection on, so every client is still served. */
+START_TEST(connection_in_flight_survives_its_worker)
+{
+	int before, after, i, ok = 0;
+
+	stop_daemon();
+	setenv("PAYMENTD_TEST_HANDOFF_DIE", "1", 1);
+	ck_assert_int_eq(start_daemon(), 0);	/* its health probes already went through it */
+	before = count_in_log("handing it on");
+	for (i = 0; i < 20; i++) {
+		grpc_channel *ch = gcli_channel(target, 1);
+		ok += health_ok(ch);
+		grpc_channel_destroy(ch);
+	}
+	for (i = 0; i < 50; i++) {
+		after = count_in_log("handing it on");
+		if (after - before >= 20)
+			break;
+		usleep(100000);
+	}
+	unsetenv("PAYMENTD_TEST_HANDOFF_DIE");
+	ck_assert_int_eq(ok, 20);
+	ck_assert_int_ge(after - before, 20);
+	ck_assert_int_ge(count_in_log("took a connection handed on"), 20);
+	printf("20 connections whose first worker died before taking them were all served by the next (%d hand-offs)\n",
+	    after - before);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -318,6 +350,7 @@ main(void)
 	tcase_add_test(tc, worker_credentials_after_drop);
 	tcase_add_test(tc, soft_denials_and_allowed_operations);
 	tcase_add_test(tc, forbidden_syscalls_kill_only_that_worker);
+	tcase_add_test(tc, connection_in_flight_survives_its_worker);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_set_fork_status(sr, CK_NOFORK);
