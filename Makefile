@@ -99,6 +99,17 @@ $(BUILD)/%.o: %.c $(PROTO_H)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
+# The one C++ file (daemon/grpc_tune.cc): a setter of abseil, grpc's runtime.
+CXX         ?= c++
+ABSL_CFLAGS := $(shell pkg-config --cflags absl_synchronization 2>/dev/null)
+ABSL_LIBS   := -labsl_synchronization
+$(BUILD)/%.o: %.cc
+	@mkdir -p $(dir $@)
+	@echo "  CXX     $<"
+	$(Q)$(CXX) -std=c++17 -Wall -Wextra -Werror -fno-exceptions -fno-rtti -fPIE \
+		-fstack-protector-strong -D_FORTIFY_SOURCE=2 $(ABSL_CFLAGS) $(SANFLAGS) $(CFLAGS) \
+		-MMD -MP -c -o $@ $<
+
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 # `make test`: installs what a fresh Debian 12 lacks, builds, starts a

@@ -4,7 +4,7 @@ PAYMENTD_SRC := daemon/main.c daemon/sup_supervisor.c daemon/sup_listen.c \
                 daemon/wrk_worker.c daemon/wrk_rpc.c daemon/wrk_health.c \
                 daemon/ledger.c daemon/migrate.c daemon/pay_validate.c \
                 daemon/grpc_util.c daemon/wrk_reflect.c daemon/lockdown.c daemon/rl.c daemon/metrics.c daemon/metrics_http.c
-PAYMENTD_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(PAYMENTD_SRC))
+PAYMENTD_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(PAYMENTD_SRC)) $(BUILD)/daemon/grpc_tune.o
 
 PAYMENTCTL_SRC := daemon/ctl_main.c daemon/gcli.c daemon/grpc_util.c
 PAYMENTCTL_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(PAYMENTCTL_SRC))
@@ -13,7 +13,7 @@ BINS += $(BUILD)/paymentd $(BUILD)/paymentctl
 
 $(BUILD)/paymentd: $(PAYMENTD_OBJ) $(SANDBOX_OBJ) $(COMMON_OBJ)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(ABSL_LIBS)
 
 $(BUILD)/paymentctl: $(PAYMENTCTL_OBJ) $(COMMON_OBJ)
 	@echo "  LD      $@"
@@ -29,8 +29,8 @@ $(BUILD)/testhooks/%.o: %.c $(PROTO_H)
 
 $(BUILD)/testhooks/daemon/wrk_reflect.o: $(DESC_SET)
 
-$(BUILD)/paymentd-testhooks: $(TESTHOOKS_OBJ) $(SANDBOX_OBJ) $(COMMON_OBJ)
+$(BUILD)/paymentd-testhooks: $(TESTHOOKS_OBJ) $(BUILD)/daemon/grpc_tune.o $(SANDBOX_OBJ) $(COMMON_OBJ)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(ABSL_LIBS)
 
 BINS += $(BUILD)/paymentd-testhooks

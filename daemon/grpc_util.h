@@ -14,6 +14,9 @@
 #include <grpc/grpc.h>
 #include <grpc/byte_buffer.h>
 
+/* Switches off abseil's mutex deadlock detection (grpc_tune.cc); call
+ * before grpc_init() in processes that carry gRPC traffic. */
+void gu_tune_runtime(void);
 /* Flattens bb into a new malloc'd buffer (*out, *len). 0 on success. */
 int gu_bb_read(grpc_byte_buffer *bb, uint8_t **out, size_t *len);
 /* New byte buffer holding a copy of data; caller destroys it. */

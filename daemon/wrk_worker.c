@@ -870,6 +870,7 @@ wrk_main(const struct config *cfg, int ctl_fd, struct metrics *metrics)
 		log_error("reflection setup failed", LF_S("error", err));
 		exit(WRK_EXIT_SOFTWARE);
 	}
+	gu_tune_runtime();	/* before grpc_init: see grpc_tune.cc */
 	grpc_init();
 	w.cq = grpc_completion_queue_create_for_next(NULL);
 	args[ca.num_args].type = GRPC_ARG_INTEGER;

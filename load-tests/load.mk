@@ -9,12 +9,12 @@
 #   make fuzz            build the harnesses with clang and run each for
 #                        FUZZ_RUNS executions (FUZZ_SECONDS caps the time)
 
-LOADGEN_OBJ := $(BUILD)/load-tests/loadgen.o $(BUILD)/daemon/grpc_util.o
+LOADGEN_OBJ := $(BUILD)/load-tests/loadgen.o $(BUILD)/daemon/grpc_util.o $(BUILD)/daemon/grpc_tune.o
 VERIFY_OBJ  := $(BUILD)/load-tests/verify.o
 
 $(BUILD)/paymentd-loadgen: $(LOADGEN_OBJ) $(COMMON_OBJ)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(ABSL_LIBS)
 
 $(BUILD)/payment-verify: $(VERIFY_OBJ) $(COMMON_OBJ)
 	@echo "  LD      $@"

@@ -1008,6 +1008,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 
+	gu_tune_runtime();	/* before grpc_init: see daemon/grpc_tune.cc */
 	grpc_init();
 	th = xcalloc((size_t)O.threads, sizeof(*th));
 	pthread_barrier_init(&start_barrier, NULL, (unsigned)O.threads + 1);
