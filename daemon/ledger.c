@@ -1,9 +1,12 @@
 /*
  * ledger.c — libpq access for workers (see ledger.h for the contract).
  *
- * Each call is a pipeline: [set statement_timeout locally] + the prepared
- * statement + Sync, so the deadline costs no extra round trip and the pair
- * runs in one implicit transaction. Serialization and deadlock failures are
+ * Each call is a pipeline: [set statement_timeout] + the prepared statement
+ * + Sync, so the deadline costs no extra round trip and the pair runs in
+ * one implicit transaction. The timeout is a session setting that is only
+ * sent when the one in force does not fit the call (see fit_timeout()), so
+ * a client that always sends the same deadline costs Postgres no extra
+ * statement per call. Serialization and deadlock failures are
  * retried here with jittered backoff; callers never see them.
  */
 #include "ledger.h"
@@ -25,13 +28,17 @@ struct ledger {
 	PGconn *conn;
 	int     broken;
 	int     retry_max;
+	int64_t sess_tmo_ms;	/* statement_timeout in force; -1 unknown */
 };
+
+/* Without a client deadline statements get this much. */
+#define DEFAULT_TMO_MS  30000
 
 static const struct {
 	const char *name, *sql;
 	int nparams;
 } stmts[] = {
-	{ "tmo", "SELECT set_config('statement_timeout', $1, true)", 1 },
+	{ "tmo", "SELECT set_config('statement_timeout', $1, false)", 1 },
 	{ "ping", "SELECT 1", 0 },
 	{ "auth", "SELECT o_payment_id, o_status, o_error_code, o_error_message, "
 	          "o_processed_at, o_replayed, o_conflict FROM authorize_payment("
@@ -172,6 +179,7 @@ ledger_open(const char *url, int retry_max, struct ledger **out, char *err, size
 
 	*out = NULL;
 	l->retry_max = retry_max;
+	l->sess_tmo_ms = DEFAULT_TMO_MS;	/* set below with the prepares */
 	l->conn = PQconnectdbParams(kw, val, 1);
 	if (PQstatus(l->conn) != CONNECTION_OK) {
 		snprintf(err, errlen, "connect: %s", PQerrorMessage(l->conn));
@@ -297,6 +305,26 @@ classify(PGresult *r)
 }
 
 /*
+ * The statement_timeout a call needs, or 0 if the one in force will do.
+ * With r ms left it must not exceed r (the database must give up before
+ * the client does, so nothing commits after a DEADLINE_EXCEEDED), and
+ * should not be much shorter: anything in [0.9 r, r] is kept. A new value
+ * is 0.95 r, so the next call with the same deadline fits it too.
+ */
+static int64_t
+fit_timeout(const struct ledger *l, int64_t r)
+{
+	int64_t want;
+
+	if (r < 0)
+		return l->sess_tmo_ms == DEFAULT_TMO_MS ? 0 : DEFAULT_TMO_MS;
+	if (l->sess_tmo_ms > 0 && l->sess_tmo_ms <= r && l->sess_tmo_ms >= r - r / 10)
+		return 0;
+	want = r - r / 20;
+	return want > 0 ? want : 1;
+}
+
+/*
  * Runs one prepared statement in a pipeline under the deadline. On
  * LEDGER_OK, *out holds a PGRES_TUPLES_OK result owned by the caller.
  */
@@ -310,6 +338,7 @@ run(struct ledger *l, const char *stmt, int n, const char *const *vals,
 	int64_t until, now = util_now_ms();
 	char tmo[32];
 	int fail = 0, timed = deadline >= 0, f, idx;
+	int64_t new_tmo;
 	const char *tv[1];
 
 	*out = NULL;
@@ -324,8 +353,9 @@ run(struct ledger *l, const char *stmt, int n, const char *const *vals,
 	until = timed ? deadline + NET_SLACK_MS : now + 30000 + NET_SLACK_MS;
 	if (!PQenterPipelineMode(l->conn))
 		goto broken;
-	if (timed) {
-		snprintf(tmo, sizeof(tmo), "%lld", (long long)(deadline - now));
+	new_tmo = fit_timeout(l, timed ? deadline - now : -1);
+	if (new_tmo > 0) {
+		snprintf(tmo, sizeof(tmo), "%lld", (long long)new_tmo);
 		tv[0] = tmo;
 		if (!PQsendQueryPrepared(l->conn, "tmo", 1, tv, NULL, NULL, 0))
 			goto broken;
@@ -352,7 +382,7 @@ run(struct ledger *l, const char *stmt, int n, const char *const *vals,
 		}
 		idx++;
 		if (PQresultStatus(r) == PGRES_TUPLES_OK) {
-			if (!(timed && idx == 1)) {	/* not the timeout's row */
+			if (!(new_tmo > 0 && idx == 1)) {	/* not the timeout's row */
 				mine = r;
 				rc = LEDGER_OK;
 				continue;
@@ -369,6 +399,10 @@ run(struct ledger *l, const char *stmt, int n, const char *const *vals,
 	}
 	if (!PQexitPipelineMode(l->conn))
 		goto broken;
+	/* A failed call aborted its implicit transaction, and with it the
+	 * new setting; do not guess what is in force then. */
+	if (new_tmo > 0)
+		l->sess_tmo_ms = rc == LEDGER_OK ? new_tmo : -1;
 	if (rc != LEDGER_OK) {
 		PQclear(mine);
 		mine = NULL;

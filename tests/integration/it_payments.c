@@ -530,6 +530,14 @@ START_TEST(deadline_rolls_back)
 	int64_t t0;
 
 	it_make_account(db, payer, "USD", 1000);
+	/* First a call with a long deadline on the same connection: the
+	 * worker's session then holds a long statement_timeout, which the
+	 * short call below must not inherit. */
+	{
+		NAME(key0, "dl-key0");
+		it_authorize(ch, key0, payer, "acc-payee-002", 1, "USD", "", NULL, 20000, &a);
+		ck_assert_int_eq(a.code, GRPC_STATUS_OK);
+	}
 	/* Hold the payer's balance row so the payment must wait. */
 	it_db_exec(locker, "BEGIN", 0, NULL);
 	it_db_exec(locker, "SELECT 1 FROM account_balances WHERE account_id = $1 FOR UPDATE", 1, p);
@@ -537,7 +545,11 @@ START_TEST(deadline_rolls_back)
 	it_authorize(ch, key, payer, "acc-payee-002", 10, "USD", "", NULL, 700, &a);
 	ck_assert_int_eq(a.code, GRPC_STATUS_DEADLINE_EXCEEDED);
 	ck_assert_int_lt(util_now_ms() - t0, 5000);
+	/* Let the worker's statement run into its timeout before the lock
+	 * goes away; one still waiting would now commit the payment. */
+	usleep(500000);
 	it_db_exec(locker, "ROLLBACK", 0, NULL);
+	usleep(300000);
 	/* Nothing half-written: no key, no payment. A retry succeeds. */
 	ck_assert_int_eq(it_db_int(db, "SELECT count(*) FROM idempotency_keys WHERE idempotency_key = $1", 1, k), 0);
 	ck_assert_int_eq(it_db_int(db, "SELECT count(*) FROM payments WHERE idempotency_key = $1", 1, k), 0);
