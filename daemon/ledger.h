@@ -3,9 +3,10 @@
  * connection with prepared statements, used by one thread.
  *
  * Contract: every call takes an absolute deadline (util_now_ms() scale, or
- * -1 for none). The server enforces it with a per-call statement_timeout
- * sent in the same pipeline as the statement (one round trip, and no
- * PQcancel, which would need a new socket the sandbox forbids). A call
+ * -1 for none). The server enforces it with statement_timeout, between
+ * 90% and 100% of the time left, sent in the same pipeline as the statement
+ * when the value in force does not fit (one round trip, and no PQcancel,
+ * which would need a new socket the sandbox forbids). A call
  * returns one of enum ledger_rc; LEDGER_UNAVAILABLE means the connection
  * is gone and cannot be reused (ledger_broken() is then true): the worker
  * must drain and exit so a fresh worker reconnects.
