@@ -2,7 +2,7 @@
  * wrk_exit.h — the worker exit-code protocol.
  *
  * A worker's exit status tells the supervisor what happened and what to do.
- * The supervisor (sup_supervisor.c, sup_exit_action) is the only reader.
+ * The supervisor (sup_supervisor.c, reap()) is the only reader.
  *
  *   code  name                 meaning                          supervisor action
  *   0     WRK_EXIT_OK          connection served and closed      none
@@ -15,6 +15,9 @@
  *                              UNAVAILABLE, then GOAWAY (or, idle
  *                              in the pool, exits after 1 s so a
  *                              fresh worker retries the connect)
+ *   12    WRK_EXIT_RL_DOWN     idle in the pool and its Redis      same as 10
+ *                              connection died (a fresh worker
+ *                              reconnects; fail-open meanwhile)
  *   20    WRK_EXIT_IPC         supervisor channel closed or a     none (supervisor is
  *                              malformed fd message               likely exiting)
  *   70    WRK_EXIT_SOFTWARE    internal error (grpc setup, OOM)   count as crash, throttle
@@ -23,6 +26,10 @@
  *   signal SIGSYS              seccomp killed it (violation)      log ERROR, count, throttle
  *   other signals              crash (or kill -9 by an operator)  count, throttle if it
  *                                                                  died before READY
+ *
+ * Any exit before the worker sent WRK_MSG_BUSY for its client fd: the
+ * supervisor still holds its copy and hands the connection to another
+ * worker (at most MAX_HANDOFF_HOPS times).
  */
 #ifndef PAYMENTD_WRK_EXIT_H
 #define PAYMENTD_WRK_EXIT_H
@@ -30,7 +37,7 @@
 #define WRK_EXIT_OK        0
 #define WRK_EXIT_DB_LOST   10
 #define WRK_EXIT_DB_DOWN   11
-#define WRK_EXIT_RL_DOWN   12   /* idle in the pool with Redis unreachable: a fresh worker retries */
+#define WRK_EXIT_RL_DOWN   12
 #define WRK_EXIT_IPC       20
 #define WRK_EXIT_SOFTWARE  70
 #define WRK_EXIT_SANDBOX   77
