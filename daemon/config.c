@@ -67,7 +67,7 @@ static const struct cvar vars[] = {
 	D("OUTBOX_MAX_DELAY_SECONDS", outbox_max_delay_s, "30", 0.001, 86400, "Retry delay cap"),
 	S("KAFKA_TOPIC_PREFIX", topic_prefix, "payments", "Topic = prefix + '.' + lowercased event type"),
 	S("RELAY_JOURNAL_PATH", journal_path, "/var/lib/payment-relay/journal.db", "SQLite WAL journal of the relay"),
-	I("RELAY_METRICS_PORT", relay_metrics_port, "9091", 0, 65535, "Relay's own /metrics port (0 disables)"),
+	I("RELAY_METRICS_PORT", relay_metrics_port, "9091", 0, 65535, "payment-relay's own /metrics port (0 disables); binds METRICS_HOST, else GRPC_HOST"),
 	S("MIGRATIONS_DIR", migrations_dir, PAYMENTD_MIGRATIONS_DIR, "Directory of NNNN_name.sql migrations"),
 };
 

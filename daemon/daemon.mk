@@ -3,7 +3,7 @@
 PAYMENTD_SRC := daemon/main.c daemon/sup_supervisor.c daemon/sup_listen.c \
                 daemon/wrk_worker.c daemon/wrk_rpc.c daemon/wrk_health.c \
                 daemon/ledger.c daemon/migrate.c daemon/pay_validate.c \
-                daemon/grpc_util.c daemon/wrk_reflect.c daemon/lockdown.c daemon/rl.c daemon/metrics.c daemon/metrics_http.c
+                daemon/grpc_util.c daemon/wrk_reflect.c daemon/lockdown.c daemon/rl.c daemon/metrics.c daemon/metrics_http.c daemon/http_min.c
 PAYMENTD_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(PAYMENTD_SRC)) $(BUILD)/daemon/grpc_tune.o
 
 PAYMENTCTL_SRC := daemon/ctl_main.c daemon/gcli.c daemon/grpc_util.c

@@ -1,6 +1,6 @@
 /*
- * metrics_http.c — the metrics exporter process: a minimal HTTP/1.1 server
- * for GET /metrics (see metrics.h for the contract).
+ * metrics_http.c — the metrics exporter process: serves GET /metrics
+ * through http_min.c (see metrics.h for the contract).
  *
  * It is reachable by anyone who can reach METRICS_PORT, so it is locked
  * down like a worker (unprivileged user, seccomp profile SANDBOX_EXPORTER:
@@ -12,6 +12,7 @@
  * does not need keep-alive.
  */
 #include "metrics.h"
+#include "http_min.h"
 #include "lockdown.h"
 #include "log.h"
 #include "sandbox.h"
@@ -31,11 +32,6 @@
 #include <sys/socket.h>
 #include <libpq-fe.h>
 
-#define REQ_MAX          8192
-#define IO_TIMEOUT_MS    2000
-#define WRITE_TIMEOUT_MS 5000
-#define DRAIN_MS         200
-#define LISTEN_BACKLOG   16
 #define EXPORTER_MAX_FDS 32
 
 static const char outbox_sql[] =
@@ -57,153 +53,7 @@ on_term(int sig)
 int
 metrics_listen(const char *host, int port, char *err, size_t errlen)
 {
-	struct addrinfo hints, *res = NULL, *ai;
-	char portstr[16];
-	int fd = -1, one = 1, gai;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	snprintf(portstr, sizeof(portstr), "%d", port);
-	gai = getaddrinfo(host && host[0] ? host : NULL, portstr, &hints, &res);
-	if (gai != 0) {
-		snprintf(err, errlen, "METRICS_HOST %s: %s", host ? host : "", gai_strerror(gai));
-		goto out;
-	}
-	snprintf(err, errlen, "METRICS_PORT %d: no usable address", port);
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			continue;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, LISTEN_BACKLOG) == 0)
-			break;
-		snprintf(err, errlen, "METRICS_PORT: bind %s:%d: %s", host && host[0] ? host : "*",
-		    port, strerror(errno));
-		close(fd);
-		fd = -1;
-	}
-out:
-	if (res)
-		freeaddrinfo(res);
-	return fd;
-}
-
-/* ---- HTTP ------------------------------------------------------------- */
-
-static int
-wait_fd(int fd, short events, int64_t deadline_ms)
-{
-	for (;;) {
-		struct pollfd p = { fd, events, 0 };
-		int64_t left = deadline_ms - util_now_ms();
-		int n;
-
-		if (left <= 0 || got_term)
-			return -1;
-		n = poll(&p, 1, (int)left);
-		if (n > 0)
-			return 0;
-		if (n < 0 && errno != EINTR)
-			return -1;
-	}
-}
-
-static int
-write_all(int fd, const char *p, size_t n, int64_t deadline_ms)
-{
-	while (n > 0) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-		if (w > 0) {
-			p += w;
-			n -= (size_t)w;
-			continue;
-		}
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
-		    wait_fd(fd, POLLOUT, deadline_ms) == 0)
-			continue;
-		return -1;
-	}
-	return 0;
-}
-
-static int
-respond(int fd, int status, const char *reason, const char *ctype, const char *extra,
-    const char *body, size_t bodylen, int head_only)
-{
-	char hdr[512];
-	int64_t deadline = util_now_ms() + WRITE_TIMEOUT_MS;
-
-	if (util_fmt(hdr, sizeof(hdr), "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
-	    "Content-Length: %zu\r\n%sConnection: close\r\n\r\n",
-	    status, reason, ctype, bodylen, extra ? extra : "") < 0)
-		return -1;
-	if (write_all(fd, hdr, strlen(hdr), deadline) < 0)
-		return -1;
-	if (!head_only && bodylen > 0 && write_all(fd, body, bodylen, deadline) < 0)
-		return -1;
-	return 0;
-}
-
-static void
-respond_text(int fd, int status, const char *reason, const char *extra, const char *msg,
-    int head_only)
-{
-	respond(fd, status, reason, "text/plain; charset=utf-8", extra, msg, strlen(msg), head_only);
-}
-
-/*
- * Reads the request head (up to the blank line) into req. Returns its
- * length, 0 if the client went away, -1 on timeout, -2 if it exceeds
- * REQ_MAX. A body, if any, is never read: nothing here accepts one.
- */
-static ssize_t
-read_head(int fd, char *req, int64_t deadline_ms)
-{
-	size_t n = 0;
-
-	for (;;) {
-		ssize_t r;
-
-		if (n >= REQ_MAX)
-			return -2;
-		r = recv(fd, req + n, REQ_MAX - n, 0);
-		if (r == 0)
-			return 0;
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			if ((errno == EAGAIN || errno == EWOULDBLOCK) && wait_fd(fd, POLLIN, deadline_ms) == 0)
-				continue;
-			return errno == EAGAIN || errno == EWOULDBLOCK ? -1 : 0;
-		}
-		n += (size_t)r;
-		req[n] = '\0';
-		if (strstr(req, "\r\n\r\n") != NULL || strstr(req, "\n\n") != NULL)
-			return (ssize_t)n;
-	}
-}
-
-/* Closing with unread input makes the kernel send RST, which can destroy
- * the response in flight: half-close and drain briefly first. */
-static void
-linger_close(int fd)
-{
-	char sink[4096];
-	int64_t deadline = util_now_ms() + DRAIN_MS;
-	size_t total = 0;
-
-	shutdown(fd, SHUT_WR);
-	while (total < 65536 && wait_fd(fd, POLLIN, deadline) == 0) {
-		ssize_t r = recv(fd, sink, sizeof(sink), 0);
-		if (r <= 0)
-			break;
-		total += (size_t)r;
-	}
-	close(fd);
+	return http_listen(host, port, "METRICS_PORT", err, errlen);
 }
 
 struct exporter {
@@ -304,60 +154,21 @@ outbox_query(struct exporter *e, struct metrics_outbox *ob)
 	db_state(e, 0, why);
 }
 
-static void
-serve_one(struct exporter *e, int fd)
+/* http_min's render callback: the shared counters plus the outbox. */
+static int
+exporter_render(void *arg, const char **body, size_t *len)
 {
-	char req[REQ_MAX + 1], *sp1, *sp2, *eol, *q;
-	ssize_t n = read_head(fd, req, util_now_ms() + IO_TIMEOUT_MS);
-	int head_only;
+	struct exporter *e = arg;
+	struct metrics_outbox ob;
 
-	if (n == 0)
-		goto out;
-	if (n == -1) {
-		respond_text(fd, 408, "Request Timeout", NULL, "request timeout\n", 0);
-		goto out;
+	outbox_query(e, &ob);
+	*len = metrics_render(e->shm, e->body, METRICS_RENDER_MAX, PAYMENTD_VERSION, &ob);
+	if (*len >= METRICS_RENDER_MAX) {
+		log_error("metrics output exceeds METRICS_RENDER_MAX", LF_I("bytes", (int64_t)*len));
+		return -1;
 	}
-	if (n == -2) {
-		respond_text(fd, 431, "Request Header Fields Too Large", NULL, "request too large\n", 0);
-		goto out;
-	}
-	eol = strpbrk(req, "\r\n");
-	*eol = '\0';
-	sp1 = strchr(req, ' ');
-	sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
-	if (sp1 == NULL || sp2 == NULL || strchr(sp2 + 1, ' ') != NULL ||
-	    strncmp(sp2 + 1, "HTTP/1.", 7) != 0 || sp1[1] != '/') {
-		respond_text(fd, 400, "Bad Request", NULL, "bad request\n", 0);
-		goto out;
-	}
-	*sp1 = *sp2 = '\0';
-	head_only = strcmp(req, "HEAD") == 0;	/* headers only, errors too */
-	if ((q = strchr(sp1 + 1, '?')) != NULL)
-		*q = '\0';	/* Prometheus may add parameters; none are used */
-	if (strcmp(sp1 + 1, "/metrics") != 0) {
-		respond_text(fd, 404, "Not Found", NULL, "not found; try /metrics\n", head_only);
-		goto out;
-	}
-	if (strcmp(req, "GET") != 0 && !head_only) {
-		respond_text(fd, 405, "Method Not Allowed", "Allow: GET, HEAD\r\n",
-		    "method not allowed\n", 0);
-		goto out;
-	}
-	{
-		struct metrics_outbox ob;
-		size_t len;
-
-		outbox_query(e, &ob);
-		len = metrics_render(e->shm, e->body, METRICS_RENDER_MAX, PAYMENTD_VERSION, &ob);
-		if (len >= METRICS_RENDER_MAX) {
-			log_error("metrics output exceeds METRICS_RENDER_MAX", LF_I("bytes", (int64_t)len));
-			respond_text(fd, 500, "Internal Server Error", NULL, "metrics too large\n", head_only);
-			goto out;
-		}
-		respond(fd, 200, "OK", "text/plain; version=0.0.4", NULL, e->body, len, head_only);
-	}
-out:
-	linger_close(fd);
+	*body = e->body;
+	return 0;
 }
 
 static void
@@ -430,7 +241,7 @@ metrics_exporter_main(const struct config *cfg, struct metrics *shm, int listen_
 			}
 			continue;
 		}
-		serve_one(&e, fd);
+		http_serve_one(fd, exporter_render, &e);
 	}
 	if (e.pg)
 		PQfinish(e.pg);

@@ -171,8 +171,8 @@ const struct sb_rule sb_rules[] = {
 	/* --- accepting (exporter only) --- */
 	/* The exporter accepts scrapes on a socket the supervisor bound and
 	 * listened on before the fork; it never binds or listens itself. */
-	ALLOW("accept4", SB_E, "exporter: accepts a Prometheus scrape on its inherited listening socket"),
-	ALLOW("accept", SB_E, "as accept4 (older libc paths)"),
+	ALLOW("accept4", SB_R | SB_E, "exporter, relay: accept a Prometheus scrape on the listening socket bound before the lock-down"),
+	ALLOW("accept", SB_R | SB_E, "as accept4 (older libc paths)"),
 
 	/* --- new connections (relay; exporter's Postgres connection) --- */
 	ALLOW_IF("socket", SB_R | SB_E, CMP(0, SCMP_CMP_EQ, AF_INET, 0), "domain == AF_INET",

@@ -9,7 +9,7 @@ $(BUILD)/test_rl: $(BUILD)/tests/integration/test_rl.o $(BUILD)/daemon/rl.o $(CO
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
 
 $(BUILD)/test_metrics: $(BUILD)/tests/integration/test_metrics.o $(BUILD)/daemon/metrics.o \
-		$(BUILD)/daemon/metrics_http.o $(BUILD)/daemon/lockdown.o $(SANDBOX_OBJ) $(COMMON_OBJ)
+		$(BUILD)/daemon/metrics_http.o $(BUILD)/daemon/http_min.o $(BUILD)/daemon/lockdown.o $(SANDBOX_OBJ) $(COMMON_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
 

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "relay_envelope.h"
 #include "relay_kafka.h"
+#include "relay_metrics.h"
 #include "relay_pg.h"
 #include "relay_recover.h"
 #include "sandbox.h"
@@ -66,6 +67,8 @@ static struct {
 	int32_t             ncursor[RELAY_NTOPICS];
 	uint64_t            published, dlqd, windows, recovered, failures;
 	int64_t             next_stats_ms, next_metadata_ms, held_since_ms;
+	int64_t             backlog, last_window_unix_ms;	/* for /metrics */
+	int                 broker_waiting;
 } R;
 
 static volatile sig_atomic_t stop;
@@ -523,6 +526,16 @@ classify_row(struct ev *e, const char *now)
 	e->partition = relay_kafka_partition_for(R.k, e->tid, e->row.partition_key);
 }
 
+/* Hands the counters to the /metrics thread (cheap: a few atomic stores). */
+static void
+publish_metrics(void)
+{
+	struct relay_metrics_snapshot m = { R.published, R.dlqd, R.windows, R.recovered,
+	    R.failures, R.backlog, R.last_window_unix_ms, R.broker_waiting };
+
+	relay_metrics_update(&m);
+}
+
 static void
 stats(int force)
 {
@@ -534,6 +547,8 @@ stats(int force)
 	R.next_stats_ms = now + 10000;
 	if (R.pg != NULL && relay_pg_backlog(R.pg, &backlog, err, sizeof(err)) < 0)
 		backlog = -1;
+	R.backlog = backlog;
+	publish_metrics();
 	log_info("relay stats", LF_I("published", (int64_t)R.published), LF_I("dlq", (int64_t)R.dlqd),
 	    LF_I("windows", (int64_t)R.windows), LF_I("recovered", (int64_t)R.recovered),
 	    LF_I("failures", (int64_t)R.failures), LF_I("backlog", backlog));
@@ -550,8 +565,13 @@ wait_window(struct ev *evs, size_t n)
 	for (;;) {
 		for (i = 0, left = 0; i < n; i++)
 			left += evs[i].state == EV_PENDING;
-		if (left == 0)
+		if (left == 0) {
+			if (R.broker_waiting) {
+				R.broker_waiting = 0;
+				publish_metrics();
+			}
 			return 0;
+		}
 		if (relay_kafka_fatal(R.k, fatal_err, sizeof(fatal_err))) {
 			log_error("idempotent producer failed; resolving the window by a scan",
 			    LF_S("error", fatal_err));
@@ -582,6 +602,10 @@ wait_window(struct ev *evs, size_t n)
 			log_warn("waiting for the broker", LF_I("undelivered", (int64_t)left),
 			    LF_I("window", (int64_t)n), LF_I("waited_ms", util_now_ms() - started));
 			next_log = util_now_ms() + (util_now_ms() - started);
+			if (!R.broker_waiting) {
+				R.broker_waiting = 1;
+				publish_metrics();
+			}
 		}
 	}
 }
@@ -787,6 +811,8 @@ run_window(void)
 		R.dlqd += ndlq;
 	}
 	R.windows++;
+	R.last_window_unix_ms = util_realtime_ms();
+	publish_metrics();
 	t[5] = util_now_ns();
 	log_debug("window settled", LF_I("events", (int64_t)n), LF_I("fetch_us", (t[1] - t[0]) / 1000),
 	    LF_I("build_us", (t[2] - t[1]) / 1000), LF_I("journal_us", (t[3] - t[2]) / 1000),
@@ -929,7 +955,7 @@ main(int argc, char **argv)
 	struct sigaction sa;
 	char err[512];
 	int64_t poll_ms;
-	int n, t, lock_fd = -1;
+	int n, t, lock_fd = -1, metrics_fd = -1;
 
 	(void)argv;
 	if (argc > 1) {
@@ -965,8 +991,21 @@ main(int argc, char **argv)
 	if (journal_lock(R.cfg.journal_path, &lock_fd, err, sizeof(err)) < 0)
 		fatal("%s", err);
 	make_ident();
+	R.backlog = -1;
+	/* The metrics port is bound before the drop (any port number), its
+	 * thread started after it (identity changes before any thread) and
+	 * before the seccomp filter, which TSYNC applies to it as well. */
+	metrics_fd = relay_metrics_listen(R.cfg.metrics_host[0] ? R.cfg.metrics_host : R.cfg.grpc_host,
+	    R.cfg.relay_metrics_port, err, sizeof(err));
+	if (metrics_fd < 0 && R.cfg.relay_metrics_port > 0)
+		fatal("%s", err);
 	if (R.cfg.sandbox)
 		drop_privileges(lock_fd);
+	if (metrics_fd >= 0) {
+		if (relay_metrics_start(metrics_fd, err, sizeof(err)) < 0)
+			fatal("%s", err);
+		publish_metrics();
+	}
 	if (pg_ready() < 0 || kafka_new() < 0)
 		goto done;
 	if (R.cfg.sandbox)
@@ -979,7 +1018,7 @@ main(int argc, char **argv)
 	    LF_S("journal", R.cfg.journal_path), LF_I("journal_max_published_seq", st.max_published_seq),
 	    LF_I("journal_windows", st.windows), LF_I("journal_dlq", st.dlq),
 	    LF_I("journal_open_window", st.open_window), LF_I("batch", R.cfg.outbox_batch_size), LF_I("max_retries", R.cfg.outbox_max_retries),
-	    LF_B("sandbox", R.cfg.sandbox));
+	    LF_B("sandbox", R.cfg.sandbox), LF_I("metrics_port", metrics_fd >= 0 ? R.cfg.relay_metrics_port : 0));
 	if (kafka_metadata() < 0 || recover_window("restart") < 0)
 		goto done;
 	log_info("payment-relay running", LF_I("partitions_authorized", R.ncursor[RELAY_T_AUTHORIZED]),
@@ -990,6 +1029,7 @@ main(int argc, char **argv)
 		if (n == -1)
 			break;
 		stats(0);
+		publish_metrics();
 		if (util_now_ms() >= R.next_metadata_ms && kafka_metadata() < 0)
 			break;
 		/* Rows handled: look again at once (backlog drains at full

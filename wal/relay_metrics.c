@@ -1,0 +1,193 @@
+/*
+ * relay_metrics.c — GET /metrics for payment-relay (see relay_metrics.h).
+ *
+ * One thread accepts scrapes and answers them through http_min.c from a
+ * snapshot the main loop publishes; it never touches Postgres, Kafka or the
+ * journal. The counters are the relay's own view (what it published,
+ * dead-lettered and recovered since it started); paymentd's exporter shows
+ * the outbox table's view (totals across relay restarts).
+ */
+#include "relay_metrics.h"
+#include "http_min.h"
+#include "log.h"
+#include "util.h"
+#include "version.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#define RENDER_MAX 4096
+
+static struct {
+	uint64_t published, dlq, windows, recovered, failures;
+	int64_t  backlog, last_window_unix_ms;
+	int      broker_waiting;
+} M = { 0, 0, 0, 0, 0, -1, 0, 0 };
+
+static int listen_fd = -1;
+
+int
+relay_metrics_listen(const char *host, int port, char *err, size_t errlen)
+{
+	if (port <= 0) {
+		if (errlen)
+			err[0] = '\0';
+		return -1;
+	}
+	return http_listen(host, port, "RELAY_METRICS_PORT", err, errlen);
+}
+
+void
+relay_metrics_update(const struct relay_metrics_snapshot *s)
+{
+	__atomic_store_n(&M.published, s->published, __ATOMIC_RELAXED);
+	__atomic_store_n(&M.dlq, s->dlq, __ATOMIC_RELAXED);
+	__atomic_store_n(&M.windows, s->windows, __ATOMIC_RELAXED);
+	__atomic_store_n(&M.recovered, s->recovered, __ATOMIC_RELAXED);
+	__atomic_store_n(&M.failures, s->failures, __ATOMIC_RELAXED);
+	__atomic_store_n(&M.backlog, s->backlog, __ATOMIC_RELAXED);
+	__atomic_store_n(&M.last_window_unix_ms, s->last_window_unix_ms, __ATOMIC_RELAXED);
+	__atomic_store_n(&M.broker_waiting, s->broker_waiting, __ATOMIC_RELAXED);
+}
+
+static void
+snap(struct relay_metrics_snapshot *s)
+{
+	s->published = __atomic_load_n(&M.published, __ATOMIC_RELAXED);
+	s->dlq = __atomic_load_n(&M.dlq, __ATOMIC_RELAXED);
+	s->windows = __atomic_load_n(&M.windows, __ATOMIC_RELAXED);
+	s->recovered = __atomic_load_n(&M.recovered, __ATOMIC_RELAXED);
+	s->failures = __atomic_load_n(&M.failures, __ATOMIC_RELAXED);
+	s->backlog = __atomic_load_n(&M.backlog, __ATOMIC_RELAXED);
+	s->last_window_unix_ms = __atomic_load_n(&M.last_window_unix_ms, __ATOMIC_RELAXED);
+	s->broker_waiting = __atomic_load_n(&M.broker_waiting, __ATOMIC_RELAXED);
+}
+
+/* Appends to buf at *off; keeps counting past the end so the caller sees
+ * how much was needed. */
+static void
+put(char *buf, size_t len, size_t *off, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(*off < len ? buf + *off : NULL, *off < len ? len - *off : 0, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*off += (size_t)n;
+}
+
+size_t
+relay_metrics_render(const struct relay_metrics_snapshot *s, const char *version,
+    char *buf, size_t len)
+{
+	size_t off = 0;
+
+	put(buf, len, &off, "# HELP payment_relay_up 1 while the relay process serves this endpoint.\n"
+	    "# TYPE payment_relay_up gauge\npayment_relay_up 1\n");
+	put(buf, len, &off, "# HELP payment_relay_build_info Version of payment-relay.\n"
+	    "# TYPE payment_relay_build_info gauge\npayment_relay_build_info{version=\"%s\"} 1\n", version);
+	put(buf, len, &off, "# HELP payment_relay_published_events_total Events this process published to their topic.\n"
+	    "# TYPE payment_relay_published_events_total counter\npayment_relay_published_events_total %llu\n",
+	    (unsigned long long)s->published);
+	put(buf, len, &off, "# HELP payment_relay_dead_lettered_events_total Events this process sent to the DLQ.\n"
+	    "# TYPE payment_relay_dead_lettered_events_total counter\npayment_relay_dead_lettered_events_total %llu\n",
+	    (unsigned long long)s->dlq);
+	put(buf, len, &off, "# HELP payment_relay_windows_total Windows settled (read, journaled, produced, marked).\n"
+	    "# TYPE payment_relay_windows_total counter\npayment_relay_windows_total %llu\n",
+	    (unsigned long long)s->windows);
+	put(buf, len, &off, "# HELP payment_relay_recovered_events_total Events of interrupted windows resolved from the journal and the broker.\n"
+	    "# TYPE payment_relay_recovered_events_total counter\npayment_relay_recovered_events_total %llu\n",
+	    (unsigned long long)s->recovered);
+	put(buf, len, &off, "# HELP payment_relay_failed_publish_attempts_total Events whose publish failed and will be retried.\n"
+	    "# TYPE payment_relay_failed_publish_attempts_total counter\npayment_relay_failed_publish_attempts_total %llu\n",
+	    (unsigned long long)s->failures);
+	if (s->backlog >= 0)
+		put(buf, len, &off, "# HELP payment_relay_outbox_backlog Unpublished outbox rows at the last sample (every 10 s).\n"
+		    "# TYPE payment_relay_outbox_backlog gauge\npayment_relay_outbox_backlog %lld\n",
+		    (long long)s->backlog);
+	put(buf, len, &off, "# HELP payment_relay_last_window_timestamp_seconds When the last window was settled (0: none yet).\n"
+	    "# TYPE payment_relay_last_window_timestamp_seconds gauge\npayment_relay_last_window_timestamp_seconds %.3f\n",
+	    (double)s->last_window_unix_ms / 1000.0);
+	put(buf, len, &off, "# HELP payment_relay_waiting_for_broker 1 while a window waits for broker acknowledgements.\n"
+	    "# TYPE payment_relay_waiting_for_broker gauge\npayment_relay_waiting_for_broker %d\n",
+	    s->broker_waiting ? 1 : 0);
+	return off;
+}
+
+struct render_buf {
+	char buf[RENDER_MAX];
+};
+
+static int
+render_cb(void *arg, const char **body, size_t *len)
+{
+	struct render_buf *rb = arg;
+	struct relay_metrics_snapshot s;
+
+	snap(&s);
+	*len = relay_metrics_render(&s, PAYMENTD_VERSION, rb->buf, sizeof(rb->buf));
+	if (*len >= sizeof(rb->buf))
+		return -1;
+	*body = rb->buf;
+	return 0;
+}
+
+static void *
+serve(void *arg)
+{
+	static struct render_buf rb;
+
+	(void)arg;
+	for (;;) {
+		struct pollfd p = { listen_fd, POLLIN, 0 };
+		int fd;
+
+		if (poll(&p, 1, -1) <= 0)
+			continue;
+		fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+			    errno != ECONNABORTED)
+				poll(NULL, 0, 100);	/* e.g. EMFILE: do not spin */
+			continue;
+		}
+		http_serve_one(fd, render_cb, &rb);
+	}
+	return NULL;
+}
+
+int
+relay_metrics_start(int fd, char *err, size_t errlen)
+{
+	pthread_t t;
+	sigset_t block, old;
+	int e;
+
+	if (util_set_nonblock(fd, 1) < 0) {
+		snprintf(err, errlen, "RELAY_METRICS_PORT: %s", strerror(errno));
+		return -1;
+	}
+	listen_fd = fd;
+	/* Signals stay with the main loop, which owns shutdown. */
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	e = pthread_create(&t, NULL, serve, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e != 0) {
+		snprintf(err, errlen, "RELAY_METRICS_PORT: thread: %s", strerror(e));
+		return -1;
+	}
+	pthread_detach(t);
+	return 0;
+}
