@@ -19,7 +19,10 @@ CHAOS_DIR=${CHAOS_DIR:-$ROOT/.stack-chaos}
 export STACK_DIR=$CHAOS_DIR/stack
 export PG_PORT=${CHAOS_PG_PORT:-57800} REDIS_PORT=${CHAOS_REDIS_PORT:-57801}
 export GRPC_PORT=${CHAOS_GRPC_PORT:-57802} GRPC_HOST=127.0.0.1
-export METRICS_PORT=0 RELAY_METRICS_PORT=0 ENV_FILE=/dev/null LOG_LEVEL=${LOG_LEVEL:-WARNING}
+# Both /metrics endpoints on, as in production: they are scraped after
+# every fault (check_metrics).
+export METRICS_PORT=${CHAOS_METRICS_PORT:-57803} RELAY_METRICS_PORT=${CHAOS_RELAY_METRICS_PORT:-57804}
+export ENV_FILE=/dev/null LOG_LEVEL=${LOG_LEVEL:-WARNING}
 export STACK_DURABLE=1 MIGRATIONS_DIR=$ROOT/migrations
 export WORKER_POOL_SIZE=4 MAX_WORKERS=128 SHUTDOWN_GRACE_SECONDS=10
 export OUTBOX_POLL_INTERVAL_SECONDS=0.1 OUTBOX_BASE_DELAY_SECONDS=0.1 OUTBOX_MAX_DELAY_SECONDS=2
@@ -166,6 +169,23 @@ check_ledger() {
     v=$(q -c "SELECT count(*) FROM payments p WHERE status = 'AUTHORIZED' AND (SELECT count(*) FROM ledger_entries e
               WHERE e.payment_id = p.payment_id) <> 2")
     [ "$v" = 0 ] && ok "$label: every authorized payment has one DEBIT and one CREDIT" || bad "$label: $v payments lack entries"
+}
+
+# Both exporters answer after the fault and agree that the outbox drained.
+check_metrics() {
+    local label=$1 r p
+    r=$(curl -sf --max-time 3 "http://127.0.0.1:$RELAY_METRICS_PORT/metrics")
+    if grep -qx 'payment_relay_up 1' <<<"$r" && grep -qx 'payment_relay_waiting_for_broker 0' <<<"$r"; then
+        ok "$label: relay /metrics answers, not waiting for the broker"
+    else
+        bad "$label: relay /metrics: $(head -c 200 <<<"${r:-no answer}")"
+    fi
+    p=$(curl -sf --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics")
+    if grep -qx 'outbox_metrics_up 1' <<<"$p" && grep -qx 'outbox_pending_events 0' <<<"$p"; then
+        ok "$label: paymentd /metrics answers, outbox_pending_events 0"
+    else
+        bad "$label: paymentd /metrics: $(grep -E '^outbox_(metrics_up|pending_events)' <<<"$p" | tr '\n' ' ')"
+    fi
 }
 
 check_events() {
