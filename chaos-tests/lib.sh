@@ -10,7 +10,8 @@
 #     retried until they get an answer, and still make at most one payment;
 #   - the ledger invariants hold (entries sum to zero, balances equal their
 #     entries and last balance_after, no overdraft);
-#   - after the relay drains, each event is on the broker exactly once.
+#   - after the relay drains, each event is on the broker exactly once;
+#   - both /metrics endpoints (paymentd's, the relay's) answer and agree.
 # Results are printed as "ok - ..." / "FAIL - ..." lines and counted.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
