@@ -11,7 +11,6 @@
 #include "util.h"
 
 #include <errno.h>
-#include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,43 +21,6 @@
 #define IO_TIMEOUT_MS    2000
 #define WRITE_TIMEOUT_MS 5000
 #define DRAIN_MS         200
-#define LISTEN_BACKLOG   16
-
-int
-http_listen(const char *host, int port, const char *what, char *err, size_t errlen)
-{
-	struct addrinfo hints, *res = NULL, *ai;
-	char portstr[16];
-	int fd = -1, one = 1, gai;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	snprintf(portstr, sizeof(portstr), "%d", port);
-	gai = getaddrinfo(host && host[0] ? host : NULL, portstr, &hints, &res);
-	if (gai != 0) {
-		snprintf(err, errlen, "%s host %s: %s", what, host ? host : "", gai_strerror(gai));
-		goto out;
-	}
-	snprintf(err, errlen, "%s %d: no usable address", what, port);
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			continue;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, LISTEN_BACKLOG) == 0)
-			break;
-		snprintf(err, errlen, "%s: bind %s:%d: %s", what, host && host[0] ? host : "*",
-		    port, strerror(errno));
-		close(fd);
-		fd = -1;
-	}
-out:
-	if (res)
-		freeaddrinfo(res);
-	return fd;
-}
 
 static int
 wait_fd(int fd, short events, int64_t deadline_ms)

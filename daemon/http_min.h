@@ -1,9 +1,8 @@
 /*
  * http_min.h — a minimal HTTP/1.1 responder for /metrics endpoints.
  *
- * Contract: http_listen() returns a listening TCP socket (CLOEXEC, blocking;
- * the caller makes it non-blocking) or -1 with err naming `what` (the
- * setting, e.g. "METRICS_PORT"). http_serve_one() takes ownership of one
+ * Contract (the listening socket comes from util_tcp_listen()):
+ * http_serve_one() takes ownership of one
  * accepted, non-blocking connection: it reads the request head, answers
  * GET/HEAD /metrics with what render() hands back (text/plain; version
  * 0.0.4; render returns 0, or -1 for a 500), other paths with 404, other
@@ -17,7 +16,6 @@
 
 typedef int (*http_render_fn)(void *arg, const char **body, size_t *len);
 
-int  http_listen(const char *host, int port, const char *what, char *err, size_t errlen);
 void http_serve_one(int fd, http_render_fn render, void *arg);
 
 #endif

@@ -53,7 +53,7 @@ on_term(int sig)
 int
 metrics_listen(const char *host, int port, char *err, size_t errlen)
 {
-	return http_listen(host, port, "METRICS_PORT", err, errlen);
+	return util_tcp_listen(host, port, 16, "METRICS_PORT", err, errlen);
 }
 
 struct exporter {

@@ -10,12 +10,14 @@
 #include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -143,6 +145,43 @@ util_random(void *buf, size_t n)
 	memcpy(p, rnd_pool.buf + rnd_pool.avail, n);
 	explicit_bzero(rnd_pool.buf + rnd_pool.avail, n);
 	return 0;
+}
+
+int
+util_tcp_listen(const char *host, int port, int backlog, const char *what,
+    char *err, size_t errlen)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	char portstr[16];
+	int fd = -1, one = 1, gai;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	gai = getaddrinfo(host && host[0] ? host : NULL, portstr, &hints, &res);
+	if (gai != 0) {
+		snprintf(err, errlen, "%s host %s: %s", what, host ? host : "", gai_strerror(gai));
+		goto out;
+	}
+	snprintf(err, errlen, "%s %d: no usable address", what, port);
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, backlog) == 0)
+			break;
+		snprintf(err, errlen, "%s: bind %s:%d: %s", what, host && host[0] ? host : "*",
+		    port, strerror(errno));
+		close(fd);
+		fd = -1;
+	}
+out:
+	if (res)
+		freeaddrinfo(res);
+	return fd;
 }
 
 int

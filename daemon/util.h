@@ -39,6 +39,11 @@ int util_random(void *buf, size_t n);
 void util_child_signals(void (*on_term)(int));
 
 /* Sets O_NONBLOCK / FD_CLOEXEC on fd; 0 on success, -1 with errno. */
+/* A listening TCP socket (CLOEXEC, SO_REUSEADDR, blocking) on host (empty
+ * or NULL: all addresses) and port; -1 with err starting with `what` (the
+ * setting, e.g. "GRPC_PORT"). */
+int util_tcp_listen(const char *host, int port, int backlog, const char *what,
+    char *err, size_t errlen);
 int util_set_nonblock(int fd, int on);
 int util_set_cloexec(int fd);
 

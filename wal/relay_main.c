@@ -526,7 +526,7 @@ classify_row(struct ev *e, const char *now)
 	e->partition = relay_kafka_partition_for(R.k, e->tid, e->row.partition_key);
 }
 
-/* Hands the counters to the /metrics thread (cheap: a few atomic stores). */
+/* Hands the counters to the /metrics thread (a struct copy under a lock). */
 static void
 publish_metrics(void)
 {

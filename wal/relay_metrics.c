@@ -25,11 +25,10 @@
 
 #define RENDER_MAX 4096
 
-static struct {
-	uint64_t published, dlq, windows, recovered, failures;
-	int64_t  backlog, last_window_unix_ms;
-	int      broker_waiting;
-} M = { 0, 0, 0, 0, 0, -1, 0, 0 };
+/* The main loop's last published numbers; the mutex is only ever held for
+ * a struct copy, so neither side waits on the other's work. */
+static pthread_mutex_t M_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct relay_metrics_snapshot M = { 0, 0, 0, 0, 0, -1, 0, 0 };
 
 static int listen_fd = -1;
 
@@ -41,33 +40,23 @@ relay_metrics_listen(const char *host, int port, char *err, size_t errlen)
 			err[0] = '\0';
 		return -1;
 	}
-	return http_listen(host, port, "RELAY_METRICS_PORT", err, errlen);
+	return util_tcp_listen(host, port, 16, "RELAY_METRICS_PORT", err, errlen);
 }
 
 void
 relay_metrics_update(const struct relay_metrics_snapshot *s)
 {
-	__atomic_store_n(&M.published, s->published, __ATOMIC_RELAXED);
-	__atomic_store_n(&M.dlq, s->dlq, __ATOMIC_RELAXED);
-	__atomic_store_n(&M.windows, s->windows, __ATOMIC_RELAXED);
-	__atomic_store_n(&M.recovered, s->recovered, __ATOMIC_RELAXED);
-	__atomic_store_n(&M.failures, s->failures, __ATOMIC_RELAXED);
-	__atomic_store_n(&M.backlog, s->backlog, __ATOMIC_RELAXED);
-	__atomic_store_n(&M.last_window_unix_ms, s->last_window_unix_ms, __ATOMIC_RELAXED);
-	__atomic_store_n(&M.broker_waiting, s->broker_waiting, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&M_lock);
+	M = *s;
+	pthread_mutex_unlock(&M_lock);
 }
 
 static void
 snap(struct relay_metrics_snapshot *s)
 {
-	s->published = __atomic_load_n(&M.published, __ATOMIC_RELAXED);
-	s->dlq = __atomic_load_n(&M.dlq, __ATOMIC_RELAXED);
-	s->windows = __atomic_load_n(&M.windows, __ATOMIC_RELAXED);
-	s->recovered = __atomic_load_n(&M.recovered, __ATOMIC_RELAXED);
-	s->failures = __atomic_load_n(&M.failures, __ATOMIC_RELAXED);
-	s->backlog = __atomic_load_n(&M.backlog, __ATOMIC_RELAXED);
-	s->last_window_unix_ms = __atomic_load_n(&M.last_window_unix_ms, __ATOMIC_RELAXED);
-	s->broker_waiting = __atomic_load_n(&M.broker_waiting, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&M_lock);
+	*s = M;
+	pthread_mutex_unlock(&M_lock);
 }
 
 /* Appends to buf at *off; keeps counting past the end so the caller sees
@@ -89,27 +78,24 @@ size_t
 relay_metrics_render(const struct relay_metrics_snapshot *s, const char *version,
     char *buf, size_t len)
 {
-	size_t off = 0;
+	const struct { const char *name, *help; uint64_t v; } counters[] = {
+		{ "published_events_total", "Events this process published to their topic.", s->published },
+		{ "dead_lettered_events_total", "Events this process sent to the DLQ.", s->dlq },
+		{ "windows_total", "Windows settled (read, journaled, produced, marked).", s->windows },
+		{ "recovered_events_total", "Events of interrupted windows resolved from the journal and the broker.",
+		  s->recovered },
+		{ "failed_publish_attempts_total", "Events whose publish failed and will be retried.", s->failures },
+	};
+	size_t off = 0, i;
 
 	put(buf, len, &off, "# HELP payment_relay_up 1 while the relay process serves this endpoint.\n"
 	    "# TYPE payment_relay_up gauge\npayment_relay_up 1\n");
 	put(buf, len, &off, "# HELP payment_relay_build_info Version of payment-relay.\n"
 	    "# TYPE payment_relay_build_info gauge\npayment_relay_build_info{version=\"%s\"} 1\n", version);
-	put(buf, len, &off, "# HELP payment_relay_published_events_total Events this process published to their topic.\n"
-	    "# TYPE payment_relay_published_events_total counter\npayment_relay_published_events_total %llu\n",
-	    (unsigned long long)s->published);
-	put(buf, len, &off, "# HELP payment_relay_dead_lettered_events_total Events this process sent to the DLQ.\n"
-	    "# TYPE payment_relay_dead_lettered_events_total counter\npayment_relay_dead_lettered_events_total %llu\n",
-	    (unsigned long long)s->dlq);
-	put(buf, len, &off, "# HELP payment_relay_windows_total Windows settled (read, journaled, produced, marked).\n"
-	    "# TYPE payment_relay_windows_total counter\npayment_relay_windows_total %llu\n",
-	    (unsigned long long)s->windows);
-	put(buf, len, &off, "# HELP payment_relay_recovered_events_total Events of interrupted windows resolved from the journal and the broker.\n"
-	    "# TYPE payment_relay_recovered_events_total counter\npayment_relay_recovered_events_total %llu\n",
-	    (unsigned long long)s->recovered);
-	put(buf, len, &off, "# HELP payment_relay_failed_publish_attempts_total Events whose publish failed and will be retried.\n"
-	    "# TYPE payment_relay_failed_publish_attempts_total counter\npayment_relay_failed_publish_attempts_total %llu\n",
-	    (unsigned long long)s->failures);
+	for (i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
+		put(buf, len, &off, "# HELP payment_relay_%s %s\n# TYPE payment_relay_%s counter\n"
+		    "payment_relay_%s %llu\n", counters[i].name, counters[i].help, counters[i].name,
+		    counters[i].name, (unsigned long long)counters[i].v);
 	if (s->backlog >= 0)
 		put(buf, len, &off, "# HELP payment_relay_outbox_backlog Unpublished outbox rows at the last sample (every 10 s).\n"
 		    "# TYPE payment_relay_outbox_backlog gauge\npayment_relay_outbox_backlog %lld\n",

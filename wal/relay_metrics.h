@@ -7,7 +7,7 @@
  * before the seccomp filter, which TSYNC then applies to it too); SIGTERM
  * and SIGINT stay blocked there so the main loop keeps receiving them. The
  * main loop publishes its counters with relay_metrics_update(); the thread
- * only reads them (atomics), so a scrape never waits for a window, a broker
+ * only reads a copy of them, so a scrape never waits for a window, a broker
  * or Postgres, and works best exactly when those are stuck.
  */
 #ifndef PAYMENTD_RELAY_METRICS_H
