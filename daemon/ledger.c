@@ -108,24 +108,18 @@ drain_segment(struct ledger *l, const char *what, char *err, size_t errlen)
 static int
 warm_up(struct ledger *l, char *err, size_t errlen)
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char rnd[12];
 	char tag[2 * sizeof(rnd) + 1], payer[48], payee[48], key[48], pid[48];
 	uint8_t fp[32] = { 0 };
 	const char *acc[2], *v[10];
 	int lens[10] = { 0 }, fmts[10] = { 0 };
-	size_t i;
 	int rc;
 
 	if (util_random(rnd, sizeof(rnd)) < 0) {
 		snprintf(err, errlen, "warm-up: getrandom failed");
 		return -1;
 	}
-	for (i = 0; i < sizeof(rnd); i++) {
-		tag[2 * i] = hex[rnd[i] >> 4];
-		tag[2 * i + 1] = hex[rnd[i] & 15];
-	}
-	tag[2 * sizeof(rnd)] = '\0';
+	util_hex(rnd, sizeof(rnd), tag);
 	snprintf(payer, sizeof(payer), "~warm-up-%s-a", tag);
 	snprintf(payee, sizeof(payee), "~warm-up-%s-b", tag);
 	snprintf(key, sizeof(key), "~warm-up-%s", tag);

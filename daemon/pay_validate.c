@@ -220,21 +220,14 @@ void
 pay_correlation_id(const char *in, char out[PAY_CORR_MAX + 1])
 {
 	uint8_t r[16];
-	int i;
 
 	if (in != NULL && *in && strlen(in) <= PAY_CORR_MAX && id_chars_ok(in)) {
 		memcpy(out, in, strlen(in) + 1);
 		return;
 	}
-	static const char hex[] = "0123456789abcdef";
-
 	if (util_random(r, sizeof(r)) < 0)
 		memset(r, 0, sizeof(r));
-	for (i = 0; i < 16; i++) {
-		out[2 * i] = hex[r[i] >> 4];
-		out[2 * i + 1] = hex[r[i] & 15];
-	}
-	out[32] = '\0';
+	util_hex(r, sizeof(r), out);
 }
 
 int

@@ -123,6 +123,20 @@ getrandom_all(unsigned char *p, size_t n)
 	return 0;
 }
 
+void
+util_hex(const void *in, size_t n, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = in;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = hex[p[i] >> 4];
+		out[2 * i + 1] = hex[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
 int
 util_random(void *buf, size_t n)
 {

@@ -30,6 +30,8 @@ int util_fmt(char *dst, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* Fills buf with n random bytes from getrandom(2); 0 on success. */
+/* Lower-case hex of n bytes into out (2n characters plus NUL). */
+void util_hex(const void *in, size_t n, char *out);
 int util_random(void *buf, size_t n);
 
 /* Signal setup of a process forked by the supervisor: on_term for SIGTERM

@@ -73,6 +73,8 @@ static struct {
 
 static volatile sig_atomic_t stop;
 
+static void publish_metrics(void);
+
 static void
 on_term(int sig)
 {
@@ -453,6 +455,7 @@ recover_window(const char *why)
 	R.recovered += npub + ndlq;
 	R.published += npub;
 	R.dlqd += ndlq;
+	publish_metrics();
 	log_info("window recovered", LF_S("reason", why), LF_I("events", (int64_t)n),
 	    LF_I("already_on_broker", (int64_t)(npub + ndlq)), LF_I("dead_lettered", (int64_t)ndlq),
 	    LF_I("to_republish", (int64_t)(n - npub - ndlq)));
@@ -1029,7 +1032,6 @@ main(int argc, char **argv)
 		if (n == -1)
 			break;
 		stats(0);
-		publish_metrics();
 		if (util_now_ms() >= R.next_metadata_ms && kafka_metadata() < 0)
 			break;
 		/* Rows handled: look again at once (backlog drains at full
