@@ -18,6 +18,9 @@ PKGS        := grpc libprotobuf-c libcrypto libpq hiredis jansson libseccomp sql
 PKG_CFLAGS  := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 MIGRATIONS_INSTALL_DIR ?= $(PREFIX)/share/paymentd/migrations
+# paymentd-worker: the supervisor execs it from next to its own binary,
+# else from here.
+LIBEXEC_DIR ?= $(PREFIX)/libexec/paymentd
 
 # CFLAGS/LDFLAGS are the user's; the flags the code needs live in PD_CFLAGS.
 CFLAGS      ?= -O2 -g
@@ -25,11 +28,14 @@ PD_CFLAGS   := -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-
                -fstack-protector-strong -D_FORTIFY_SOURCE=2 -D_GNU_SOURCE -fPIE \
                -DPAYMENTD_MIGRATIONS_DIR='"$(MIGRATIONS_INSTALL_DIR)"' \
                -DPAYMENTD_DESCRIPTOR_SET='"$(GEN)/descriptors.pb"' \
-               -I$(GEN) -Idaemon -Isandbox -Iwal $(PKG_CFLAGS) $(SANFLAGS)
+               -DPAYMENTD_LIBEXEC_DIR='"$(LIBEXEC_DIR)"' \
+               -I$(GEN) -Idaemon -I. $(PKG_CFLAGS) $(SANFLAGS)
 ALL_CFLAGS   = $(PD_CFLAGS) $(CFLAGS)
 PD_LDFLAGS  := -pie -Wl,-z,relro,-z,now $(SANFLAGS)
 ALL_LDFLAGS  = $(PD_LDFLAGS) $(LDFLAGS)
 LDLIBS      += $(PKG_LIBS) -lpthread -lm
+# The supervisor (root) links no grpc and no protobuf: only what it runs.
+SUP_LIBS    := $(shell pkg-config --libs libpq hiredis libseccomp libsystemd libcrypto 2>/dev/null) -lm
 
 PROTOS      := proto/payment/v1/payment.proto proto/grpc/health/v1/health.proto \
                proto/grpc/reflection/v1/reflection.proto
@@ -42,9 +48,9 @@ PROTO_C     := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS)) \
 PROTO_H     := $(PROTO_C:.c=.h)
 PROTO_OBJ   := $(PROTO_C:.c=.o)
 
-# Objects every binary links: logging, config, helpers, generated messages.
-COMMON_SRC  := daemon/util.c daemon/log.c daemon/config.c
-COMMON_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(COMMON_SRC)) $(PROTO_OBJ)
+# Objects every binary links: logging, config, helpers (libc only).
+COMMON_SRC  := daemon/common/util.c daemon/common/log.c daemon/common/config.c
+COMMON_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(COMMON_SRC))
 
 # V=1 shows full compiler command lines.
 ifeq ($(V),1)
@@ -83,7 +89,7 @@ $(GEN)/google/protobuf/descriptor.pb-c.c $(GEN)/google/protobuf/descriptor.pb-c.
 	@mkdir -p $(GEN)
 	protoc-c --c_out=$(GEN) -I/usr/include google/protobuf/descriptor.proto
 
-$(BUILD)/daemon/wrk_reflect.o: $(DESC_SET)
+$(BUILD)/daemon/wrk/wrk_reflect.o: $(DESC_SET)
 
 $(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
 	@mkdir -p $(GEN)
@@ -99,7 +105,7 @@ $(BUILD)/%.o: %.c $(PROTO_H)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
-# The one C++ file (daemon/grpc_tune.cc): a setter of abseil, grpc's runtime.
+# The one C++ file (daemon/grpc/grpc_tune.cc): a setter of abseil, grpc's runtime.
 CXX         ?= c++
 ABSL_CFLAGS := $(shell pkg-config --cflags absl_synchronization 2>/dev/null)
 ABSL_LIBS   := -labsl_synchronization
@@ -116,13 +122,17 @@ $(BUILD)/%.o: %.cc
 # private Postgres/Redis/Kafka-mock stack and runs every suite.
 test:
 	scripts/install-deps
-	$(MAKE) all
+	$(MAKE) all test-bins
 	tests/run-all
 
-test-unit: all
+# Test programs (libcheck suites, test brokers, the load generator): built
+# for make test and make bench, never by a plain make nor installed.
+test-bins: $(TEST_BINS)
+
+test-unit: all test-bins
 	tests/run-all unit
 
-test-integration: all
+test-integration: all test-bins
 	tests/run-all integration
 
 san:
@@ -141,12 +151,14 @@ migrate: all
 reset-test-data: all
 	$(BUILD)/paymentd reset-test-data
 
-INSTALL_BINS = $(BUILD)/paymentd $(BUILD)/paymentctl $(wildcard $(BUILD)/payment-relay $(BUILD)/payment-verify $(BUILD)/paymentd-loadgen $(BUILD)/kafka-mock $(BUILD)/sample-consumer)
+INSTALL_BINS = $(BUILD)/paymentd $(BUILD)/paymentctl $(BUILD)/payment-relay $(BUILD)/payment-verify $(BUILD)/sample-consumer
 # Units, sysusers.d and tmpfiles.d: sandbox/sandbox.mk (install-systemd).
 install: all install-units
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MIGRATIONS_INSTALL_DIR) \
 		$(DESTDIR)$(PREFIX)/share/doc/paymentd
 	install -m 0755 $(INSTALL_BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(LIBEXEC_DIR)
+	install -m 0755 $(BUILD)/paymentd-worker $(DESTDIR)$(LIBEXEC_DIR)/
 	install -m 0644 migrations/*.sql $(DESTDIR)$(MIGRATIONS_INSTALL_DIR)/
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/paymentd/
 

@@ -1,36 +1,64 @@
-# daemon/daemon.mk — paymentd (supervisor + workers) and paymentctl.
+# daemon/daemon.mk — paymentd (the root supervisor), paymentd-worker (the
+# exec'd, sandboxed grpc worker), paymentctl and payment-verify.
+#
+# Which folder links into which binary is the privilege map: paymentd gets
+# sup/, metrics/, rl/ (config check, peer names), ledger/migrate and
+# common/ — no grpc, no protobuf (`ldd build/paymentd` shows it);
+# paymentd-worker gets wrk/, grpc/, ledger/, rl/, metrics/ and common/.
 
-PAYMENTD_SRC := daemon/main.c daemon/sup_supervisor.c daemon/sup_listen.c \
-                daemon/wrk_worker.c daemon/wrk_rpc.c daemon/wrk_health.c \
-                daemon/ledger.c daemon/migrate.c daemon/pay_validate.c \
-                daemon/grpc_util.c daemon/wrk_reflect.c daemon/lockdown.c daemon/rl.c daemon/metrics.c daemon/metrics_http.c daemon/http_min.c
-PAYMENTD_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(PAYMENTD_SRC)) $(BUILD)/daemon/grpc_tune.o
+SUP_SRC := daemon/sup/sup_main.c daemon/sup/sup_supervisor.c daemon/sup/sup_listen.c \
+           daemon/sup/sup_spawn.c daemon/sup/sup_logfwd.c daemon/sup/sup_lockdown.c \
+           daemon/sup/sup_proto.c daemon/ledger/migrate.c daemon/rl/rl.c \
+           daemon/metrics/metrics.c daemon/metrics/metrics_http.c daemon/common/http_min.c
+SUP_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(SUP_SRC))
 
-PAYMENTCTL_SRC := daemon/ctl_main.c daemon/gcli.c daemon/grpc_util.c
+WRK_SRC := daemon/wrk/wrk_main.c daemon/wrk/wrk_worker.c daemon/wrk/wrk_rpc.c \
+           daemon/wrk/wrk_health.c daemon/wrk/wrk_reflect.c daemon/grpc/grpc_util.c \
+           daemon/ledger/ledger.c daemon/ledger/pay_validate.c daemon/rl/rl.c \
+           daemon/metrics/metrics.c daemon/sup/sup_lockdown.c daemon/sup/sup_proto.c
+WRK_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(WRK_SRC)) $(BUILD)/daemon/grpc/grpc_tune.o
+
+PAYMENTCTL_SRC := daemon/ctl/ctl_main.c daemon/ctl/gcli.c daemon/grpc/grpc_util.c
 PAYMENTCTL_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(PAYMENTCTL_SRC))
 
-BINS += $(BUILD)/paymentd $(BUILD)/paymentctl
+BINS += $(BUILD)/paymentd $(BUILD)/paymentd-worker $(BUILD)/paymentctl $(BUILD)/payment-verify
 
-$(BUILD)/paymentd: $(PAYMENTD_OBJ) $(SANDBOX_OBJ) $(COMMON_OBJ)
+$(BUILD)/paymentd: $(SUP_OBJ) $(SANDBOX_OBJ) $(COMMON_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SUP_LIBS)
+
+$(BUILD)/paymentd-worker: $(WRK_OBJ) $(SANDBOX_OBJ) $(COMMON_OBJ) $(PROTO_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(ABSL_LIBS)
 
-$(BUILD)/paymentctl: $(PAYMENTCTL_OBJ) $(COMMON_OBJ)
+$(BUILD)/paymentctl: $(PAYMENTCTL_OBJ) $(COMMON_OBJ) $(PROTO_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# Test-only build: the same daemon plus a method that makes a sandboxed
-# worker attempt forbidden syscalls (daemon/wrk_testhooks.c).
-TESTHOOKS_OBJ := $(patsubst %.c,$(BUILD)/testhooks/%.o,$(PAYMENTD_SRC) daemon/wrk_testhooks.c)
+$(BUILD)/payment-verify: $(BUILD)/daemon/ctl/ctl_verify.o $(COMMON_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Test-only builds (make test): the same supervisor and worker plus a
+# method that makes a sandboxed worker attempt forbidden syscalls
+# (daemon/wrk/wrk_testhooks.c) and a hook that kills a worker at hand-off.
+# paymentd-testhooks execs paymentd-worker-testhooks.
+TH_SUP_OBJ := $(patsubst %.c,$(BUILD)/testhooks/%.o,$(SUP_SRC))
+TH_WRK_OBJ := $(patsubst %.c,$(BUILD)/testhooks/%.o,$(WRK_SRC) daemon/wrk/wrk_testhooks.c)
 $(BUILD)/testhooks/%.o: %.c $(PROTO_H)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $< (test hooks)"
 	$(Q)$(CC) $(ALL_CFLAGS) -DPAYMENTD_TEST_HOOKS -MMD -MP -c -o $@ $<
 
-$(BUILD)/testhooks/daemon/wrk_reflect.o: $(DESC_SET)
+$(BUILD)/testhooks/daemon/wrk/wrk_reflect.o: $(DESC_SET)
 
-$(BUILD)/paymentd-testhooks: $(TESTHOOKS_OBJ) $(BUILD)/daemon/grpc_tune.o $(SANDBOX_OBJ) $(COMMON_OBJ)
+$(BUILD)/paymentd-testhooks: $(TH_SUP_OBJ) $(SANDBOX_OBJ) $(COMMON_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SUP_LIBS)
+
+$(BUILD)/paymentd-worker-testhooks: $(TH_WRK_OBJ) $(BUILD)/daemon/grpc/grpc_tune.o $(SANDBOX_OBJ) \
+		$(COMMON_OBJ) $(PROTO_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(ABSL_LIBS)
 
-BINS += $(BUILD)/paymentd-testhooks
+TEST_BINS += $(BUILD)/paymentd-testhooks $(BUILD)/paymentd-worker-testhooks

@@ -9,18 +9,14 @@
 #   make fuzz            build the harnesses with clang and run each for
 #                        FUZZ_RUNS executions (FUZZ_SECONDS caps the time)
 
-LOADGEN_OBJ := $(BUILD)/load-tests/loadgen.o $(BUILD)/daemon/grpc_util.o $(BUILD)/daemon/grpc_tune.o
-VERIFY_OBJ  := $(BUILD)/load-tests/verify.o
+LOADGEN_OBJ := $(BUILD)/load-tests/loadgen.o $(BUILD)/daemon/grpc/grpc_util.o $(BUILD)/daemon/grpc/grpc_tune.o
 
-$(BUILD)/paymentd-loadgen: $(LOADGEN_OBJ) $(COMMON_OBJ)
+$(BUILD)/paymentd-loadgen: $(LOADGEN_OBJ) $(COMMON_OBJ) $(PROTO_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(ABSL_LIBS)
 
-$(BUILD)/payment-verify: $(VERIFY_OBJ) $(COMMON_OBJ)
-	@echo "  LD      $@"
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
-
-BINS += $(BUILD)/paymentd-loadgen $(BUILD)/payment-verify
+# A test and bench tool: built by make test / make bench, never installed.
+TEST_BINS += $(BUILD)/paymentd-loadgen
 
 .PHONY: verify loadgen bench fuzz fuzz-build
 
@@ -29,7 +25,7 @@ loadgen: $(BUILD)/paymentd-loadgen
 verify: $(BUILD)/payment-verify
 	$(BUILD)/payment-verify $(if $(VERIFY_KAFKA),--kafka $(VERIFY_KAFKA))
 
-bench: $(BUILD)/paymentd $(BUILD)/paymentctl $(BUILD)/paymentd-loadgen $(BUILD)/payment-verify
+bench: $(BUILD)/paymentd $(BUILD)/paymentd-worker $(BUILD)/paymentctl $(BUILD)/paymentd-loadgen $(BUILD)/payment-verify
 	BUILD_DIR=$(CURDIR)/$(BUILD) load-tests/bench.sh
 
 # ---- fuzzing (clang + libFuzzer, separate from the gcc build) ----------
@@ -45,18 +41,18 @@ FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fn
 FUZZ_CFLAGS   = -std=gnu11 -g -O1 -D_GNU_SOURCE -Wall -Wextra -Werror \
                 -DPAYMENTD_MIGRATIONS_DIR='"/nonexistent"' \
                 -DPAYMENTD_DESCRIPTOR_SET='"$(DESC_SET)"' \
-                -I$(GEN) -Idaemon $(shell pkg-config --cflags libprotobuf-c libcrypto 2>/dev/null) $(FUZZ_SAN)
+                -I$(GEN) -Idaemon -I. $(shell pkg-config --cflags libprotobuf-c libcrypto 2>/dev/null) $(FUZZ_SAN)
 FUZZ_LIBS     = $(shell pkg-config --libs libprotobuf-c libcrypto 2>/dev/null)
 FUZZ_DIR     := $(BUILD)/fuzz
 FUZZ_HARNESSES := fuzz_authorize fuzz_env fuzz_reflect fuzz_getreq
 
 # Library sources each harness needs (besides its own file).
-FUZZ_LIB_fuzz_authorize := daemon/pay_validate.c daemon/util.c daemon/log.c $(GEN)/payment/v1/payment.pb-c.c
-FUZZ_LIB_fuzz_env       := daemon/config.c daemon/log.c daemon/util.c
-FUZZ_LIB_fuzz_reflect   := daemon/wrk_reflect.c daemon/util.c daemon/log.c \
+FUZZ_LIB_fuzz_authorize := daemon/ledger/pay_validate.c daemon/common/util.c daemon/common/log.c $(GEN)/payment/v1/payment.pb-c.c
+FUZZ_LIB_fuzz_env       := daemon/common/config.c daemon/common/log.c daemon/common/util.c
+FUZZ_LIB_fuzz_reflect   := daemon/wrk/wrk_reflect.c daemon/common/util.c daemon/common/log.c \
                            $(GEN)/grpc/reflection/v1/reflection.pb-c.c \
                            $(GEN)/google/protobuf/descriptor.pb-c.c
-FUZZ_LIB_fuzz_getreq    := daemon/pay_validate.c daemon/util.c daemon/log.c $(GEN)/payment/v1/payment.pb-c.c \
+FUZZ_LIB_fuzz_getreq    := daemon/ledger/pay_validate.c daemon/common/util.c daemon/common/log.c $(GEN)/payment/v1/payment.pb-c.c \
                            $(GEN)/grpc/health/v1/health.pb-c.c
 
 $(FUZZ_DIR)/obj/%.o: %.c $(PROTO_H)
@@ -70,7 +66,7 @@ $(FUZZ_DIR)/gen/%.o: $(GEN)/%.c $(PROTO_H)
 	@echo "  FUZZCC  $<"
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -Wno-unused-parameter -fsanitize=fuzzer-no-link -c -o $@ $<
 
-$(FUZZ_DIR)/obj/daemon/wrk_reflect.o: $(DESC_SET)
+$(FUZZ_DIR)/obj/daemon/wrk/wrk_reflect.o: $(DESC_SET)
 
 fuzz_objs = $(foreach s,$(FUZZ_LIB_$(1)),$(if $(filter $(GEN)/%,$(s)),$(patsubst $(GEN)/%.c,$(FUZZ_DIR)/gen/%.o,$(s)),$(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(s))))
 

@@ -28,8 +28,8 @@
  *    the run completed (errors are reported, not fatal), 1 if it could not
  *    run (connect/setup failure), 2 for usage errors.
  */
-#include "grpc_util.h"
-#include "util.h"
+#include "grpc/grpc_util.h"
+#include "common/util.h"
 #include "payment/v1/payment.pb-c.h"
 
 #include <errno.h>

@@ -36,6 +36,8 @@ enum sandbox_profile {
 	SANDBOX_EXPORTER,	/* metrics HTTP: accepts on a socket it was given,
 				 * one Postgres connection per scrape, reads
 				 * (never writes) files such as resolv.conf */
+	SANDBOX_LOGFWD,		/* log forwarder: copies a pipe to a file it
+				 * was given; read, write, exit, nothing else */
 };
 
 struct sandbox_opts {
@@ -55,6 +57,13 @@ struct sandbox_opts {
 int sandbox_resolve(const char *user, struct sandbox_ids *ids, char *err, size_t errlen);
 int sandbox_enter(const struct sandbox_ids *ids, const struct sandbox_opts *o,
     char *err, size_t errlen);
+
+/* For a process about to exec an image that will call sandbox_enter()
+ * itself (paymentd-worker): as root, drops groups, gid and uid for good
+ * but keeps CAP_SYS_CHROOT, alone, as an ambient capability, so the new
+ * image starts unprivileged and can still chroot in sandbox_drop(), which
+ * then removes that last capability. Not root: does nothing. 0 or -1. */
+int sandbox_pre_exec(const struct sandbox_ids *ids, char *err, size_t errlen);
 
 /* The steps of sandbox_enter(), for tests and tools. sandbox_drop() does
  * everything but the seccomp filter; sandbox_seccomp() installs only the

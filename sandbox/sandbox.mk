@@ -22,7 +22,6 @@ $(BUILD)/sb_test: $(SB_TEST_OBJ) $(SANDBOX_OBJ)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(SB_CHECK_LIBS)
 
 TEST_BINS += $(BUILD)/sb_test
-BINS += $(BUILD)/sb_test
 
 # Units reference /usr/local/bin; with another PREFIX they are rewritten.
 UNITDIR     ?= $(PREFIX)/lib/systemd/system

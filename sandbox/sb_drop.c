@@ -195,6 +195,94 @@ out:
 	return rc;
 }
 
+/* 1 if cap is in the effective set. */
+static int
+have_cap(int cap)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+
+	memset(d, 0, sizeof(d));
+	if (syscall(SYS_capget, &h, d) < 0)
+		return 0;
+	return (d[cap / 32].effective & (1u << (cap % 32))) != 0;
+}
+
+int
+sandbox_pre_exec(const struct sandbox_ids *ids, char *err, size_t errlen)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+	uid_t ruid, euid, suid;
+	unsigned long cap;
+	int rc = -1;
+
+	if (ids->uid == 0 || ids->gid == 0) {
+		snprintf(err, errlen, "sandbox: refusing to run as uid/gid 0");
+		goto out;
+	}
+	if (geteuid() != 0) {
+		/* Not root: nothing to drop here; sandbox_drop() in the new
+		 * image checks that we already run as the sandbox user. */
+		rc = 0;
+		goto out;
+	}
+	/* Bounding set: everything but CAP_SYS_CHROOT (needs CAP_SETPCAP;
+	 * under systemd the unit's bounding set already lacks it). */
+	if (have_cap(CAP_SETPCAP)) {
+		for (cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++) {
+			if (cap == CAP_SYS_CHROOT)
+				continue;
+			if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+				snprintf(err, errlen, "PR_CAPBSET_DROP(%lu): %s", cap, strerror(errno));
+				goto out;
+			}
+		}
+	}
+	if (setgroups(0, NULL) < 0) {
+		snprintf(err, errlen, "setgroups(none): %s", strerror(errno));
+		goto out;
+	}
+	if (setresgid(ids->gid, ids->gid, ids->gid) < 0) {
+		snprintf(err, errlen, "setresgid(%u): %s", (unsigned)ids->gid, strerror(errno));
+		goto out;
+	}
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) {
+		snprintf(err, errlen, "PR_SET_KEEPCAPS: %s", strerror(errno));
+		goto out;
+	}
+	if (setresuid(ids->uid, ids->uid, ids->uid) < 0) {
+		snprintf(err, errlen, "setresuid(%u): %s", (unsigned)ids->uid, strerror(errno));
+		goto out;
+	}
+	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) {
+		snprintf(err, errlen, "PR_SET_KEEPCAPS(0): %s", strerror(errno));
+		goto out;
+	}
+	if (getresuid(&ruid, &euid, &suid) < 0 || ruid != ids->uid || euid != ids->uid ||
+	    suid != ids->uid) {
+		snprintf(err, errlen, "identity not fully dropped before exec");
+		goto out;
+	}
+	/* Keep CAP_SYS_CHROOT, alone, across the exec: permitted, effective
+	 * and inheritable, then ambient (ambient survives execve of a file
+	 * without capabilities). */
+	memset(d, 0, sizeof(d));
+	d[CAP_SYS_CHROOT / 32].permitted = d[CAP_SYS_CHROOT / 32].effective =
+	    d[CAP_SYS_CHROOT / 32].inheritable = 1u << (CAP_SYS_CHROOT % 32);
+	if (syscall(SYS_capset, &h, d) < 0) {
+		snprintf(err, errlen, "capset(CAP_SYS_CHROOT): %s", strerror(errno));
+		goto out;
+	}
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_SYS_CHROOT, 0, 0) < 0) {
+		snprintf(err, errlen, "PR_CAP_AMBIENT_RAISE(CAP_SYS_CHROOT): %s", strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	return rc;
+}
+
 static int
 set_limit(int res, rlim_t v, const char *name, char *err, size_t errlen)
 {
@@ -227,7 +315,8 @@ sandbox_drop(const struct sandbox_ids *ids, const struct sandbox_opts *o,
 	int jail = -1, rc = -1, pdeath = 0;
 
 	if (ids == NULL || o == NULL || (o->profile != SANDBOX_WORKER &&
-	    o->profile != SANDBOX_RELAY && o->profile != SANDBOX_EXPORTER)) {
+	    o->profile != SANDBOX_RELAY && o->profile != SANDBOX_EXPORTER &&
+	    o->profile != SANDBOX_LOGFWD)) {
 		snprintf(err, errlen, "sandbox: bad arguments");
 		goto out;
 	}
@@ -247,7 +336,8 @@ sandbox_drop(const struct sandbox_ids *ids, const struct sandbox_opts *o,
 			goto out;
 		}
 		if (o->chroot_dir != NULL &&
-		    (jail = open_jail(o->chroot_dir, o->profile == SANDBOX_WORKER, err, errlen)) < 0)
+		    (jail = open_jail(o->chroot_dir, o->profile == SANDBOX_WORKER ||
+		    o->profile == SANDBOX_LOGFWD, err, errlen)) < 0)
 			goto out;
 		if (drop_bounding_set(err, errlen) < 0)
 			goto out;
@@ -269,6 +359,21 @@ sandbox_drop(const struct sandbox_ids *ids, const struct sandbox_opts *o,
 		}
 		if (setresuid(ids->uid, ids->uid, ids->uid) < 0) {
 			snprintf(err, errlen, "setresuid(%u): %s", (unsigned)ids->uid, strerror(errno));
+			goto out;
+		}
+	} else if (geteuid() == ids->uid && getegid() == ids->gid && o->chroot_dir != NULL &&
+	    have_cap(CAP_SYS_CHROOT)) {
+		/* Exec'd by sandbox_pre_exec(): already unprivileged, holding
+		 * CAP_SYS_CHROOT alone for this step; drop_capabilities()
+		 * below takes it away. */
+		if ((jail = open_jail(o->chroot_dir, o->profile == SANDBOX_WORKER, err, errlen)) < 0)
+			goto out;
+		if (fchdir(jail) < 0 || chroot(".") < 0) {
+			snprintf(err, errlen, "chroot(%s): %s", o->chroot_dir, strerror(errno));
+			goto out;
+		}
+		if (chdir("/") < 0) {
+			snprintf(err, errlen, "chdir(/): %s", strerror(errno));
 			goto out;
 		}
 	} else if (geteuid() != ids->uid || getegid() != ids->gid) {
@@ -301,8 +406,8 @@ sandbox_drop(const struct sandbox_ids *ids, const struct sandbox_opts *o,
 		goto out;
 	/* Workers and the exporter write no files (logs go to a pipe): a
 	 * write that slips through fails with EFBIG. The relay writes its
-	 * journal. */
-	if (o->profile != SANDBOX_RELAY &&
+	 * journal, the log forwarder the log file it was handed. */
+	if (o->profile != SANDBOX_RELAY && o->profile != SANDBOX_LOGFWD &&
 	    set_limit(RLIMIT_FSIZE, 0, "RLIMIT_FSIZE", err, errlen) < 0)
 		goto out;
 	if (o->max_fds > 0 &&

@@ -17,6 +17,9 @@
 #define SB_W	(1u << SANDBOX_WORKER)
 #define SB_R	(1u << SANDBOX_RELAY)
 #define SB_E	(1u << SANDBOX_EXPORTER)
+#define SB_L	(1u << SANDBOX_LOGFWD)
+/* The three profiles of processes that run library code; the log
+ * forwarder's profile is listed row by row. */
 #define SB_ALL	(SB_W | SB_R | SB_E)
 
 /* cmp[0].datum_a is replaced by getpid() when the filter is built. */

@@ -15,6 +15,8 @@
  * (librdkafka, SQLite WAL, libpq) actually calling — see tests/sandbox/
  * and docs/sandbox.md — not from a generic "service" list. The exporter
  * is the relay's network-client half plus accept, without file writes.
+ * The log forwarder (SB_L) gets read, write, writev, rt_sigreturn and
+ * exit_group: it copies a pipe it holds to a file it holds.
  */
 #include "sb_internal.h"
 
@@ -42,9 +44,9 @@
 
 const struct sb_rule sb_rules[] = {
 	/* --- I/O on descriptors opened before lock-down --- */
-	ALLOW("read", SB_ALL, "socket/pipe I/O: hiredis, the control socket, eventfd wakeups"),
-	ALLOW("write", SB_ALL, "socket I/O; logs to stderr (a pipe to the supervisor)"),
-	ALLOW("writev", SB_ALL, "glibc writes its fatal diagnostics (\"stack smashing detected\") with it"),
+	ALLOW("read", SB_ALL | SB_L, "socket/pipe I/O: hiredis, the control socket, eventfd wakeups"),
+	ALLOW("write", SB_ALL | SB_L, "socket I/O; logs to stderr (a pipe to the supervisor)"),
+	ALLOW("writev", SB_ALL | SB_L, "glibc writes its fatal diagnostics (\"stack smashing detected\") with it"),
 	ALLOW("recvfrom", SB_ALL, "libpq and hiredis read their sockets (recv)"),
 	ALLOW("sendto", SB_ALL, "libpq and hiredis write their sockets (send)"),
 	ALLOW("recvmsg", SB_ALL, "grpc reads the client socket; the worker receives it over SCM_RIGHTS"),
@@ -110,11 +112,11 @@ const struct sb_rule sb_rules[] = {
 
 	/* --- signals and exit --- */
 	ALLOW("rt_sigprocmask", SB_ALL, "grpc and glibc block signals around thread creation"),
-	ALLOW("rt_sigreturn", SB_ALL, "returning from a signal handler (SIGTERM sets the drain flag)"),
+	ALLOW("rt_sigreturn", SB_ALL | SB_L, "returning from a signal handler (SIGTERM sets the drain flag)"),
 	ALLOW("sigaltstack", SB_ALL, "ASan/UBSan give every new thread an alternate signal stack (affects only the caller)"),
 	ALLOW("restart_syscall", SB_ALL, "the kernel restarts a sleep interrupted by a signal"),
 	ALLOW("exit", SB_ALL, "a thread ends"),
-	ALLOW("exit_group", SB_ALL, "the process ends"),
+	ALLOW("exit_group", SB_ALL | SB_L, "the process ends"),
 
 	/* --- harmless reads --- */
 	/* prlimit64 only as getrlimit(): pid 0 (self) and no new limit — a

@@ -99,7 +99,8 @@ sandbox_seccomp(enum sandbox_profile p, int debug, char *err, size_t errlen)
 	const struct sb_rule *r;
 	int rc = -1, e, i, nr;
 
-	if (p != SANDBOX_WORKER && p != SANDBOX_RELAY && p != SANDBOX_EXPORTER) {
+	if (p != SANDBOX_WORKER && p != SANDBOX_RELAY && p != SANDBOX_EXPORTER &&
+	    p != SANDBOX_LOGFWD) {
 		snprintf(err, errlen, "seccomp: unknown profile %d", (int)p);
 		goto out;
 	}

@@ -4,14 +4,13 @@
 # tests/suites/25-ratelimit and tests/suites/26-metrics. Include it from the
 # top Makefile after tests/tests.mk (it uses CHECK_LIBS from there).
 
-$(BUILD)/test_rl: $(BUILD)/tests/integration/test_rl.o $(BUILD)/daemon/rl.o $(COMMON_OBJ)
+$(BUILD)/test_rl: $(BUILD)/tests/integration/test_rl.o $(BUILD)/daemon/rl/rl.o $(COMMON_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
 
-$(BUILD)/test_metrics: $(BUILD)/tests/integration/test_metrics.o $(BUILD)/daemon/metrics.o \
-		$(BUILD)/daemon/metrics_http.o $(BUILD)/daemon/http_min.o $(BUILD)/daemon/lockdown.o $(SANDBOX_OBJ) $(COMMON_OBJ)
+$(BUILD)/test_metrics: $(BUILD)/tests/integration/test_metrics.o $(BUILD)/daemon/metrics/metrics.o \
+		$(BUILD)/daemon/metrics/metrics_http.o $(BUILD)/daemon/common/http_min.o $(BUILD)/daemon/sup/sup_lockdown.o $(SANDBOX_OBJ) $(COMMON_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
 
 TEST_BINS += $(BUILD)/test_rl $(BUILD)/test_metrics
-BINS += $(BUILD)/test_rl $(BUILD)/test_metrics

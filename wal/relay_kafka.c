@@ -2,8 +2,8 @@
  * relay_kafka.c — payment-relay's producer (see relay_kafka.h).
  */
 #include "relay_kafka.h"
-#include "log.h"
-#include "util.h"
+#include "common/log.h"
+#include "common/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -20,16 +20,16 @@
  *      again in a later window.
  * docs/relay.md has the argument and the operational side.
  */
-#include "config.h"
-#include "journal.h"
-#include "log.h"
+#include "common/config.h"
+#include "journal/journal.h"
+#include "common/log.h"
 #include "relay_envelope.h"
 #include "relay_kafka.h"
 #include "relay_metrics.h"
 #include "relay_pg.h"
 #include "relay_recover.h"
-#include "sandbox.h"
-#include "util.h"
+#include "sandbox/sandbox.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <signal.h>

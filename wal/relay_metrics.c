@@ -8,10 +8,10 @@
  * the outbox table's view (totals across relay restarts).
  */
 #include "relay_metrics.h"
-#include "http_min.h"
-#include "log.h"
-#include "util.h"
-#include "version.h"
+#include "common/http_min.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "common/version.h"
 
 #include <errno.h>
 #include <poll.h>

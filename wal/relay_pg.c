@@ -2,7 +2,7 @@
  * relay_pg.c — Postgres access of payment-relay (see relay_pg.h).
  */
 #include "relay_pg.h"
-#include "util.h"
+#include "common/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

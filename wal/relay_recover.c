@@ -9,7 +9,7 @@
  * having been handled by the broker before the scan reads the end offsets.
  */
 #include "relay_recover.h"
-#include "util.h"
+#include "common/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

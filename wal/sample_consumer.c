@@ -8,9 +8,9 @@
  * Consumers must dedupe by event_id: the relay publishes each event once,
  * but a consumer's own restarts replay from its last committed offset.
  */
-#include "config.h"
-#include "log.h"
-#include "util.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "common/util.h"
 
 #include <signal.h>
 #include <stdio.h>

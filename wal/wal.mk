@@ -2,9 +2,9 @@
 # Kafka-protocol test broker, the sample consumer, the relay's unit tests
 # and the operator targets (docs/relay.md).
 
-JOURNAL_SRC := wal/journal_store.c wal/journal_window.c wal/journal_failure.c
+JOURNAL_SRC := wal/journal/journal_store.c wal/journal/journal_window.c wal/journal/journal_failure.c
 RELAY_LIB_SRC := wal/relay_envelope.c wal/relay_pg.c wal/relay_kafka.c wal/relay_recover.c wal/relay_metrics.c \
-                 daemon/http_min.c $(JOURNAL_SRC)
+                 daemon/common/http_min.c $(JOURNAL_SRC)
 RELAY_LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(RELAY_LIB_SRC))
 RELAY_CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
@@ -26,14 +26,15 @@ $(BUILD)/relay_unit: $(BUILD)/tests/relay/relay_unit.o $(RELAY_LIB_OBJ) $(COMMON
 
 $(BUILD)/tests/relay/%.o: ALL_CFLAGS += $(shell pkg-config --cflags check 2>/dev/null)
 
-RELAY_BINS := $(BUILD)/payment-relay $(BUILD)/kafka-mock $(BUILD)/sample-consumer $(BUILD)/relay_unit
+RELAY_BINS := $(BUILD)/payment-relay $(BUILD)/sample-consumer
 BINS += $(RELAY_BINS)
-TEST_BINS += $(BUILD)/relay_unit
+# kafka-mock is a test broker (librdkafka's mock cluster): never installed.
+TEST_BINS += $(BUILD)/relay_unit $(BUILD)/kafka-mock
 
 .PHONY: relay run-outbox-processor run-sample-consumer kafka-topics kafka-create-topics \
         kafka-consume kafka-consume-dlq outbox-logs
 
-relay: $(RELAY_BINS)
+relay: $(RELAY_BINS) $(BUILD)/kafka-mock
 
 REDPANDA_BROKERS ?= localhost:19092
 KAFKA_TOPIC_PREFIX ?= payments

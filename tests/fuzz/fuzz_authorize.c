@@ -14,7 +14,7 @@
  *    the request's fields (it must not depend on wire-format accidents);
  *  - a correlation id is always 1..128 characters of [A-Za-z0-9._:-].
  */
-#include "pay_validate.h"
+#include "ledger/pay_validate.h"
 #include "payment/v1/payment.pb-c.h"
 
 #include <stdint.h>

@@ -13,7 +13,7 @@
  * The real environment is not consulted (skip_env = 0), so runs are
  * reproducible.
  */
-#include "config.h"
+#include "common/config.h"
 
 #include <stdint.h>
 #include <stdlib.h>

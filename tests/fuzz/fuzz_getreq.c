@@ -11,7 +11,7 @@
  * if a decoded message does not survive re-encoding unchanged (except the
  * known protobuf-c field-0 case, F1).
  */
-#include "pay_validate.h"
+#include "ledger/pay_validate.h"
 #include "payment/v1/payment.pb-c.h"
 #include "grpc/health/v1/health.pb-c.h"
 

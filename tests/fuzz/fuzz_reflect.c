@@ -11,7 +11,7 @@
  * errors must become error_response messages, never stream failures).
  * One known exception is tolerated so the search can go on: finding F1.
  */
-#include "wrk_reflect.h"
+#include "wrk/wrk_reflect.h"
 #include "grpc/reflection/v1/reflection.pb-c.h"
 
 #include <stdint.h>

@@ -15,8 +15,8 @@
 #include <sys/wait.h>
 
 #include "it_util.h"
-#include "grpc_util.h"
-#include "util.h"
+#include "grpc/grpc_util.h"
+#include "common/util.h"
 #include "payment/v1/payment.pb-c.h"
 
 #define ST_AUTH  PAYMENT__V1__PAYMENT_STATUS__PAYMENT_STATUS_AUTHORIZED

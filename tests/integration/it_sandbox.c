@@ -20,9 +20,9 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
-#include "gcli.h"
-#include "grpc_util.h"
-#include "sandbox.h"
+#include "ctl/gcli.h"
+#include "grpc/grpc_util.h"
+#include "sandbox/sandbox.h"
 
 extern char **environ;
 

@@ -2,7 +2,7 @@
  * it_util.c — see it_util.h.
  */
 #include "it_util.h"
-#include "util.h"
+#include "common/util.h"
 #include "payment/v1/payment.pb-c.h"
 
 #include <check.h>

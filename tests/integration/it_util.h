@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <grpc/grpc.h>
 #include <libpq-fe.h>
-#include "gcli.h"
+#include "ctl/gcli.h"
 
 struct it_auth {
 	grpc_status_code code;

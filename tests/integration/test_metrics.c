@@ -28,11 +28,11 @@
 #include <sys/wait.h>
 #include <libpq-fe.h>
 
-#include "config.h"
-#include "log.h"
-#include "metrics.h"
-#include "util.h"
-#include "version.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "metrics/metrics.h"
+#include "common/util.h"
+#include "common/version.h"
 
 /* Larger than the exporter's request bound (8 KiB). */
 #define REQ_HUGE_LEN 9000

@@ -24,10 +24,10 @@
 #include <sys/wait.h>
 #include <hiredis/hiredis.h>
 
-#include "config.h"
-#include "log.h"
-#include "rl.h"
-#include "util.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "rl/rl.h"
+#include "common/util.h"
 
 /* ---- helpers ---------------------------------------------------------- */
 

@@ -5,9 +5,9 @@
  * building and validation, topic names, DLQ records, backoff bounds and
  * Postgres array literals. No servers; the journal lives in a temp dir.
  */
-#include "journal.h"
-#include "relay_envelope.h"
-#include "relay_pg.h"
+#include "wal/journal/journal.h"
+#include "wal/relay_envelope.h"
+#include "wal/relay_pg.h"
 
 #include <check.h>
 #include <stdio.h>

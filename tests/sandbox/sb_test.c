@@ -18,7 +18,7 @@
  * (name, action, condition, reason) for scripts (tests/suites/40-sandbox).
  */
 #include "sb_test.h"
-#include "sandbox.h"
+#include "sandbox/sandbox.h"
 
 #include <check.h>
 #include <errno.h>

@@ -13,7 +13,7 @@
  * "rc=N errno=E" — if the sandbox lets the process live.
  */
 #include "sb_test.h"
-#include "sandbox.h"
+#include "sandbox/sandbox.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -9,10 +9,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "log.h"
-#include "pay_validate.h"
-#include "util.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "ledger/pay_validate.h"
+#include "common/util.h"
 #include "payment/v1/payment.pb-c.h"
 
 static struct pay_request

@@ -1,0 +1,814 @@
+/*
+ * verify.c — payment-verify: checks the ledger invariants of a paymentd
+ * database and, optionally, that the outbox and the Kafka topics agree.
+ *
+ * Contract:
+ *   payment-verify [--database-url URL] [--max-report N]
+ *                  [--kafka BROKERS [--topic-prefix P] [--kafka-timeout MS]]
+ *  - Every database check runs in one REPEATABLE READ READ ONLY transaction,
+ *    so the invariants are checked on one consistent snapshot even while
+ *    payments are being made. Each check prints "ok" or "FAIL" with the
+ *    number of violations and up to N (default 20) precise lines naming the
+ *    account / payment / event, the expected and the actual value.
+ *  - Checks: entries sum to zero per currency; each balance equals the
+ *    signed sum of its entries (DEBIT negative, CREDIT positive) and its
+ *    last entry's balance_after_cents, and every entry's balance_after_cents
+ *    equals the running sum before it (entries of one account are written
+ *    under its row lock, so entry_id order is application order); no
+ *    balance below -overdraft_limit_cents; every AUTHORIZED payment has
+ *    exactly one DEBIT on the payer and one CREDIT on the payee for its
+ *    amount and currency; no DECLINED payment has entries; every payment
+ *    has exactly one outbox event whose type and payload match it — except
+ *    the opening balances written by `paymentd reset-test-data`
+ *    (correlation_id 'reset-test-data'), whose events it deletes on
+ *    purpose; no idempotency key is left PENDING. Outbox rows that refer to
+ *    no payment are reported as a note, not a violation.
+ *  - --kafka: reads payments.paymentauthorized, payments.paymentdeclined and
+ *    payments.dlq (prefix configurable) from the beginning to their end
+ *    offsets *after* taking the database snapshot, and identifies each
+ *    message by its event_id header (else the JSON envelope's event_id).
+ *    Violations: an event marked published that is not on the broker; an
+ *    event present more than once; an event on a topic other than its own
+ *    or the DLQ; a message whose event_id is in no outbox row (re-checked
+ *    against a fresh snapshot, so rows committed meanwhile are no false
+ *    alarm) or that carries no event_id. Events on the broker but not yet
+ *    marked published (relay between produce and mark) are a note.
+ *  - Exit status: 0 no violation, 1 violations found, 2 usage or an
+ *    operational failure (cannot connect, query failed, broker timeout).
+ */
+#include "common/util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
+
+struct check {
+	const char *name;
+	const char *sql;	/* rows: (detail text, total count); $1 = report limit */
+};
+
+/* Each query yields one row per violation (first $1 of them, ordered for
+ * stable output) with its total count in every row. */
+static const struct check checks[] = {
+	{ "entries sum to zero per currency",
+	  "SELECT format('currency %s: entries sum to %s, expected 0 (debits %s, credits %s)', "
+	  "        currency, s, d, c), count(*) OVER () "
+	  "  FROM (SELECT currency, "
+	  "               sum(CASE direction WHEN 'CREDIT' THEN amount_cents ELSE -amount_cents END) s, "
+	  "               coalesce(sum(amount_cents) FILTER (WHERE direction = 'DEBIT'), 0) d, "
+	  "               coalesce(sum(amount_cents) FILTER (WHERE direction = 'CREDIT'), 0) c "
+	  "          FROM ledger_entries GROUP BY currency) x "
+	  " WHERE s <> 0 ORDER BY currency LIMIT $1" },
+	{ "balance = signed sum of entries",
+	  "SELECT detail, count(*) OVER () FROM ("
+	  "  SELECT b.account_id AS k, format('account %s: balance %s, signed sum of its entries %s' || "
+	  "         ' (difference %s)', b.account_id, b.available_cents, coalesce(e.s, 0), "
+	  "         b.available_cents - coalesce(e.s, 0)) AS detail "
+	  "    FROM account_balances b LEFT JOIN "
+	  "         (SELECT account_id, sum(CASE direction WHEN 'CREDIT' THEN amount_cents "
+	  "                 ELSE -amount_cents END) s FROM ledger_entries GROUP BY account_id) e "
+	  "         USING (account_id) "
+	  "   WHERE b.available_cents <> coalesce(e.s, 0) "
+	  "  UNION ALL "
+	  "  SELECT e.account_id, format('account %s: %s ledger entries but no balance row', "
+	  "         e.account_id, count(*)) "
+	  "    FROM ledger_entries e LEFT JOIN account_balances b USING (account_id) "
+	  "   WHERE b.account_id IS NULL GROUP BY e.account_id) v "
+	  " ORDER BY k LIMIT $1" },
+	{ "balance = last entry's balance_after_cents",
+	  "SELECT format('account %s: balance %s, but its last entry #%s (payment %s) has' || "
+	  "        ' balance_after_cents %s', b.account_id, b.available_cents, l.entry_id, "
+	  "        l.payment_id, l.balance_after_cents), count(*) OVER () "
+	  "  FROM account_balances b "
+	  "  JOIN LATERAL (SELECT entry_id, payment_id, balance_after_cents FROM ledger_entries e "
+	  "                 WHERE e.account_id = b.account_id ORDER BY entry_id DESC LIMIT 1) l ON true "
+	  " WHERE l.balance_after_cents <> b.available_cents ORDER BY b.account_id LIMIT $1" },
+	{ "entry chain (balance_after_cents = running sum)",
+	  "SELECT format('account %s: entry #%s (payment %s, %s %s) has balance_after_cents %s,' || "
+	  "        ' running sum of the entries up to it is %s (first broken entry of this account)', "
+	  "        account_id, entry_id, payment_id, direction, amount_cents, balance_after_cents, "
+	  "        running), count(*) OVER () "
+	  "  FROM (SELECT DISTINCT ON (account_id) * FROM "
+	  "          (SELECT e.*, sum(CASE direction WHEN 'CREDIT' THEN amount_cents "
+	  "                  ELSE -amount_cents END) OVER (PARTITION BY account_id ORDER BY entry_id) "
+	  "                  AS running FROM ledger_entries e) r "
+	  "         WHERE balance_after_cents <> running ORDER BY account_id, entry_id) x "
+	  " ORDER BY account_id LIMIT $1" },
+	{ "no balance below -overdraft_limit_cents",
+	  "SELECT format('account %s: balance %s is below its overdraft floor %s', account_id, "
+	  "        available_cents, -overdraft_limit_cents), count(*) OVER () "
+	  "  FROM account_balances WHERE available_cents < -overdraft_limit_cents "
+	  " ORDER BY account_id LIMIT $1" },
+	{ "authorized payment = one DEBIT + one CREDIT",
+	  "SELECT format('payment %s (AUTHORIZED %s %s, %s -> %s): expected DEBIT %s on %s and' || "
+	  "        ' CREDIT %s on %s, found %s', p.payment_id, p.amount_cents, p.currency, "
+	  "        p.payer_account_id, p.payee_account_id, p.amount_cents, p.payer_account_id, "
+	  "        p.amount_cents, p.payee_account_id, "
+	  "        coalesce(string_agg(format('%s %s %s on %s', e.direction, e.amount_cents, "
+	  "                 e.currency, e.account_id), ', ' ORDER BY e.entry_id), 'no entries')), "
+	  "       count(*) OVER () "
+	  "  FROM payments p LEFT JOIN ledger_entries e USING (payment_id) "
+	  " WHERE p.status = 'AUTHORIZED' GROUP BY p.payment_id "
+	  "HAVING count(e.entry_id) <> 2 "
+	  "    OR count(*) FILTER (WHERE e.direction = 'DEBIT' AND e.account_id = p.payer_account_id "
+	  "        AND e.amount_cents = p.amount_cents AND e.currency = p.currency) <> 1 "
+	  "    OR count(*) FILTER (WHERE e.direction = 'CREDIT' AND e.account_id = p.payee_account_id "
+	  "        AND e.amount_cents = p.amount_cents AND e.currency = p.currency) <> 1 "
+	  " ORDER BY p.payment_id LIMIT $1" },
+	{ "declined payment has no entries",
+	  "SELECT format('payment %s is DECLINED (%s) but has %s ledger entries (%s)', p.payment_id, "
+	  "        p.error_code, count(*), string_agg(format('%s %s on %s', e.direction, "
+	  "        e.amount_cents, e.account_id), ', ' ORDER BY e.entry_id)), count(*) OVER () "
+	  "  FROM payments p JOIN ledger_entries e USING (payment_id) "
+	  " WHERE p.status = 'DECLINED' GROUP BY p.payment_id ORDER BY p.payment_id LIMIT $1" },
+	{ "payment has exactly one outbox event",
+	  "SELECT format('payment %s (%s, correlation_id %s) has %s outbox events, expected 1%s', "
+	  "        p.payment_id, p.status, coalesce(p.correlation_id, 'NULL'), count(o.seq), "
+	  "        CASE WHEN count(o.seq) > 1 THEN ' (event ids ' || "
+	  "             string_agg(o.event_id::text, ', ' ORDER BY o.seq) || ')' ELSE '' END), "
+	  "       count(*) OVER () "
+	  "  FROM payments p LEFT JOIN outbox o "
+	  "       ON o.aggregate_type = 'payment' AND o.aggregate_id = p.payment_id "
+	  " WHERE p.correlation_id IS DISTINCT FROM 'reset-test-data' "
+	  " GROUP BY p.payment_id HAVING count(o.seq) <> 1 ORDER BY p.payment_id LIMIT $1" },
+	{ "outbox event matches its payment",
+	  "SELECT format('outbox event %s (seq %s) for payment %s: %s', o.event_id, o.seq, "
+	  "        p.payment_id, concat_ws('; ', "
+	  "          CASE WHEN o.event_type <> CASE p.status WHEN 'AUTHORIZED' THEN 'PaymentAuthorized' "
+	  "                    ELSE 'PaymentDeclined' END "
+	  "               THEN format('event_type %s, payment is %s', o.event_type, p.status) END, "
+	  "          CASE WHEN o.payload->>'status' IS DISTINCT FROM p.status "
+	  "               THEN format('payload status %s, payment is %s', "
+	  "                    coalesce(o.payload->>'status', 'missing'), p.status) END, "
+	  "          CASE WHEN o.payload->'amount_cents' IS DISTINCT FROM to_jsonb(p.amount_cents) "
+	  "               THEN format('payload amount_cents %s, payment has %s', "
+	  "                    coalesce(o.payload->>'amount_cents', 'missing'), p.amount_cents) END, "
+	  "          CASE WHEN o.payload->>'payer_account_id' IS DISTINCT FROM p.payer_account_id "
+	  "               OR o.payload->>'payee_account_id' IS DISTINCT FROM p.payee_account_id "
+	  "               THEN 'payload accounts differ from the payment' END)), count(*) OVER () "
+	  "  FROM outbox o JOIN payments p "
+	  "       ON o.aggregate_type = 'payment' AND o.aggregate_id = p.payment_id "
+	  " WHERE o.event_type <> CASE p.status WHEN 'AUTHORIZED' THEN 'PaymentAuthorized' "
+	  "                          ELSE 'PaymentDeclined' END "
+	  "    OR o.payload->>'status' IS DISTINCT FROM p.status "
+	  "    OR o.payload->'amount_cents' IS DISTINCT FROM to_jsonb(p.amount_cents) "
+	  "    OR o.payload->>'payer_account_id' IS DISTINCT FROM p.payer_account_id "
+	  "    OR o.payload->>'payee_account_id' IS DISTINCT FROM p.payee_account_id "
+	  " ORDER BY o.seq LIMIT $1" },
+	{ "no idempotency key left PENDING",
+	  "SELECT format('idempotency key %s (payment %s) is still PENDING: its transaction' || "
+	  "        ' committed half-way', idempotency_key, payment_id), count(*) OVER () "
+	  "  FROM idempotency_keys WHERE status = 'PENDING' ORDER BY idempotency_key LIMIT $1" },
+};
+
+static int max_report = 20;
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: payment-verify [--database-url URL] [--max-report N]\n"
+	    "                      [--kafka BROKERS [--topic-prefix P] [--kafka-timeout MS]]\n"
+	    "  DATABASE_URL is used when --database-url is not given.\n"
+	    "  exit: 0 invariants hold, 1 violations found, 2 usage or operational error\n");
+	exit(2);
+}
+
+/* Runs one check; returns its violation count, or -1 if the query failed. */
+static long
+run_check(PGconn *c, const struct check *ck, char *err, size_t errlen)
+{
+	char lim[16];
+	const char *p[1] = { lim };
+	PGresult *r;
+	long n = 0;
+	int i;
+
+	snprintf(lim, sizeof(lim), "%d", max_report);
+	r = PQexecParams(c, ck->sql, 1, NULL, p, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		snprintf(err, errlen, "check \"%s\": %s", ck->name, PQerrorMessage(c));
+		PQclear(r);
+		return -1;
+	}
+	if (PQntuples(r) > 0)
+		n = strtol(PQgetvalue(r, 0, 1), NULL, 10);
+	if (n == 0) {
+		printf("ok    %s\n", ck->name);
+	} else {
+		printf("FAIL  %s: %ld violation%s\n", ck->name, n, n == 1 ? "" : "s");
+		for (i = 0; i < PQntuples(r); i++)
+			printf("        %s\n", PQgetvalue(r, i, 0));
+		if (n > PQntuples(r))
+			printf("        ... and %ld more\n", n - PQntuples(r));
+	}
+	PQclear(r);
+	return n;
+}
+
+/* A one-value query; copies the first column of the first row. */
+static int
+query_value(PGconn *c, const char *sql, char *out, size_t outlen)
+{
+	PGresult *r = PQexec(c, sql);
+	int rc = -1;
+
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+		snprintf(out, outlen, "%s", PQgetvalue(r, 0, 0));
+		rc = 0;
+	}
+	PQclear(r);
+	return rc;
+}
+
+/* ---- Kafka comparison ------------------------------------------------- */
+
+#define T_AUTH 0
+#define T_DECL 1
+#define T_DLQ  2
+
+struct ev {
+	char     id[37];
+	int      used;
+	int      in_outbox, published;
+	int      expect_topic;		/* T_AUTH/T_DECL, or -1 for an unknown type */
+	int64_t  seq;
+	char     aggregate[64];
+	int      count;			/* messages on the broker */
+	int      wrong_topic;
+	int      first_topic, second_topic;
+	int32_t  first_part, second_part;
+	int64_t  first_off, second_off;
+};
+
+struct evtab {
+	struct ev *e;
+	size_t     cap, n;
+};
+
+static uint64_t
+hash_id(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;	/* FNV-1a */
+
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static struct ev *
+ev_find(struct evtab *t, const char *id, int create);
+
+static void
+ev_grow(struct evtab *t)
+{
+	struct evtab nt;
+	size_t i;
+
+	nt.cap = t->cap ? t->cap * 2 : 1024;
+	nt.n = 0;
+	nt.e = xcalloc(nt.cap, sizeof(*nt.e));
+	for (i = 0; i < t->cap; i++)
+		if (t->e[i].used)
+			*ev_find(&nt, t->e[i].id, 1) = t->e[i];
+	free(t->e);
+	*t = nt;
+}
+
+static struct ev *
+ev_find(struct evtab *t, const char *id, int create)
+{
+	size_t i;
+
+	if (create && (t->n + 1) * 2 > t->cap)
+		ev_grow(t);
+	if (t->cap == 0)
+		return NULL;
+	for (i = hash_id(id) & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
+		struct ev *e = &t->e[i];
+		if (!e->used) {
+			if (!create)
+				return NULL;
+			memset(e, 0, sizeof(*e));
+			e->used = 1;
+			snprintf(e->id, sizeof(e->id), "%s", id);
+			e->expect_topic = -1;
+			t->n++;
+			return e;
+		}
+		if (strcmp(e->id, id) == 0)
+			return e;
+	}
+}
+
+/* Canonical lower-case UUID text (what Postgres prints), else 0. */
+static int
+uuid_ok(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n != 36)
+		return 0;
+	for (i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return 0;
+		} else if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i])) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* event_id of a message: its header, else the JSON value's event_id (the
+ * envelope), else the DLQ record's envelope.event_id. */
+static int
+message_event_id(const rd_kafka_message_t *m, char out[37])
+{
+	rd_kafka_headers_t *h = NULL;
+	const void *val;
+	size_t vlen;
+	json_t *j = NULL, *id;
+	json_error_t je;
+	int rc = -1;
+
+	if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+	    rd_kafka_header_get_last(h, "event_id", &val, &vlen) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+	    val != NULL && vlen < 37) {
+		memcpy(out, val, vlen);
+		out[vlen] = '\0';
+		rc = 0;
+		goto out;
+	}
+	if (m->payload == NULL)
+		goto out;
+	j = json_loadb(m->payload, m->len, 0, &je);
+	if (j == NULL)
+		goto out;
+	id = json_object_get(j, "event_id");
+	if (!json_is_string(id))
+		id = json_object_get(json_object_get(j, "envelope"), "event_id");
+	if (json_is_string(id) && strlen(json_string_value(id)) < 37) {
+		snprintf(out, 37, "%s", json_string_value(id));
+		rc = 0;
+	}
+out:
+	json_decref(j);
+	return rc;
+}
+
+struct kopts {
+	const char *brokers, *prefix;
+	int timeout_ms;
+};
+
+/* Loads the outbox of the current snapshot into t. */
+static int
+load_outbox(PGconn *c, struct evtab *t, char *err, size_t errlen)
+{
+	PGresult *r = PQexec(c, "SELECT event_id::text, seq, event_type, published_at IS NOT NULL, "
+	    "aggregate_id FROM outbox ORDER BY seq");
+	int i, rc = -1;
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		snprintf(err, errlen, "reading the outbox: %s", PQerrorMessage(c));
+		goto out;
+	}
+	for (i = 0; i < PQntuples(r); i++) {
+		struct ev *e = ev_find(t, PQgetvalue(r, i, 0), 1);
+		const char *type = PQgetvalue(r, i, 2);
+
+		e->in_outbox = 1;
+		e->seq = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+		e->published = PQgetvalue(r, i, 3)[0] == 't';
+		e->expect_topic = strcmp(type, "PaymentAuthorized") == 0 ? T_AUTH
+		    : strcmp(type, "PaymentDeclined") == 0 ? T_DECL : -1;
+		snprintf(e->aggregate, sizeof(e->aggregate), "%s", PQgetvalue(r, i, 4));
+	}
+	rc = 0;
+out:
+	PQclear(r);
+	return rc;
+}
+
+struct part {
+	int     topic;
+	int32_t p;
+	int64_t lo, hi;
+	int     done;
+};
+
+/* Reads every message of the three topics up to the end offsets taken
+ * now and tallies them into t. Returns messages read, or -1. */
+static long
+consume_all(const struct kopts *ko, char topics[3][128], struct evtab *t,
+    long *no_id, char *err, size_t errlen)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_t *rk = NULL;
+	rd_kafka_topic_partition_list_t *tl = NULL;
+	struct part *parts = NULL;
+	size_t np = 0, cap = 0, left = 0, i;
+	char errstr[512], gid[64];
+	long nread = -1, printed = 0;
+	int64_t until;
+	int k;
+
+	snprintf(gid, sizeof(gid), "payment-verify-%d", (int)getpid());
+	if (rd_kafka_conf_set(conf, "bootstrap.servers", ko->brokers, errstr, sizeof(errstr)) ||
+	    rd_kafka_conf_set(conf, "group.id", gid, errstr, sizeof(errstr)) ||
+	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr)) ||
+	    rd_kafka_conf_set(conf, "enable.partition.eof", "false", errstr, sizeof(errstr)) ||
+	    rd_kafka_conf_set(conf, "allow.auto.create.topics", "false", errstr, sizeof(errstr))) {
+		snprintf(err, errlen, "kafka config: %s", errstr);
+		rd_kafka_conf_destroy(conf);
+		goto out;
+	}
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+	if (rk == NULL) {
+		snprintf(err, errlen, "kafka consumer: %s", errstr);
+		rd_kafka_conf_destroy(conf);
+		goto out;
+	}
+	until = util_now_ms() + ko->timeout_ms;
+	for (k = 0; k < 3; k++) {
+		const struct rd_kafka_metadata *md = NULL;
+		rd_kafka_topic_t *rt = rd_kafka_topic_new(rk, topics[k], NULL);
+		rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rt, &md,
+		    (int)(until - util_now_ms() > 0 ? until - util_now_ms() : 1));
+
+		if (e != RD_KAFKA_RESP_ERR_NO_ERROR || md->topic_cnt != 1) {
+			snprintf(err, errlen, "kafka metadata for %s: %s", topics[k], rd_kafka_err2str(e));
+			if (md)
+				rd_kafka_metadata_destroy(md);
+			rd_kafka_topic_destroy(rt);
+			goto out;
+		}
+		if (md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+			printf("note  topic %s does not exist on the broker (treated as empty)\n", topics[k]);
+		} else if (md->topics[0].err) {
+			snprintf(err, errlen, "kafka metadata for %s: %s", topics[k],
+			    rd_kafka_err2str(md->topics[0].err));
+			rd_kafka_metadata_destroy(md);
+			rd_kafka_topic_destroy(rt);
+			goto out;
+		}
+		for (i = 0; md->topics[0].err == 0 && i < (size_t)md->topics[0].partition_cnt; i++) {
+			if (np == cap) {
+				cap = cap ? cap * 2 : 16;
+				parts = realloc(parts, cap * sizeof(*parts));
+				if (parts == NULL)
+					abort();
+			}
+			parts[np].topic = k;
+			parts[np].p = md->topics[0].partitions[i].id;
+			parts[np].done = 0;
+			e = rd_kafka_query_watermark_offsets(rk, topics[k], parts[np].p,
+			    &parts[np].lo, &parts[np].hi, 10000);
+			if (e) {
+				snprintf(err, errlen, "kafka watermarks of %s[%d]: %s", topics[k],
+				    (int)parts[np].p, rd_kafka_err2str(e));
+				rd_kafka_metadata_destroy(md);
+				rd_kafka_topic_destroy(rt);
+				goto out;
+			}
+			np++;
+		}
+		rd_kafka_metadata_destroy(md);
+		rd_kafka_topic_destroy(rt);
+	}
+	tl = rd_kafka_topic_partition_list_new((int)(np ? np : 1));
+	for (i = 0; i < np; i++) {
+		if (parts[i].hi <= parts[i].lo) {
+			parts[i].done = 1;
+			continue;
+		}
+		rd_kafka_topic_partition_list_add(tl, topics[parts[i].topic], parts[i].p)->offset = parts[i].lo;
+		left++;
+	}
+	for (i = 0; i < np; i++)
+		if (parts[i].lo > 0)
+			printf("note  %s[%d] starts at offset %" PRId64 ": older messages were deleted by "
+			    "retention, so their events may be reported missing\n", topics[parts[i].topic],
+			    (int)parts[i].p, parts[i].lo);
+	if (rd_kafka_assign(rk, tl)) {
+		snprintf(err, errlen, "kafka assign failed");
+		goto out;
+	}
+	nread = 0;
+	while (left > 0) {
+		rd_kafka_message_t *m;
+		char id[37];
+
+		if (util_now_ms() > until) {
+			snprintf(err, errlen, "timed out after %d ms reading the topics "
+			    "(%zu partitions not read to their end)", ko->timeout_ms, left);
+			nread = -1;
+			goto out;
+		}
+		m = rd_kafka_consumer_poll(rk, 200);
+		if (m == NULL)
+			continue;
+		if (m->err) {
+			if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+				snprintf(err, errlen, "kafka: %s", rd_kafka_message_errstr(m));
+				rd_kafka_message_destroy(m);
+				nread = -1;
+				goto out;
+			}
+			rd_kafka_message_destroy(m);
+			continue;
+		}
+		for (i = 0; i < np; i++) {
+			struct part *pp = &parts[i];
+			if (pp->done || pp->p != m->partition ||
+			    strcmp(topics[pp->topic], rd_kafka_topic_name(m->rkt)) != 0)
+				continue;
+			if (m->offset >= pp->hi) {
+				/* Written after we took the end offsets: not ours to judge. */
+				break;
+			}
+			nread++;
+			if (message_event_id(m, id) < 0) {
+				(*no_id)++;
+				if (printed++ < max_report)
+					printf("FAIL  message %s[%d]@%" PRId64 " carries no event_id header "
+					    "or envelope field\n", topics[pp->topic], (int)m->partition, m->offset);
+			} else {
+				struct ev *e = ev_find(t, id, 1);
+				if (e->count == 0) {
+					e->first_topic = pp->topic;
+					e->first_part = m->partition;
+					e->first_off = m->offset;
+				} else if (e->count == 1) {
+					e->second_topic = pp->topic;
+					e->second_part = m->partition;
+					e->second_off = m->offset;
+				}
+				e->count++;
+				if (pp->topic != T_DLQ && e->expect_topic >= 0 && pp->topic != e->expect_topic)
+					e->wrong_topic = 1;
+			}
+			if (m->offset >= pp->hi - 1) {
+				pp->done = 1;
+				left--;
+			}
+			break;
+		}
+		rd_kafka_message_destroy(m);
+	}
+out:
+	if (tl)
+		rd_kafka_topic_partition_list_destroy(tl);
+	if (rk) {
+		rd_kafka_consumer_close(rk);
+		rd_kafka_destroy(rk);
+	}
+	free(parts);
+	return nread;
+}
+
+/* Which unknown ids exist in the outbox now (committed after our snapshot)? */
+static int
+recheck_unknown(const char *url, struct evtab *t, char *err, size_t errlen)
+{
+	PGconn *c = NULL;
+	PGresult *r = NULL;
+	char *arr = NULL;
+	size_t i, len = 0, cap = 0;
+	const char *p[1];
+	int rc = -1, any = 0;
+
+	for (i = 0; i < t->cap; i++) {
+		struct ev *e = &t->e[i];
+		if (!e->used || e->in_outbox || e->count == 0 || !uuid_ok(e->id, strlen(e->id)))
+			continue;
+		if (len + 40 >= cap) {
+			cap = cap ? cap * 2 : 4096;
+			arr = realloc(arr, cap);
+			if (arr == NULL)
+				abort();
+		}
+		len += (size_t)sprintf(arr + len, "%s%s", any ? "," : "{", e->id);
+		any = 1;
+	}
+	if (!any) {
+		rc = 0;
+		goto out;
+	}
+	strcpy(arr + len, "}");
+	c = PQconnectdb(url);
+	if (PQstatus(c) != CONNECTION_OK) {
+		snprintf(err, errlen, "connect: %s", PQerrorMessage(c));
+		goto out;
+	}
+	p[0] = arr;
+	r = PQexecParams(c, "SELECT event_id::text FROM outbox WHERE event_id = ANY($1::uuid[])",
+	    1, NULL, p, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		snprintf(err, errlen, "re-checking unknown events: %s", PQerrorMessage(c));
+		goto out;
+	}
+	for (i = 0; i < (size_t)PQntuples(r); i++) {
+		struct ev *e = ev_find(t, PQgetvalue(r, (int)i, 0), 0);
+		if (e)
+			e->in_outbox = 2;	/* committed after the snapshot */
+	}
+	rc = 0;
+out:
+	PQclear(r);
+	if (c)
+		PQfinish(c);
+	free(arr);
+	return rc;
+}
+
+static const char *
+topic_of(char topics[3][128], int k)
+{
+	return k >= 0 && k < 3 ? topics[k] : "?";
+}
+
+/* Returns violations found, or -1 on an operational error. */
+static long
+kafka_compare(const char *url, PGconn *c, const struct kopts *ko, char *err, size_t errlen)
+{
+	struct evtab t = { NULL, 0, 0 };
+	char topics[3][128];
+	long nread, no_id = 0, missing = 0, dup = 0, unknown = 0, wrong = 0, late = 0, early = 0;
+	long shown, v = -1;
+	size_t i;
+
+	snprintf(topics[T_AUTH], sizeof(topics[0]), "%s.paymentauthorized", ko->prefix);
+	snprintf(topics[T_DECL], sizeof(topics[0]), "%s.paymentdeclined", ko->prefix);
+	snprintf(topics[T_DLQ], sizeof(topics[0]), "%s.dlq", ko->prefix);
+	if (load_outbox(c, &t, err, errlen) < 0)
+		goto out;
+	/* The snapshot is taken; only now read the broker, so every event the
+	 * snapshot calls published must already be there. */
+	nread = consume_all(ko, topics, &t, &no_id, err, errlen);
+	if (nread < 0)
+		goto out;
+	if (recheck_unknown(url, &t, err, errlen) < 0)
+		goto out;
+
+	for (i = 0; i < t.cap; i++) {
+		struct ev *e = &t.e[i];
+		if (!e->used)
+			continue;
+		if (e->in_outbox == 1 && e->published && e->count == 0)
+			missing++;
+		if (e->count > 1)
+			dup++;
+		if (e->count > 0 && e->wrong_topic)
+			wrong++;
+		if (e->count > 0 && e->in_outbox == 0)
+			unknown++;
+		if (e->count > 0 && e->in_outbox == 2)
+			late++;
+		if (e->count > 0 && e->in_outbox == 1 && !e->published)
+			early++;
+	}
+	printf("%s  kafka: every published event is on the broker (%ld missing)\n",
+	    missing ? "FAIL" : "ok  ", missing);
+	for (i = 0, shown = 0; i < t.cap && missing; i++) {
+		struct ev *e = &t.e[i];
+		if (e->used && e->in_outbox == 1 && e->published && e->count == 0 && shown++ < max_report)
+			printf("        event %s (outbox seq %" PRId64 ", aggregate %s) is marked published "
+			    "but is on none of %s, %s, %s\n", e->id, e->seq, e->aggregate,
+			    topics[0], topics[1], topics[2]);
+	}
+	printf("%s  kafka: no event is on the broker twice (%ld duplicated)\n", dup ? "FAIL" : "ok  ", dup);
+	for (i = 0, shown = 0; i < t.cap && dup; i++) {
+		struct ev *e = &t.e[i];
+		if (e->used && e->count > 1 && shown++ < max_report)
+			printf("        event %s (aggregate %s) appears %d times: %s[%d]@%" PRId64
+			    " and %s[%d]@%" PRId64 "%s\n", e->id, e->in_outbox ? e->aggregate : "?",
+			    e->count, topic_of(topics, e->first_topic), (int)e->first_part, e->first_off,
+			    topic_of(topics, e->second_topic), (int)e->second_part, e->second_off,
+			    e->count > 2 ? " ..." : "");
+	}
+	printf("%s  kafka: every event is on its own topic or the DLQ (%ld misrouted)\n",
+	    wrong ? "FAIL" : "ok  ", wrong);
+	for (i = 0, shown = 0; i < t.cap && wrong; i++) {
+		struct ev *e = &t.e[i];
+		if (e->used && e->count > 0 && e->wrong_topic && shown++ < max_report)
+			printf("        event %s (seq %" PRId64 ") is on %s, expected %s or %s\n", e->id,
+			    e->seq, topic_of(topics, e->first_topic), topic_of(topics, e->expect_topic),
+			    topics[T_DLQ]);
+	}
+	printf("%s  kafka: every message belongs to an outbox row (%ld unknown, %ld without event_id)\n",
+	    unknown || no_id ? "FAIL" : "ok  ", unknown, no_id);
+	for (i = 0, shown = 0; i < t.cap && unknown; i++) {
+		struct ev *e = &t.e[i];
+		if (e->used && e->count > 0 && e->in_outbox == 0 && shown++ < max_report)
+			printf("        message %s[%d]@%" PRId64 " has event_id %s, which no outbox row has\n",
+			    topic_of(topics, e->first_topic), (int)e->first_part, e->first_off, e->id);
+	}
+	if (early)
+		printf("note  %ld events are on the broker but not yet marked published "
+		    "(the relay marks after the broker acknowledges)\n", early);
+	if (late)
+		printf("note  %ld events on the broker were committed after the snapshot\n", late);
+	printf("      kafka: %ld messages read, %zu outbox rows\n", nread, t.n);
+	v = missing + dup + wrong + unknown + no_id;
+out:
+	free(t.e);
+	return v;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "database-url", 1, NULL, 'd' }, { "kafka", 1, NULL, 'k' },
+		{ "topic-prefix", 1, NULL, 'p' }, { "kafka-timeout", 1, NULL, 't' },
+		{ "max-report", 1, NULL, 'm' }, { "help", 0, NULL, 'h' }, { NULL, 0, NULL, 0 },
+	};
+	const char *url = getenv("DATABASE_URL");
+	struct kopts ko = { NULL, "payments", 30000 };
+	char err[1024] = "", buf[64];
+	PGconn *c = NULL;
+	PGresult *r = NULL;
+	long total = 0, n;
+	size_t i;
+	int opt, rc = 2;
+
+	if (getenv("KAFKA_TOPIC_PREFIX"))
+		ko.prefix = getenv("KAFKA_TOPIC_PREFIX");
+	while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (opt) {
+		case 'd': url = optarg; break;
+		case 'k': ko.brokers = optarg; break;
+		case 'p': ko.prefix = optarg; break;
+		case 't': ko.timeout_ms = atoi(optarg); break;
+		case 'm': max_report = atoi(optarg); break;
+		default: usage();
+		}
+	}
+	if (optind != argc || url == NULL || max_report < 1 || ko.timeout_ms < 1 ||
+	    strlen(ko.prefix) > 100)
+		usage();
+
+	c = PQconnectdb(url);
+	if (PQstatus(c) != CONNECTION_OK) {
+		fprintf(stderr, "payment-verify: connect: %s", PQerrorMessage(c));
+		goto out;
+	}
+	/* Every check reads whole tables, so hash and merge joins are always
+	 * right. Right after a bulk load (stale statistics) the planner can
+	 * still pick a nested loop over a materialized outbox for
+	 * "ORDER BY ... LIMIT", which is quadratic: minutes for 150k payments.
+	 * The LATERAL last-entry lookup remains a nested loop (it has no
+	 * alternative). work_mem keeps the sorts of a big ledger in memory. */
+	r = PQexec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
+	    "SET LOCAL enable_nestloop = off; SET LOCAL work_mem = '64MB'");
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		fprintf(stderr, "payment-verify: %s", PQerrorMessage(c));
+		goto out;
+	}
+	if (query_value(c, "SELECT format('%s payments, %s ledger entries, %s accounts, "
+	    "%s outbox events', (SELECT count(*) FROM payments), (SELECT count(*) FROM ledger_entries), "
+	    "(SELECT count(*) FROM account_balances), (SELECT count(*) FROM outbox))",
+	    err, sizeof(err)) < 0) {
+		fprintf(stderr, "payment-verify: %s (are migrations applied?)", PQerrorMessage(c));
+		goto out;
+	}
+	printf("payment-verify: %s\n", err);
+	for (i = 0; i < ARRAY_LEN(checks); i++) {
+		n = run_check(c, &checks[i], err, sizeof(err));
+		if (n < 0) {
+			fprintf(stderr, "payment-verify: %s", err);
+			goto out;
+		}
+		total += n;
+	}
+	if (query_value(c, "SELECT count(*) FROM outbox o WHERE NOT EXISTS "
+	    "(SELECT 1 FROM payments p WHERE p.payment_id = o.aggregate_id)", buf, sizeof(buf)) == 0 &&
+	    strcmp(buf, "0") != 0)
+		printf("note  %s outbox events refer to no payment (written outside authorize_payment)\n", buf);
+	if (ko.brokers != NULL) {
+		n = kafka_compare(url, c, &ko, err, sizeof(err));
+		if (n < 0) {
+			fprintf(stderr, "payment-verify: %s\n", err);
+			goto out;
+		}
+		total += n;
+	}
+	printf("payment-verify: %ld violation%s\n", total, total == 1 ? "" : "s");
+	rc = total ? 1 : 0;
+out:
+	PQclear(r);
+	PQfinish(c);
+	return rc;
+}

@@ -1,0 +1,542 @@
+/*
+ * ledger.c — libpq access for workers (see ledger.h for the contract).
+ *
+ * Each call is a pipeline: [set statement_timeout] + the prepared statement
+ * + Sync, so the deadline costs no extra round trip and the pair runs in
+ * one implicit transaction. The timeout is a session setting that is only
+ * sent when the one in force does not fit the call (see fit_timeout()), so
+ * a client that always sends the same deadline costs Postgres no extra
+ * statement per call. Serialization and deadlock failures are
+ * retried here with jittered backoff; callers never see them.
+ */
+#include "ledger.h"
+#include "common/util.h"
+#include "common/log.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <libpq-fe.h>
+
+/* Grace after the deadline for the server's own timeout to come back. */
+#define NET_SLACK_MS 3000
+
+struct ledger {
+	PGconn *conn;
+	int     broken;
+	int     retry_max;
+	int64_t sess_tmo_ms;	/* statement_timeout in force; -1 unknown */
+};
+
+/* Without a client deadline statements get this much. */
+#define DEFAULT_TMO_MS  30000
+
+static const struct {
+	const char *name, *sql;
+	int nparams;
+} stmts[] = {
+	{ "tmo", "SELECT set_config('statement_timeout', $1, false)", 1 },
+	{ "ping", "SELECT 1", 0 },
+	{ "auth", "SELECT o_payment_id, o_status, o_error_code, o_error_message, "
+	          "o_processed_at, o_replayed, o_conflict FROM authorize_payment("
+	          "$1, $2, $3, $4::bigint, $5, $6, $7::bytea, $8, $9::integer, $10)", 10 },
+	{ "getpay", "SELECT payment_id, payer_account_id, payee_account_id, amount_cents, "
+	            "currency, status, description, rfc3339(created_at), rfc3339(updated_at) "
+	            "FROM payments WHERE payment_id = $1", 1 },
+	{ "getbal", "SELECT b.account_id, b.available_cents, b.pending_cents, a.currency "
+	            "FROM account_balances b JOIN accounts a USING (account_id) "
+	            "WHERE b.account_id = $1", 1 },
+};
+
+const char *
+ledger_rc_name(enum ledger_rc rc)
+{
+	static const char *n[] = { "ok", "not_found", "invalid", "timeout",
+	    "unavailable", "busy", "internal" };
+	return (unsigned)rc < ARRAY_LEN(n) ? n[rc] : "?";
+}
+
+/* Reads one pipeline segment up to its PIPELINE_SYNC (blocking: only used
+ * before the worker serves anyone). Returns 0 if every command succeeded,
+ * else -1 with the first error in err. */
+static int
+drain_segment(struct ledger *l, const char *what, char *err, size_t errlen)
+{
+	PGresult *r;
+	int rc = 0;
+
+	for (;;) {
+		r = PQgetResult(l->conn);
+		if (r == NULL) {
+			if (PQstatus(l->conn) != CONNECTION_OK) {
+				snprintf(err, errlen, "%s: %s", what, PQerrorMessage(l->conn));
+				return -1;
+			}
+			continue;	/* end of one command's results */
+		}
+		switch (PQresultStatus(r)) {
+		case PGRES_PIPELINE_SYNC:
+			PQclear(r);
+			return rc;
+		case PGRES_COMMAND_OK:
+		case PGRES_TUPLES_OK:
+			break;
+		default:
+			if (rc == 0) {
+				snprintf(err, errlen, "%s: %s", what, PQresultErrorMessage(r));
+				err[strcspn(err, "\n")] = '\0';
+			}
+			rc = -1;
+		}
+		PQclear(r);
+	}
+}
+
+/*
+ * The first authorize_payment of a Postgres session costs 8-12 ms instead
+ * of ~1.5 ms: PL/pgSQL compiles the function and plans each statement, and
+ * the catalog caches fill. A pooled worker pays that here, before it says
+ * READY, instead of on its client's first RPC. It runs the AUTHORIZED path
+ * between two accounts created inside a transaction that is rolled back:
+ * other sessions never see them, and no shared row is locked. (The outbox
+ * sequence advances; the relay tolerates such gaps, as it does for any
+ * rolled-back payment.) Failure is not fatal: the worker is merely cold.
+ */
+static int
+warm_up(struct ledger *l, char *err, size_t errlen)
+{
+	unsigned char rnd[12];
+	char tag[2 * sizeof(rnd) + 1], payer[48], payee[48], key[48], pid[48];
+	uint8_t fp[32] = { 0 };
+	const char *acc[2], *v[10];
+	int lens[10] = { 0 }, fmts[10] = { 0 };
+	int rc;
+
+	if (util_random(rnd, sizeof(rnd)) < 0) {
+		snprintf(err, errlen, "warm-up: getrandom failed");
+		return -1;
+	}
+	util_hex(rnd, sizeof(rnd), tag);
+	snprintf(payer, sizeof(payer), "~warm-up-%s-a", tag);
+	snprintf(payee, sizeof(payee), "~warm-up-%s-b", tag);
+	snprintf(key, sizeof(key), "~warm-up-%s", tag);
+	snprintf(pid, sizeof(pid), "~warm-up-%s", tag);
+	acc[0] = payer;
+	acc[1] = payee;
+	v[0] = key; v[1] = payer; v[2] = payee; v[3] = "1"; v[4] = "USD";
+	v[5] = ""; v[6] = (const char *)fp; lens[6] = 32; fmts[6] = 1;
+	v[7] = pid; v[8] = "60"; v[9] = "warm-up";
+
+	if (!PQenterPipelineMode(l->conn) ||
+	    !PQsendQueryParams(l->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) ||
+	    !PQsendQueryParams(l->conn, "INSERT INTO accounts (account_id, currency) "
+	        "VALUES ($1, 'USD'), ($2, 'USD')", 2, NULL, acc, NULL, NULL, 0) ||
+	    !PQsendQueryParams(l->conn, "INSERT INTO account_balances (account_id, "
+	        "available_cents) VALUES ($1, 100), ($2, 0)", 2, NULL, acc, NULL, NULL, 0) ||
+	    !PQsendQueryPrepared(l->conn, "auth", 10, v, lens, fmts, 0) ||
+	    !PQsendQueryPrepared(l->conn, "getbal", 1, acc, NULL, NULL, 0) ||
+	    !PQsendQueryParams(l->conn, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0) ||
+	    !PQpipelineSync(l->conn)) {
+		snprintf(err, errlen, "warm-up: %s", PQerrorMessage(l->conn));
+		return -1;
+	}
+	rc = drain_segment(l, "warm-up", err, errlen);
+	if (!PQexitPipelineMode(l->conn)) {
+		snprintf(err, errlen, "warm-up: %s", PQerrorMessage(l->conn));
+		return -1;
+	}
+	/* After an error the explicit transaction is still open (aborted). */
+	if (PQtransactionStatus(l->conn) != PQTRANS_IDLE) {
+		PGresult *r = PQexec(l->conn, "ROLLBACK");
+		PQclear(r);
+	}
+	return PQtransactionStatus(l->conn) == PQTRANS_IDLE ? rc : -2;
+}
+
+int
+ledger_open(const char *url, int retry_max, struct ledger **out, char *err, size_t errlen)
+{
+	/* gssencmode: libpq's default "prefer" probes for Kerberos
+	 * credentials on every connect (~5% of a worker's start); disable it
+	 * unless the URL or PGGSSENCMODE asks. Keywords before dbname are
+	 * overridden by the expanded URL. */
+	const char *const kw[] = { "gssencmode", "fallback_application_name", "dbname", NULL };
+	const char *val[] = { getenv("PGGSSENCMODE") ? NULL : "disable",
+	    "paymentd-worker", url, NULL };
+	struct ledger *l = xcalloc(1, sizeof(*l));
+	char werr[256];
+	size_t i;
+	int rc = -1, w;
+
+	*out = NULL;
+	l->retry_max = retry_max;
+	l->sess_tmo_ms = DEFAULT_TMO_MS;	/* set below with the prepares */
+	l->conn = PQconnectdbParams(kw, val, 1);
+	if (PQstatus(l->conn) != CONNECTION_OK) {
+		snprintf(err, errlen, "connect: %s", PQerrorMessage(l->conn));
+		goto out;
+	}
+	/* Session defaults (per-call deadlines override statement_timeout
+	 * locally) and the prepared statements: one round trip. */
+	if (!PQenterPipelineMode(l->conn) ||
+	    !PQsendQueryParams(l->conn, "SELECT set_config('statement_timeout', '30s', false), "
+	        "set_config('idle_in_transaction_session_timeout', '60s', false), "
+	        "set_config('TimeZone', 'UTC', false)", 0, NULL, NULL, NULL, NULL, 0)) {
+		snprintf(err, errlen, "session setup: %s", PQerrorMessage(l->conn));
+		goto out;
+	}
+	for (i = 0; i < ARRAY_LEN(stmts); i++) {
+		if (!PQsendPrepare(l->conn, stmts[i].name, stmts[i].sql, stmts[i].nparams, NULL)) {
+			snprintf(err, errlen, "prepare %s: %s", stmts[i].name, PQerrorMessage(l->conn));
+			goto out;
+		}
+	}
+	if (!PQpipelineSync(l->conn)) {
+		snprintf(err, errlen, "session setup: %s", PQerrorMessage(l->conn));
+		goto out;
+	}
+	if (drain_segment(l, "session setup (are migrations applied?)", err, errlen) < 0)
+		goto out;
+	if (!PQexitPipelineMode(l->conn)) {
+		snprintf(err, errlen, "session setup: %s", PQerrorMessage(l->conn));
+		goto out;
+	}
+	if ((w = warm_up(l, werr, sizeof(werr))) == -2) {
+		snprintf(err, errlen, "%s (session left in a transaction)", werr);
+		goto out;
+	} else if (w < 0) {
+		log_warn("database session warm-up failed; first payment will be slower",
+		    LF_S("error", werr));
+	}
+	if (PQsetnonblocking(l->conn, 1) != 0) {
+		snprintf(err, errlen, "nonblocking: %s", PQerrorMessage(l->conn));
+		goto out;
+	}
+	*out = l;
+	l = NULL;
+	rc = 0;
+out:
+	if (l != NULL)
+		ledger_close(l);
+	return rc;
+}
+
+void
+ledger_close(struct ledger *l)
+{
+	if (l == NULL)
+		return;
+	PQfinish(l->conn);
+	free(l);
+}
+
+int
+ledger_broken(const struct ledger *l)
+{
+	return l == NULL || l->broken || PQstatus(l->conn) != CONNECTION_OK;
+}
+
+int
+ledger_socket(const struct ledger *l)
+{
+	return l ? PQsocket(l->conn) : -1;
+}
+
+/* Waits for the socket until `until` (monotonic ms); 0 ready, -1 timeout/error. */
+static int
+wait_sock(struct ledger *l, short events, int64_t until)
+{
+	for (;;) {
+		struct pollfd p = { PQsocket(l->conn), events, 0 };
+		int64_t left = until - util_now_ms();
+		int n;
+
+		if (left <= 0)
+			return -1;
+		n = poll(&p, 1, left > 60000 ? 60000 : (int)left);
+		if (n > 0)
+			return 0;
+		if (n < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+/* Next pipeline result, or NULL at a query boundary. *fail set when the
+ * connection broke or the network deadline passed. */
+static PGresult *
+next_result(struct ledger *l, int64_t until, int *fail)
+{
+	while (PQisBusy(l->conn)) {
+		if (wait_sock(l, POLLIN, until) < 0 || !PQconsumeInput(l->conn)) {
+			*fail = 1;
+			return NULL;
+		}
+	}
+	return PQgetResult(l->conn);
+}
+
+static enum ledger_rc
+classify(PGresult *r)
+{
+	const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+
+	if (st == NULL)
+		return LEDGER_INTERNAL;
+	if (strcmp(st, "40001") == 0 || strcmp(st, "40P01") == 0)
+		return LEDGER_BUSY;
+	if (strcmp(st, "57014") == 0)
+		return LEDGER_TIMEOUT;
+	if (strncmp(st, "22", 2) == 0)
+		return LEDGER_INVALID;
+	/* 08: connection, 57P0x: shutdown/crash recovery, 53: resources. */
+	if (strncmp(st, "08", 2) == 0 || strncmp(st, "57P", 3) == 0 ||
+	    strncmp(st, "53", 2) == 0)
+		return LEDGER_UNAVAILABLE;
+	return LEDGER_INTERNAL;
+}
+
+/*
+ * The statement_timeout a call needs, or 0 if the one in force will do.
+ * With r ms left it must not exceed r (the database must give up before
+ * the client does, so nothing commits after a DEADLINE_EXCEEDED), and
+ * should not be much shorter: anything in [0.9 r, r] is kept. A new value
+ * is 0.95 r, so the next call with the same deadline fits it too.
+ */
+static int64_t
+fit_timeout(const struct ledger *l, int64_t r)
+{
+	int64_t want;
+
+	if (r < 0)
+		return l->sess_tmo_ms == DEFAULT_TMO_MS ? 0 : DEFAULT_TMO_MS;
+	if (l->sess_tmo_ms > 0 && l->sess_tmo_ms <= r && l->sess_tmo_ms >= r - r / 10)
+		return 0;
+	want = r - r / 20;
+	return want > 0 ? want : 1;
+}
+
+/*
+ * Runs one prepared statement in a pipeline under the deadline. On
+ * LEDGER_OK, *out holds a PGRES_TUPLES_OK result owned by the caller.
+ */
+static enum ledger_rc
+run(struct ledger *l, const char *stmt, int n, const char *const *vals,
+    const int *lens, const int *fmts, int64_t deadline, PGresult **out,
+    char *err, size_t errlen)
+{
+	enum ledger_rc rc = LEDGER_INTERNAL;
+	PGresult *r, *mine = NULL;
+	int64_t until, now = util_now_ms();
+	char tmo[32];
+	int fail = 0, timed = deadline >= 0, f, idx;
+	int64_t new_tmo;
+	const char *tv[1];
+
+	*out = NULL;
+	if (ledger_broken(l)) {
+		snprintf(err, errlen, "database connection lost");
+		return LEDGER_UNAVAILABLE;
+	}
+	if (timed && deadline - now <= 0) {
+		snprintf(err, errlen, "deadline exceeded before the database call");
+		return LEDGER_TIMEOUT;
+	}
+	until = timed ? deadline + NET_SLACK_MS : now + 30000 + NET_SLACK_MS;
+	if (!PQenterPipelineMode(l->conn))
+		goto broken;
+	new_tmo = fit_timeout(l, timed ? deadline - now : -1);
+	if (new_tmo > 0) {
+		snprintf(tmo, sizeof(tmo), "%lld", (long long)new_tmo);
+		tv[0] = tmo;
+		if (!PQsendQueryPrepared(l->conn, "tmo", 1, tv, NULL, NULL, 0))
+			goto broken;
+	}
+	if (!PQsendQueryPrepared(l->conn, stmt, n, vals, lens, fmts, 0) ||
+	    !PQpipelineSync(l->conn))
+		goto broken;
+	while ((f = PQflush(l->conn)) == 1)
+		if (wait_sock(l, POLLOUT, until) < 0)
+			goto broken;
+	if (f < 0)
+		goto broken;
+
+	/* Results: [tmo, NULL,] stmt, NULL, PIPELINE_SYNC. */
+	for (idx = 0;;) {
+		r = next_result(l, until, &fail);
+		if (fail)
+			goto broken;
+		if (r == NULL)
+			continue;
+		if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+			PQclear(r);
+			break;
+		}
+		idx++;
+		if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+			if (!(new_tmo > 0 && idx == 1)) {	/* not the timeout's row */
+				mine = r;
+				rc = LEDGER_OK;
+				continue;
+			}
+		} else if (PQresultStatus(r) == PGRES_FATAL_ERROR) {
+			rc = classify(r);
+			snprintf(err, errlen, "%s", PQresultErrorMessage(r));
+			err[strcspn(err, "\n")] = '\0';
+		} else if (PQresultStatus(r) != PGRES_PIPELINE_ABORTED) {
+			rc = LEDGER_INTERNAL;
+			snprintf(err, errlen, "unexpected result %s", PQresStatus(PQresultStatus(r)));
+		}
+		PQclear(r);
+	}
+	if (!PQexitPipelineMode(l->conn))
+		goto broken;
+	/* A failed call aborted its implicit transaction, and with it the
+	 * new setting; do not guess what is in force then. */
+	if (new_tmo > 0)
+		l->sess_tmo_ms = rc == LEDGER_OK ? new_tmo : -1;
+	if (rc != LEDGER_OK) {
+		PQclear(mine);
+		mine = NULL;
+		if (PQstatus(l->conn) != CONNECTION_OK) {
+			l->broken = 1;
+			rc = LEDGER_UNAVAILABLE;
+		}
+	}
+	*out = mine;
+	return rc;
+broken:
+	PQclear(mine);
+	l->broken = 1;
+	snprintf(err, errlen, "database connection lost: %s", PQerrorMessage(l->conn));
+	err[strcspn(err, "\n")] = '\0';
+	return LEDGER_UNAVAILABLE;
+}
+
+enum ledger_rc
+ledger_ping(struct ledger *l, int64_t deadline)
+{
+	PGresult *r = NULL;
+	char err[256];
+	enum ledger_rc rc = run(l, "ping", 0, NULL, NULL, NULL, deadline, &r, err, sizeof(err));
+
+	PQclear(r);
+	return rc;
+}
+
+static void
+copy_col(char *dst, size_t len, PGresult *r, int col)
+{
+	snprintf(dst, len, "%s", PQgetisnull(r, 0, col) ? "" : PQgetvalue(r, 0, col));
+}
+
+static void
+backoff(int attempt)
+{
+	uint32_t j = 0;
+	struct timespec ts;
+	long us = 1000L << (attempt < 6 ? attempt : 6);	/* 2ms .. 64ms */
+
+	util_random(&j, sizeof(j));
+	us = us / 2 + (long)(j % (uint32_t)us);
+	ts.tv_sec = 0;
+	ts.tv_nsec = us * 1000;
+	nanosleep(&ts, NULL);
+}
+
+enum ledger_rc
+ledger_authorize(struct ledger *l, const struct ledger_auth_req *q, int64_t deadline,
+    struct ledger_auth_res *res, char *err, size_t errlen)
+{
+	char amount[32], ttl[16];
+	const char *v[10];
+	int lens[10] = { 0 }, fmts[10] = { 0 };
+	PGresult *r = NULL;
+	enum ledger_rc rc;
+	int attempt;
+
+	memset(res, 0, sizeof(*res));
+	snprintf(amount, sizeof(amount), "%lld", (long long)q->amount_cents);
+	snprintf(ttl, sizeof(ttl), "%d", q->key_ttl_s);
+	v[0] = q->key; v[1] = q->payer; v[2] = q->payee; v[3] = amount;
+	v[4] = q->currency; v[5] = q->description ? q->description : "";
+	v[6] = (const char *)q->fingerprint; lens[6] = 32; fmts[6] = 1;
+	v[7] = q->payment_id; v[8] = ttl; v[9] = q->correlation_id;
+
+	for (attempt = 0;; attempt++) {
+		rc = run(l, "auth", 10, v, lens, fmts, deadline, &r, err, errlen);
+		res->attempts = attempt + 1;
+		if (rc != LEDGER_BUSY || attempt >= l->retry_max)
+			break;
+		backoff(attempt);
+	}
+	if (rc != LEDGER_OK)
+		return rc;
+	if (PQntuples(r) != 1 || PQnfields(r) != 7) {
+		snprintf(err, errlen, "authorize_payment returned %d rows", PQntuples(r));
+		PQclear(r);
+		return LEDGER_INTERNAL;
+	}
+	copy_col(res->payment_id, sizeof(res->payment_id), r, 0);
+	copy_col(res->status, sizeof(res->status), r, 1);
+	copy_col(res->error_code, sizeof(res->error_code), r, 2);
+	copy_col(res->error_message, sizeof(res->error_message), r, 3);
+	copy_col(res->processed_at, sizeof(res->processed_at), r, 4);
+	res->replayed = !PQgetisnull(r, 0, 5) && PQgetvalue(r, 0, 5)[0] == 't';
+	copy_col(res->conflict, sizeof(res->conflict), r, 6);
+	PQclear(r);
+	return LEDGER_OK;
+}
+
+enum ledger_rc
+ledger_get_payment(struct ledger *l, const char *id, int64_t deadline,
+    struct ledger_payment *p, char *err, size_t errlen)
+{
+	PGresult *r = NULL;
+	enum ledger_rc rc;
+
+	memset(p, 0, sizeof(*p));
+	rc = run(l, "getpay", 1, &id, NULL, NULL, deadline, &r, err, errlen);
+	if (rc != LEDGER_OK)
+		return rc;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return LEDGER_NOT_FOUND;
+	}
+	copy_col(p->payment_id, sizeof(p->payment_id), r, 0);
+	copy_col(p->payer, sizeof(p->payer), r, 1);
+	copy_col(p->payee, sizeof(p->payee), r, 2);
+	p->amount_cents = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
+	copy_col(p->currency, sizeof(p->currency), r, 4);
+	copy_col(p->status, sizeof(p->status), r, 5);
+	copy_col(p->description, sizeof(p->description), r, 6);
+	copy_col(p->created_at, sizeof(p->created_at), r, 7);
+	copy_col(p->updated_at, sizeof(p->updated_at), r, 8);
+	PQclear(r);
+	return LEDGER_OK;
+}
+
+enum ledger_rc
+ledger_get_balance(struct ledger *l, const char *id, int64_t deadline,
+    struct ledger_balance *b, char *err, size_t errlen)
+{
+	PGresult *r = NULL;
+	enum ledger_rc rc;
+
+	memset(b, 0, sizeof(*b));
+	rc = run(l, "getbal", 1, &id, NULL, NULL, deadline, &r, err, errlen);
+	if (rc != LEDGER_OK)
+		return rc;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return LEDGER_NOT_FOUND;
+	}
+	copy_col(b->account_id, sizeof(b->account_id), r, 0);
+	b->available_cents = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+	b->pending_cents = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+	copy_col(b->currency, sizeof(b->currency), r, 3);
+	PQclear(r);
+	return LEDGER_OK;
+}

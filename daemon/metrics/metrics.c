@@ -1,0 +1,409 @@
+/*
+ * metrics.c — the shared counters and their text rendering (see metrics.h).
+ *
+ * Every series of every metric is rendered from the start, at 0: the label
+ * sets are small fixed enums, and a series that appears only at its first
+ * event hides that event from rate()/increase() and from alerts written as
+ * "increase(...) > 0". Histogram sums are kept as integer nanoseconds so a
+ * single atomic add updates them (a double would need a CAS loop).
+ */
+#include "metrics.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define NBUCKETS 14
+static const double bucket_le[NBUCKETS] = {
+	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+};
+/* As rendered in the le label (exactly the configured bounds). */
+static const char *const bucket_le_str[NBUCKETS] = {
+	"0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25",
+	"0.5", "1", "2.5", "5", "10",
+};
+
+static const char *const method_names[METRICS_NMETHODS] = {
+	"AuthorizePayment", "GetPayment", "GetAccountBalance", "HealthCheck",
+	"HealthWatch", "Reflection", "Unknown",
+};
+
+static const char *const code_names[METRICS_NCODES] = {
+	"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
+	"NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
+	"FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
+	"INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
+};
+
+/* Indexed by PaymentStatus - 1; the last slot takes anything else. */
+#define NSTATUS 4
+static const char *const status_names[NSTATUS] = {
+	"AUTHORIZED", "DECLINED", "DUPLICATE", "UNKNOWN",
+};
+
+/* Indexed by PaymentErrorCode; the last slot takes anything else. */
+#define NERRCODES 9
+static const char *const errcode_names[NERRCODES] = {
+	"NONE", "INSUFFICIENT_FUNDS", "ACCOUNT_NOT_FOUND", "INVALID_AMOUNT",
+	"SAME_ACCOUNT", "CURRENCY_MISMATCH", "RATE_LIMITED", "ACCOUNT_INACTIVE",
+	"UNKNOWN",
+};
+
+/* The supervisor's exit_reason() strings; the last one takes the rest.
+ * "rl_down" is the proposed exit of an idle pool worker whose Redis
+ * connection failed (see docs/operability.md). */
+#define NEXITS 12
+static const char *const exit_names[NEXITS] = {
+	"ok", "db_lost", "db_down", "rl_down", "ipc", "software", "sandbox", "seccomp",
+	"killed", "protocol", "crash", "unknown_exit",
+};
+
+struct hist {
+	uint64_t bucket[NBUCKETS + 1];	/* per bucket, not cumulative; last: +Inf */
+	uint64_t sum_ns;
+};
+
+struct metrics {
+	uint64_t    rpc[METRICS_NMETHODS][METRICS_NCODES];
+	struct hist rpc_dur[METRICS_NMETHODS];
+	uint64_t    pay[NSTATUS][NERRCODES];
+	struct hist pay_dur;
+	uint64_t    rl_exceeded[METRICS_NMETHODS];
+	uint64_t    rl_unavailable;
+	uint64_t    exits[NEXITS];
+	uint64_t    accepted;
+	int64_t     workers_active;
+	int64_t     workers_idle;
+	uint64_t    worker_starts;		/* fork to READY, completed */
+	uint64_t    worker_start_us;	/* their sum */
+};
+
+#define ADD(p, n)  __atomic_fetch_add((p), (n), __ATOMIC_RELAXED)
+#define LOAD(p)    __atomic_load_n((p), __ATOMIC_RELAXED)
+#define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+
+static int shm_fd = -1;
+
+struct metrics *
+metrics_create(void)
+{
+	void *p = MAP_FAILED;
+	int fd;
+
+	/* A memfd rather than anonymous memory: exec'd workers map it too. */
+	fd = memfd_create("paymentd-metrics", MFD_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	if (ftruncate(fd, (off_t)sizeof(struct metrics)) == 0)
+		p = mmap(NULL, sizeof(struct metrics), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		close(fd);
+		return NULL;
+	}
+	shm_fd = fd;
+	return p;	/* a new memfd reads as zeroes */
+}
+
+int
+metrics_shm_fd(void)
+{
+	return shm_fd;
+}
+
+struct metrics *
+metrics_attach(int fd)
+{
+	struct stat st;
+	void *p;
+
+	if (fstat(fd, &st) < 0 || st.st_size != (off_t)sizeof(struct metrics))
+		return NULL;
+	p = mmap(NULL, sizeof(struct metrics), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void
+metrics_worker_started(struct metrics *m, int64_t us)
+{
+	if (m == NULL || us < 0)
+		return;
+	ADD(&m->worker_start_us, (uint64_t)us);
+	ADD(&m->worker_starts, 1);
+}
+
+void
+metrics_destroy(struct metrics *m)
+{
+	if (m != NULL)
+		munmap(m, sizeof(*m));
+}
+
+int
+metrics_protect_readonly(struct metrics *m)
+{
+	return mprotect(m, sizeof(*m), PROT_READ);
+}
+
+enum metrics_method
+metrics_method_from_name(const char *name)
+{
+	int i;
+
+	for (i = 0; name != NULL && i < METRICS_M_UNKNOWN; i++)
+		if (strcmp(name, method_names[i]) == 0)
+			return (enum metrics_method)i;
+	return METRICS_M_UNKNOWN;
+}
+
+const char *
+metrics_method_name(enum metrics_method mm)
+{
+	return (unsigned)mm < METRICS_NMETHODS ? method_names[mm] : method_names[METRICS_M_UNKNOWN];
+}
+
+static unsigned
+method_slot(enum metrics_method mm)
+{
+	return (unsigned)mm < METRICS_NMETHODS ? (unsigned)mm : METRICS_M_UNKNOWN;
+}
+
+static void
+observe(struct hist *h, double seconds)
+{
+	int i;
+
+	if (!(seconds > 0))	/* also NaN */
+		seconds = 0;
+	if (seconds > 1e9)	/* keeps the ns sum far from overflow */
+		seconds = 1e9;
+	for (i = 0; i < NBUCKETS && seconds > bucket_le[i]; i++)
+		;
+	ADD(&h->bucket[i], 1);
+	ADD(&h->sum_ns, (uint64_t)llround(seconds * 1e9));
+}
+
+void
+metrics_rpc(struct metrics *m, enum metrics_method mm, int grpc_code, double seconds)
+{
+	unsigned s = method_slot(mm);
+
+	if (m == NULL)
+		return;
+	if (grpc_code < 0 || grpc_code >= METRICS_NCODES)
+		grpc_code = 2;	/* UNKNOWN */
+	ADD(&m->rpc[s][grpc_code], 1);
+	observe(&m->rpc_dur[s], seconds);
+}
+
+void
+metrics_payment(struct metrics *m, int status, int error_code, double seconds)
+{
+	int si = status >= 1 && status <= 3 ? status - 1 : NSTATUS - 1;
+	int ei = error_code >= 0 && error_code < NERRCODES - 1 ? error_code : NERRCODES - 1;
+
+	if (m == NULL)
+		return;
+	ADD(&m->pay[si][ei], 1);
+	observe(&m->pay_dur, seconds);
+}
+
+void
+metrics_rate_limited(struct metrics *m, enum metrics_method mm)
+{
+	if (m != NULL)
+		ADD(&m->rl_exceeded[method_slot(mm)], 1);
+}
+
+void
+metrics_rl_unavailable(struct metrics *m)
+{
+	if (m != NULL)
+		ADD(&m->rl_unavailable, 1);
+}
+
+void
+metrics_worker_exit(struct metrics *m, const char *reason)
+{
+	int i;
+
+	if (m == NULL)
+		return;
+	for (i = 0; i < NEXITS - 1; i++)
+		if (reason != NULL && strcmp(reason, exit_names[i]) == 0)
+			break;
+	ADD(&m->exits[i], 1);
+}
+
+void
+metrics_set_workers(struct metrics *m, int active, int idle)
+{
+	if (m == NULL)
+		return;
+	STORE(&m->workers_active, (int64_t)active);
+	STORE(&m->workers_idle, (int64_t)idle);
+}
+
+void
+metrics_connection_accepted(struct metrics *m)
+{
+	if (m != NULL)
+		ADD(&m->accepted, 1);
+}
+
+/* ---- rendering ------------------------------------------------------- */
+
+struct out {
+	char  *buf;
+	size_t len;
+	size_t pos;	/* bytes the full output needs so far */
+};
+
+static void __attribute__((format(printf, 2, 3)))
+put(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	if (o->pos < o->len)
+		n = vsnprintf(o->buf + o->pos, o->len - o->pos, fmt, ap);
+	else
+		n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		o->pos += (size_t)n;
+}
+
+/* A label value: backslash, double quote and newline escaped (0.0.4). */
+static void
+put_label_value(struct out *o, const char *v)
+{
+	for (; *v; v++) {
+		switch (*v) {
+		case '\\': put(o, "\\\\"); break;
+		case '"': put(o, "\\\""); break;
+		case '\n': put(o, "\\n"); break;
+		default: put(o, "%c", *v); break;
+		}
+	}
+}
+
+static void
+header(struct out *o, const char *name, const char *type, const char *help)
+{
+	put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* labels is "" or `name="value"` (already escaped), without braces. */
+static void
+put_hist(struct out *o, const char *name, const char *labels, const struct hist *h)
+{
+	uint64_t cum = 0;
+	int i;
+
+	for (i = 0; i <= NBUCKETS; i++) {
+		cum += LOAD(&h->bucket[i]);
+		put(o, "%s_bucket{%s%sle=\"%s\"} %llu\n", name, labels, labels[0] ? "," : "",
+		    i < NBUCKETS ? bucket_le_str[i] : "+Inf", (unsigned long long)cum);
+	}
+	put(o, "%s_sum%s%s%s %.9f\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "",
+	    (double)LOAD(&h->sum_ns) / 1e9);
+	put(o, "%s_count%s%s%s %llu\n", name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "",
+	    (unsigned long long)cum);
+}
+
+size_t
+metrics_render(const struct metrics *m, char *buf, size_t len,
+    const char *version, const struct metrics_outbox *ob)
+{
+	struct out o = { buf, len, 0 };
+	char lbl[64];
+	int i, j;
+
+	if (len > 0)
+		buf[0] = '\0';
+
+	header(&o, "grpc_requests_total", "counter", "gRPC requests finished, by method and status code.");
+	for (i = 0; i < METRICS_NMETHODS; i++)
+		for (j = 0; j < METRICS_NCODES; j++)
+			put(&o, "grpc_requests_total{method=\"%s\",code=\"%s\"} %llu\n",
+			    method_names[i], code_names[j], (unsigned long long)LOAD(&m->rpc[i][j]));
+
+	header(&o, "grpc_request_duration_seconds", "histogram",
+	    "Time from a request's arrival to its final status, by method.");
+	for (i = 0; i < METRICS_NMETHODS; i++) {
+		snprintf(lbl, sizeof(lbl), "method=\"%s\"", method_names[i]);
+		put_hist(&o, "grpc_request_duration_seconds", lbl, &m->rpc_dur[i]);
+	}
+
+	header(&o, "payment_requests_total", "counter",
+	    "AuthorizePayment outcomes, by payment status and error code.");
+	for (i = 0; i < NSTATUS; i++)
+		for (j = 0; j < NERRCODES; j++)
+			put(&o, "payment_requests_total{status=\"%s\",error_code=\"%s\"} %llu\n",
+			    status_names[i], errcode_names[j], (unsigned long long)LOAD(&m->pay[i][j]));
+
+	header(&o, "payment_duration_seconds", "histogram",
+	    "Time to process an AuthorizePayment that produced a payment outcome.");
+	put_hist(&o, "payment_duration_seconds", "", &m->pay_dur);
+
+	header(&o, "rate_limit_exceeded_total", "counter", "Requests rejected by the rate limiter, by method.");
+	for (i = 0; i < METRICS_NMETHODS; i++)
+		put(&o, "rate_limit_exceeded_total{method=\"%s\"} %llu\n", method_names[i],
+		    (unsigned long long)LOAD(&m->rl_exceeded[i]));
+
+	header(&o, "rate_limiter_unavailable_total", "counter",
+	    "Requests decided without Redis (allowed if RATE_LIMIT_FAIL_OPEN, else refused).");
+	put(&o, "rate_limiter_unavailable_total %llu\n", (unsigned long long)LOAD(&m->rl_unavailable));
+
+	header(&o, "workers_active", "gauge", "Worker processes serving a client connection.");
+	put(&o, "workers_active %lld\n", (long long)LOAD(&m->workers_active));
+	header(&o, "workers_idle", "gauge", "Worker processes waiting for a client connection.");
+	put(&o, "workers_idle %lld\n", (long long)LOAD(&m->workers_idle));
+
+	header(&o, "worker_start_seconds", "summary",
+	    "Time from fork to READY of a worker (exec, Postgres and Redis connect, warm-up, lock-down).");
+	put(&o, "worker_start_seconds_sum %.6f\n", (double)LOAD(&m->worker_start_us) / 1e6);
+	put(&o, "worker_start_seconds_count %llu\n", (unsigned long long)LOAD(&m->worker_starts));
+
+	header(&o, "worker_exits_total", "counter", "Worker process exits, by reason.");
+	for (i = 0; i < NEXITS; i++)
+		put(&o, "worker_exits_total{reason=\"%s\"} %llu\n", exit_names[i],
+		    (unsigned long long)LOAD(&m->exits[i]));
+
+	header(&o, "connections_accepted_total", "counter", "Client connections accepted by the supervisor.");
+	put(&o, "connections_accepted_total %llu\n", (unsigned long long)LOAD(&m->accepted));
+
+	header(&o, "paymentd_build_info", "gauge", "Always 1; the version label names the paymentd release.");
+	put(&o, "paymentd_build_info{version=\"");
+	put_label_value(&o, version ? version : "");
+	put(&o, "\"} 1\n");
+
+	if (ob != NULL && ob->queried) {
+		header(&o, "outbox_metrics_up", "gauge",
+		    "1 if the outbox gauges below could be read from Postgres at this scrape.");
+		put(&o, "outbox_metrics_up %d\n", ob->up ? 1 : 0);
+		if (ob->up) {
+			header(&o, "outbox_pending_events", "gauge", "Outbox events not yet published.");
+			put(&o, "outbox_pending_events %lld\n", (long long)ob->pending);
+			header(&o, "outbox_oldest_pending_age_seconds", "gauge",
+			    "Age of the oldest unpublished outbox event (0 when none).");
+			put(&o, "outbox_oldest_pending_age_seconds %.3f\n", ob->oldest_age_s);
+			header(&o, "relay_published_events", "gauge",
+			    "Outbox events the relay published (rows with published_at and no error).");
+			put(&o, "relay_published_events %lld\n", (long long)ob->published);
+			header(&o, "relay_dead_lettered_events", "gauge",
+			    "Outbox events the relay sent to the DLQ.");
+			put(&o, "relay_dead_lettered_events %lld\n", (long long)ob->dead_lettered);
+			header(&o, "relay_failed_publish_attempts", "gauge",
+			    "Failed publish attempts recorded on outbox rows (retry_count summed).");
+			put(&o, "relay_failed_publish_attempts %lld\n", (long long)ob->failed_attempts);
+		}
+	}
+	return o.pos;
+}

@@ -1,0 +1,193 @@
+/*
+ * wrk_rpc.c — PaymentService handlers: decode, validate, call the ledger,
+ * encode. Business declines are OK responses with status DECLINED; gRPC
+ * errors are reserved for bad requests, idempotency conflicts and faults.
+ */
+#include "wrk.h"
+#include "common/log.h"
+#include "ledger/pay_validate.h"
+#include "common/util.h"
+#include "metrics/metrics.h"
+#include "payment/v1/payment.pb-c.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void
+pack_reply(struct wrk_reply *rep, const ProtobufCMessage *m)
+{
+	rep->len = protobuf_c_message_get_packed_size(m);
+	rep->body = xmalloc(rep->len);
+	protobuf_c_message_pack(m, rep->body);
+	rep->status = GRPC_STATUS_OK;
+}
+
+void
+wrk_rpc_authorize(struct wrk_ctx *ctx, const uint8_t *buf, size_t len, struct wrk_reply *rep)
+{
+	Payment__V1__AuthorizePaymentRequest *rq;
+	Payment__V1__AuthorizePaymentResponse rs = PAYMENT__V1__AUTHORIZE_PAYMENT_RESPONSE__INIT;
+	Payment__V1__PaymentError pe = PAYMENT__V1__PAYMENT_ERROR__INIT;
+	struct ledger_auth_req q;
+	struct ledger_auth_res r;
+	struct pay_request pr;
+	char msg[256], err[512], ulid[PAY_ULID_LEN + 1];
+	enum ledger_rc rc;
+	int64_t t0 = util_now_ns();
+
+	rq = payment__v1__authorize_payment_request__unpack(NULL, len, buf);
+	if (rq == NULL) {
+		wrk_reply_status(rep, GRPC_STATUS_INVALID_ARGUMENT, "malformed AuthorizePaymentRequest");
+		return;
+	}
+	pr.idempotency_key = rq->idempotency_key;
+	pr.payer = rq->payer_account_id;
+	pr.payee = rq->payee_account_id;
+	pr.amount_cents = rq->amount_cents;
+	pr.currency = rq->currency;
+	pr.description = rq->description;
+	if (pay_validate_authorize(&pr, msg, sizeof(msg)) < 0) {
+		wrk_reply_status(rep, GRPC_STATUS_INVALID_ARGUMENT, "%s", msg);
+		goto out;
+	}
+	if (wrk_ledger(ctx->w) == NULL) {
+		wrk_reply_status(rep, GRPC_STATUS_UNAVAILABLE,
+		    "database unavailable; retry with the same idempotency key");
+		goto out;
+	}
+	if (pay_ulid(ulid) < 0) {
+		wrk_reply_status(rep, GRPC_STATUS_INTERNAL, "no randomness for a payment id");
+		goto out;
+	}
+	memset(&q, 0, sizeof(q));
+	q.key = pr.idempotency_key;
+	q.payer = pr.payer;
+	q.payee = pr.payee;
+	q.amount_cents = pr.amount_cents;
+	q.currency = pr.currency;
+	q.description = pr.description;
+	q.correlation_id = ctx->correlation_id;
+	q.payment_id = ulid;
+	q.key_ttl_s = wrk_config(ctx->w)->idempotency_ttl_s;
+	pay_fingerprint(&pr, q.fingerprint);
+
+	rc = ledger_authorize(wrk_ledger(ctx->w), &q, ctx->deadline_ms, &r, err, sizeof(err));
+	if (rc != LEDGER_OK) {
+		wrk_reply_ledger_error(ctx, rep, rc, err);
+		goto out;
+	}
+	if (r.conflict[0]) {
+		/* Same key, other parameters: refuse and name what differs. */
+		wrk_reply_status(rep, GRPC_STATUS_FAILED_PRECONDITION,
+		    "idempotency_key already used with different %s (payment %s)",
+		    r.conflict, r.payment_id);
+		log_info("idempotency conflict", LF_S("payment_id", r.payment_id),
+		    LF_S("differs", r.conflict));
+		goto out;
+	}
+	rs.payment_id = r.payment_id;
+	rs.processed_at = r.processed_at;
+	rs.status = r.replayed ? PAYMENT__V1__PAYMENT_STATUS__PAYMENT_STATUS_DUPLICATE
+	                       : pay_status_from_name(r.status);
+	if (r.error_code[0]) {
+		pe.code = pay_error_code_from_name(r.error_code);
+		pe.message = r.error_message;
+		rs.error = &pe;
+	}
+	metrics_payment(wrk_metrics(ctx->w), rs.status, rs.error ? (int)pe.code : 0,
+	    (double)(util_now_ns() - t0) / 1e9);
+	log_info(r.replayed ? "payment replayed" : "payment processed",
+	    LF_S("payment_id", r.payment_id), LF_S("status", r.status),
+	    LF_S("error_code", r.error_code), LF_I("amount_cents", pr.amount_cents),
+	    LF_I("attempts", r.attempts));
+	pack_reply(rep, &rs.base);
+out:
+	payment__v1__authorize_payment_request__free_unpacked(rq, NULL);
+}
+
+void
+wrk_rpc_get_payment(struct wrk_ctx *ctx, const uint8_t *buf, size_t len, struct wrk_reply *rep)
+{
+	Payment__V1__GetPaymentRequest *rq;
+	Payment__V1__GetPaymentResponse rs = PAYMENT__V1__GET_PAYMENT_RESPONSE__INIT;
+	Payment__V1__Payment p = PAYMENT__V1__PAYMENT__INIT;
+	struct ledger_payment lp;
+	char msg[256], err[512];
+	enum ledger_rc rc;
+
+	rq = payment__v1__get_payment_request__unpack(NULL, len, buf);
+	if (rq == NULL) {
+		wrk_reply_status(rep, GRPC_STATUS_INVALID_ARGUMENT, "malformed GetPaymentRequest");
+		return;
+	}
+	if (pay_validate_id("payment_id", rq->payment_id, PAY_ID_MAX, msg, sizeof(msg)) < 0) {
+		wrk_reply_status(rep, GRPC_STATUS_INVALID_ARGUMENT, "%s", msg);
+		goto out;
+	}
+	if (wrk_ledger(ctx->w) == NULL) {
+		wrk_reply_status(rep, GRPC_STATUS_UNAVAILABLE, "database unavailable");
+		goto out;
+	}
+	rc = ledger_get_payment(wrk_ledger(ctx->w), rq->payment_id, ctx->deadline_ms, &lp, err, sizeof(err));
+	if (rc == LEDGER_NOT_FOUND) {
+		wrk_reply_status(rep, GRPC_STATUS_NOT_FOUND, "payment %s not found", rq->payment_id);
+		goto out;
+	}
+	if (rc != LEDGER_OK) {
+		wrk_reply_ledger_error(ctx, rep, rc, err);
+		goto out;
+	}
+	p.payment_id = lp.payment_id;
+	p.payer_account_id = lp.payer;
+	p.payee_account_id = lp.payee;
+	p.amount_cents = lp.amount_cents;
+	p.currency = lp.currency;
+	p.status = pay_status_from_name(lp.status);
+	p.description = lp.description;
+	p.created_at = lp.created_at;
+	p.updated_at = lp.updated_at;
+	rs.payment = &p;
+	pack_reply(rep, &rs.base);
+out:
+	payment__v1__get_payment_request__free_unpacked(rq, NULL);
+}
+
+void
+wrk_rpc_get_balance(struct wrk_ctx *ctx, const uint8_t *buf, size_t len, struct wrk_reply *rep)
+{
+	Payment__V1__GetAccountBalanceRequest *rq;
+	Payment__V1__GetAccountBalanceResponse rs = PAYMENT__V1__GET_ACCOUNT_BALANCE_RESPONSE__INIT;
+	struct ledger_balance b;
+	char msg[256], err[512];
+	enum ledger_rc rc;
+
+	rq = payment__v1__get_account_balance_request__unpack(NULL, len, buf);
+	if (rq == NULL) {
+		wrk_reply_status(rep, GRPC_STATUS_INVALID_ARGUMENT, "malformed GetAccountBalanceRequest");
+		return;
+	}
+	if (pay_validate_id("account_id", rq->account_id, PAY_ACCOUNT_MAX, msg, sizeof(msg)) < 0) {
+		wrk_reply_status(rep, GRPC_STATUS_INVALID_ARGUMENT, "%s", msg);
+		goto out;
+	}
+	if (wrk_ledger(ctx->w) == NULL) {
+		wrk_reply_status(rep, GRPC_STATUS_UNAVAILABLE, "database unavailable");
+		goto out;
+	}
+	rc = ledger_get_balance(wrk_ledger(ctx->w), rq->account_id, ctx->deadline_ms, &b, err, sizeof(err));
+	if (rc == LEDGER_NOT_FOUND) {
+		wrk_reply_status(rep, GRPC_STATUS_NOT_FOUND, "account %s not found", rq->account_id);
+		goto out;
+	}
+	if (rc != LEDGER_OK) {
+		wrk_reply_ledger_error(ctx, rep, rc, err);
+		goto out;
+	}
+	rs.account_id = b.account_id;
+	rs.available_balance_cents = b.available_cents;
+	rs.pending_balance_cents = b.pending_cents;
+	rs.currency = b.currency;
+	pack_reply(rep, &rs.base);
+out:
+	payment__v1__get_account_balance_request__free_unpacked(rq, NULL);
+}

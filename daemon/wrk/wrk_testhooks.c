@@ -1,0 +1,71 @@
+/*
+ * wrk_testhooks.c — TEST-ONLY method that makes a sandboxed worker attempt
+ * a forbidden operation, so tests can prove the seccomp policy holds.
+ *
+ * Compiled only into build/paymentd-testhooks (-DPAYMENTD_TEST_HOOKS);
+ * the paymentd binary users run does not contain it. The request payload
+ * is the operation's name as raw bytes; the reply (if the worker survives)
+ * is "errno=N".
+ */
+#include "wrk.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+
+static void *
+noop(void *arg)
+{
+	return arg;
+}
+
+void
+wrk_test_syscall(struct wrk_ctx *ctx, const uint8_t *req, size_t len, struct wrk_reply *rep)
+{
+	char op[32], out[64];
+	int rc = 0, e = 0;
+
+	(void)ctx;
+	snprintf(op, sizeof(op), "%.*s", (int)(len < 31 ? len : 31), (const char *)req);
+	errno = 0;
+	if (strcmp(op, "open") == 0) {
+		rc = open("/etc/passwd", O_RDONLY);
+	} else if (strcmp(op, "open_write") == 0) {
+		rc = open("/tmp/pwned", O_WRONLY | O_CREAT, 0600);
+	} else if (strcmp(op, "execve") == 0) {
+		char *argv[] = { (char *)"/bin/sh", NULL };
+		rc = execve("/bin/sh", argv, NULL);
+	} else if (strcmp(op, "socket") == 0) {
+		rc = socket(AF_INET, SOCK_STREAM, 0);
+	} else if (strcmp(op, "fork") == 0) {
+		rc = (int)syscall(SYS_fork);
+	} else if (strcmp(op, "mmap_exec") == 0) {
+		void *p = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		rc = p == MAP_FAILED ? -1 : 0;
+	} else if (strcmp(op, "thread") == 0) {
+		pthread_t t;
+		rc = pthread_create(&t, NULL, noop, NULL);
+		if (rc == 0)
+			pthread_join(t, NULL);
+		e = rc;
+	} else if (strcmp(op, "setuid0") == 0) {
+		rc = setuid(0);
+	} else {
+		wrk_reply_status(rep, GRPC_STATUS_INVALID_ARGUMENT, "unknown op %s", op);
+		return;
+	}
+	if (e == 0)
+		e = rc < 0 ? errno : 0;
+	snprintf(out, sizeof(out), "rc=%d errno=%d", rc, e);
+	rep->len = strlen(out);
+	rep->body = xmalloc(rep->len);
+	memcpy(rep->body, out, rep->len);
+	rep->status = GRPC_STATUS_OK;
+}
