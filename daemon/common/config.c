@@ -6,6 +6,7 @@
  */
 #include "config.h"
 #include "log.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -89,10 +90,8 @@ set_var(struct config *c, const struct cvar *v, const char *val, char *err, size
 		return 0;
 	}
 	case C_INT: {
-		long long x;
-		errno = 0;
-		x = strtoll(val, &end, 10);
-		if (errno || end == val || *end != '\0' || x < v->min || x > v->max) {
+		int64_t x;
+		if (util_parse_i64(val, (int64_t)v->min, (int64_t)v->max, &x) < 0) {
 			snprintf(err, errlen, "%s: invalid value \"%.64s\" (integer %.0f..%.0f)",
 			    v->name, val, v->min, v->max);
 			return -1;
@@ -104,7 +103,9 @@ set_var(struct config *c, const struct cvar *v, const char *val, char *err, size
 		double x;
 		errno = 0;
 		x = strtod(val, &end);
-		if (errno || end == val || *end != '\0' || !isfinite(x) || x < v->min || x > v->max) {
+		/* strtod skips leading blanks; reject them as util_parse_i64 does. */
+		if (errno || end == val || isspace((unsigned char)*val) || *end != '\0' ||
+		    !isfinite(x) || x < v->min || x > v->max) {
 			snprintf(err, errlen, "%s: invalid value \"%.64s\" (number %g..%g)",
 			    v->name, val, v->min, v->max);
 			return -1;
@@ -340,7 +341,10 @@ cfg_print_table(int markdown)
 		default: snprintf(range, sizeof(range), "string, < %zu bytes", v->size); break;
 		}
 		if (markdown)
-			printf("| `%s` | `%s` | %s | %s |\n", v->name, v->def, range, v->help);
+			if (v->def[0] != '\0')
+				printf("| `%s` | `%s` | %s | %s |\n", v->name, v->def, range, v->help);
+			else	/* an empty code span renders as two backticks */
+				printf("| `%s` | (empty) | %s | %s |\n", v->name, range, v->help);
 		else
 			printf("%-30s %-45s %-26s %s\n", v->name, v->def, range, v->help);
 	}

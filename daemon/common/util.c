@@ -237,3 +237,36 @@ util_child_signals(void (*on_term)(int))
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
+
+int
+util_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+	const char *p = s;
+	char *end;
+	long long x;
+
+	if (s == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	/* Only an optional sign and decimal digits: strtoll alone would also
+	 * take leading blanks, and an empty or sign-only string as 0. */
+	if (*p == '+' || *p == '-')
+		p++;
+	if (*p < '0' || *p > '9') {
+		errno = EINVAL;
+		return -1;
+	}
+	errno = 0;
+	x = strtoll(s, &end, 10);
+	if (*end != '\0') {
+		errno = EINVAL;
+		return -1;
+	}
+	if (errno == ERANGE || x < min || x > max) {
+		errno = ERANGE;
+		return -1;
+	}
+	*out = x;
+	return 0;
+}

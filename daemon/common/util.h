@@ -49,4 +49,10 @@ int util_tcp_listen(const char *host, int port, int backlog, const char *what,
 int util_set_nonblock(int fd, int on);
 int util_set_cloexec(int fd);
 
+/* Parses a whole string as a decimal integer in min..max: an optional sign
+ * and digits only (no blanks, no trailing bytes, no empty string). Returns
+ * 0 and sets *out, or -1 with errno EINVAL (not a number) or ERANGE (a
+ * number outside min..max or int64), leaving *out untouched. */
+int util_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
+
 #endif
