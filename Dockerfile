@@ -6,7 +6,7 @@ WORKDIR /src
 COPY scripts/install-deps scripts/install-deps
 RUN apt-get update && scripts/install-deps && rm -rf /var/lib/apt/lists/*
 COPY . .
-RUN make -j"$(nproc)" all && make install PREFIX=/opt/paymentd
+RUN make -j"$(nproc)" PREFIX=/opt/paymentd all && make install PREFIX=/opt/paymentd
 
 FROM debian:12-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \

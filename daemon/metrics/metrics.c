@@ -55,8 +55,8 @@ static const char *const errcode_names[NERRCODES] = {
 };
 
 /* The supervisor's exit_reason() strings; the last one takes the rest.
- * "rl_down" is the proposed exit of an idle pool worker whose Redis
- * connection failed (see docs/operability.md). */
+ * "rl_down": an idle pool worker whose Redis connection failed;
+ * "protocol": killed for a byte sup_proto.h does not define. */
 #define NEXITS 12
 static const char *const exit_names[NEXITS] = {
 	"ok", "db_lost", "db_down", "rl_down", "ipc", "software", "sandbox", "seccomp",

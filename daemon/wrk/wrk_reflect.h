@@ -3,8 +3,8 @@
  * over the descriptor set embedded at build time.
  *
  * Contract: refl_init() parses the embedded FileDescriptorSet (it only
- * allocates); the supervisor calls it before forking workers, which inherit
- * the index, and any later call is a no-op. refl_answer() turns one serialized
+ * allocates); each worker calls it once before its lock-down (the
+ * supervisor links no protobuf), and any later call is a no-op. refl_answer() turns one serialized
  * ServerReflectionRequest into one serialized ServerReflectionResponse
  * (malloc'd, caller frees); protocol errors become error_response messages,
  * never stream failures. Both service versions share the wire format.

@@ -1,6 +1,6 @@
 /*
  * wrk_worker.c — one worker process: serves exactly one client connection
- * with the grpc C core, then exits with a code from wrk_exit.h.
+ * with the grpc C core, then exits with a code from sup/sup_proto.h.
  *
  * Life of a worker (exec'd by the supervisor as an unprivileged process,
  * see sup_proto.h and wrk_main.c):
@@ -50,6 +50,10 @@
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
 #include <libpq-fe.h>
+
+#ifdef PAYMENTD_COVERAGE
+void __gcov_dump(void);
+#endif
 
 #define TICK_MS           250
 #define REQUESTS_PER_METHOD 2
@@ -879,6 +883,12 @@ wrk_worker_run(const struct config *cfg, int ctl_fd, struct metrics *metrics)
 	ready = w.db_down ? SUP_MSG_NODB : SUP_MSG_READY;
 	if (write(ctl_fd, &ready, 1) != 1)
 		exit(SUP_EXIT_IPC);
+#ifdef PAYMENTD_TEST_HOOKS
+	/* Test-only: a byte sup_proto.h does not define, as a compromised
+	 * worker might send; the supervisor must kill us for it. */
+	if (getenv("PAYMENTD_TEST_BAD_BYTE") != NULL && write(ctl_fd, "X", 1) != 1)
+		exit(SUP_EXIT_IPC);
+#endif
 	fd = receive_client(&w);
 
 	/* The supervisor accepted it blocking; grpc wants it non-blocking. */
@@ -922,5 +932,8 @@ wrk_worker_run(const struct config *cfg, int ctl_fd, struct metrics *metrics)
 	    LF_I("exit_code", w.exit_code));
 	/* Skip grpc teardown: the process ends here and the kernel reclaims
 	 * everything; a slow grpc_shutdown would only delay the next worker. */
+#ifdef PAYMENTD_COVERAGE
+	__gcov_dump();	/* _exit skips gcov's atexit writer */
+#endif
 	_exit(w.exit_code);
 }
