@@ -47,12 +47,12 @@ FUZZ_DIR     := $(BUILD)/fuzz
 FUZZ_HARNESSES := fuzz_authorize fuzz_env fuzz_reflect fuzz_getreq
 
 # Library sources each harness needs (besides its own file).
-FUZZ_LIB_fuzz_authorize := daemon/ledger/pay_validate.c daemon/common/util.c daemon/common/log.c $(GEN)/payment/v1/payment.pb-c.c
-FUZZ_LIB_fuzz_env       := daemon/common/config.c daemon/common/log.c daemon/common/util.c
-FUZZ_LIB_fuzz_reflect   := daemon/wrk/wrk_reflect.c daemon/common/util.c daemon/common/log.c \
+FUZZ_LIB_fuzz_authorize := daemon/ledger/pay_validate.c daemon/common/util.c daemon/common/log.c daemon/common/utf8.c $(GEN)/payment/v1/payment.pb-c.c
+FUZZ_LIB_fuzz_env       := daemon/common/config.c daemon/common/log.c daemon/common/util.c daemon/common/utf8.c
+FUZZ_LIB_fuzz_reflect   := daemon/wrk/wrk_reflect.c daemon/common/util.c daemon/common/log.c daemon/common/utf8.c \
                            $(GEN)/grpc/reflection/v1/reflection.pb-c.c \
                            $(GEN)/google/protobuf/descriptor.pb-c.c
-FUZZ_LIB_fuzz_getreq    := daemon/ledger/pay_validate.c daemon/common/util.c daemon/common/log.c $(GEN)/payment/v1/payment.pb-c.c \
+FUZZ_LIB_fuzz_getreq    := daemon/ledger/pay_validate.c daemon/common/util.c daemon/common/log.c daemon/common/utf8.c $(GEN)/payment/v1/payment.pb-c.c \
                            $(GEN)/grpc/health/v1/health.pb-c.c
 
 $(FUZZ_DIR)/obj/%.o: %.c $(PROTO_H)

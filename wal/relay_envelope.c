@@ -7,6 +7,8 @@
  * schemas with ajv to keep the two honest.
  */
 #include "relay_envelope.h"
+#include "common/backoff.h"
+#include "common/utf8.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -43,27 +45,11 @@ relay_topic(const char *prefix, const char *event_type, char *out, size_t outlen
 	return 0;
 }
 
-static size_t
-utf8_chars(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s; s++)
-		n += ((unsigned char)*s & 0xC0) != 0x80;
-	return n;
-}
-
+/* utf8_cut() under the name the relay's unit tests use. */
 size_t
 relay_utf8_cut(const char *s, size_t max)
 {
-	size_t n = strlen(s);
-
-	if (n <= max)
-		return n;
-	/* Step back over continuation bytes to the start of a sequence. */
-	while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
-		max--;
-	return max;
+	return utf8_cut(s, max);
 }
 
 static int
@@ -329,7 +315,7 @@ relay_dlq_record(const struct relay_row *r, const char *envelope, int retry_coun
 	if (env == NULL) {
 		/* Keep what identifies the event, not the whole bad payload: it
 		 * may be what made the event fail (too large, say). */
-		cut = relay_utf8_cut(r->payload, RELAY_RAW_PAYLOAD_MAX);
+		cut = utf8_cut(r->payload, RELAY_RAW_PAYLOAD_MAX);
 		env = json_pack("{s:s, s:s, s:s, s:s, s:s%, s:s}",
 		    "event_id", r->event_id, "aggregate_type", r->aggregate_type,
 		    "aggregate_id", r->aggregate_id, "event_type", r->event_type,
@@ -337,7 +323,7 @@ relay_dlq_record(const struct relay_row *r, const char *envelope, int retry_coun
 		if (env == NULL)
 			goto out;
 	}
-	cut = relay_utf8_cut(error, 1000);
+	cut = utf8_cut(error, 1000);
 	errtxt = strndup(error, cut);
 	if (errtxt == NULL)
 		goto out;
@@ -354,17 +340,41 @@ out:
 	return s;
 }
 
+int
+relay_classify(const struct relay_row *r, int max_retries, size_t max_bytes, const char *now,
+    char **value, char *error, size_t errlen)
+{
+	/* Room left for the headers and the record batch around the value. */
+	size_t limit = max_bytes > 4096 ? max_bytes - 4096 : 0;
+	char why[400] = "";
+	char *envelope = NULL;
+
+	error[0] = '\0';
+	if (relay_envelope(r, &envelope, why, sizeof(why)) < 0)
+		snprintf(error, errlen, "invalid event: %s", why);
+	else if (r->retry_count > 0 && r->retry_count >= max_retries)
+		snprintf(error, errlen, "retries exhausted (%d): %s", r->retry_count,
+		    r->last_error[0] ? r->last_error : "unknown error");
+	else if (strncmp(r->last_error, "permanent: ", 11) == 0)
+		snprintf(error, errlen, "%s", r->last_error);
+	else if (strlen(envelope) > limit)
+		snprintf(error, errlen, "message too large: %zu bytes (limit %zu)", strlen(envelope), limit);
+	if (error[0] == '\0') {
+		*value = envelope;
+		return 0;
+	}
+	/* The DLQ record repeats a valid envelope when it fits, else only the
+	 * event's identity and the start of its payload. */
+	*value = relay_dlq_record(r, envelope && strlen(envelope) < max_bytes / 2 ? envelope : NULL,
+	    r->retry_count, now, error);
+	free(envelope);
+	return *value != NULL ? 1 : -1;
+}
+
 int64_t
 relay_backoff_ms(int attempt, double base_s, double max_s, uint32_t rnd)
 {
-	double d = base_s * 1000.0, cap = max_s * 1000.0, half;
-	int i;
+	double d = backoff_delay(attempt, base_s * 1000.0, max_s * 1000.0, rnd);
 
-	for (i = 0; i < attempt && d < cap; i++)
-		d *= 2;
-	if (d > cap)
-		d = cap;
-	half = d / 2;
-	d = half + half * ((double)(rnd % 10001) / 10000.0);
 	return d < 1 ? 1 : (int64_t)d;
 }

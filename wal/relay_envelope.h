@@ -8,6 +8,11 @@
  *    JSON envelope {event_id, aggregate_type, aggregate_id, event_type,
  *    payload, timestamp}, or -1 with the reason in why when the row is
  *    poison: such rows go to the DLQ instead of blocking the stream.
+ *  - relay_classify() decides what a row becomes: its envelope (returns
+ *    0), or a DLQ record (returns 1) when the row is poison, out of retries
+ *    (retry_count >= max_retries > 0), marked "permanent: " by an earlier
+ *    failure, or too large for a message of max_bytes; error then says
+ *    why. *value is malloc'd. -1: out of memory.
  *  - relay_topic() maps an event type to "<prefix>.<lowercased type>".
  *  - relay_dlq_record() builds the DLQ value (schemas/dlq-record.schema.json):
  *    {envelope, outbox_seq, retry_count, failed_at, error}. With
@@ -15,12 +20,11 @@
  *    carries the row's identity and raw_payload, the payload text cut to
  *    RELAY_RAW_PAYLOAD_MAX bytes on a UTF-8 boundary. Returns malloc'd JSON
  *    or NULL on allocation failure.
- *  - relay_backoff_ms() is the delay before retry number attempt (0-based):
- *    base * 2^attempt capped at max, with "equal jitter" — uniform in
- *    [d/2, d] from the caller's random value — so that many retries spread
- *    out instead of arriving together.
- *  - relay_utf8_cut() returns the longest prefix length <= max that does
- *    not split a UTF-8 sequence.
+ *  - relay_backoff_ms() is backoff_delay() (common/backoff.h) for the
+ *    relay's settings: base and max in seconds, the delay in milliseconds,
+ *    never less than 1.
+ *  - relay_utf8_cut() is utf8_cut() (common/utf8.h), under the name the
+ *    relay's unit tests use.
  */
 #ifndef PAYMENTD_RELAY_ENVELOPE_H
 #define PAYMENTD_RELAY_ENVELOPE_H
@@ -45,6 +49,8 @@ struct relay_row {
 };
 
 int     relay_envelope(const struct relay_row *r, char **out, char *why, size_t whylen);
+int     relay_classify(const struct relay_row *r, int max_retries, size_t max_bytes,
+            const char *now, char **value, char *error, size_t errlen);
 int     relay_topic(const char *prefix, const char *event_type, char *out, size_t outlen);
 char   *relay_dlq_record(const struct relay_row *r, const char *envelope, int retry_count,
             const char *failed_at, const char *error);

@@ -234,3 +234,107 @@ relay_kafka_fatal(struct relay_kafka *k, char *buf, size_t len)
 {
 	return rd_kafka_fatal_error(k->rk, buf, len) != RD_KAFKA_RESP_ERR_NO_ERROR;
 }
+
+void
+relay_cursors_raise(struct relay_cursors *c, enum relay_topic_id t, int32_t partition, int64_t next)
+{
+	if (t < RELAY_NTOPICS && partition >= 0 && partition < c->n[t] && next > c->next[t][partition])
+		c->next[t][partition] = next;
+}
+
+void
+relay_cursors_free(struct relay_cursors *c)
+{
+	int t;
+
+	for (t = 0; t < RELAY_NTOPICS; t++) {
+		free(c->next[t]);
+		c->next[t] = NULL;
+		c->n[t] = 0;
+	}
+}
+
+/* Room for every partition the metadata names; the new ones unknown. */
+static void
+cursors_fit(const struct relay_kafka *k, struct relay_cursors *c)
+{
+	int32_t np, p;
+	int t;
+
+	for (t = 0; t < RELAY_NTOPICS; t++) {
+		np = k->partitions[t];
+		if (np <= c->n[t])
+			continue;
+		c->next[t] = realloc(c->next[t], (size_t)np * sizeof(int64_t));
+		if (c->next[t] == NULL)
+			fatal("out of memory");
+		for (p = c->n[t]; p < np; p++)
+			c->next[t][p] = -1;
+		if (c->n[t] > 0)
+			log_warn("partition count grew; keys may move to other partitions",
+			    LF_S("topic", k->topic[t]), LF_I("from", c->n[t]), LF_I("to", np));
+		c->n[t] = np;
+	}
+}
+
+static enum relay_topic_id
+topic_id(const struct relay_kafka *k, const char *topic)
+{
+	int t;
+
+	for (t = 0; t < RELAY_NTOPICS; t++)
+		if (strcmp(k->topic[t], topic) == 0)
+			return (enum relay_topic_id)t;
+	return RELAY_NTOPICS;
+}
+
+int
+relay_kafka_refresh(struct relay_kafka *k, struct relay_cursors *c,
+    const struct journal_offset *known, size_t nknown, const struct relay_retry *retry,
+    struct journal_offset **add, size_t *nadd)
+{
+	struct journal_offset *a;
+	char err[512];
+	int attempt = 0, t;
+	int32_t p;
+	size_t i, n = 0, total = 0;
+
+	*add = NULL;
+	*nadd = 0;
+	while (relay_kafka_metadata(k, 5000, err, sizeof(err)) < 0) {
+		if (*retry->stop)
+			return -1;
+		log_warn("broker metadata unavailable; backing off", LF_S("error", err), LF_I("attempt", attempt));
+		retry->sleep(attempt++);
+	}
+	cursors_fit(k, c);
+	for (i = 0; i < nknown; i++)
+		relay_cursors_raise(c, topic_id(k, known[i].topic), known[i].partition, known[i].offset);
+	for (t = 0; t < RELAY_NTOPICS; t++)
+		total += (size_t)c->n[t];
+	a = xcalloc(total + 1, sizeof(*a));
+	for (t = 0; t < RELAY_NTOPICS; t++)
+		for (p = 0; p < c->n[t]; p++) {
+			int64_t hi;
+
+			if (c->next[t][p] >= 0)
+				continue;
+			attempt = 0;
+			while (relay_kafka_high_watermark(k, k->topic[t], p, &hi, 5000, err, sizeof(err)) < 0) {
+				if (*retry->stop) {
+					free(a);
+					return -1;
+				}
+				log_warn("broker watermark unavailable; backing off", LF_S("error", err));
+				retry->sleep(attempt++);
+			}
+			snprintf(a[n].topic, sizeof(a[n].topic), "%s", k->topic[t]);
+			a[n].partition = p;
+			a[n].offset = hi;
+			n++;
+			c->next[t][p] = hi;
+		}
+	*add = a;
+	*nadd = n;
+	return 0;
+}

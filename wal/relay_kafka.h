@@ -20,6 +20,9 @@
 #include <stdint.h>
 #include <librdkafka/rdkafka.h>
 
+#include "journal/journal.h"
+#include "relay_retry.h"
+
 enum relay_topic_id { RELAY_T_AUTHORIZED, RELAY_T_DECLINED, RELAY_T_DLQ, RELAY_NTOPICS };
 
 #define RELAY_MESSAGE_MAX_BYTES 1000000
@@ -67,5 +70,32 @@ void relay_kafka_poll(struct relay_kafka *k, int timeout_ms);
 /* Non-zero once the idempotent producer hit a fatal error (the handle is
  * then useless: destroy it and resolve the window by a recovery scan). */
 int  relay_kafka_fatal(struct relay_kafka *k, char *buf, size_t len);
+
+/*
+ * Per topic and partition the offset the relay's next message there will
+ * get (-1: not known yet). The journal keeps them (journal_cursors), so
+ * that the recovery scan of a window starts where its first message went.
+ */
+struct relay_cursors {
+	int64_t *next[RELAY_NTOPICS];
+	int32_t  n[RELAY_NTOPICS];
+};
+
+/* Raises one cursor (an unknown topic or partition is ignored). */
+void relay_cursors_raise(struct relay_cursors *c, enum relay_topic_id t, int32_t partition,
+         int64_t next);
+void relay_cursors_free(struct relay_cursors *c);
+
+/*
+ * Brings c up to date with the broker: reads the partition counts
+ * (waiting by retry while the broker is away), makes room for new
+ * partitions, raises c to the journaled cursors known[], and starts every
+ * partition still unknown at its high watermark, read before the relay
+ * produces anything there. Those new cursors go to *add (malloc'd, *nadd
+ * of them; the caller journals them). 0, or -1 when stopping.
+ */
+int  relay_kafka_refresh(struct relay_kafka *k, struct relay_cursors *c,
+         const struct journal_offset *known, size_t nknown, const struct relay_retry *retry,
+         struct journal_offset **add, size_t *nadd);
 
 #endif

@@ -18,6 +18,8 @@
  *      error), resolve the window by scanning its partitions from the
  *      journaled cursors: what is found is marked, the rest is produced
  *      again in a later window.
+ * One window is the steps window_open() .. window_close() below; the
+ * Postgres and Kafka sides are relay_pg.c and relay_kafka.c.
  * docs/relay.md has the argument and the operational side.
  */
 #include "common/config.h"
@@ -28,6 +30,7 @@
 #include "relay_metrics.h"
 #include "relay_pg.h"
 #include "relay_recover.h"
+#include "relay_retry.h"
 #include "sandbox/sandbox.h"
 #include "common/util.h"
 
@@ -38,10 +41,10 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <jansson.h>
 
 enum ev_state { EV_PENDING, EV_DELIVERED, EV_FAILED };
 
+/* One outbox row of a window and what became of its message. */
 struct ev {
 	struct relay_row     row;
 	enum relay_topic_id  tid;
@@ -57,23 +60,20 @@ struct ev {
 };
 
 static struct {
-	struct config       cfg;
-	PGconn             *pg;
-	struct journal     *j;
-	struct relay_kafka *k;
-	char                topic[RELAY_NTOPICS][128];
-	char                ident[64];		/* application_name: host + journal */
-	int64_t            *cursor[RELAY_NTOPICS];	/* next offset; -1 unknown */
-	int32_t             ncursor[RELAY_NTOPICS];
-	uint64_t            published, dlqd, windows, recovered, failures;
-	int64_t             next_stats_ms, next_metadata_ms, held_since_ms;
-	int64_t             backlog, last_window_unix_ms;	/* for /metrics */
-	int                 broker_waiting;
+	struct config        cfg;
+	struct relay_pg_link pg;
+	struct journal      *j;
+	struct relay_kafka  *k;
+	char                 topic[RELAY_NTOPICS][128];
+	char                 ident[64];		/* application_name: host + journal */
+	struct relay_cursors cur;
+	uint64_t             published, dlqd, windows, recovered, failures;
+	int64_t              next_stats_ms, next_metadata_ms, held_since_ms;
+	int64_t              backlog, last_window_unix_ms;	/* for /metrics */
+	int                  broker_waiting;
 } R;
 
 static volatile sig_atomic_t stop;
-
-static void publish_metrics(void);
 
 static void
 on_term(int sig)
@@ -101,11 +101,16 @@ rnd32(void)
 	return v;
 }
 
+/* The wait before retry number attempt, from OUTBOX_*_DELAY_SECONDS;
+ * cut short by SIGTERM. */
 static void
 backoff(int attempt)
 {
 	sleep_ms(relay_backoff_ms(attempt, R.cfg.outbox_base_delay_s, R.cfg.outbox_max_delay_s, rnd32()));
 }
+
+/* What relay_pg.c and relay_kafka.c wait with through an outage. */
+static const struct relay_retry retry = { &stop, backoff };
 
 static void __attribute__((noreturn))
 jfatal(const char *err)
@@ -139,34 +144,54 @@ topic_id(const char *topic)
 	return RELAY_NTOPICS;
 }
 
-/* ---- Postgres ------------------------------------------------------- */
+static void
+cursor_raise(const char *topic, int32_t partition, int64_t next)
+{
+	relay_cursors_raise(&R.cur, topic_id(topic), partition, next);
+}
 
-/* Connects (with the advisory lock), retrying with backoff. 0, or -1 on stop. */
+/* ---- counters ------------------------------------------------------- */
+
+/* Hands the counters to the /metrics thread (a struct copy under a lock). */
+static void
+publish_metrics(void)
+{
+	struct relay_metrics_snapshot m = { R.published, R.dlqd, R.windows, R.recovered,
+	    R.failures, R.backlog, R.last_window_unix_ms, R.broker_waiting };
+
+	relay_metrics_update(&m);
+}
+
+static void
+stats(int force)
+{
+	int64_t now = util_now_ms(), backlog = -1;
+	char err[256];
+
+	if (!force && now < R.next_stats_ms)
+		return;
+	R.next_stats_ms = now + 10000;
+	if (R.pg.conn != NULL && relay_pg_backlog(R.pg.conn, &backlog, err, sizeof(err)) < 0)
+		backlog = -1;
+	R.backlog = backlog;
+	publish_metrics();
+	log_info("relay stats", LF_I("published", (int64_t)R.published), LF_I("dlq", (int64_t)R.dlqd),
+	    LF_I("windows", (int64_t)R.windows), LF_I("recovered", (int64_t)R.recovered),
+	    LF_I("failures", (int64_t)R.failures), LF_I("backlog", backlog));
+}
+
+/* ---- Postgres (relay_pg.c): a refusal stops the relay ---------------- */
+
+/* Connected (with the advisory lock): 0, or -1 when stopping. */
 static int
 pg_ready(void)
 {
 	char err[512];
-	int attempt = 0, rc;
+	int rc = relay_pg_ready(&R.pg, err, sizeof(err));
 
-	if (R.pg != NULL && PQstatus(R.pg) == CONNECTION_OK)
-		return 0;
-	if (R.pg != NULL) {
-		PQfinish(R.pg);
-		R.pg = NULL;
-	}
-	while (!stop) {
-		rc = relay_pg_connect(R.cfg.database_url, R.ident, &R.pg, err, sizeof(err));
-		if (rc == 0) {
-			if (attempt > 0)
-				log_info("postgres reachable again", LF_I("attempts", attempt));
-			return 0;
-		}
-		if (rc == RELAY_PG_FATAL)
-			fatal("%s", err);
-		log_warn("postgres unavailable; backing off", LF_S("error", err), LF_I("attempt", attempt));
-		backoff(attempt++);
-	}
-	return -1;
+	if (rc == RELAY_PG_FATAL)
+		fatal("%s", err);
+	return rc == 0 ? 0 : -1;
 }
 
 static void
@@ -174,123 +199,49 @@ pg_lost(const char *what, const char *err, int rc)
 {
 	if (rc == RELAY_PG_FATAL)
 		fatal("%s: %s", what, err);
-	log_warn("postgres statement failed; reconnecting", LF_S("what", what), LF_S("error", err));
-	PQfinish(R.pg);
-	R.pg = NULL;
+	relay_pg_lost(&R.pg, what, err);
 }
 
-/* Applies a window's outcome; retries until Postgres takes it. 0, or -1 on stop. */
+/* Applies a window's outcome once Postgres takes it: 0, or -1 when stopping. */
 static int
 pg_settle(const struct relay_settle *s)
 {
 	char err[512];
-	int attempt = 0, rc;
+	int rc = relay_pg_settle_retry(&R.pg, s, err, sizeof(err));
 
-	for (;;) {
-		if (pg_ready() < 0)
-			return -1;
-		rc = relay_pg_settle(R.pg, s, err, sizeof(err));
-		if (rc == 0)
-			return 0;
-		pg_lost("outbox settle", err, rc);
-		backoff(attempt++);
-	}
+	if (rc == RELAY_PG_FATAL)
+		fatal("%s", err);
+	return rc == 0 ? 0 : -1;
 }
 
-/* ---- Kafka ---------------------------------------------------------- */
+/* ---- Kafka (relay_kafka.c) ------------------------------------------ */
 
-static void
-on_delivery(void *opaque, rd_kafka_resp_err_t err, rd_kafka_msg_status_t persisted,
-    int32_t partition, int64_t offset)
-{
-	struct ev *e = opaque;
-
-	e->err = err;
-	e->persisted = persisted;
-	if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-		e->state = EV_DELIVERED;
-		e->partition = partition;
-		e->offset = offset;
-	} else {
-		e->state = EV_FAILED;
-	}
-}
-
-static void
-cursor_raise(enum relay_topic_id t, int32_t p, int64_t next)
-{
-	if (t < RELAY_NTOPICS && p >= 0 && p < R.ncursor[t] && next > R.cursor[t][p])
-		R.cursor[t][p] = next;
-}
+static void on_delivery(void *opaque, rd_kafka_resp_err_t err, rd_kafka_msg_status_t persisted,
+    int32_t partition, int64_t offset);
 
 /*
- * Reads partition counts and makes sure every partition has a cursor: a
- * partition never written by this journal starts at its high watermark,
- * taken before the relay produces anything to it.
+ * Partition counts and a cursor for every partition; the cursors new to
+ * the journal are journaled before anything is produced there. 0, or -1
+ * when stopping.
  */
 static int
 kafka_metadata(void)
 {
-	struct journal_offset *cur = NULL, *add = NULL;
-	size_t ncur = 0, nadd = 0, i;
+	struct journal_offset *known = NULL, *add = NULL;
+	size_t nknown = 0, nadd = 0;
 	char err[512];
-	int attempt = 0, t, p;
+	int rc;
 
-	while (relay_kafka_metadata(R.k, 5000, err, sizeof(err)) < 0) {
-		if (stop)
-			return -1;
-		log_warn("broker metadata unavailable; backing off", LF_S("error", err), LF_I("attempt", attempt));
-		backoff(attempt++);
-	}
-	if (journal_cursors(R.j, &cur, &ncur, err, sizeof(err)) < 0)
+	if (journal_cursors(R.j, &known, &nknown, err, sizeof(err)) < 0)
 		jfatal(err);
-	for (t = 0; t < RELAY_NTOPICS; t++) {
-		int32_t np = relay_kafka_partitions(R.k, (enum relay_topic_id)t);
-
-		if (np > R.ncursor[t]) {
-			R.cursor[t] = realloc(R.cursor[t], (size_t)np * sizeof(int64_t));
-			if (R.cursor[t] == NULL)
-				fatal("out of memory");
-			for (p = R.ncursor[t]; p < np; p++)
-				R.cursor[t][p] = -1;
-			if (R.ncursor[t] > 0)
-				log_warn("partition count grew; keys may move to other partitions",
-				    LF_S("topic", R.topic[t]), LF_I("from", R.ncursor[t]), LF_I("to", np));
-			R.ncursor[t] = np;
-		}
-	}
-	for (i = 0; i < ncur; i++)
-		cursor_raise(topic_id(cur[i].topic), cur[i].partition, cur[i].offset);
-	add = xcalloc((size_t)(R.ncursor[0] + R.ncursor[1] + R.ncursor[2]) + 1, sizeof(*add));
-	for (t = 0; t < RELAY_NTOPICS; t++)
-		for (p = 0; p < R.ncursor[t]; p++) {
-			int64_t hi;
-
-			if (R.cursor[t][p] >= 0)
-				continue;
-			attempt = 0;
-			while (relay_kafka_high_watermark(R.k, R.topic[t], p, &hi, 5000, err, sizeof(err)) < 0) {
-				if (stop)
-					goto stopped;
-				log_warn("broker watermark unavailable; backing off", LF_S("error", err));
-				backoff(attempt++);
-			}
-			snprintf(add[nadd].topic, sizeof(add[nadd].topic), "%s", R.topic[t]);
-			add[nadd].partition = p;
-			add[nadd].offset = hi;
-			nadd++;
-			R.cursor[t][p] = hi;
-		}
-	if (nadd > 0 && journal_cursors_raise(R.j, add, nadd, err, sizeof(err)) < 0)
+	rc = relay_kafka_refresh(R.k, &R.cur, known, nknown, &retry, &add, &nadd);
+	if (rc == 0 && nadd > 0 && journal_cursors_raise(R.j, add, nadd, err, sizeof(err)) < 0)
 		jfatal(err);
-	free(cur);
+	free(known);
 	free(add);
-	R.next_metadata_ms = util_now_ms() + 60000;
-	return 0;
-stopped:
-	free(cur);
-	free(add);
-	return -1;
+	if (rc == 0)
+		R.next_metadata_ms = util_now_ms() + 60000;
+	return rc;
 }
 
 static int
@@ -319,72 +270,123 @@ kafka_start(void)
 	return kafka_new() < 0 ? -1 : kafka_metadata();
 }
 
-/* ---- recovery ------------------------------------------------------- */
+/* ---- settling ------------------------------------------------------- */
 
-struct found {
-	struct journal_event ev;	/* sorted by event_id */
-	int      hit;
-	char     error[512];		/* DLQ records: the recorded error */
-	int      retry_count;
+/*
+ * What a window (or its recovery) settles, in the shapes relay_pg_settle()
+ * and journal_window_end() take: the events that reached their topic, the
+ * ones that reached the DLQ (with why), and those that failed.
+ */
+struct outcome {
+	int64_t            *pub, *dseq, *fseq, max_seq;
+	const char        **derr, **ferr;
+	struct journal_dlq *dlq;
+	size_t              npub, ndlq, nfail;
 };
 
-struct scan_ctx {
-	struct found *f;
-	size_t        n;
-};
-
-static int
-cmp_found(const void *a, const void *b)
+/* Room for n events of each kind. */
+static void
+outcome_init(struct outcome *o, size_t n)
 {
-	return strcmp(((const struct found *)a)->ev.event_id, ((const struct found *)b)->ev.event_id);
+	memset(o, 0, sizeof(*o));
+	o->pub = xcalloc(n + 1, sizeof(*o->pub));
+	o->dseq = xcalloc(n + 1, sizeof(*o->dseq));
+	o->fseq = xcalloc(n + 1, sizeof(*o->fseq));
+	o->derr = xcalloc(n + 1, sizeof(*o->derr));
+	o->ferr = xcalloc(n + 1, sizeof(*o->ferr));
+	o->dlq = xcalloc(n + 1, sizeof(*o->dlq));
 }
 
 static void
-on_scanned(void *arg, const char *topic, int32_t partition, int64_t offset, const char *event_id,
-    const char *value, size_t len)
+outcome_free(struct outcome *o)
 {
-	struct scan_ctx *c = arg;
-	struct found key, *f;
-	json_t *o;
+	free(o->pub);
+	free(o->dseq);
+	free(o->fseq);
+	free(o->derr);
+	free(o->ferr);
+	free(o->dlq);
+}
 
-	(void)partition;
-	(void)offset;
-	snprintf(key.ev.event_id, sizeof(key.ev.event_id), "%s", event_id);
-	f = bsearch(&key, c->f, c->n, sizeof(*c->f), cmp_found);
-	/* Only the window's own topic counts: a DLQ copy of an event is not
-	 * the event, and vice versa. */
-	if (f == NULL || f->hit || strcmp(f->ev.topic, topic) != 0)
+/* An event on the broker: on its topic, or (dlq_error set) on the DLQ.
+ * The strings must outlive the settlement. */
+static void
+outcome_delivered(struct outcome *o, int64_t seq, const char *event_id, const char *dlq_error,
+    int retry_count)
+{
+	if (seq > o->max_seq)
+		o->max_seq = seq;
+	if (dlq_error == NULL) {
+		o->pub[o->npub++] = seq;
 		return;
-	f->hit = 1;
-	if (topic_id(topic) == RELAY_T_DLQ) {
-		o = json_loadb(value, len, 0, NULL);
-		snprintf(f->error, sizeof(f->error), "%s",
-		    json_string_value(json_object_get(o, "error")) ?: "dead-lettered");
-		f->retry_count = (int)json_integer_value(json_object_get(o, "retry_count"));
-		json_decref(o);
 	}
+	o->dseq[o->ndlq] = seq;
+	o->derr[o->ndlq] = dlq_error;
+	o->dlq[o->ndlq] = (struct journal_dlq){ seq, event_id, dlq_error, retry_count };
+	o->ndlq++;
+}
+
+/* The failures alone (delivered is 0) or everything, for Postgres. */
+static struct relay_settle
+outcome_rows(const struct outcome *o, int delivered)
+{
+	struct relay_settle s = { NULL, 0, NULL, NULL, 0, o->fseq, o->ferr, o->nfail };
+
+	if (delivered) {
+		s.published = o->pub;
+		s.npublished = o->npub;
+		s.dlq = o->dseq;
+		s.dlq_error = o->derr;
+		s.ndlq = o->ndlq;
+	}
+	return s;
 }
 
 /*
+ * Settles the whole outcome: Postgres first (one statement), then the
+ * journal (window cleared, cursors raised to next[]). In this order a
+ * crash between the two leaves a journaled window whose rows are already
+ * marked: the recovery at the next start marks them again, harmlessly.
+ * 0, or -1 when stopping.
+ */
+static int
+outcome_settle(const struct outcome *o, const struct journal_offset *next, size_t nnext)
+{
+	struct relay_settle s = outcome_rows(o, 1);
+	char err[512];
+	size_t i;
+
+	if (pg_settle(&s) < 0)
+		return -1;
+	if (journal_window_end(R.j, o->max_seq, next, nnext, o->dlq, o->ndlq, err, sizeof(err)) < 0)
+		jfatal(err);
+	for (i = 0; i < nnext; i++)
+		cursor_raise(next[i].topic, next[i].partition, next[i].offset);
+	R.published += o->npub;
+	R.dlqd += o->ndlq;
+	return 0;
+}
+
+/* ---- recovery ------------------------------------------------------- */
+
+/*
  * Resolves the journaled window (after a crash, or when the producer lost
- * track of it): events found on the broker are marked, the others stay
- * unpublished and go out again in a later window. 0, or -1 on stop.
+ * track of it): events found on the broker (relay_recover_window) are
+ * settled, the others stay unpublished and go out again in a later
+ * window. 0, or -1 when stopping.
  */
 static int
 recover_window(const char *why)
 {
 	struct journal_event *ev = NULL;
 	struct journal_offset *start = NULL, *next = NULL;
-	struct relay_scan_part *parts = NULL;
-	struct journal_dlq *dlq = NULL;
-	struct scan_ctx ctx = { NULL, 0 };
-	int64_t *pub = NULL, *dseq = NULL, max_seq = 0;
-	const char **derr = NULL;
-	size_t n, nstart, i, npub = 0, ndlq = 0;
+	struct relay_found *f = NULL;
+	struct outcome o;
+	size_t n, nstart, i, found;
 	char err[512];
-	int attempt = 0, rc = -1;
-	struct relay_settle s;
+	int rc = -1;
 
+	memset(&o, 0, sizeof(o));
 	if (journal_window_load(R.j, &ev, &n, &start, &nstart, err, sizeof(err)) < 0)
 		jfatal(err);
 	if (n == 0) {
@@ -394,86 +396,73 @@ recover_window(const char *why)
 	log_info("recovering an unsettled window", LF_S("reason", why), LF_I("events", (int64_t)n),
 	    LF_I("partitions", (int64_t)nstart), LF_I("first_seq", ev[0].seq),
 	    LF_I("last_seq", ev[n - 1].seq));
-	ctx.f = xcalloc(n, sizeof(*ctx.f));
-	ctx.n = n;
-	for (i = 0; i < n; i++)
-		ctx.f[i].ev = ev[i];
-	qsort(ctx.f, n, sizeof(*ctx.f), cmp_found);
-	parts = xcalloc(nstart + 1, sizeof(*parts));
-	for (i = 0; i < nstart; i++) {
-		snprintf(parts[i].topic, sizeof(parts[i].topic), "%s", start[i].topic);
-		parts[i].partition = start[i].partition;
-		parts[i].start = start[i].offset;
-	}
-	while (relay_recover_scan(R.cfg.brokers, parts, nstart, on_scanned, &ctx, 10000,
-	    err, sizeof(err)) < 0) {
-		if (stop)
-			goto out;
-		log_warn("recovery scan failed; backing off", LF_S("error", err), LF_I("attempt", attempt));
-		backoff(attempt++);
-	}
-	pub = xcalloc(n, sizeof(*pub));
-	dseq = xcalloc(n, sizeof(*dseq));
-	derr = xcalloc(n, sizeof(*derr));
-	dlq = xcalloc(n, sizeof(*dlq));
-	for (i = 0; i < n; i++) {
-		struct found *f = &ctx.f[i];
-
-		if (!f->hit)
-			continue;
-		if (f->ev.seq > max_seq)
-			max_seq = f->ev.seq;
-		if (topic_id(f->ev.topic) == RELAY_T_DLQ) {
-			dseq[ndlq] = f->ev.seq;
-			derr[ndlq] = f->error;
-			dlq[ndlq].seq = f->ev.seq;
-			dlq[ndlq].event_id = f->ev.event_id;
-			dlq[ndlq].error = f->error;
-			dlq[ndlq].retry_count = f->retry_count;
-			ndlq++;
-		} else {
-			pub[npub++] = f->ev.seq;
-		}
-	}
-	memset(&s, 0, sizeof(s));
-	s.published = pub;
-	s.npublished = npub;
-	s.dlq = dseq;
-	s.dlq_error = derr;
-	s.ndlq = ndlq;
-	if (pg_settle(&s) < 0)
-		goto out;
 	next = xcalloc(nstart + 1, sizeof(*next));
-	for (i = 0; i < nstart; i++) {
-		next[i] = start[i];
-		if (parts[i].end > next[i].offset)
-			next[i].offset = parts[i].end;
-		cursor_raise(topic_id(next[i].topic), next[i].partition, next[i].offset);
-	}
-	if (journal_window_end(R.j, max_seq, next, nstart, dlq, ndlq, err, sizeof(err)) < 0)
-		jfatal(err);
-	R.recovered += npub + ndlq;
-	R.published += npub;
-	R.dlqd += ndlq;
+	if (relay_recover_window(R.cfg.brokers, R.topic[RELAY_T_DLQ], ev, n, start, nstart, &retry,
+	    &f, next) < 0)
+		goto out;
+	outcome_init(&o, n);
+	for (i = 0; i < n; i++)
+		if (f[i].hit)
+			outcome_delivered(&o, f[i].ev.seq, f[i].ev.event_id, f[i].dlq ? f[i].error : NULL,
+			    f[i].retry_count);
+	if (outcome_settle(&o, next, nstart) < 0)
+		goto out;
+	found = o.npub + o.ndlq;
+	R.recovered += found;
 	publish_metrics();
 	log_info("window recovered", LF_S("reason", why), LF_I("events", (int64_t)n),
-	    LF_I("already_on_broker", (int64_t)(npub + ndlq)), LF_I("dead_lettered", (int64_t)ndlq),
-	    LF_I("to_republish", (int64_t)(n - npub - ndlq)));
+	    LF_I("already_on_broker", (int64_t)found), LF_I("dead_lettered", (int64_t)o.ndlq),
+	    LF_I("to_republish", (int64_t)(n - found)));
 	rc = 0;
 out:
 	free(ev);
 	free(start);
 	free(next);
-	free(parts);
-	free(ctx.f);
-	free(pub);
-	free(dseq);
-	free(derr);
-	free(dlq);
+	free(f);
+	outcome_free(&o);
 	return rc;
 }
 
 /* ---- one window ----------------------------------------------------- */
+
+/*
+ * A window: the rows read, what each becomes on the broker and, once the
+ * reports are in, the outcome to settle. It lives for one pass of the
+ * main loop, from window_open() to window_close().
+ */
+struct window {
+	PGresult              *res;		/* the rows; evs[].row points into it */
+	struct ev             *evs;
+	size_t                 n;
+	struct journal_event  *je;		/* the window as journaled */
+	struct journal_offset *start;		/* where a scan of each partition starts */
+	size_t                 nstart;
+	struct outcome         out;		/* from the reports (window_tally) */
+	char                 (*ferrbuf)[300];	/* out.ferr[] points here */
+	struct journal_offset *next;		/* cursors after the delivered messages */
+	size_t                 nnext;
+	int                    unknown;		/* a failed message may be on the broker */
+	int                    worst;		/* highest failure count among the failed */
+	int64_t                t[6];		/* when each step began (ns), for the debug line */
+};
+
+/* Delivery report of one message (from relay_kafka_poll, on this thread). */
+static void
+on_delivery(void *opaque, rd_kafka_resp_err_t err, rd_kafka_msg_status_t persisted,
+    int32_t partition, int64_t offset)
+{
+	struct ev *e = opaque;
+
+	e->err = err;
+	e->persisted = persisted;
+	if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		e->state = EV_DELIVERED;
+		e->partition = partition;
+		e->offset = offset;
+	} else {
+		e->state = EV_FAILED;
+	}
+}
 
 /* Errors about the message itself: retrying cannot help. */
 static int
@@ -493,81 +482,167 @@ permanent(rd_kafka_resp_err_t e)
 	}
 }
 
+/* Topic, message and partition of one event: its envelope on its type's
+ * topic, or a DLQ record saying why not (relay_classify). */
 static void
 classify_row(struct ev *e, const char *now)
 {
-	char why[400] = "";
-	char *envelope = NULL;
-	int max = R.cfg.outbox_max_retries;
+	int rc = relay_classify(&e->row, R.cfg.outbox_max_retries, RELAY_MESSAGE_MAX_BYTES, now,
+	    &e->value, e->error, sizeof(e->error));
 
-	if (relay_envelope(&e->row, &envelope, why, sizeof(why)) < 0)
-		snprintf(e->error, sizeof(e->error), "invalid event: %s", why);
-	else if (e->row.retry_count > 0 && e->row.retry_count >= max)
-		snprintf(e->error, sizeof(e->error), "retries exhausted (%d): %s", e->row.retry_count,
-		    e->row.last_error[0] ? e->row.last_error : "unknown error");
-	else if (strncmp(e->row.last_error, "permanent: ", 11) == 0)
-		snprintf(e->error, sizeof(e->error), "%s", e->row.last_error);
-	else if (strlen(envelope) > RELAY_MESSAGE_MAX_BYTES - 4096)
-		snprintf(e->error, sizeof(e->error), "message too large: %zu bytes (limit %d)",
-		    strlen(envelope), RELAY_MESSAGE_MAX_BYTES - 4096);
-	if (e->error[0] == '\0') {
-		e->tid = strcmp(e->row.event_type, "PaymentAuthorized") == 0 ? RELAY_T_AUTHORIZED
-		    : RELAY_T_DECLINED;
-		e->value = envelope;
-	} else {
-		/* The DLQ record repeats a valid envelope when it fits, else
-		 * only the event's identity and the start of its payload. */
-		e->dlq = 1;
+	if (rc < 0)
+		fatal("out of memory building a DLQ record");
+	e->dlq = rc;
+	if (e->dlq)
 		e->tid = RELAY_T_DLQ;
-		e->value = relay_dlq_record(&e->row,
-		    envelope && strlen(envelope) < RELAY_MESSAGE_MAX_BYTES / 2 ? envelope : NULL,
-		    e->row.retry_count, now, e->error);
-		free(envelope);
-		if (e->value == NULL)
-			fatal("out of memory building a DLQ record");
-	}
+	else if (strcmp(e->row.event_type, "PaymentAuthorized") == 0)
+		e->tid = RELAY_T_AUTHORIZED;
+	else
+		e->tid = RELAY_T_DECLINED;
 	e->partition = relay_kafka_partition_for(R.k, e->tid, e->row.partition_key);
 }
 
-/* Hands the counters to the /metrics thread (a struct copy under a lock). */
-static void
-publish_metrics(void)
-{
-	struct relay_metrics_snapshot m = { R.published, R.dlqd, R.windows, R.recovered,
-	    R.failures, R.backlog, R.last_window_unix_ms, R.broker_waiting };
-
-	relay_metrics_update(&m);
-}
-
-static void
-stats(int force)
-{
-	int64_t now = util_now_ms(), backlog = -1;
-	char err[256];
-
-	if (!force && now < R.next_stats_ms)
-		return;
-	R.next_stats_ms = now + 10000;
-	if (R.pg != NULL && relay_pg_backlog(R.pg, &backlog, err, sizeof(err)) < 0)
-		backlog = -1;
-	R.backlog = backlog;
-	publish_metrics();
-	log_info("relay stats", LF_I("published", (int64_t)R.published), LF_I("dlq", (int64_t)R.dlqd),
-	    LF_I("windows", (int64_t)R.windows), LF_I("recovered", (int64_t)R.recovered),
-	    LF_I("failures", (int64_t)R.failures), LF_I("backlog", backlog));
-}
-
-/* Waits for every report of the window. 0, or -1 when stopping gave up. */
+/*
+ * Contract step 1: the next rows, up to a batch, in seq order and never
+ * past a row whose writer may still be in flight. Returns the rows to
+ * publish, 0 when there are none (or Postgres went away: the next pass
+ * reconnects), -2 when rows are held back by a writer in flight, -1 when
+ * stopping. An outbox held back for long is logged every 10 s: a writer
+ * that neither commits nor aborts stops the relay, and someone should know.
+ */
 static int
-wait_window(struct ev *evs, size_t n)
+window_open(struct window *w)
+{
+	char err[512];
+	int usable = 0, held = 0, rc;
+
+	memset(w, 0, sizeof(*w));
+	if (pg_ready() < 0)
+		return -1;
+	w->t[0] = util_now_ns();
+	rc = relay_pg_fetch(R.pg.conn, R.cfg.outbox_batch_size, &w->res, &usable, &held, err, sizeof(err));
+	if (rc < 0) {
+		pg_lost("outbox read", err, rc);
+		return 0;
+	}
+	if (held && usable == 0) {
+		if (R.held_since_ms == 0)
+			R.held_since_ms = util_now_ms();
+		else if (util_now_ms() - R.held_since_ms > 10000) {
+			log_warn("outbox held back by a transaction still in flight",
+			    LF_S("next_seq", PQgetvalue(w->res, 0, RF_SEQ)),
+			    LF_I("held_ms", util_now_ms() - R.held_since_ms));
+			R.held_since_ms = util_now_ms();
+		}
+	} else {
+		R.held_since_ms = 0;
+	}
+	w->n = (size_t)usable;
+	if (w->n == 0)
+		return held ? -2 : 0;
+	return (int)w->n;
+}
+
+/*
+ * Contract step 2, first half: what each row becomes (classify_row) and,
+ * per partition involved, where a recovery scan would start — the cursor,
+ * the offset the window's first message there will get. All of it is
+ * decided before anything is produced, so the journal can hold it.
+ */
+static void
+window_plan(struct window *w)
+{
+	char now[40];
+	size_t i, k;
+
+	w->t[1] = util_now_ns();
+	w->evs = xcalloc(w->n, sizeof(*w->evs));
+	w->je = xcalloc(w->n, sizeof(*w->je));
+	w->start = xcalloc(w->n, sizeof(*w->start));
+	iso_now(now, sizeof(now));
+	for (i = 0; i < w->n; i++) {
+		struct ev *e = &w->evs[i];
+		struct journal_event *je = &w->je[i];
+
+		relay_pg_row(w->res, (int)i, &e->row);
+		snprintf(e->seqstr, sizeof(e->seqstr), "%lld", (long long)e->row.seq);
+		classify_row(e, now);
+		je->seq = e->row.seq;
+		snprintf(je->event_id, sizeof(je->event_id), "%s", e->row.event_id);
+		snprintf(je->topic, sizeof(je->topic), "%s", R.topic[e->tid]);
+		je->partition = e->partition;
+		for (k = 0; k < w->nstart; k++)
+			if (w->start[k].partition == e->partition && strcmp(w->start[k].topic, je->topic) == 0)
+				break;
+		if (k == w->nstart) {
+			w->start[k] = (struct journal_offset){ .partition = e->partition,
+			    .offset = R.cur.next[e->tid][e->partition] };
+			snprintf(w->start[k].topic, sizeof(w->start[k].topic), "%s", je->topic);
+			w->nstart++;
+		}
+	}
+}
+
+/*
+ * Contract step 2, second half: the window is durable before its first
+ * message can reach the broker. Whatever happens after this — a crash, a
+ * fatal producer — a scan from these offsets tells which events made it.
+ * A journal that cannot write stops the relay here (jfatal).
+ */
+static void
+window_journal(struct window *w)
+{
+	char err[512];
+
+	w->t[2] = util_now_ns();
+	if (journal_window_begin(R.j, w->je, w->n, w->start, w->nstart, err, sizeof(err)) < 0)
+		jfatal(err);
+}
+
+/*
+ * Contract step 3, first half: every message to the producer, on the
+ * partition the plan chose. A message librdkafka refuses before queueing
+ * it is certainly not on the broker: it fails at once (window_tally).
+ */
+static void
+window_produce(struct window *w)
+{
+	size_t i;
+
+	w->t[3] = util_now_ns();
+	for (i = 0; i < w->n; i++) {
+		struct ev *e = &w->evs[i];
+		struct relay_headers h = { e->row.event_id, e->row.event_type, e->seqstr,
+		    e->row.correlation_id };
+		rd_kafka_resp_err_t r;
+
+		while ((r = relay_kafka_produce(R.k, e->tid, e->partition, e->row.partition_key, e->value,
+		    strlen(e->value), &h, e)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+			relay_kafka_poll(R.k, 50);
+		if (r != RD_KAFKA_RESP_ERR_NO_ERROR) {
+			e->state = EV_FAILED;
+			e->err = r;
+			e->persisted = RD_KAFKA_MSG_STATUS_NOT_PERSISTED;
+		}
+	}
+}
+
+/*
+ * Contract step 3, second half: every delivery report, however long the
+ * broker is away (nothing is settled before the broker acked it). A fatal
+ * producer error ends the wait with the rest unknown, for a scan to
+ * decide. 0, or -1 when SIGTERM's grace ran out first.
+ */
+static int
+window_wait(struct window *w)
 {
 	int64_t started = util_now_ms(), next_log = started + 5000, stop_at = 0;
 	char fatal_err[512];
 	size_t i, left;
 
 	for (;;) {
-		for (i = 0, left = 0; i < n; i++)
-			left += evs[i].state == EV_PENDING;
+		for (i = 0, left = 0; i < w->n; i++)
+			left += w->evs[i].state == EV_PENDING;
 		if (left == 0) {
 			if (R.broker_waiting) {
 				R.broker_waiting = 0;
@@ -582,11 +657,11 @@ wait_window(struct ev *evs, size_t n)
 			 * outcome the recovery scan decides. */
 			relay_kafka_destroy(R.k);
 			R.k = NULL;
-			for (i = 0; i < n; i++)
-				if (evs[i].state == EV_PENDING) {
-					evs[i].state = EV_FAILED;
-					evs[i].err = RD_KAFKA_RESP_ERR__FATAL;
-					evs[i].persisted = RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED;
+			for (i = 0; i < w->n; i++)
+				if (w->evs[i].state == EV_PENDING) {
+					w->evs[i].state = EV_FAILED;
+					w->evs[i].err = RD_KAFKA_RESP_ERR__FATAL;
+					w->evs[i].persisted = RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED;
 				}
 			return 0;
 		}
@@ -603,7 +678,7 @@ wait_window(struct ev *evs, size_t n)
 			 * reconnects with exponential backoff and jitter, and
 			 * Postgres is not read until the window is settled. */
 			log_warn("waiting for the broker", LF_I("undelivered", (int64_t)left),
-			    LF_I("window", (int64_t)n), LF_I("waited_ms", util_now_ms() - started));
+			    LF_I("window", (int64_t)w->n), LF_I("waited_ms", util_now_ms() - started));
 			next_log = util_now_ms() + (util_now_ms() - started);
 			if (!R.broker_waiting) {
 				R.broker_waiting = 1;
@@ -613,237 +688,161 @@ wait_window(struct ev *evs, size_t n)
 	}
 }
 
-/* Returns rows handled (0: nothing to do; -2: rows held back by a writer
- * in flight), or -1 when stopping. */
-static int
-run_window(void)
+/* A failed event: its error, and one more failure in the journal, whose
+ * count decides between retrying it and dead-lettering it. */
+static void
+tally_failure(struct window *w, const struct ev *e)
 {
-	PGresult *res = NULL;
-	struct ev *evs = NULL;
-	struct journal_event *je = NULL;
-	struct journal_offset *start = NULL, *next = NULL;
-	struct journal_dlq *dlq = NULL;
-	int64_t *pub = NULL, *dseq = NULL, *fseq = NULL, max_seq = 0;
-	const char **derr = NULL, **ferr = NULL;
-	char (*ferrbuf)[300] = NULL;
-	char err[512], now[40];
-	int64_t t[6] = { 0 };
-	size_t n, i, k, nstart = 0, nnext = 0, npub = 0, ndlq = 0, nfail = 0;
-	int usable = 0, held = 0, rc, unknown = 0, worst = 0;
-	struct relay_settle s;
+	char err[512];
+	char *msg = w->ferrbuf[w->out.nfail];
+	int count = 0;
 
-	if (pg_ready() < 0)
-		return -1;
-	t[0] = util_now_ns();
-	rc = relay_pg_fetch(R.pg, R.cfg.outbox_batch_size, &res, &usable, &held, err, sizeof(err));
-	if (rc < 0) {
-		pg_lost("outbox read", err, rc);
-		return 0;
-	}
-	if (held && usable == 0) {
-		if (R.held_since_ms == 0)
-			R.held_since_ms = util_now_ms();
-		else if (util_now_ms() - R.held_since_ms > 10000) {
-			log_warn("outbox held back by a transaction still in flight",
-			    LF_S("next_seq", PQgetvalue(res, 0, RF_SEQ)),
-			    LF_I("held_ms", util_now_ms() - R.held_since_ms));
-			R.held_since_ms = util_now_ms();
-		}
-	} else {
-		R.held_since_ms = 0;
-	}
-	n = (size_t)usable;
-	if (n == 0) {
-		PQclear(res);
-		return held ? -2 : 0;
-	}
-	t[1] = util_now_ns();
-	evs = xcalloc(n, sizeof(*evs));
-	je = xcalloc(n, sizeof(*je));
-	start = xcalloc(n, sizeof(*start));
-	iso_now(now, sizeof(now));
-	for (i = 0; i < n; i++) {
-		struct ev *e = &evs[i];
-		int r = (int)i;
-
-		e->row.seq = strtoll(PQgetvalue(res, r, RF_SEQ), NULL, 10);
-		e->row.event_id = PQgetvalue(res, r, RF_EVENT_ID);
-		e->row.aggregate_type = PQgetvalue(res, r, RF_AGG_TYPE);
-		e->row.aggregate_id = PQgetvalue(res, r, RF_AGG_ID);
-		e->row.partition_key = PQgetvalue(res, r, RF_KEY);
-		e->row.event_type = PQgetvalue(res, r, RF_TYPE);
-		e->row.payload = PQgetvalue(res, r, RF_PAYLOAD);
-		e->row.correlation_id = PQgetvalue(res, r, RF_CORR);
-		e->row.created_at = PQgetvalue(res, r, RF_CREATED);
-		e->row.retry_count = atoi(PQgetvalue(res, r, RF_RETRIES));
-		e->row.last_error = PQgetvalue(res, r, RF_LAST_ERROR);
-		snprintf(e->seqstr, sizeof(e->seqstr), "%lld", (long long)e->row.seq);
-		classify_row(e, now);
-		je[i].seq = e->row.seq;
-		snprintf(je[i].event_id, sizeof(je[i].event_id), "%s", e->row.event_id);
-		snprintf(je[i].topic, sizeof(je[i].topic), "%s", R.topic[e->tid]);
-		je[i].partition = e->partition;
-		/* Where a recovery scan of this partition would start. */
-		for (k = 0; k < nstart; k++)
-			if (start[k].partition == e->partition && strcmp(start[k].topic, je[i].topic) == 0)
-				break;
-		if (k == nstart) {
-			start[nstart] = (struct journal_offset){ .partition = e->partition,
-			    .offset = R.cursor[e->tid][e->partition] };
-			snprintf(start[nstart].topic, sizeof(start[nstart].topic), "%s", je[i].topic);
-			nstart++;
-		}
-	}
-	t[2] = util_now_ns();
-	if (journal_window_begin(R.j, je, n, start, nstart, err, sizeof(err)) < 0)
+	snprintf(msg, sizeof(w->ferrbuf[0]), "%s%s", permanent(e->err) && !e->dlq ? "permanent: " : "",
+	    rd_kafka_err2str(e->err));
+	w->out.fseq[w->out.nfail] = e->row.seq;
+	w->out.ferr[w->out.nfail] = msg;
+	if (journal_failure(R.j, e->row.seq, e->row.event_id, msg, &count, err, sizeof(err)) < 0)
 		jfatal(err);
+	if (count > w->worst)
+		w->worst = count;
+	log_warn("publish failed; will retry or dead-letter", LF_I("outbox_seq", e->row.seq),
+	    LF_S("event_id", e->row.event_id), LF_S("error", msg),
+	    LF_I("failures", count), LF_I("retry_count", e->row.retry_count), LF_B("maybe_on_broker",
+	    e->persisted != RD_KAFKA_MSG_STATUS_NOT_PERSISTED));
+	w->out.nfail++;
+	R.failures++;
+	if (e->persisted != RD_KAFKA_MSG_STATUS_NOT_PERSISTED)
+		w->unknown = 1;
+}
 
-	t[3] = util_now_ns();
+/*
+ * Contract step 4, first half: the reports sorted into what to settle —
+ * delivered events (published, or dead-lettered) with the cursor after
+ * each; failed ones (tally_failure), to be retried in a later window or,
+ * when the broker refused the message itself, dead-lettered there.
+ */
+static void
+window_tally(struct window *w)
+{
+	size_t i, n = w->n;
+
+	w->t[4] = util_now_ns();
+	outcome_init(&w->out, n);
+	w->ferrbuf = xcalloc(n, sizeof(*w->ferrbuf));
+	w->next = xcalloc(n, sizeof(*w->next));
 	for (i = 0; i < n; i++) {
-		struct ev *e = &evs[i];
-		struct relay_headers h = { e->row.event_id, e->row.event_type, e->seqstr,
-		    e->row.correlation_id };
-		rd_kafka_resp_err_t r;
+		struct ev *e = &w->evs[i];
+		struct journal_offset *nx = &w->next[w->nnext];
 
-		while ((r = relay_kafka_produce(R.k, e->tid, e->partition, e->row.partition_key, e->value,
-		    strlen(e->value), &h, e)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
-			relay_kafka_poll(R.k, 50);
-		if (r != RD_KAFKA_RESP_ERR_NO_ERROR) {
-			/* Refused before it was queued: certainly not on the broker. */
-			e->state = EV_FAILED;
-			e->err = r;
-			e->persisted = RD_KAFKA_MSG_STATUS_NOT_PERSISTED;
-		}
-	}
-	if (wait_window(evs, n) < 0) {
-		rc = -1;
-		goto out;
-	}
-	t[4] = util_now_ns();
-
-	pub = xcalloc(n, sizeof(*pub));
-	dseq = xcalloc(n, sizeof(*dseq));
-	fseq = xcalloc(n, sizeof(*fseq));
-	derr = xcalloc(n, sizeof(*derr));
-	ferr = xcalloc(n, sizeof(*ferr));
-	ferrbuf = xcalloc(n, sizeof(*ferrbuf));
-	dlq = xcalloc(n, sizeof(*dlq));
-	next = xcalloc(n, sizeof(*next));
-	for (i = 0; i < n; i++) {
-		struct ev *e = &evs[i];
-
-		if (e->state == EV_DELIVERED) {
-			if (e->row.seq > max_seq)
-				max_seq = e->row.seq;
-			snprintf(next[nnext].topic, sizeof(next[nnext].topic), "%s", R.topic[e->tid]);
-			next[nnext].partition = e->partition;
-			next[nnext].offset = e->offset + 1;
-			nnext++;
-			if (e->dlq) {
-				dseq[ndlq] = e->row.seq;
-				derr[ndlq] = e->error;
-				dlq[ndlq] = (struct journal_dlq){ e->row.seq, e->row.event_id, e->error,
-				    e->row.retry_count };
-				ndlq++;
-				log_warn("event dead-lettered", LF_I("outbox_seq", e->row.seq),
-				    LF_S("event_id", e->row.event_id), LF_S("error", e->error),
-				    LF_I("retry_count", e->row.retry_count));
-			} else {
-				pub[npub++] = e->row.seq;
-			}
+		if (e->state != EV_DELIVERED) {
+			tally_failure(w, e);
 			continue;
 		}
-		/* Failed: counted, retried in a later window, or DLQ'd at once
-		 * when the broker refused the message itself. */
-		snprintf(ferrbuf[nfail], sizeof(ferrbuf[nfail]), "%s%s",
-		    permanent(e->err) && !e->dlq ? "permanent: " : "", rd_kafka_err2str(e->err));
-		fseq[nfail] = e->row.seq;
-		ferr[nfail] = ferrbuf[nfail];
-		{
-			int count = 0;
-			if (journal_failure(R.j, e->row.seq, e->row.event_id, ferrbuf[nfail], &count,
-			    err, sizeof(err)) < 0)
-				jfatal(err);
-			if (count > worst)
-				worst = count;
-			log_warn("publish failed; will retry or dead-letter", LF_I("outbox_seq", e->row.seq),
-			    LF_S("event_id", e->row.event_id), LF_S("error", ferrbuf[nfail]),
-			    LF_I("failures", count), LF_I("retry_count", e->row.retry_count), LF_B("maybe_on_broker",
-			    e->persisted != RD_KAFKA_MSG_STATUS_NOT_PERSISTED));
-		}
-		nfail++;
-		R.failures++;
-		if (e->persisted != RD_KAFKA_MSG_STATUS_NOT_PERSISTED)
-			unknown = 1;
+		snprintf(nx->topic, sizeof(nx->topic), "%s", R.topic[e->tid]);
+		nx->partition = e->partition;
+		nx->offset = e->offset + 1;
+		w->nnext++;
+		outcome_delivered(&w->out, e->row.seq, e->row.event_id, e->dlq ? e->error : NULL,
+		    e->row.retry_count);
+		if (e->dlq)
+			log_warn("event dead-lettered", LF_I("outbox_seq", e->row.seq),
+			    LF_S("event_id", e->row.event_id), LF_S("error", e->error),
+			    LF_I("retry_count", e->row.retry_count));
 	}
+}
 
-	memset(&s, 0, sizeof(s));
-	s.failed = fseq;
-	s.fail_error = ferr;
-	s.nfailed = nfail;
-	if (unknown) {
-		/* Some message may or may not be on the broker: settle nothing
-		 * from the reports, let the scan decide for the whole window. */
-		if (pg_settle(&s) < 0) {
-			rc = -1;
-			goto out;
-		}
-		if (R.k != NULL) {
-			relay_kafka_destroy(R.k);
-			R.k = NULL;
-		}
-		if (recover_window("unknown delivery outcome") < 0 || kafka_start() < 0) {
-			rc = -1;
-			goto out;
-		}
-	} else {
-		s.published = pub;
-		s.npublished = npub;
-		s.dlq = dseq;
-		s.dlq_error = derr;
-		s.ndlq = ndlq;
-		if (pg_settle(&s) < 0) {
-			rc = -1;
-			goto out;
-		}
-		if (journal_window_end(R.j, max_seq, next, nnext, dlq, ndlq, err, sizeof(err)) < 0)
-			jfatal(err);
-		for (i = 0; i < nnext; i++)
-			cursor_raise(topic_id(next[i].topic), next[i].partition, next[i].offset);
-		R.published += npub;
-		R.dlqd += ndlq;
-	}
-	R.windows++;
-	R.last_window_unix_ms = util_realtime_ms();
-	publish_metrics();
-	t[5] = util_now_ns();
-	log_debug("window settled", LF_I("events", (int64_t)n), LF_I("fetch_us", (t[1] - t[0]) / 1000),
-	    LF_I("build_us", (t[2] - t[1]) / 1000), LF_I("journal_us", (t[3] - t[2]) / 1000),
-	    LF_I("produce_us", (t[4] - t[3]) / 1000), LF_I("settle_us", (t[5] - t[4]) / 1000));
-	if (nfail > 0)
-		backoff(worst > 0 ? worst - 1 : 0);
-	rc = (int)n;
-out:
-	if (rc == -1 && R.k != NULL) {
-		/* Stopping mid-window: purge while the reports' targets still
-		 * exist; the journal keeps the window for the next start. */
+/*
+ * Contract steps 4 and 5: the outcome made permanent (outcome_settle).
+ * When some outcome is unknown only the failures are settled from the
+ * reports: a scan of the window's partitions decides the rest, and a new
+ * producer takes over. 0, or -1 when stopping.
+ */
+static int
+window_settle(struct window *w)
+{
+	struct relay_settle failed;
+
+	if (!w->unknown)
+		return outcome_settle(&w->out, w->next, w->nnext);
+	failed = outcome_rows(&w->out, 0);
+	if (pg_settle(&failed) < 0)
+		return -1;
+	if (R.k != NULL) {
 		relay_kafka_destroy(R.k);
 		R.k = NULL;
 	}
-	for (i = 0; i < n; i++)
-		free(evs[i].value);
-	free(evs);
-	free(je);
-	free(start);
-	free(next);
-	free(pub);
-	free(dseq);
-	free(fseq);
-	free(derr);
-	free(ferr);
-	free(ferrbuf);
-	free(dlq);
-	PQclear(res);
+	return recover_window("unknown delivery outcome") < 0 || kafka_start() < 0 ? -1 : 0;
+}
+
+/*
+ * After a settled window: the counters and /metrics, the time each step
+ * took (debug), and a pause after failures, longer the more often the
+ * worst of them failed, so that a broker refusing messages is not hammered.
+ */
+static void
+window_done(struct window *w)
+{
+	R.windows++;
+	R.last_window_unix_ms = util_realtime_ms();
+	publish_metrics();
+	w->t[5] = util_now_ns();
+	log_debug("window settled", LF_I("events", (int64_t)w->n),
+	    LF_I("fetch_us", (w->t[1] - w->t[0]) / 1000), LF_I("build_us", (w->t[2] - w->t[1]) / 1000),
+	    LF_I("journal_us", (w->t[3] - w->t[2]) / 1000), LF_I("produce_us", (w->t[4] - w->t[3]) / 1000),
+	    LF_I("settle_us", (w->t[5] - w->t[4]) / 1000));
+	if (w->out.nfail > 0)
+		backoff(w->worst > 0 ? w->worst - 1 : 0);
+}
+
+/*
+ * Frees the window. Stopping mid-window (rc -1 once rows were read), the
+ * producer goes first: destroying it purges what is still queued while
+ * the reports' targets (evs) exist. The journal keeps the window for the
+ * next start.
+ */
+static void
+window_close(struct window *w, int rc)
+{
+	size_t i;
+
+	if (rc == -1 && w->n > 0 && R.k != NULL) {
+		relay_kafka_destroy(R.k);
+		R.k = NULL;
+	}
+	for (i = 0; w->evs != NULL && i < w->n; i++)
+		free(w->evs[i].value);
+	free(w->evs);
+	free(w->je);
+	free(w->start);
+	free(w->next);
+	free(w->ferrbuf);
+	outcome_free(&w->out);
+	PQclear(w->res);
+}
+
+/* One pass of the contract: the rows handled, 0 when there was nothing to
+ * do, -2 when rows are held back by a writer in flight, -1 when stopping. */
+static int
+window_next(void)
+{
+	struct window w;
+	int rc = window_open(&w);
+
+	if (rc > 0) {
+		window_plan(&w);
+		window_journal(&w);
+		window_produce(&w);
+		if (window_wait(&w) < 0)
+			rc = -1;
+		else {
+			window_tally(&w);
+			if (window_settle(&w) < 0)
+				rc = -1;
+			else
+				window_done(&w);
+		}
+	}
+	window_close(&w, rc);
 	return rc;
 }
 
@@ -951,28 +950,18 @@ lock_down(void)
 		fatal("sandbox: %s", err);
 }
 
-int
-main(int argc, char **argv)
+/* Settings, logging, signals and topic names. 0, or -1 (said on stderr). */
+static int
+configure(void)
 {
-	struct journal_stats st;
 	struct sigaction sa;
 	char err[512];
-	int64_t poll_ms;
-	int n, t, lock_fd = -1, metrics_fd = -1;
 
-	(void)argv;
-	if (argc > 1) {
-		fprintf(stderr, "usage: payment-relay (configured by the environment; see docs/relay.md)\n");
-		return 2;
-	}
 	if (cfg_load(&R.cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "payment-relay: configuration error: %s\n", err);
-		return 2;
+		return -1;
 	}
 	log_init("relay", R.cfg.log_level, R.cfg.log_format);
-	poll_ms = (int64_t)(R.cfg.outbox_poll_interval_s * 1000);
-	if (poll_ms < 1)
-		poll_ms = 1;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_term;
 	sigaction(SIGTERM, &sa, NULL);
@@ -982,18 +971,30 @@ main(int argc, char **argv)
 	snprintf(R.topic[RELAY_T_AUTHORIZED], sizeof(R.topic[0]), "%s.paymentauthorized", R.cfg.topic_prefix);
 	snprintf(R.topic[RELAY_T_DECLINED], sizeof(R.topic[0]), "%s.paymentdeclined", R.cfg.topic_prefix);
 	snprintf(R.topic[RELAY_T_DLQ], sizeof(R.topic[0]), "%s.dlq", R.cfg.topic_prefix);
+	return 0;
+}
 
-	/*
-	 * Order matters for the sandbox: the journal lock (flock is not in
-	 * the seccomp profile) as the invoking user; then the identity drop,
-	 * before any thread exists; then the first Postgres connection and
-	 * the producer (library initialisation, the first threads), which
-	 * need calls the running relay does not; then the seccomp filter;
-	 * then the journal, opened as the relay's user, who owns its files.
-	 */
+/*
+ * Everything up to the first window, in the order the sandbox needs: the
+ * journal lock (flock is not in the seccomp profile) as the invoking
+ * user; then the identity drop, before any thread exists; then the first
+ * Postgres connection and the producer (library initialisation, the first
+ * threads), which need calls the running relay does not; then the seccomp
+ * filter; then the journal, opened as the relay's user, who owns its
+ * files; last the cursors and the recovery of an unsettled window.
+ * 0, or -1 when stopping.
+ */
+static int
+start(void)
+{
+	struct journal_stats st;
+	char err[512];
+	int lock_fd = -1, metrics_fd;
+
 	if (journal_lock(R.cfg.journal_path, &lock_fd, err, sizeof(err)) < 0)
 		fatal("%s", err);
 	make_ident();
+	R.pg = (struct relay_pg_link){ R.cfg.database_url, R.ident, &retry, NULL };
 	R.backlog = -1;
 	/* The metrics port is bound before the drop (any port number), its
 	 * thread started after it (identity changes before any thread) and
@@ -1010,7 +1011,7 @@ main(int argc, char **argv)
 		publish_metrics();
 	}
 	if (pg_ready() < 0 || kafka_new() < 0)
-		goto done;
+		return -1;
 	if (R.cfg.sandbox)
 		lock_down();
 	if (journal_open(R.cfg.journal_path, lock_fd, &R.j, err, sizeof(err)) < 0)
@@ -1020,15 +1021,27 @@ main(int argc, char **argv)
 	log_info("payment-relay starting", LF_S("brokers", R.cfg.brokers),
 	    LF_S("journal", R.cfg.journal_path), LF_I("journal_max_published_seq", st.max_published_seq),
 	    LF_I("journal_windows", st.windows), LF_I("journal_dlq", st.dlq),
-	    LF_I("journal_open_window", st.open_window), LF_I("batch", R.cfg.outbox_batch_size), LF_I("max_retries", R.cfg.outbox_max_retries),
-	    LF_B("sandbox", R.cfg.sandbox), LF_I("metrics_port", metrics_fd >= 0 ? R.cfg.relay_metrics_port : 0));
+	    LF_I("journal_open_window", st.open_window), LF_I("batch", R.cfg.outbox_batch_size),
+	    LF_I("max_retries", R.cfg.outbox_max_retries), LF_B("sandbox", R.cfg.sandbox),
+	    LF_I("metrics_port", metrics_fd >= 0 ? R.cfg.relay_metrics_port : 0));
 	if (kafka_metadata() < 0 || recover_window("restart") < 0)
-		goto done;
-	log_info("payment-relay running", LF_I("partitions_authorized", R.ncursor[RELAY_T_AUTHORIZED]),
-	    LF_I("partitions_declined", R.ncursor[RELAY_T_DECLINED]));
+		return -1;
+	log_info("payment-relay running", LF_I("partitions_authorized", R.cur.n[RELAY_T_AUTHORIZED]),
+	    LF_I("partitions_declined", R.cur.n[RELAY_T_DECLINED]));
+	return 0;
+}
 
+/* Windows until SIGTERM, with the stats line and the metadata refresh. */
+static void
+serve(void)
+{
+	int64_t poll_ms = (int64_t)(R.cfg.outbox_poll_interval_s * 1000);
+	int n;
+
+	if (poll_ms < 1)
+		poll_ms = 1;
 	while (!stop) {
-		n = run_window();
+		n = window_next();
 		if (n == -1)
 			break;
 		stats(0);
@@ -1042,14 +1055,25 @@ main(int argc, char **argv)
 		else if (n == 0)
 			sleep_ms(poll_ms);
 	}
-done:
+}
+
+int
+main(int argc, char **argv)
+{
+	(void)argv;
+	if (argc > 1) {
+		fprintf(stderr, "usage: payment-relay (configured by the environment; see docs/relay.md)\n");
+		return 2;
+	}
+	if (configure() < 0)
+		return 2;
+	if (start() == 0)
+		serve();
 	stats(1);
 	relay_kafka_destroy(R.k);
-	for (t = 0; t < RELAY_NTOPICS; t++)
-		free(R.cursor[t]);
+	relay_cursors_free(&R.cur);
 	journal_close(R.j);
-	if (R.pg)
-		PQfinish(R.pg);
+	relay_pg_close(&R.pg);
 	log_info("payment-relay stopped", LF_I("published", (int64_t)R.published),
 	    LF_I("dlq", (int64_t)R.dlqd));
 	return 0;

@@ -2,6 +2,8 @@
  * relay_pg.c — Postgres access of payment-relay (see relay_pg.h).
  */
 #include "relay_pg.h"
+#include "common/log.h"
+#include "common/sqlstate.h"
 #include "common/util.h"
 
 #include <stdio.h>
@@ -34,11 +36,15 @@ classify(PGconn *c, PGresult *r, const char *what, char *err, size_t errlen)
 	err[strcspn(err, "\n")] = '\0';
 	if (PQstatus(c) != CONNECTION_OK)
 		return RELAY_PG_RETRY;
-	/* Serialization failures and the like are worth another try. */
-	if (r && PQresultErrorField(r, PG_DIAG_SQLSTATE) &&
-	    strncmp(PQresultErrorField(r, PG_DIAG_SQLSTATE), "40", 2) == 0)
+	/* A rolled-back transaction (serialization failure and the like) is
+	 * worth another try: every relay statement may run twice. */
+	switch (r ? sqlstate_classify(PQresultErrorField(r, PG_DIAG_SQLSTATE)) : SQLSTATE_OTHER) {
+	case SQLSTATE_RETRY:
+	case SQLSTATE_ROLLBACK:
 		return RELAY_PG_RETRY;
-	return RELAY_PG_FATAL;
+	default:
+		return RELAY_PG_FATAL;
+	}
 }
 
 /* Who holds the relay's advisory lock (its application_name), or "". */
@@ -146,6 +152,22 @@ relay_pg_fetch(PGconn *c, int limit, PGresult **res, int *usable, int *held, cha
 	return 0;
 }
 
+void
+relay_pg_row(PGresult *res, int r, struct relay_row *row)
+{
+	row->seq = strtoll(PQgetvalue(res, r, RF_SEQ), NULL, 10);
+	row->event_id = PQgetvalue(res, r, RF_EVENT_ID);
+	row->aggregate_type = PQgetvalue(res, r, RF_AGG_TYPE);
+	row->aggregate_id = PQgetvalue(res, r, RF_AGG_ID);
+	row->partition_key = PQgetvalue(res, r, RF_KEY);
+	row->event_type = PQgetvalue(res, r, RF_TYPE);
+	row->payload = PQgetvalue(res, r, RF_PAYLOAD);
+	row->correlation_id = PQgetvalue(res, r, RF_CORR);
+	row->created_at = PQgetvalue(res, r, RF_CREATED);
+	row->retry_count = (int)strtol(PQgetvalue(res, r, RF_RETRIES), NULL, 10);
+	row->last_error = PQgetvalue(res, r, RF_LAST_ERROR);
+}
+
 int
 relay_pg_settle(PGconn *c, const struct relay_settle *s, char *err, size_t errlen)
 {
@@ -168,6 +190,59 @@ relay_pg_settle(PGconn *c, const struct relay_settle *s, char *err, size_t errle
 	for (i = 0; i < 5; i++)
 		free(a[i]);
 	return rc;
+}
+
+int
+relay_pg_ready(struct relay_pg_link *l, char *err, size_t errlen)
+{
+	int attempt = 0, rc;
+
+	if (l->conn != NULL && PQstatus(l->conn) == CONNECTION_OK)
+		return 0;
+	relay_pg_close(l);
+	while (!*l->retry->stop) {
+		rc = relay_pg_connect(l->url, l->ident, &l->conn, err, errlen);
+		if (rc == 0) {
+			if (attempt > 0)
+				log_info("postgres reachable again", LF_I("attempts", attempt));
+			return 0;
+		}
+		if (rc == RELAY_PG_FATAL)
+			return rc;
+		log_warn("postgres unavailable; backing off", LF_S("error", err), LF_I("attempt", attempt));
+		l->retry->sleep(attempt++);
+	}
+	return RELAY_PG_STOP;
+}
+
+void
+relay_pg_lost(struct relay_pg_link *l, const char *what, const char *err)
+{
+	log_warn("postgres statement failed; reconnecting", LF_S("what", what), LF_S("error", err));
+	relay_pg_close(l);
+}
+
+int
+relay_pg_settle_retry(struct relay_pg_link *l, const struct relay_settle *s, char *err, size_t errlen)
+{
+	int attempt = 0, rc;
+
+	for (;;) {
+		if ((rc = relay_pg_ready(l, err, errlen)) != 0)
+			return rc;
+		if ((rc = relay_pg_settle(l->conn, s, err, errlen)) != RELAY_PG_RETRY)
+			return rc;
+		relay_pg_lost(l, "outbox settle", err);
+		l->retry->sleep(attempt++);
+	}
+}
+
+void
+relay_pg_close(struct relay_pg_link *l)
+{
+	if (l->conn != NULL)
+		PQfinish(l->conn);
+	l->conn = NULL;
 }
 
 int

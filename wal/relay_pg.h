@@ -22,8 +22,12 @@
 #include <stdint.h>
 #include <libpq-fe.h>
 
+#include "relay_envelope.h"
+#include "relay_retry.h"
+
 #define RELAY_PG_RETRY (-1)
 #define RELAY_PG_FATAL (-2)
+#define RELAY_PG_STOP  (-3)	/* the retrying calls: the relay is stopping */
 
 /* pg_try_advisory_lock key: one relay per database. ("PAYRELAY") */
 #define RELAY_PG_LOCK_KEY 0x50415952454c4159LL
@@ -45,6 +49,8 @@ int  relay_pg_connect(const char *url, const char *ident, PGconn **out, char *er
  * *held is 1 when the read stopped at a row whose writer is in flight. */
 int  relay_pg_fetch(PGconn *c, int limit, PGresult **res, int *usable, int *held,
          char *err, size_t errlen);
+/* Row r of relay_pg_fetch()'s result; the strings stay owned by res. */
+void relay_pg_row(PGresult *res, int r, struct relay_row *row);
 
 /* Outcome of one window, applied in one statement (one transaction). */
 struct relay_settle {
@@ -53,6 +59,29 @@ struct relay_settle {
 	const int64_t *failed;    const char *const *fail_error; size_t nfailed;
 };
 int  relay_pg_settle(PGconn *c, const struct relay_settle *s, char *err, size_t errlen);
+
+/*
+ * The relay's connection through Postgres outages (retry: relay_retry.h).
+ * relay_pg_ready() returns at once while conn is up, else connects until
+ * that works: 0, RELAY_PG_STOP, or RELAY_PG_FATAL with err.
+ * relay_pg_lost() logs why a statement failed on a connection that is gone
+ * and closes it, so that the next relay_pg_ready() reconnects.
+ * relay_pg_settle_retry() is relay_pg_settle() repeated (reconnecting as
+ * needed) until Postgres takes the outcome: 0, RELAY_PG_STOP, or
+ * RELAY_PG_FATAL with err. Settling twice is harmless: every update is
+ * guarded by published_at IS NULL.
+ */
+struct relay_pg_link {
+	const char               *url;
+	const char               *ident;	/* application_name */
+	const struct relay_retry *retry;
+	PGconn                   *conn;		/* NULL: not connected */
+};
+int  relay_pg_ready(struct relay_pg_link *l, char *err, size_t errlen);
+void relay_pg_lost(struct relay_pg_link *l, const char *what, const char *err);
+int  relay_pg_settle_retry(struct relay_pg_link *l, const struct relay_settle *s,
+         char *err, size_t errlen);
+void relay_pg_close(struct relay_pg_link *l);
 
 /* Committed rows not yet published, for the stats line. */
 int  relay_pg_backlog(PGconn *c, int64_t *n, char *err, size_t errlen);

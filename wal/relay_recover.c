@@ -9,11 +9,13 @@
  * having been handled by the broker before the scan reads the end offsets.
  */
 #include "relay_recover.h"
+#include "common/log.h"
 #include "common/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 
 int
@@ -124,4 +126,85 @@ out:
 	}
 	free(pos);
 	return rc;
+}
+
+struct scan_ctx {
+	struct relay_found *f;		/* sorted by event_id */
+	size_t              n;
+	const char         *dlq_topic;
+};
+
+static int
+cmp_found(const void *a, const void *b)
+{
+	return strcmp(((const struct relay_found *)a)->ev.event_id,
+	    ((const struct relay_found *)b)->ev.event_id);
+}
+
+static void
+on_scanned(void *arg, const char *topic, int32_t partition, int64_t offset, const char *event_id,
+    const char *value, size_t len)
+{
+	struct scan_ctx *c = arg;
+	struct relay_found key, *f;
+	json_t *o;
+
+	(void)partition;
+	(void)offset;
+	snprintf(key.ev.event_id, sizeof(key.ev.event_id), "%s", event_id);
+	f = bsearch(&key, c->f, c->n, sizeof(*c->f), cmp_found);
+	/* Only the window's own topic counts: a DLQ copy of an event is not
+	 * the event, and vice versa. */
+	if (f == NULL || f->hit || strcmp(f->ev.topic, topic) != 0)
+		return;
+	f->hit = 1;
+	if (strcmp(topic, c->dlq_topic) == 0) {
+		o = json_loadb(value, len, 0, NULL);
+		f->dlq = 1;
+		snprintf(f->error, sizeof(f->error), "%s",
+		    json_string_value(json_object_get(o, "error")) ?: "dead-lettered");
+		f->retry_count = (int)json_integer_value(json_object_get(o, "retry_count"));
+		json_decref(o);
+	}
+}
+
+int
+relay_recover_window(const char *brokers, const char *dlq_topic,
+    const struct journal_event *ev, size_t n, const struct journal_offset *start, size_t nstart,
+    const struct relay_retry *retry, struct relay_found **found, struct journal_offset *next)
+{
+	struct scan_ctx ctx = { xcalloc(n + 1, sizeof(*ctx.f)), n, dlq_topic };
+	struct relay_scan_part *parts = xcalloc(nstart + 1, sizeof(*parts));
+	char err[512];
+	int attempt = 0;
+	size_t i;
+
+	*found = NULL;
+	for (i = 0; i < n; i++)
+		ctx.f[i].ev = ev[i];
+	qsort(ctx.f, n, sizeof(*ctx.f), cmp_found);
+	for (i = 0; i < nstart; i++) {
+		snprintf(parts[i].topic, sizeof(parts[i].topic), "%s", start[i].topic);
+		parts[i].partition = start[i].partition;
+		parts[i].start = start[i].offset;
+	}
+	while (relay_recover_scan(brokers, parts, nstart, on_scanned, &ctx, 10000,
+	    err, sizeof(err)) < 0) {
+		if (*retry->stop) {
+			free(parts);
+			free(ctx.f);
+			return -1;
+		}
+		log_warn("recovery scan failed; backing off", LF_S("error", err), LF_I("attempt", attempt));
+		retry->sleep(attempt++);
+	}
+	/* Nothing of the window lies past what the scan read. */
+	for (i = 0; i < nstart; i++) {
+		next[i] = start[i];
+		if (parts[i].end > next[i].offset)
+			next[i].offset = parts[i].end;
+	}
+	free(parts);
+	*found = ctx.f;
+	return 0;
 }

@@ -20,7 +20,7 @@ $(BUILD)/sample-consumer: $(BUILD)/wal/sample_consumer.o $(COMMON_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/relay_unit: $(BUILD)/tests/relay/relay_unit.o $(RELAY_LIB_OBJ) $(COMMON_OBJ)
+$(BUILD)/relay_unit: $(BUILD)/tests/relay/relay_unit.o $(BUILD)/tests/lib/testlib.o $(RELAY_LIB_OBJ) $(COMMON_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(RELAY_CHECK_LIBS)
 

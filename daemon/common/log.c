@@ -7,6 +7,7 @@
  * (field values are already bounded by LOG_MAX_STR).
  */
 #include "log.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -68,31 +69,6 @@ log_parse_level(const char *s)
 	return -1;
 }
 
-/* Length of the valid UTF-8 sequence at p (max n bytes), or 0 if invalid. */
-static size_t
-utf8_seq(const unsigned char *p, size_t n)
-{
-	size_t len, i;
-	unsigned int cp;
-
-	if (p[0] < 0x80) return 1;
-	if ((p[0] & 0xE0) == 0xC0) { len = 2; cp = p[0] & 0x1F; }
-	else if ((p[0] & 0xF0) == 0xE0) { len = 3; cp = p[0] & 0x0F; }
-	else if ((p[0] & 0xF8) == 0xF0) { len = 4; cp = p[0] & 0x07; }
-	else return 0;
-	if (len > n) return 0;
-	for (i = 1; i < len; i++) {
-		if ((p[i] & 0xC0) != 0x80) return 0;
-		cp = (cp << 6) | (p[i] & 0x3F);
-	}
-	/* Reject overlong forms, surrogates and out-of-range code points. */
-	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-	    (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	return len;
-}
-
 size_t
 log_json_escape(char *dst, size_t dstlen, const char *src, size_t max_in)
 {
@@ -107,7 +83,7 @@ log_json_escape(char *dst, size_t dstlen, const char *src, size_t max_in)
 		size_t tl, sl;
 
 		if (in >= max_in) { cut = 1; break; }
-		sl = utf8_seq(p + in, n - in);
+		sl = utf8_seq_len(src + in, n - in);
 		if (sl == 0) {
 			memcpy(tmp, "\\ufffd", 6); tl = 6; sl = 1;
 		} else if (sl > 1) {

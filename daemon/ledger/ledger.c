@@ -7,11 +7,14 @@
  * sent when the one in force does not fit the call (see fit_timeout()), so
  * a client that always sends the same deadline costs Postgres no extra
  * statement per call. Serialization and deadlock failures are
- * retried here with jittered backoff; callers never see them.
+ * retried here with jittered backoff; callers see them only as
+ * LEDGER_BUSY, once the retries are used up.
  */
 #include "ledger.h"
-#include "common/util.h"
+#include "common/backoff.h"
 #include "common/log.h"
+#include "common/sqlstate.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -281,20 +284,14 @@ next_result(struct ledger *l, int64_t until, int *fail)
 static enum ledger_rc
 classify(PGresult *r)
 {
-	const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-
-	if (st == NULL)
-		return LEDGER_INTERNAL;
-	if (strcmp(st, "40001") == 0 || strcmp(st, "40P01") == 0)
-		return LEDGER_BUSY;
-	if (strcmp(st, "57014") == 0)
-		return LEDGER_TIMEOUT;
-	if (strncmp(st, "22", 2) == 0)
-		return LEDGER_INVALID;
-	/* 08: connection, 57P0x: shutdown/crash recovery, 53: resources. */
-	if (strncmp(st, "08", 2) == 0 || strncmp(st, "57P", 3) == 0 ||
-	    strncmp(st, "53", 2) == 0)
-		return LEDGER_UNAVAILABLE;
+	switch (sqlstate_classify(PQresultErrorField(r, PG_DIAG_SQLSTATE))) {
+	case SQLSTATE_RETRY:      return LEDGER_BUSY;
+	case SQLSTATE_TIMEOUT:    return LEDGER_TIMEOUT;
+	case SQLSTATE_INVALID:    return LEDGER_INVALID;
+	case SQLSTATE_CONNECTION: return LEDGER_UNAVAILABLE;
+	case SQLSTATE_ROLLBACK:
+	case SQLSTATE_OTHER:      break;
+	}
 	return LEDGER_INTERNAL;
 }
 
@@ -432,15 +429,18 @@ copy_col(char *dst, size_t len, PGresult *r, int col)
 	snprintf(dst, len, "%s", PQgetisnull(r, 0, col) ? "" : PQgetvalue(r, 0, col));
 }
 
+/* Before serialization retry number attempt: 2 ms doubling to 64 ms,
+ * jittered (common/backoff.h) so that the transactions that collided do
+ * not collide again. */
 static void
 backoff(int attempt)
 {
 	uint32_t j = 0;
 	struct timespec ts;
-	long us = 1000L << (attempt < 6 ? attempt : 6);	/* 2ms .. 64ms */
+	long us;
 
 	util_random(&j, sizeof(j));
-	us = us / 2 + (long)(j % (uint32_t)us);
+	us = (long)backoff_delay(attempt, 2000, 64000, j);
 	ts.tv_sec = 0;
 	ts.tv_nsec = us * 1000;
 	nanosleep(&ts, NULL);
