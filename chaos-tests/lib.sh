@@ -15,33 +15,32 @@
 # Results are printed as "ok - ..." / "FAIL - ..." lines and counted.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BUILD_DIR=${BUILD_DIR:-$ROOT/build}
+# ok/bad/check/tap_summary, and the stack helpers (ports_profile, q,
+# stack_start_paymentd, stack_start_relay, stack_start_kafka, kafka_ctl,
+# stack_stop, ...).
+. "$ROOT/tests/lib/tap.sh"
+. "$ROOT/tests/lib/stack.sh"
 CHAOS_DIR=${CHAOS_DIR:-$ROOT/.stack-chaos}
 export STACK_DIR=$CHAOS_DIR/stack
-export PG_PORT=${CHAOS_PG_PORT:-57800} REDIS_PORT=${CHAOS_REDIS_PORT:-57801}
-export GRPC_PORT=${CHAOS_GRPC_PORT:-57802} GRPC_HOST=127.0.0.1
-# Both /metrics endpoints on, as in production: they are scraped after
-# every fault (check_metrics).
-export METRICS_PORT=${CHAOS_METRICS_PORT:-57803} RELAY_METRICS_PORT=${CHAOS_RELAY_METRICS_PORT:-57804}
+# The chaos block of tests/lib/ports.sh (CHAOS_PORT_BASE, CHAOS_*_PORT
+# override it). Both /metrics endpoints on, as in production: they are
+# scraped after every fault (check_metrics).
+ports_profile chaos || exit 1
+export GRPC_HOST=127.0.0.1
 export ENV_FILE=/dev/null LOG_LEVEL=${LOG_LEVEL:-WARNING}
 export STACK_DURABLE=1 MIGRATIONS_DIR=$ROOT/migrations
 export WORKER_POOL_SIZE=4 MAX_WORKERS=128 SHUTDOWN_GRACE_SECONDS=10
 export OUTBOX_POLL_INTERVAL_SECONDS=0.1 OUTBOX_BASE_DELAY_SECONDS=0.1 OUTBOX_MAX_DELAY_SECONDS=2
 T=127.0.0.1:$GRPC_PORT
-PASS=${PASS:-0}; FAIL=${FAIL:-0}
-ok()  { echo "ok   - $*"; PASS=$((PASS + 1)); }
-bad() { echo "FAIL - $*"; FAIL=$((FAIL + 1)); }
-q()   { psql -qAtX -v ON_ERROR_STOP=1 "$@"; }
 
-PAYMENTD_PID= RELAY_PID= MOCK_PID=
+PAYMENTD_PID=
 
 stack_up() {
-    "$ROOT/scripts/stack" stop >/dev/null 2>&1	# a previous run's servers
+    stack_infra_stop	# a previous run's servers
     rm -rf "$CHAOS_DIR"; mkdir -p "$CHAOS_DIR/logs" "$CHAOS_DIR/relay" "$CHAOS_DIR/load"
     [ "$(id -u)" = 0 ] && chown paymentd: "$CHAOS_DIR/relay"
-    local env; env=$("$ROOT/scripts/stack" start) || return 1
-    set -a; eval "$env"; set +a
-    "$BUILD_DIR/paymentd" migrate >/dev/null 2>&1 && "$BUILD_DIR/paymentd" reset-test-data >/dev/null 2>&1 || return 1
+    stack_infra_start || return 1
+    stack_migrate "$CHAOS_DIR/logs/migrate.log" || return 1
     q >/dev/null <<'SQL'
 INSERT INTO accounts (account_id, currency)
   SELECT 'chaos-' || i, 'USD' FROM generate_series(0, 19) i;
@@ -51,38 +50,24 @@ SELECT authorize_payment('fund-chaos-' || i, 'acc-equity-usd', 'chaos-' || i, 10
   FROM generate_series(0, 19) i;
 DELETE FROM outbox WHERE correlation_id = 'reset-test-data';
 SQL
-    "$BUILD_DIR/kafka-mock" --bootstrap-file "$CHAOS_DIR/boot" --control "$CHAOS_DIR/kafka.ctl" \
-        >"$CHAOS_DIR/logs/kafka-mock.log" 2>&1 &
-    MOCK_PID=$!
-    for _ in $(seq 50); do [ -s "$CHAOS_DIR/boot" ] && break; sleep 0.1; done
-    export REDPANDA_BROKERS=$(cat "$CHAOS_DIR/boot") RELAY_JOURNAL_PATH=$CHAOS_DIR/relay/journal.db
+    stack_start_kafka "$CHAOS_DIR" "$CHAOS_DIR/logs/kafka-mock.log" || return 1
+    export REDPANDA_BROKERS=$KAFKA_BOOT RELAY_JOURNAL_PATH=$CHAOS_DIR/relay/journal.db
     relay_start
     paymentd_start
 }
 
 paymentd_start() {
-    "$BUILD_DIR/paymentd" serve >>"$CHAOS_DIR/logs/paymentd.log" 2>&1 &
-    PAYMENTD_PID=$!
-    for _ in $(seq 100); do "$BUILD_DIR/paymentctl" --target "$T" health >/dev/null 2>&1 && return 0; sleep 0.1; done
-    return 1
+    local rc=0
+    stack_start_paymentd "$CHAOS_DIR/logs/paymentd.log" || rc=1
+    PAYMENTD_PID=$STACK_PID
+    return $rc
 }
-relay_start() {
-    "$BUILD_DIR/payment-relay" >>"$CHAOS_DIR/logs/relay.log" 2>&1 &
-    RELAY_PID=$!
-}
-kafka_ctl() { "$BUILD_DIR/kafka-mock" ctl "$CHAOS_DIR/kafka.ctl" "$@" >/dev/null; }
+relay_start() { stack_start_relay "$CHAOS_DIR/logs/relay.log"; }
 
 stack_down() {
-    [ -n "$PAYMENTD_PID" ] && kill -TERM "$PAYMENTD_PID" 2>/dev/null
-    [ -n "$RELAY_PID" ] && kill -TERM "$RELAY_PID" 2>/dev/null
-    for _ in $(seq 100); do
-        kill -0 "$PAYMENTD_PID" 2>/dev/null || kill -0 "$RELAY_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$PAYMENTD_PID" "$RELAY_PID" 2>/dev/null
-    [ -n "$MOCK_PID" ] && kill "$MOCK_PID" 2>/dev/null
-    wait 2>/dev/null
-    "$ROOT/scripts/stack" stop >/dev/null 2>&1
+    stack_stop "$PAYMENTD_PID" "$RELAY_PID"
+    stack_stop "$KAFKA_PID"
+    stack_infra_stop
 }
 
 # One client: N payments with its own keys, one connection per request
@@ -190,11 +175,9 @@ check_metrics() {
 }
 
 check_events() {
-    local label=$1 t=0 msgs distinct rows pend
-    while [ "$(q -c 'SELECT count(*) FROM outbox WHERE published_at IS NULL')" != 0 ]; do
-        sleep 0.5; t=$((t + 1)); [ $t -gt 120 ] && break
-    done
-    pend=$(q -c 'SELECT count(*) FROM outbox WHERE published_at IS NULL')
+    local label=$1 msgs distinct rows pend
+    stack_wait_drained 60
+    pend=$(stack_outbox_pending)
     [ "$pend" = 0 ] && ok "$label: the relay drained the outbox" || bad "$label: $pend events still unpublished"
     kill -0 "$RELAY_PID" 2>/dev/null && ok "$label: relay still running" || bad "$label: relay died"
     msgs=0; distinct=0

@@ -43,11 +43,12 @@ OUT=${BENCH_OUT:-$BUILD_DIR/bench}
 NPROC=$(nproc)
 
 export STACK_DIR=${BENCH_STACK_DIR:-/tmp/paymentd-bench-stack}
-# Below 32768: a listening port in the ephemeral range can collide with
-# some other client's outgoing connection on a busy machine.
-export PG_PORT=${BENCH_PG_PORT:-25433}
-export REDIS_PORT=${BENCH_REDIS_PORT:-26380}
-export GRPC_PORT=${BENCH_GRPC_PORT:-20151}
+# The bench block of tests/lib/ports.sh, below the kernel's ephemeral range
+# (a listening port in it can collide with some other client's outgoing
+# connection on a busy machine); BENCH_PORT_BASE, BENCH_PG_PORT,
+# BENCH_REDIS_PORT and BENCH_GRPC_PORT override it.
+. "$ROOT/tests/lib/ports.sh"
+ports_profile bench
 export STACK_DURABLE=1
 export GRPC_HOST=127.0.0.1 METRICS_PORT=0 LOG_LEVEL=WARNING ENV_FILE=/dev/null
 export MIGRATIONS_DIR=$ROOT/migrations

@@ -187,6 +187,7 @@ const struct sb_rule sb_rules[] = {
 	 * systemd's RestrictAddressFamilies= gives the same answer. */
 	DENY_IF("socket", SB_R | SB_E, EAFNOSUPPORT, CMP(0, SCMP_CMP_EQ, AF_NETLINK, 0), "domain == AF_NETLINK",
 	    "getaddrinfo's interface probe: answered \"not supported\" (was a kill: broker reconnects died)"),
+	DENY("bind", SB_R, EACCES, "a librdkafka broker thread was seen calling bind during relay restarts (SIGSYS under chaos); refused, not killed: the relay binds its metrics port before the lock-down and needs no other"),
 	ALLOW("connect", SB_R | SB_E, "librdkafka brokers, Postgres, DNS servers"),
 	ALLOW("getsockopt", SB_R | SB_E, "SO_ERROR after a non-blocking connect; librdkafka reads buffer sizes"),
 	ALLOW("sendmmsg", SB_R | SB_E, "glibc's resolver sends the A and AAAA queries together"),

@@ -3,21 +3,30 @@
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
 
-UNIT_SRC := tests/unit/test_unit.c
+# The unit tests: one file per module (tests/unit/unit.h), one main.
+UNIT_SRC := tests/unit/test_main.c tests/unit/test_config.c tests/unit/test_log.c \
+            tests/unit/test_util.c tests/unit/test_utf8.c tests/unit/test_backoff.c \
+            tests/unit/test_sqlstate.c tests/unit/test_pay_validate.c tests/unit/test_sup_proto.c \
+            tests/unit/test_payment_proto.c tests/unit/test_testlib.c
 IT_SRC   := tests/integration/it_payments.c tests/integration/it_util.c
+# tests/lib/testlib.c: what every libcheck program shares (free ports,
+# processes, Postgres, the runner); also linked by tests/rl_metrics.mk,
+# sandbox/sandbox.mk (sb_test) and wal/wal.mk (relay_unit).
+TESTLIB_OBJ := $(BUILD)/tests/lib/testlib.o
 
 $(BUILD)/tests/%.o: ALL_CFLAGS += $(CHECK_CFLAGS)
 
-$(BUILD)/test_unit: $(patsubst %.c,$(BUILD)/%.o,$(UNIT_SRC)) $(BUILD)/daemon/ledger/pay_validate.o $(COMMON_OBJ) $(PROTO_OBJ)
+$(BUILD)/test_unit: $(patsubst %.c,$(BUILD)/%.o,$(UNIT_SRC)) $(TESTLIB_OBJ) $(BUILD)/daemon/ledger/pay_validate.o \
+		$(BUILD)/daemon/sup/sup_proto.o $(COMMON_OBJ) $(PROTO_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
 
-$(BUILD)/it_payments: $(patsubst %.c,$(BUILD)/%.o,$(IT_SRC)) $(BUILD)/daemon/ctl/gcli.o \
+$(BUILD)/it_payments: $(patsubst %.c,$(BUILD)/%.o,$(IT_SRC)) $(TESTLIB_OBJ) $(BUILD)/daemon/ctl/gcli.o \
 		$(BUILD)/daemon/grpc/grpc_util.o $(COMMON_OBJ) $(PROTO_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
 
-$(BUILD)/it_sandbox: $(BUILD)/tests/integration/it_sandbox.o $(BUILD)/daemon/ctl/gcli.o \
+$(BUILD)/it_sandbox: $(BUILD)/tests/integration/it_sandbox.o $(TESTLIB_OBJ) $(BUILD)/daemon/ctl/gcli.o \
 		$(BUILD)/daemon/grpc/grpc_util.o $(SANDBOX_OBJ) $(COMMON_OBJ) $(PROTO_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)

@@ -51,16 +51,16 @@ expect_decline(grpc_channel *ch, PGconn *db, const char *tag, const char *payer,
 	ck_assert_int_eq(it_get_payment(ch, a.payment_id, &st, &amt), GRPC_STATUS_OK);
 	ck_assert_int_eq(st, ST_DECL);
 	p[0] = a.payment_id;
-	ck_assert_int_eq(it_db_int(db, "SELECT count(*) FROM outbox WHERE aggregate_id = $1 "
+	ck_assert_int_eq(tl_db_int(db, "SELECT count(*) FROM outbox WHERE aggregate_id = $1 "
 	    "AND event_type = 'PaymentDeclined'", 1, p), 1);
-	ck_assert_int_eq(it_db_int(db, "SELECT count(*) FROM ledger_entries WHERE payment_id = $1",
+	ck_assert_int_eq(tl_db_int(db, "SELECT count(*) FROM ledger_entries WHERE payment_id = $1",
 	    1, p), 0);
 }
 
 START_TEST(every_decline_code)
 {
 	grpc_channel *ch = it_channel(0);
-	PGconn *db = it_db();
+	PGconn *db = tl_db();
 	NAME(payer, "d-payer");
 	NAME(eur, "d-eur");
 	int64_t before, after;
@@ -135,7 +135,7 @@ END_TEST
 START_TEST(duplicate_replays_original_outcome)
 {
 	grpc_channel *ch = it_channel(0);
-	PGconn *db = it_db();
+	PGconn *db = tl_db();
 	NAME(payer, "dup-payer");
 	NAME(key, "dup-key");
 	NAME(dkey, "dup-decl");
@@ -154,7 +154,7 @@ START_TEST(duplicate_replays_original_outcome)
 	ck_assert_str_eq(a.processed_at, b.processed_at);
 	ck_assert_int_eq(it_balance(ch, payer, &bal), GRPC_STATUS_OK);
 	ck_assert_int_eq(bal, 7500);	/* charged once */
-	ck_assert_int_eq(it_db_int(db, "SELECT count(*) FROM payments WHERE idempotency_key = $1", 1, p), 1);
+	ck_assert_int_eq(tl_db_int(db, "SELECT count(*) FROM payments WHERE idempotency_key = $1", 1, p), 1);
 
 	/* A declined outcome is replayed too, with its error. */
 	it_authorize(ch, dkey, payer, "acc-payee-002", 999999, "USD", "", NULL, 10000, &a);
@@ -171,7 +171,7 @@ END_TEST
 START_TEST(key_reuse_with_other_parameters_is_refused)
 {
 	grpc_channel *ch = it_channel(0);
-	PGconn *db = it_db();
+	PGconn *db = tl_db();
 	NAME(payer, "kr-payer");
 	NAME(key, "kr-key");
 	struct it_auth a, b;
@@ -180,16 +180,16 @@ START_TEST(key_reuse_with_other_parameters_is_refused)
 	it_make_account(db, payer, "USD", 10000);
 	it_authorize(ch, key, payer, "acc-payee-002", 100, "USD", "one", NULL, 10000, &a);
 	ck_assert_int_eq(a.status, ST_AUTH);
-	pay_before = it_db_int(db, "SELECT count(*) FROM payments", 0, NULL);
-	out_before = it_db_int(db, "SELECT count(*) FROM outbox", 0, NULL);
+	pay_before = tl_db_int(db, "SELECT count(*) FROM payments", 0, NULL);
+	out_before = tl_db_int(db, "SELECT count(*) FROM outbox", 0, NULL);
 	it_authorize(ch, key, payer, "acc-payee-002", 200, "USD", "one", NULL, 10000, &b);
 	ck_assert_int_eq(b.code, GRPC_STATUS_FAILED_PRECONDITION);
 	ck_assert_msg(strstr(b.details, "amount_cents") != NULL, "%s", b.details);
 	it_authorize(ch, key, payer, "acc-payer-001", 100, "USD", "two", NULL, 10000, &b);
 	ck_assert_int_eq(b.code, GRPC_STATUS_FAILED_PRECONDITION);
 	ck_assert_msg(strstr(b.details, "payee_account_id") && strstr(b.details, "description"), "%s", b.details);
-	ck_assert_int_eq(it_db_int(db, "SELECT count(*) FROM payments", 0, NULL), pay_before);
-	ck_assert_int_eq(it_db_int(db, "SELECT count(*) FROM outbox", 0, NULL), out_before);
+	ck_assert_int_eq(tl_db_int(db, "SELECT count(*) FROM payments", 0, NULL), pay_before);
+	ck_assert_int_eq(tl_db_int(db, "SELECT count(*) FROM outbox", 0, NULL), out_before);
 	ck_assert_int_eq(it_balance(ch, payer, &bal), GRPC_STATUS_OK);
 	ck_assert_int_eq(bal, 9900);
 	PQfinish(db);
@@ -200,7 +200,7 @@ END_TEST
 START_TEST(expired_key_can_be_used_again)
 {
 	grpc_channel *ch = it_channel(0);
-	PGconn *db = it_db();
+	PGconn *db = tl_db();
 	NAME(payer, "ex-payer");
 	NAME(key, "ex-key");
 	struct it_auth a, b;
@@ -209,14 +209,14 @@ START_TEST(expired_key_can_be_used_again)
 	it_make_account(db, payer, "USD", 1000);
 	it_authorize(ch, key, payer, "acc-payee-002", 100, "USD", "", NULL, 10000, &a);
 	ck_assert_int_eq(a.status, ST_AUTH);
-	it_db_exec(db, "UPDATE idempotency_keys SET expires_at = now() - interval '1 second' "
+	tl_db_exec(db, "UPDATE idempotency_keys SET expires_at = now() - interval '1 second' "
 	    "WHERE idempotency_key = $1", 1, p);
 	it_authorize(ch, key, payer, "acc-payee-002", 300, "USD", "", NULL, 10000, &b);
 	ck_assert_int_eq(b.code, GRPC_STATUS_OK);
 	ck_assert_int_eq(b.status, ST_AUTH);
 	ck_assert_str_ne(a.payment_id, b.payment_id);
-	ck_assert_int_eq(it_db_int(db, "SELECT count(*) FROM payments WHERE idempotency_key = $1", 1, p), 2);
-	ck_assert_int_eq(it_db_int(db, "SELECT expires_at > now() + interval '23 hours' "
+	ck_assert_int_eq(tl_db_int(db, "SELECT count(*) FROM payments WHERE idempotency_key = $1", 1, p), 2);
+	ck_assert_int_eq(tl_db_int(db, "SELECT expires_at > now() + interval '23 hours' "
 	    "FROM idempotency_keys WHERE idempotency_key = $1", 1, p) == -1, 0);
 	PQfinish(db);
 	grpc_channel_destroy(ch);
@@ -284,7 +284,7 @@ run_load(struct load *ls, int nthreads)
 
 START_TEST(concurrent_same_key_makes_one_payment)
 {
-	PGconn *db = it_db();
+	PGconn *db = tl_db();
 	NAME(payer, "sk-payer");
 	NAME(key, "sk-key");
 	struct load ls[50];
@@ -309,7 +309,7 @@ START_TEST(concurrent_same_key_makes_one_payment)
 	ck_assert_int_eq(err, 0);
 	ck_assert_int_eq(auth, 1);
 	ck_assert_int_eq(dup, 49);
-	ck_assert_int_eq(it_db_int(db, "SELECT count(*) FROM payments WHERE idempotency_key = $1", 1, p), 1);
+	ck_assert_int_eq(tl_db_int(db, "SELECT count(*) FROM payments WHERE idempotency_key = $1", 1, p), 1);
 	ck_assert_int_eq(it_balance(ch, payer, &bal), GRPC_STATUS_OK);
 	ck_assert_int_eq(bal, 100000 - 700);
 	PQfinish(db);
@@ -320,7 +320,7 @@ END_TEST
 START_TEST(no_overdraft_under_concurrency)
 {
 	NAME(k_od, "od");
-	PGconn *db = it_db();
+	PGconn *db = tl_db();
 	NAME(payer, "od-payer");
 	NAME(payee, "od-payee");
 	struct load ls[20];
@@ -360,7 +360,7 @@ END_TEST
 START_TEST(opposite_directions_never_deadlock)
 {
 	NAME(k_bd, "bd");
-	PGconn *db = it_db();
+	PGconn *db = tl_db();
 	NAME(a, "bd-a");
 	NAME(b, "bd-b");
 	struct load ls[20];
@@ -398,7 +398,7 @@ END_TEST
 START_TEST(many_streams_on_one_connection)
 {
 	NAME(k_ms, "ms");
-	PGconn *db = it_db();
+	PGconn *db = tl_db();
 	NAME(payer, "ms-payer");
 	struct load ls[16];
 	grpc_channel *shared = it_channel(1);
@@ -425,25 +425,25 @@ END_TEST
 
 START_TEST(ledger_invariants_hold)
 {
-	PGconn *db = it_db();
+	PGconn *db = tl_db();
 
-	ck_assert_int_eq(it_db_int(db, "SELECT coalesce(sum(CASE direction WHEN 'DEBIT' "
+	ck_assert_int_eq(tl_db_int(db, "SELECT coalesce(sum(CASE direction WHEN 'DEBIT' "
 	    "THEN -amount_cents ELSE amount_cents END), 0) FROM ledger_entries", 0, NULL), 0);
 	/* Every balance equals the signed sum of its entries... */
-	ck_assert_int_eq(it_db_int(db, "SELECT count(*) FROM account_balances b WHERE "
+	ck_assert_int_eq(tl_db_int(db, "SELECT count(*) FROM account_balances b WHERE "
 	    "b.available_cents <> coalesce((SELECT sum(CASE direction WHEN 'DEBIT' THEN "
 	    "-amount_cents ELSE amount_cents END) FROM ledger_entries e WHERE "
 	    "e.account_id = b.account_id), 0)", 0, NULL), 0);
 	/* ...and its last entry's balance_after. */
-	ck_assert_int_eq(it_db_int(db, "SELECT count(*) FROM account_balances b JOIN LATERAL "
+	ck_assert_int_eq(tl_db_int(db, "SELECT count(*) FROM account_balances b JOIN LATERAL "
 	    "(SELECT balance_after_cents FROM ledger_entries e WHERE e.account_id = b.account_id "
 	    "ORDER BY entry_id DESC LIMIT 1) last ON true "
 	    "WHERE last.balance_after_cents <> b.available_cents", 0, NULL), 0);
 	/* Each authorized payment has exactly one DEBIT and one CREDIT. */
-	ck_assert_int_eq(it_db_int(db, "SELECT count(*) FROM payments p WHERE p.status = "
+	ck_assert_int_eq(tl_db_int(db, "SELECT count(*) FROM payments p WHERE p.status = "
 	    "'AUTHORIZED' AND (SELECT count(*) FROM ledger_entries e WHERE e.payment_id = "
 	    "p.payment_id) <> 2", 0, NULL), 0);
-	ck_assert_int_eq(it_db_int(db, "SELECT count(*) FROM account_balances WHERE "
+	ck_assert_int_eq(tl_db_int(db, "SELECT count(*) FROM account_balances WHERE "
 	    "available_cents < -overdraft_limit_cents", 0, NULL), 0);
 	PQfinish(db);
 }
@@ -501,7 +501,7 @@ START_TEST(correlation_id_echoed_and_stored)
 	NAME(k_corr, "corr");
 	NAME(k_corr2, "corr2");
 	grpc_channel *ch = it_channel(0);
-	PGconn *db = it_db();
+	PGconn *db = tl_db();
 	struct it_auth a;
 	const char *p[1];
 
@@ -510,7 +510,7 @@ START_TEST(correlation_id_echoed_and_stored)
 	ck_assert_int_eq(a.code, GRPC_STATUS_OK);
 	ck_assert_str_eq(a.correlation_id, "trace-abc-123");
 	p[0] = a.payment_id;
-	ck_assert_int_eq(it_db_int(db, "SELECT count(*) FROM outbox WHERE aggregate_id = $1 "
+	ck_assert_int_eq(tl_db_int(db, "SELECT count(*) FROM outbox WHERE aggregate_id = $1 "
 	    "AND correlation_id = 'trace-abc-123'", 1, p), 1);
 	it_authorize(ch, k_corr2, "acc-payer-001", "acc-payee-002", 1, "USD", "", NULL, 10000, &a);
 	ck_assert_int_eq((int)strlen(a.correlation_id), 32);	/* generated */
@@ -522,7 +522,7 @@ END_TEST
 START_TEST(deadline_rolls_back)
 {
 	grpc_channel *ch = it_channel(0);
-	PGconn *db = it_db(), *locker = it_db();
+	PGconn *db = tl_db(), *locker = tl_db();
 	NAME(payer, "dl-payer");
 	NAME(key, "dl-key");
 	struct it_auth a;
@@ -539,8 +539,8 @@ START_TEST(deadline_rolls_back)
 		ck_assert_int_eq(a.code, GRPC_STATUS_OK);
 	}
 	/* Hold the payer's balance row so the payment must wait. */
-	it_db_exec(locker, "BEGIN", 0, NULL);
-	it_db_exec(locker, "SELECT 1 FROM account_balances WHERE account_id = $1 FOR UPDATE", 1, p);
+	tl_db_exec(locker, "BEGIN", 0, NULL);
+	tl_db_exec(locker, "SELECT 1 FROM account_balances WHERE account_id = $1 FOR UPDATE", 1, p);
 	t0 = util_now_ms();
 	it_authorize(ch, key, payer, "acc-payee-002", 10, "USD", "", NULL, 700, &a);
 	ck_assert_int_eq(a.code, GRPC_STATUS_DEADLINE_EXCEEDED);
@@ -548,11 +548,11 @@ START_TEST(deadline_rolls_back)
 	/* Let the worker's statement run into its timeout before the lock
 	 * goes away; one still waiting would now commit the payment. */
 	usleep(500000);
-	it_db_exec(locker, "ROLLBACK", 0, NULL);
+	tl_db_exec(locker, "ROLLBACK", 0, NULL);
 	usleep(300000);
 	/* Nothing half-written: no key, no payment. A retry succeeds. */
-	ck_assert_int_eq(it_db_int(db, "SELECT count(*) FROM idempotency_keys WHERE idempotency_key = $1", 1, k), 0);
-	ck_assert_int_eq(it_db_int(db, "SELECT count(*) FROM payments WHERE idempotency_key = $1", 1, k), 0);
+	ck_assert_int_eq(tl_db_int(db, "SELECT count(*) FROM idempotency_keys WHERE idempotency_key = $1", 1, k), 0);
+	ck_assert_int_eq(tl_db_int(db, "SELECT count(*) FROM payments WHERE idempotency_key = $1", 1, k), 0);
 	it_authorize(ch, key, payer, "acc-payee-002", 10, "USD", "", NULL, 10000, &a);
 	ck_assert_int_eq(a.code, GRPC_STATUS_OK);
 	ck_assert_int_eq(a.status, ST_AUTH);
@@ -564,48 +564,12 @@ END_TEST
 
 /* ---- fault tolerance ---------------------------------------------------- */
 
-static int
-worker_pids(pid_t sup, pid_t *out, int max)
-{
-	char path[64], buf[4096];
-	FILE *f;
-	int n = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)sup, (int)sup);
-	f = fopen(path, "r");
-	if (f == NULL)
-		return 0;
-	if (fgets(buf, sizeof(buf), f)) {
-		char *s = buf, *e;
-		while (n < max) {
-			long v = strtol(s, &e, 10);
-			char cpath[64], comm[32] = "";
-			FILE *cf;
-
-			if (e == s) break;
-			s = e;
-			/* Skip the log forwarder: only workers are targets. */
-			snprintf(cpath, sizeof(cpath), "/proc/%ld/comm", v);
-			if ((cf = fopen(cpath, "r")) != NULL) {
-				if (fgets(comm, sizeof(comm), cf) == NULL)
-					comm[0] = '\0';
-				fclose(cf);
-			}
-			if (strncmp(comm, "paymentd-log", 12) == 0)
-				continue;
-			out[n++] = (pid_t)v;
-		}
-	}
-	fclose(f);
-	return n;
-}
-
 START_TEST(killed_worker_does_not_take_down_supervisor)
 {
 	NAME(k_kw, "kw");
 	NAME(k_after, "kw-after");
 	const char *sp = getenv("PAYMENTD_PID");
-	PGconn *db = it_db();
+	PGconn *db = tl_db();
 	NAME(payer, "kw-payer");
 	struct load ls[8];
 	pthread_t t[8];
@@ -623,7 +587,8 @@ START_TEST(killed_worker_does_not_take_down_supervisor)
 		ck_assert_int_eq(pthread_create(&t[i], NULL, load_thread, &ls[i]), 0);
 	}
 	usleep(300000);
-	n = worker_pids(sup, pids, 256);
+	/* The supervisor's workers (not its log forwarder) are the targets. */
+	n = tl_children(sup, "paymentd-log", pids, 256);
 	ck_assert_int_gt(n, 0);
 	for (i = 0; i < n && killed < 3; i++)
 		if (kill(pids[i], SIGKILL) == 0)
@@ -656,8 +621,6 @@ main(void)
 {
 	Suite *s = suite_create("integration");
 	TCase *tc = tcase_create("payments");
-	SRunner *sr;
-	int failed;
 
 	gcli_global_init();
 	tcase_set_timeout(tc, 300);
@@ -678,11 +641,6 @@ main(void)
 	tcase_add_test(tc, killed_worker_does_not_take_down_supervisor);
 	tcase_add_test(tc, ledger_invariants_hold);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
 	/* grpc must not be forked after init: run tests in this process. */
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_VERBOSE);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return tl_run(s, CK_VERBOSE, 1);
 }

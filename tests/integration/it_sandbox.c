@@ -9,22 +9,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <pwd.h>
 #include <sys/wait.h>
-#include <sys/socket.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 
 #include "ctl/gcli.h"
 #include "grpc/grpc_util.h"
 #include "sandbox/sandbox.h"
-
-extern char **environ;
+#include "tests/lib/testlib.h"
 
 static pid_t sup;
 static char target[64], logpath[512];
@@ -46,34 +41,18 @@ health_ok(grpc_channel *ch)
 	return ok;
 }
 
-/* A free loopback port, so this daemon never collides with another. */
-static int
-free_port(void)
-{
-	struct sockaddr_in sa;
-	socklen_t sl = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
-		port = ntohs(sa.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port ? port : 50160;
-}
-
 static int
 start_daemon(void)
 {
 	const char *build = getenv("BUILD_DIR"), *logdir = getenv("TEST_LOG_DIR");
-	int port = free_port();
-	char bin[512], portenv[32];
+	/* A free port of the harness's block, so this daemon never collides
+	 * with another. */
+	int port = tl_free_port();
+	char bin[512], portenv[32], tail[2048];
 	char *argv[3];
-	posix_spawn_file_actions_t fa;
-	int i;
+	FILE *f;
+	size_t n;
+	int i, st;
 
 	snprintf(bin, sizeof(bin), "%s/paymentd-testhooks", build ? build : "build");
 	snprintf(logpath, sizeof(logpath), "%s/sandbox-paymentd.log", logdir ? logdir : "/tmp");
@@ -85,63 +64,43 @@ start_daemon(void)
 	setenv("SANDBOX", "on", 1);
 	setenv("SANDBOX_DEBUG", "off", 1);
 	argv[0] = bin; argv[1] = (char *)"serve"; argv[2] = NULL;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 2, logpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	if (posix_spawn(&sup, bin, &fa, NULL, argv, environ) != 0) {
-		perror(bin);
+	if ((sup = tl_spawn(argv, NULL, NULL, logpath)) < 0)
 		return -1;
-	}
-	posix_spawn_file_actions_destroy(&fa);
 	for (i = 0; i < 100; i++) {
 		grpc_channel *ch = gcli_channel(target, 1);
 		int ok = health_ok(ch);
 		grpc_channel_destroy(ch);
 		if (ok)
 			return 0;
+		if (tl_wait(sup, 0, &st) == 0) {	/* it exited: say why */
+			sup = 0;
+			break;
+		}
 		usleep(100000);
 	}
-	fprintf(stderr, "paymentd-testhooks did not become healthy (see %s)\n", logpath);
+	fprintf(stderr, "paymentd-testhooks did not become healthy on %s; end of %s:\n", target, logpath);
+	if ((f = fopen(logpath, "r")) != NULL) {
+		if (fseek(f, -2000, SEEK_END) != 0)
+			rewind(f);
+		while ((n = fread(tail, 1, sizeof(tail), f)) > 0)
+			fwrite(tail, 1, n, stderr);
+		fclose(f);
+	}
 	return -1;
 }
 
 static void
 stop_daemon(void)
 {
-	int st;
-
-	kill(sup, SIGTERM);
-	waitpid(sup, &st, 0);
+	if (sup > 0)
+		tl_stop(sup, SIGTERM, 60000, NULL);
 }
 
 /* Worker pids: children of the supervisor except the log forwarder. */
 static int
 workers(pid_t *out, int max)
 {
-	char path[64], buf[4096], *s, *e;
-	FILE *f;
-	int n = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)sup, (int)sup);
-	if ((f = fopen(path, "r")) == NULL || fgets(buf, sizeof(buf), f) == NULL) {
-		if (f) fclose(f);
-		return 0;
-	}
-	fclose(f);
-	for (s = buf; n < max; s = e) {
-		long v = strtol(s, &e, 10);
-		char cp[64], comm[32] = "";
-		FILE *cf;
-		if (e == s) break;
-		snprintf(cp, sizeof(cp), "/proc/%ld/comm", v);
-		if ((cf = fopen(cp, "r")) != NULL) {
-			if (!fgets(comm, sizeof(comm), cf)) comm[0] = 0;
-			fclose(cf);
-		}
-		if (strncmp(comm, "paymentd-log", 12) != 0)
-			out[n++] = (pid_t)v;
-	}
-	return n;
+	return tl_children(sup, "paymentd-log", out, max);
 }
 
 static int
@@ -334,8 +293,7 @@ main(void)
 {
 	Suite *s = suite_create("sandbox");
 	TCase *tc = tcase_create("worker");
-	SRunner *sr;
-	int failed;
+	int rc;
 
 	if (geteuid() != 0) {
 		printf("sandbox tests need root\n0 passed, 1 failed\n");
@@ -352,11 +310,7 @@ main(void)
 	tcase_add_test(tc, forbidden_syscalls_kill_only_that_worker);
 	tcase_add_test(tc, connection_in_flight_survives_its_worker);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_VERBOSE);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	rc = tl_run(s, CK_VERBOSE, 1);
 	stop_daemon();
-	return failed ? 1 : 0;
+	return rc;
 }

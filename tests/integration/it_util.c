@@ -14,7 +14,7 @@ const char *
 it_target(void)
 {
 	const char *t = getenv("PAYMENTD_TARGET");
-	return t ? t : "127.0.0.1:50151";
+	return t ? t : "localhost:50051";
 }
 
 grpc_channel *
@@ -76,21 +76,30 @@ it_authorize(grpc_channel *ch, const char *key, const char *payer, const char *p
 	gcli_result_free(&res);
 }
 
+/* Packs req, calls method (10 s deadline) and fails the test unless the
+ * call completed; the caller frees res. */
+static grpc_status_code
+unary(grpc_channel *ch, const char *method, const ProtobufCMessage *req, struct gcli_result *res)
+{
+	uint8_t buf[512];
+	size_t n;
+
+	ck_assert_uint_le(protobuf_c_message_get_packed_size(req), sizeof(buf));
+	n = protobuf_c_message_pack(req, buf);
+	ck_assert_int_eq(gcli_unary(ch, method, buf, n, 10000, NULL, 0, res), 0);
+	return res->status;
+}
+
 grpc_status_code
 it_balance(grpc_channel *ch, const char *account, int64_t *available)
 {
 	Payment__V1__GetAccountBalanceRequest r = PAYMENT__V1__GET_ACCOUNT_BALANCE_REQUEST__INIT;
 	Payment__V1__GetAccountBalanceResponse *rs;
 	struct gcli_result res;
-	uint8_t buf[512];
-	size_t n;
 	grpc_status_code code;
 
 	r.account_id = (char *)account;
-	n = protobuf_c_message_pack(&r.base, buf);
-	ck_assert_int_eq(gcli_unary(ch, "/payment.v1.PaymentService/GetAccountBalance", buf, n,
-	    10000, NULL, 0, &res), 0);
-	code = res.status;
+	code = unary(ch, "/payment.v1.PaymentService/GetAccountBalance", &r.base, &res);
 	if (code == GRPC_STATUS_OK) {
 		rs = payment__v1__get_account_balance_response__unpack(NULL, res.len, res.body);
 		ck_assert_ptr_nonnull(rs);
@@ -107,15 +116,10 @@ it_get_payment(grpc_channel *ch, const char *id, int *status, int64_t *amount)
 	Payment__V1__GetPaymentRequest r = PAYMENT__V1__GET_PAYMENT_REQUEST__INIT;
 	Payment__V1__GetPaymentResponse *rs;
 	struct gcli_result res;
-	uint8_t buf[512];
-	size_t n;
 	grpc_status_code code;
 
 	r.payment_id = (char *)id;
-	n = protobuf_c_message_pack(&r.base, buf);
-	ck_assert_int_eq(gcli_unary(ch, "/payment.v1.PaymentService/GetPayment", buf, n,
-	    10000, NULL, 0, &res), 0);
-	code = res.status;
+	code = unary(ch, "/payment.v1.PaymentService/GetPayment", &r.base, &res);
 	if (code == GRPC_STATUS_OK) {
 		rs = payment__v1__get_payment_response__unpack(NULL, res.len, res.body);
 		ck_assert_ptr_nonnull(rs);
@@ -128,42 +132,6 @@ it_get_payment(grpc_channel *ch, const char *id, int *status, int64_t *amount)
 	return code;
 }
 
-PGconn *
-it_db(void)
-{
-	const char *url = getenv("DATABASE_URL");
-	PGconn *c;
-
-	ck_assert_msg(url != NULL, "DATABASE_URL not set");
-	c = PQconnectdb(url);
-	ck_assert_msg(PQstatus(c) == CONNECTION_OK, "db: %s", PQerrorMessage(c));
-	return c;
-}
-
-int64_t
-it_db_int(PGconn *c, const char *sql, int n, const char *const *params)
-{
-	PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
-	int64_t v = -1;
-
-	ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(c));
-	ck_assert_msg(PQntuples(r) == 1, "%s: %d rows", sql, PQntuples(r));
-	if (!PQgetisnull(r, 0, 0))
-		v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-	PQclear(r);
-	return v;
-}
-
-void
-it_db_exec(PGconn *c, const char *sql, int n, const char *const *params)
-{
-	PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
-
-	ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK,
-	    "%s: %s", sql, PQerrorMessage(c));
-	PQclear(r);
-}
-
 void
 it_make_account(PGconn *c, const char *id, const char *currency, int64_t funding)
 {
@@ -171,8 +139,8 @@ it_make_account(PGconn *c, const char *id, const char *currency, int64_t funding
 	const char *p[2] = { id, currency };
 	const char *f[6];
 
-	it_db_exec(c, "INSERT INTO accounts (account_id, currency) VALUES ($1, $2)", 2, p);
-	it_db_exec(c, "INSERT INTO account_balances (account_id) VALUES ($1)", 1, p);
+	tl_db_exec(c, "INSERT INTO accounts (account_id, currency) VALUES ($1, $2)", 2, p);
+	tl_db_exec(c, "INSERT INTO account_balances (account_id) VALUES ($1)", 1, p);
 	if (funding > 0) {
 		snprintf(amount, sizeof(amount), "%lld", (long long)funding);
 		snprintf(key, sizeof(key), "fund-%s", id);
@@ -180,7 +148,7 @@ it_make_account(PGconn *c, const char *id, const char *currency, int64_t funding
 		f[0] = key;
 		f[1] = strcmp(currency, "EUR") == 0 ? "acc-equity-eur" : "acc-equity-usd";
 		f[2] = id; f[3] = amount; f[4] = currency; f[5] = pid;
-		it_db_exec(c, "SELECT authorize_payment($1, $2, $3, $4::bigint, $5, 'funding', "
+		tl_db_exec(c, "SELECT authorize_payment($1, $2, $3, $4::bigint, $5, 'funding', "
 		    "sha256(convert_to($1, 'UTF8')), $6, 86400, 'it-funding')", 6, f);
 	}
 }

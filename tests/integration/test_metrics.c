@@ -33,6 +33,7 @@
 #include "metrics/metrics.h"
 #include "common/util.h"
 #include "common/version.h"
+#include "tests/lib/testlib.h"
 
 /* Larger than the exporter's request bound (8 KiB). */
 #define REQ_HUGE_LEN 9000
@@ -316,22 +317,28 @@ END_TEST
 static void
 promtool_ok(const char *text)
 {
-	char path[] = "/tmp/test_metrics.XXXXXX", cmd[256], out[4096] = "";
-	FILE *f, *p;
-	int fd = mkstemp(path), st;
-	size_t n;
+	char path[] = "/tmp/test_metrics.XXXXXX", outp[64], out[4096] = "";
+	char *argv[] = { "promtool", "check", "metrics", NULL };
+	FILE *f;
+	int fd = mkstemp(path), st = -1;
+	size_t n = 0;
+	pid_t pid;
 
 	ck_assert_int_ge(fd, 0);
 	f = fdopen(fd, "w");
 	fputs(text, f);
 	fclose(f);
-	snprintf(cmd, sizeof(cmd), "promtool check metrics < %s 2>&1", path);
-	p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	n = fread(out, 1, sizeof(out) - 1, p);
+	snprintf(outp, sizeof(outp), "%s.out", path);
+	pid = tl_spawn(argv, path, outp, outp);
+	ck_assert_int_gt(pid, 0);
+	ck_assert_msg(tl_wait(pid, 30000, &st) == 0, "promtool check metrics did not finish");
+	if ((f = fopen(outp, "r")) != NULL) {
+		n = fread(out, 1, sizeof(out) - 1, f);
+		fclose(f);
+	}
 	out[n] = '\0';
-	st = pclose(p);
 	unlink(path);
+	unlink(outp);
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "promtool check metrics: status %d: %s", st, out);
 }
 
@@ -370,20 +377,21 @@ static struct exporter
 start_exporter(struct metrics *m, const char *dburl)
 {
 	struct exporter e;
-	struct sockaddr_in a;
-	socklen_t sl = sizeof(a);
 	struct config c;
 	char err[256];
-	int fd;
+	int fd = -1, i;
 
 	cfg_defaults(&c);
 	snprintf(c.database_url, sizeof(c.database_url), "%s", dburl);
 	c.log_level = LOG_WARNING;
 	c.sandbox = can_sandbox(&c);
-	fd = metrics_listen("127.0.0.1", 0, err, sizeof(err));
+	/* A port of the harness's block (another process may take one between
+	 * the look and the bind: then the next). */
+	for (i = 0; i < 20 && fd < 0; i++) {
+		e.port = tl_free_port();
+		fd = metrics_listen("127.0.0.1", e.port, err, sizeof(err));
+	}
 	ck_assert_msg(fd >= 0, "metrics_listen: %s", err);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &sl), 0);
-	e.port = ntohs(a.sin_port);
 	e.sandboxed = c.sandbox;
 	e.pid = fork();
 	ck_assert_int_ge(e.pid, 0);
@@ -396,15 +404,10 @@ start_exporter(struct metrics *m, const char *dburl)
 static void
 stop_exporter(struct exporter *e)
 {
-	int st, i;
+	int st;
 
 	ck_assert_int_eq(kill(e->pid, SIGTERM), 0);
-	for (i = 0; i < 300; i++) {
-		if (waitpid(e->pid, &st, WNOHANG) == e->pid)
-			break;
-		usleep(10000);
-	}
-	ck_assert_msg(i < 300, "exporter ignored SIGTERM");
+	ck_assert_msg(tl_wait(e->pid, 3000, &st) == 0, "exporter ignored SIGTERM");
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exporter status %d", st);
 }
 
@@ -469,19 +472,10 @@ body_of(const char *resp)
 
 static char resp[METRICS_RENDER_MAX + 4096];
 
-static const char *
-db_url(void)
-{
-	const char *u = getenv("DATABASE_URL");
-
-	ck_assert_msg(u != NULL, "DATABASE_URL is not set: run through tests/run-all or export it");
-	return u;
-}
-
 START_TEST(http_serves_metrics)
 {
 	struct metrics *m = metrics_create();
-	struct exporter e = start_exporter(m, db_url());
+	struct exporter e = start_exporter(m, tl_db_url());
 	const char *body;
 	long clen;
 
@@ -541,7 +535,7 @@ END_TEST
 START_TEST(http_errors)
 {
 	struct metrics *m = metrics_create();
-	struct exporter e = start_exporter(m, db_url());
+	struct exporter e = start_exporter(m, tl_db_url());
 	char huge[REQ_HUGE_LEN];
 	int64_t t0;
 	int fd;
@@ -587,39 +581,28 @@ START_TEST(http_errors)
 }
 END_TEST
 
-static long long
-pg_int(PGconn *c, const char *sql, const char *param)
-{
-	PGresult *r = PQexecParams(c, sql, param ? 1 : 0, NULL, param ? &param : NULL, NULL, NULL, 0);
-	long long v;
-
-	ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(c));
-	v = atoll(PQgetvalue(r, 0, 0));
-	PQclear(r);
-	return v;
-}
-
 START_TEST(http_outbox_gauges_from_postgres)
 {
 	struct metrics *m = metrics_create();
 	struct exporter e;
-	PGconn *c = PQconnectdb(db_url());
+	PGconn *c = tl_db();
 	char seq[32];
+	const char *seq_p[1] = { seq };
 	const char *body;
 	long long before, after, seqn;
 	double age;
 
-	ck_assert_msg(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
 	/* One old unpublished event of our own, removed again below. */
-	seqn = pg_int(c, "INSERT INTO outbox (aggregate_type, aggregate_id, partition_key, event_type, "
+	seqn = tl_db_int(c, "INSERT INTO outbox (aggregate_type, aggregate_id, partition_key, event_type, "
 	    "payload, created_at) VALUES ('test', 'metrics-test', 'metrics-test', 'MetricsTest', "
-	    "'{}', now() - interval '1 hour') RETURNING seq", NULL);
+	    "'{}', now() - interval '1 hour') RETURNING seq", 0, NULL);
 	snprintf(seq, sizeof(seq), "%lld", seqn);
-	e = start_exporter(m, db_url());
-	before = pg_int(c, "SELECT count(*) FROM outbox WHERE published_at IS NULL", NULL);
+	e = start_exporter(m, tl_db_url());
+	before = tl_db_int(c, "SELECT count(*) FROM outbox WHERE published_at IS NULL", 0, NULL);
 	http(e.port, "GET /metrics HTTP/1.1\r\n\r\n", resp, sizeof(resp));
-	after = pg_int(c, "SELECT count(*) FROM outbox WHERE published_at IS NULL", NULL);
-	pg_int(c, "WITH d AS (DELETE FROM outbox WHERE seq = $1::bigint RETURNING 1) SELECT count(*) FROM d", seq);
+	after = tl_db_int(c, "SELECT count(*) FROM outbox WHERE published_at IS NULL", 0, NULL);
+	tl_db_int(c, "WITH d AS (DELETE FROM outbox WHERE seq = $1::bigint RETURNING 1) SELECT count(*) FROM d",
+	    1, seq_p);
 	PQfinish(c);
 
 	ck_assert(strncmp(resp, "HTTP/1.1 200 OK\r\n", 17) == 0);
@@ -640,20 +623,11 @@ START_TEST(http_outbox_down_when_db_unreachable)
 {
 	struct metrics *m = metrics_create();
 	struct exporter e;
-	struct sockaddr_in a;
-	socklen_t sl = sizeof(a);
 	char url[128];
 	const char *body;
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
 	/* A port nobody listens on. */
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &sl), 0);
-	snprintf(url, sizeof(url), "postgresql://paymentd@127.0.0.1:%u/paymentd", (unsigned)ntohs(a.sin_port));
-	close(fd);
+	snprintf(url, sizeof(url), "postgresql://paymentd@127.0.0.1:%d/paymentd", tl_free_port());
 	e = start_exporter(m, url);
 	http(e.port, "GET /metrics HTTP/1.1\r\n\r\n", resp, sizeof(resp));
 	ck_assert(strncmp(resp, "HTTP/1.1 200 OK\r\n", 17) == 0);
@@ -672,9 +646,9 @@ START_TEST(exporter_exits_when_supervisor_dies)
 {
 	struct metrics *m = metrics_create();
 	struct exporter e;
-	const char *url = db_url();	/* fail here, not in the child */
+	const char *url = tl_db_url();	/* fail here, not in the child */
 	pid_t mid;
-	int pp[2], st, i;
+	int pp[2], st;
 
 	/* Orphans get reparented to us, so we can reap the exporter. */
 	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
@@ -695,12 +669,7 @@ START_TEST(exporter_exits_when_supervisor_dies)
 	ck_assert(strncmp(resp, "HTTP/1.1 200 OK\r\n", 17) == 0);
 	kill(mid, SIGKILL);
 	ck_assert_int_eq(waitpid(mid, &st, 0), mid);
-	for (i = 0; i < 300; i++) {
-		if (waitpid(e.pid, &st, WNOHANG) == e.pid)
-			break;
-		usleep(10000);
-	}
-	ck_assert_msg(i < 300, "exporter outlived its parent");
+	ck_assert_msg(tl_wait(e.pid, 3000, &st) == 0, "exporter outlived its parent");
 	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	close(pp[0]);
 	close(pp[1]);
@@ -714,8 +683,6 @@ main(void)
 	Suite *s = suite_create("metrics");
 	TCase *tr = tcase_create("render");
 	TCase *th = tcase_create("http");
-	SRunner *sr;
-	int failed;
 
 	log_init("test_metrics", LOG_WARNING, LOG_FORMAT_JSON);
 	tcase_add_test(tr, render_all_series_at_zero);
@@ -737,10 +704,5 @@ main(void)
 	tcase_add_test(th, exporter_exits_when_supervisor_dies);
 	tcase_set_timeout(th, 30);
 	suite_add_tcase(s, th);
-
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return tl_run(s, CK_NORMAL, 0);
 }

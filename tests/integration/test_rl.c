@@ -28,6 +28,7 @@
 #include "common/log.h"
 #include "rl/rl.h"
 #include "common/util.h"
+#include "tests/lib/testlib.h"
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -98,47 +99,21 @@ admin_int(redisContext *c, const char *fmt, const char *arg)
 	return v;
 }
 
-static int
-free_port(void)
-{
-	struct sockaddr_in a;
-	socklen_t sl = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &sl), 0);
-	port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
-
 /* Starts a private redis-server on 127.0.0.1:port; waits until it answers. */
 static pid_t
 start_redis(int port, const char *pass)
 {
 	char ps[16];
+	char *argv[] = { "redis-server", "--port", ps, "--bind", "127.0.0.1", "--save", "",
+	    "--appendonly", "no", "--dir", "/tmp", "--requirepass", (char *)pass, NULL };
 	pid_t pid;
 	int i;
 
 	snprintf(ps, sizeof(ps), "%d", port);
-	pid = fork();
+	if (pass == NULL)
+		argv[11] = NULL;	/* no --requirepass */
+	pid = tl_spawn(argv, NULL, NULL, NULL);
 	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		int dn = open("/dev/null", O_RDWR);
-		dup2(dn, 1);
-		dup2(dn, 2);
-		if (pass)
-			execlp("redis-server", "redis-server", "--port", ps, "--bind", "127.0.0.1",
-			    "--save", "", "--appendonly", "no", "--dir", "/tmp",
-			    "--requirepass", pass, (char *)NULL);
-		else
-			execlp("redis-server", "redis-server", "--port", ps, "--bind", "127.0.0.1",
-			    "--save", "", "--appendonly", "no", "--dir", "/tmp", (char *)NULL);
-		_exit(127);
-	}
 	for (i = 0; i < 100; i++) {
 		redisContext *c = redisConnect("127.0.0.1", port);
 		if (c && !c->err) {
@@ -153,8 +128,7 @@ start_redis(int port, const char *pass)
 		}
 		usleep(50000);
 	}
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
+	tl_stop(pid, SIGKILL, 5000, NULL);
 	ck_abort_msg("private redis-server on port %d did not start", port);
 	return -1;
 }
@@ -164,8 +138,7 @@ stop_redis(pid_t pid)
 {
 	int st;
 
-	kill(pid, SIGKILL);
-	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_int_eq(tl_stop(pid, SIGKILL, 5000, &st), 0);
 }
 
 /* ---- parsing (no server) ------------------------------------------------ */
@@ -361,15 +334,13 @@ START_TEST(peer_from_real_socket)
 	struct sockaddr_in a;
 	socklen_t sl = sizeof(a);
 	char peer[128], want[128], id[RL_CLIENT_MAX];
-	int ls, cs, ss;
+	int ls, cs, ss, port;
 
-	ls = socket(AF_INET, SOCK_STREAM, 0);
+	ls = tl_listen(&port);
 	memset(&a, 0, sizeof(a));
 	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)port);
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(ls, (struct sockaddr *)&a, sizeof(a)), 0);
-	ck_assert_int_eq(listen(ls, 1), 0);
-	ck_assert_int_eq(getsockname(ls, (struct sockaddr *)&a, &sl), 0);
 	cs = socket(AF_INET, SOCK_STREAM, 0);
 	ck_assert_int_eq(connect(cs, (struct sockaddr *)&a, sizeof(a)), 0);
 	ss = accept(ls, NULL, NULL);
@@ -399,7 +370,7 @@ START_TEST(disabled_allows_without_redis)
 
 	base_cfg(&c, "AuthorizePayment=1", 1);
 	c.rate_limit_enabled = 0;
-	snprintf(c.redis_url, sizeof(c.redis_url), "redis://127.0.0.1:%d/0", free_port());
+	snprintf(c.redis_url, sizeof(c.redis_url), "redis://127.0.0.1:%d/0", tl_free_port());
 	r = open_ok(&c);
 	ck_assert_int_eq(rl_down(r), 0);
 	ck_assert_int_eq(rl_fd(r), -1);	/* never connected */
@@ -580,7 +551,7 @@ START_TEST(unreachable_redis_fails_open_or_closed)
 	struct config c;
 	struct rl *r;
 	int64_t ra = -1, t0;
-	int port = free_port();
+	int port = tl_free_port();
 
 	base_cfg(&c, "AuthorizePayment=1,GetAccountBalance=0", 1);
 	snprintf(c.redis_url, sizeof(c.redis_url), "redis://127.0.0.1:%d/0", port);
@@ -610,7 +581,7 @@ START_TEST(redis_dies_while_open)
 	struct config c;
 	struct rl *open_r, *closed_r;
 	int64_t ra, t0;
-	int port = free_port();
+	int port = tl_free_port();
 	pid_t srv = start_redis(port, NULL);
 
 	base_cfg(&c, "AuthorizePayment=100", 100);
@@ -647,23 +618,16 @@ END_TEST
 
 START_TEST(silent_redis_times_out)
 {
-	struct sockaddr_in a;
-	socklen_t sl = sizeof(a);
 	struct config c;
 	struct rl *r;
 	int64_t ra, t0;
-	int ls = socket(AF_INET, SOCK_STREAM, 0);
-
+	int port;
 	/* Listening but never accepting: connect succeeds (the kernel
 	 * completes the handshake), every command then times out. */
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(ls, (struct sockaddr *)&a, sizeof(a)), 0);
-	ck_assert_int_eq(listen(ls, 8), 0);
-	ck_assert_int_eq(getsockname(ls, (struct sockaddr *)&a, &sl), 0);
+	int ls = tl_listen(&port);
+
 	base_cfg(&c, "AuthorizePayment=1", 1);
-	snprintf(c.redis_url, sizeof(c.redis_url), "redis://127.0.0.1:%u/0", (unsigned)ntohs(a.sin_port));
+	snprintf(c.redis_url, sizeof(c.redis_url), "redis://127.0.0.1:%d/0", port);
 	t0 = util_now_ms();
 	r = open_ok(&c);
 	ck_assert_int_ge(util_now_ms() - t0, RL_TIMEOUT_MS - 20);
@@ -682,7 +646,7 @@ START_TEST(password_and_db_from_url)
 	redisContext *a;
 	redisReply *rep;
 	int64_t ra;
-	int port = free_port();
+	int port = tl_free_port();
 	pid_t srv = start_redis(port, "s3cr@t");
 
 	base_cfg(&c, "AuthorizePayment=1", 1);
@@ -725,7 +689,7 @@ START_TEST(warning_logged_at_most_once_per_interval)
 	ck_assert_int_eq(pipe2(pfd, O_NONBLOCK), 0);
 	log_set_fd(pfd[1]);
 	base_cfg(&c, "AuthorizePayment=1", 1);
-	snprintf(c.redis_url, sizeof(c.redis_url), "redis://127.0.0.1:%d/0", free_port());
+	snprintf(c.redis_url, sizeof(c.redis_url), "redis://127.0.0.1:%d/0", tl_free_port());
 	r = open_ok(&c);
 	for (i = 0; i < 200; i++)
 		ck_assert_int_eq(rl_check(r, "AuthorizePayment", "c", &ra), RL_UNAVAILABLE_ALLOW);
@@ -749,8 +713,6 @@ main(void)
 	Suite *s = suite_create("ratelimit");
 	TCase *tp = tcase_create("parsing");
 	TCase *tr = tcase_create("redis");
-	SRunner *sr;
-	int failed;
 
 	log_init("test_rl", LOG_WARNING, LOG_FORMAT_JSON);
 	tcase_add_test(tp, parse_limits_valid);
@@ -774,10 +736,5 @@ main(void)
 	tcase_add_test(tr, password_and_db_from_url);
 	tcase_add_test(tr, warning_logged_at_most_once_per_interval);
 	suite_add_tcase(s, tr);
-
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return tl_run(s, CK_NORMAL, 0);
 }

@@ -7,7 +7,8 @@ const assert = require('node:assert');
 const grpc = require('@grpc/grpc-js');
 const { GrpcReflection } = require('grpc-js-reflection-client');
 
-const target = process.env.PAYMENTD_TARGET || '127.0.0.1:50151';
+const target = process.env.PAYMENTD_TARGET;
+if (!target) throw new Error('PAYMENTD_TARGET must be set (tests/run-all sets it)');
 const runId = `node${Date.now()}`;
 const creds = grpc.credentials.createInsecure();
 const SERVICES = [

@@ -2,33 +2,30 @@
 #
 # Contract: sourced by a suite after `set -uo pipefail`, with the harness's
 # environment (DATABASE_URL/PG*, BUILD_DIR, STACK_DIR, TEST_LOG_DIR) or the
-# same variables set by hand. relay_setup NAME starts a private kafka-mock
-# (its own process, loopback only, kept up across relay restarts) and
-# prepares a journal directory under $STACK_DIR/relay-NAME; an EXIT trap
-# stops the relay and the mock whatever happens. ok/bad count results;
-# relay_finish prints the "N passed, N failed" line and sets the exit code.
+# same variables set by hand. Sources tests/lib/tap.sh (ok, bad, check,
+# tap_summary) and tests/lib/stack.sh (q, kafka_ctl, stack_start_relay,
+# stack_stop, ...). relay_setup NAME starts a private kafka-mock (its own
+# process, loopback only, kept up across relay restarts) and prepares a
+# journal directory under $STACK_DIR/relay-NAME; an EXIT trap stops the
+# relay and the mock whatever happens. relay_finish prints the
+# "NAME: N passed, N failed" line and sets the exit code.
 # check_exactly_once compares the broker with Postgres by event_id: every
 # row the relays of this suite published is on the broker exactly once
 # (payment topics or DLQ), and the broker holds nothing else.
+# unordered_events counts messages whose outbox_seq does not grow with the
+# offset within their topic and key.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-BUILD_DIR=${BUILD_DIR:-$ROOT/build}
+. "$ROOT/tests/lib/tap.sh"
+. "$ROOT/tests/lib/stack.sh"
 STACK_DIR=${STACK_DIR:-$ROOT/.stack-test}
 TEST_LOG_DIR=${TEST_LOG_DIR:-$STACK_DIR/logs}
 export ENV_FILE=${ENV_FILE:-/dev/null}
-pass=0; fail=0
-RELAY=; MOCK=
-
-ok()  { echo "ok   - $*"; pass=$((pass + 1)); }
-bad() { echo "FAIL - $*"; fail=$((fail + 1)); }
-check() { local label=$1; shift; if "$@"; then ok "$label"; else bad "$label"; fi; }
-q()   { psql -qAtX -v ON_ERROR_STOP=1 "$@"; }
 
 relay_cleanup() {
-    [ -n "$RELAY" ] && kill -KILL "$RELAY" 2>/dev/null
-    [ -n "$MOCK" ] && kill -TERM "$MOCK" 2>/dev/null
-    wait 2>/dev/null
-    RELAY=; MOCK=
+    [ -n "$RELAY_PID" ] && kill -KILL "$RELAY_PID" 2>/dev/null
+    stack_stop "$RELAY_PID" "$KAFKA_PID"
+    RELAY_PID=; KAFKA_PID=
 }
 
 relay_setup() {   # relay_setup NAME
@@ -38,10 +35,8 @@ relay_setup() {   # relay_setup NAME
     [ "$(id -u)" = 0 ] && id paymentd >/dev/null 2>&1 && chown paymentd: "$D"
     LOG=$TEST_LOG_DIR/relay-$1.log; : >"$LOG"
     trap relay_cleanup EXIT
-    "$BUILD_DIR/kafka-mock" --bootstrap-file "$D/boot" --control "$D/ctl" >"$D/mock.log" 2>&1 &
-    MOCK=$!
-    for _ in $(seq 100); do [ -s "$D/boot" ] && [ -S "$D/ctl" ] && break; sleep 0.05; done
-    BOOT=$(cat "$D/boot")
+    stack_start_kafka "$D" "$D/mock.log" || bad "$1: kafka-mock did not start"
+    BOOT=$KAFKA_BOOT
     export REDPANDA_BROKERS=$BOOT RELAY_JOURNAL_PATH=$D/journal.db KAFKA_TOPIC_PREFIX=payments
     export OUTBOX_POLL_INTERVAL_SECONDS=${OUTBOX_POLL_INTERVAL_SECONDS:-0.1}
     export OUTBOX_BATCH_SIZE=${OUTBOX_BATCH_SIZE:-100}
@@ -60,11 +55,10 @@ INSERT INTO account_balances (account_id, overdraft_limit_cents)
 SQL
 }
 
-ctl() { "$BUILD_DIR/kafka-mock" ctl "$D/ctl" "$@" >/dev/null; }
-start_relay() { "$BUILD_DIR/payment-relay" >>"$LOG" 2>&1 & RELAY=$!; }
+start_relay() { stack_start_relay "$LOG"; }
 stop_relay() {
-    [ -n "$RELAY" ] || return 0
-    kill -TERM "$RELAY" 2>/dev/null; wait "$RELAY" 2>/dev/null; RELAY=
+    [ -n "$RELAY_PID" ] || return 0
+    STACK_STOP_SECONDS=60 stack_stop "$RELAY_PID"; RELAY_PID=
 }
 wait_log() {   # wait_log PATTERN COUNT SECONDS: until PATTERN was logged COUNT times
     local t=0
@@ -72,16 +66,7 @@ wait_log() {   # wait_log PATTERN COUNT SECONDS: until PATTERN was logged COUNT 
         sleep 0.1; t=$((t + 1)); [ $t -ge $(($3 * 10)) ] && return 1
     done
 }
-relay_alive() { [ -n "$RELAY" ] && kill -0 "$RELAY" 2>/dev/null; }
-pending() { q -c "SELECT count(*) FROM outbox WHERE published_at IS NULL"; }
-wait_drained() {   # wait_drained SECONDS
-    local t=0
-    while [ "$(pending)" != 0 ]; do
-        sleep 0.2; t=$((t + 1))
-        [ $t -ge $(($1 * 5)) ] && return 1
-    done
-    return 0
-}
+relay_alive() { stack_alive "$RELAY_PID"; }
 
 # Payments, each committed on its own, through authorize_payment: every
 # 7th has amount 0 and is declined (a PaymentDeclined event).
@@ -109,6 +94,13 @@ dump_values() {   # topic \t value, for the schema validator
     for t in "$@"; do kcat -b "$BOOT" -C -t "payments.$t" -e -q -f '%t\t%s\n' 2>/dev/null; done
 }
 ids_of() { grep -o 'event_id=[0-9a-f-]*' | cut -d= -f2; }
+# Messages (from dump) whose outbox_seq is not above the previous one of
+# their topic and key, in offset order.
+unordered_events() {
+    dump | sort -t$'\t' -k1,1 -k2,2n -k3,3n | awk -F'\t' '{
+        match($5, /outbox_seq=[0-9]+/); s = substr($5, RSTART + 11, RLENGTH - 11) + 0
+        k = $1 "|" $4; if (k in last && s <= last[k]) bad++; last[k] = s } END { print bad + 0 }'
+}
 
 check_exactly_once() {   # check_exactly_once LABEL
     local label=$1 msgs distinct dlq rows extra missing both
@@ -146,6 +138,5 @@ validate_schemas() {   # validate_schemas LABEL TOPIC...
 relay_finish() {
     stop_relay
     local name; name=$(basename "$0"); name=${name#*-}
-    echo "$name: $pass passed, $fail failed"
-    [ "$fail" -eq 0 ]
+    tap_summary "$name"
 }

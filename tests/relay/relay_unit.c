@@ -8,6 +8,7 @@
 #include "wal/journal/journal.h"
 #include "wal/relay_envelope.h"
 #include "wal/relay_pg.h"
+#include "tests/lib/testlib.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -31,10 +32,7 @@ setup(void)
 static void
 teardown(void)
 {
-	char cmd[400];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(tl_rmtree(dir), 0);
 }
 
 static struct journal *
@@ -466,8 +464,6 @@ main(void)
 {
 	Suite *s = suite_create("relay");
 	TCase *j = tcase_create("journal"), *e = tcase_create("envelope");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(j, setup, teardown);
 	tcase_set_timeout(j, 20);
@@ -484,9 +480,5 @@ main(void)
 	tcase_add_test(e, pg_array_literals);
 	suite_add_tcase(s, j);
 	suite_add_tcase(s, e);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return tl_run(s, CK_NORMAL, 0);
 }

@@ -6,6 +6,7 @@
  * paymentd's supervisor does, then drives unary calls.
  */
 #include "sb_test.h"
+#include "tests/lib/testlib.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,10 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <grpc/byte_buffer_reader.h>
@@ -25,15 +23,6 @@
 #include <grpc/support/time.h>
 
 struct sbw_env sb_env;
-
-static long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 /* Reads one message from the control socket within timeout_ms. */
 static ssize_t
@@ -115,22 +104,12 @@ sbw_spawn(struct sbw *w, const char *mode, const char *arg, int debug, char *msg
 int
 sbw_wait(struct sbw *w, int timeout_ms)
 {
-	long until = now_ms() + timeout_ms;
-	pid_t r;
-
 	if (w->reaped)
 		return 0;
-	while (w->pid > 0) {
-		r = waitpid(w->pid, &w->status, WNOHANG);
-		if (r == w->pid) {
-			w->reaped = 1;
-			return 0;
-		}
-		if (r < 0 || now_ms() > until)
-			return -1;
-		usleep(10000);
-	}
-	return -1;
+	if (w->pid <= 0 || tl_wait(w->pid, timeout_ms, &w->status) < 0)
+		return -1;
+	w->reaped = 1;
+	return 0;
 }
 
 void
@@ -171,22 +150,11 @@ sbw_ctl_op(struct sbw *w, const char *op, char *reply, size_t len)
 int
 sbc_open(struct sbc *c)
 {
-	struct sockaddr_in sa;
-	socklen_t sl = sizeof(sa);
 	grpc_channel_credentials *creds;
 	char target[64];
 
 	memset(c, 0, sizeof(*c));
-	c->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (c->lfd < 0)
-		return -1;
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(c->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(c->lfd, 8) < 0 ||
-	    getsockname(c->lfd, (struct sockaddr *)&sa, &sl) < 0)
-		return -1;
-	c->port = ntohs(sa.sin_port);
+	c->lfd = tl_listen(&c->port);	/* a port of the harness's block */
 	snprintf(target, sizeof(target), "127.0.0.1:%d", c->port);
 	creds = grpc_insecure_credentials_create();
 	c->ch = grpc_channel_create(target, creds, NULL);

@@ -19,6 +19,7 @@
  */
 #include "sb_test.h"
 #include "sandbox/sandbox.h"
+#include "tests/lib/testlib.h"
 
 #include <check.h>
 #include <errno.h>
@@ -278,10 +279,8 @@ START_TEST(relay_profile_works)
 {
 	struct sbw w;
 	char reply[256], op[64], buf[8] = "", path[128];
-	struct sockaddr_in sa;
-	socklen_t sl = sizeof(sa);
 	ssize_t n;
-	int lfd, fd;
+	int lfd, fd, port;
 
 	spawn_ok(&w, "relay", relay_arg(), 0);
 	assert_status_dropped(w.pid, 2);
@@ -298,15 +297,13 @@ START_TEST(relay_profile_works)
 	ck_assert_str_eq(reply, "rc=0 errno=0");
 	ck_assert_int_eq(sbw_ctl_op(&w, "socket_netlink", reply, sizeof(reply)), 0);
 	ck_assert_str_eq(reply, "rc=-1 errno=97");	/* EAFNOSUPPORT */
+	/* bind is refused, not killed: a librdkafka broker thread was seen
+	 * calling it (docs/sandbox.md); the relay still cannot bind. */
+	ck_assert_int_eq(sbw_ctl_op(&w, "bind", reply, sizeof(reply)), 0);
+	ck_assert_str_eq(reply, "rc=-1 errno=13");	/* EACCES */
 	/* A new TCP connection, as librdkafka makes to brokers. */
-	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	ck_assert_int_eq(listen(lfd, 1), 0);
-	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
-	snprintf(op, sizeof(op), "connect:%d", ntohs(sa.sin_port));
+	lfd = tl_listen(&port);
+	snprintf(op, sizeof(op), "connect:%d", port);
 	ck_assert_int_eq(sbw_ctl_op(&w, op, reply, sizeof(reply)), 0);
 	ck_assert_str_eq(reply, "rc=0 errno=0");
 	fd = accept(lfd, NULL, NULL);
@@ -321,7 +318,7 @@ END_TEST
 
 static const char *const relay_kill_ops[] = {
 	"execve", "fork", "socket_packet", "ptrace", "mmap_exec", "setuid0", "kill_init",
-	"bind", "listen",
+	"listen",
 };
 
 START_TEST(relay_violation_kills)
@@ -521,7 +518,7 @@ START_TEST(policy_documented_and_tight)
 	docs = calloc(1, (size_t)len + 1);
 	ck_assert_int_eq(fread(docs, 1, (size_t)len, f), (size_t)len);
 	fclose(f);
-	for (p = SANDBOX_WORKER; p <= SANDBOX_EXPORTER; p++) {
+	for (p = SANDBOX_WORKER; p <= SANDBOX_LOGFWD; p++) {
 		n = sandbox_policy((enum sandbox_profile)p, r, 256);
 		ck_assert_int_gt(n, 0);
 		ck_assert_int_le(n, 256);
@@ -540,6 +537,11 @@ START_TEST(policy_documented_and_tight)
 	 * drop) but never binds or listens itself. */
 	ck_assert(allowed(SANDBOX_RELAY, "accept4") && !allowed(SANDBOX_RELAY, "bind") &&
 	    !allowed(SANDBOX_RELAY, "listen"));
+	/* The log forwarder copies a pipe to a file: five syscalls, no more. */
+	ck_assert_int_eq(sandbox_allowlist_size(SANDBOX_LOGFWD), 5);
+	ck_assert(allowed(SANDBOX_LOGFWD, "read") && allowed(SANDBOX_LOGFWD, "write") &&
+	    !allowed(SANDBOX_LOGFWD, "openat") && !allowed(SANDBOX_LOGFWD, "socket") &&
+	    !allowed(SANDBOX_LOGFWD, "mmap"));
 	static const char *const exporter_never[] = { "unlink", "ftruncate", "pwrite64", "fsync",
 		"bind", "listen" };
 	for (i = 0; i < (int)(sizeof(exporter_never) / sizeof(exporter_never[0])); i++)
@@ -567,6 +569,8 @@ print_policy(const char *profile)
 		p = SANDBOX_RELAY;
 	else if (strcmp(profile, "exporter") == 0)
 		p = SANDBOX_EXPORTER;
+	else if (strcmp(profile, "logfwd") == 0)
+		p = SANDBOX_LOGFWD;
 	else
 		return 2;
 	n = sandbox_policy(p, r, 256);
@@ -617,13 +621,8 @@ make_relay_dir(void)
 static void
 cleanup_dirs(void)
 {
-	char cmd[256];
-
-	if (relay_dir[0]) {
-		snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", relay_dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "sb_test: could not remove %s\n", relay_dir);
-	}
+	if (relay_dir[0] && tl_rmtree(relay_dir) != 0)
+		fprintf(stderr, "sb_test: could not remove %s\n", relay_dir);
 	if (tmp_chroot[0])
 		rmdir(tmp_chroot);
 }
@@ -632,10 +631,9 @@ int
 main(int argc, char **argv)
 {
 	struct passwd *pw;
-	SRunner *sr;
 	Suite *s;
 	TCase *tc;
-	int failed;
+	int rc;
 
 	sb_env.user = getenv("SB_USER") ? getenv("SB_USER") : "paymentd";
 	if (argc >= 3 && strcmp(argv[1], "--worker") == 0) {
@@ -694,10 +692,7 @@ main(int argc, char **argv)
 	tcase_add_test(tc, policy_documented_and_tight);
 	suite_add_tcase(s, tc);
 
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_VERBOSE);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	rc = tl_run(s, CK_VERBOSE, 0);
 	cleanup_dirs();
-	return failed == 0 ? 0 : 1;
+	return rc;
 }

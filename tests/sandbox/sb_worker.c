@@ -13,6 +13,8 @@
  * "rc=N errno=E" — if the sandbox lets the process live.
  */
 #include "sb_test.h"
+#include "tests/lib/testlib.h"	/* tl_free_port() */
+#undef fail	/* check.h's old macro: fail() below is ours */
 #include "sandbox/sandbox.h"
 
 #include <errno.h>
@@ -515,17 +517,26 @@ sbw_main(int argc, char **argv)
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 		fail("setup", strerror(errno));
 	if (strcmp(mode, "exporter") == 0) {
-		/* The supervisor binds and listens before the fork. */
+		/* The supervisor binds and listens before the fork: on a free
+		 * port of the harness's block (another process may take it
+		 * between the look and the bind: then the next one). */
 		struct sockaddr_in sa;
-		socklen_t sl = sizeof(sa);
-		memset(&sa, 0, sizeof(sa));
-		sa.sin_family = AF_INET;
-		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (listen_fd < 0 || bind(listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-		    listen(listen_fd, 4) < 0 || getsockname(listen_fd, (struct sockaddr *)&sa, &sl) < 0)
+		int tries, bound = 0;
+		for (tries = 0; tries < 20 && !bound; tries++) {
+			listen_port = tl_free_port();
+			memset(&sa, 0, sizeof(sa));
+			sa.sin_family = AF_INET;
+			sa.sin_port = htons((uint16_t)listen_port);
+			sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+			listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			if (listen_fd < 0)
+				fail("listen", strerror(errno));
+			bound = bind(listen_fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+			if (!bound)
+				close(listen_fd);
+		}
+		if (!bound || listen(listen_fd, 4) < 0)
 			fail("listen", strerror(errno));
-		listen_port = ntohs(sa.sin_port);
 	}
 	if (strcmp(mode, "relay") == 0) {
 		/* The journal exists and is open before the lock-down, as in

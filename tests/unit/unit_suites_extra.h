@@ -1,0 +1,15 @@
+/*
+ * unit_suites_extra.h — libcheck suites of the shared libc-only helpers
+ * in daemon/common/ (utf8, backoff, sqlstate), one per file in
+ * tests/unit/, for the unit test binary's main to add to its runner.
+ */
+#ifndef PAYMENTD_UNIT_SUITES_EXTRA_H
+#define PAYMENTD_UNIT_SUITES_EXTRA_H
+
+#include <check.h>
+
+Suite *utf8_suite(void);
+Suite *backoff_suite(void);
+Suite *sqlstate_suite(void);
+
+#endif
