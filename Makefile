@@ -127,6 +127,8 @@ $(BUILD)/%.o: %.cc
 # private Postgres/Redis/Kafka-mock stack and runs every suite.
 test:
 	scripts/install-deps
+	BUILD=$(BUILD) scripts/install-tools
+	BUILD=$(BUILD) scripts/kafka-broker install
 	$(MAKE) all test-bins
 	tests/run-all
 
