@@ -163,9 +163,13 @@ format:
 format-check:
 	clang-format --dry-run --Werror $(DEV_SRC)
 
-# clang-tidy with the committed .clang-tidy; any finding fails.
+# clang-tidy with the committed .clang-tidy; any finding fails. One run per
+# file: in one run over many files clang-tidy 14's valist checker stops
+# seeing va_start after the first file (LLVM bug 41311) and flags every v*printf.
 lint: proto
-	clang-tidy --quiet --warnings-as-errors='*' $(LINT_SRC) -- $(LINT_FLAGS)
+	@rc=0; for f in $(LINT_SRC); do \
+		clang-tidy --quiet --warnings-as-errors='*' $$f -- $(LINT_FLAGS) || rc=1; \
+	done; exit $$rc
 
 # Fast: style, lint and the unit tests (no servers).
 check: format-check lint $(BUILD)/test_unit
@@ -175,6 +179,8 @@ check: format-check lint $(BUILD)/test_unit
 # with SANDBOX=off here: a sandboxed process may not write .gcda files.
 test-cov:
 	scripts/install-deps
+	BUILD=build-cov scripts/install-tools
+	BUILD=build-cov scripts/kafka-broker install
 	$(MAKE) COV=1 all test-bins
 	find build-cov -name '*.gcda' -delete
 	BUILD=build-cov SANDBOX=off tests/run-all || true

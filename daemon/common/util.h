@@ -39,6 +39,9 @@ int util_random(void *buf, size_t n);
  * flag), SIGPIPE and SIGHUP ignored, SIGCHLD default, and the mask the
  * supervisor used for its signalfd cleared. */
 void util_child_signals(void (*on_term)(int));
+/* _exit(code), after writing gcov's counters in coverage builds (COV=1):
+ * _exit skips the atexit handler that would. For sandboxed processes. */
+void util_exit_now(int code) __attribute__((noreturn));
 
 /* Sets O_NONBLOCK / FD_CLOEXEC on fd; 0 on success, -1 with errno. */
 /* A listening TCP socket (CLOEXEC, SO_REUSEADDR, blocking) on host (empty

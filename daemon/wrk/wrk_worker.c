@@ -51,10 +51,6 @@
 #include <grpc/support/time.h>
 #include <libpq-fe.h>
 
-#ifdef PAYMENTD_COVERAGE
-void __gcov_dump(void);
-#endif
-
 #define TICK_MS           250
 #define REQUESTS_PER_METHOD 2
 #define CLOSE_LINGER_MS   1000
@@ -932,8 +928,5 @@ wrk_worker_run(const struct config *cfg, int ctl_fd, struct metrics *metrics)
 	    LF_I("exit_code", w.exit_code));
 	/* Skip grpc teardown: the process ends here and the kernel reclaims
 	 * everything; a slow grpc_shutdown would only delay the next worker. */
-#ifdef PAYMENTD_COVERAGE
-	__gcov_dump();	/* _exit skips gcov's atexit writer */
-#endif
-	_exit(w.exit_code);
+	util_exit_now(w.exit_code);
 }
