@@ -89,7 +89,7 @@ h_index(int64_t v)
 {
 	int msb, shift, idx;
 
-	if (v < 2 * H_SUB)
+	if (v < (int64_t)2 * H_SUB)
 		return v < 0 ? 0 : (int)v;
 	msb = 63 - __builtin_clzll((unsigned long long)v);
 	shift = msb - 6;
@@ -998,7 +998,7 @@ main(int argc, char **argv)
 	if (util_random(rb, sizeof(rb)) < 0)
 		fatal("getrandom failed");
 	for (i = 0; i < 6; i++)
-		snprintf(run_id + 2 * i, 3, "%02x", rb[i]);
+		snprintf(run_id + 2 * (size_t)i, 3, "%02x", rb[i]);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_int);
 	signal(SIGTERM, on_int);
@@ -1020,7 +1020,7 @@ main(int argc, char **argv)
 		t->id = i;
 		t->cq = grpc_completion_queue_create_for_next(NULL);
 		t->nch = nconn;
-		t->ch = xcalloc((size_t)nconn + 1, sizeof(*t->ch));
+		t->ch = xcalloc((size_t)nconn + 1, sizeof(grpc_channel *));
 		t->reg_auth = xcalloc((size_t)nconn + 1, sizeof(void *));
 		t->reg_bal = xcalloc((size_t)nconn + 1, sizeof(void *));
 		t->nslots = O.concurrency / O.threads + (i < O.concurrency % O.threads);

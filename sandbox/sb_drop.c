@@ -383,8 +383,11 @@ sandbox_drop(const struct sandbox_ids *ids, const struct sandbox_opts *o,
 		goto out;
 	}
 	/* Permanent? Every id must be the target. */
-	if (getresuid(&ruid, &euid, &suid) < 0 || getresgid(&rgid, &egid, &sgid) < 0 ||
-	    ruid != ids->uid || euid != ids->uid || suid != ids->uid ||
+	if (getresuid(&ruid, &euid, &suid) < 0 || getresgid(&rgid, &egid, &sgid) < 0) {
+		snprintf(err, errlen, "getresuid/getresgid: %s", strerror(errno));
+		goto out;
+	}
+	if (ruid != ids->uid || euid != ids->uid || suid != ids->uid ||
 	    rgid != ids->gid || egid != ids->gid || sgid != ids->gid) {
 		snprintf(err, errlen, "identity not fully dropped (uids %u/%u/%u gids %u/%u/%u)",
 		    (unsigned)ruid, (unsigned)euid, (unsigned)suid,

@@ -63,6 +63,13 @@ digits(const char *s, int n)
 	return 1;
 }
 
+/* The value of two characters digits() has accepted. */
+static int
+two(const char *s)
+{
+	return (s[0] - '0') * 10 + (s[1] - '0');
+}
+
 int
 relay_is_datetime(const char *s)
 {
@@ -71,8 +78,8 @@ relay_is_datetime(const char *s)
 	    !digits(s + 8, 2) || (s[10] != 'T' && s[10] != 't') || !digits(s + 11, 2) ||
 	    s[13] != ':' || !digits(s + 14, 2) || s[16] != ':' || !digits(s + 17, 2))
 		return 0;
-	if (atoi(s + 5) < 1 || atoi(s + 5) > 12 || atoi(s + 8) < 1 || atoi(s + 8) > 31 ||
-	    atoi(s + 11) > 23 || atoi(s + 14) > 59 || atoi(s + 17) > 60)
+	if (two(s + 5) < 1 || two(s + 5) > 12 || two(s + 8) < 1 || two(s + 8) > 31 ||
+	    two(s + 11) > 23 || two(s + 14) > 59 || two(s + 17) > 60)
 		return 0;
 	s += 19;
 	if (*s == '.') {
@@ -132,7 +139,7 @@ check_payload(json_t *p, int authorized, char *why, size_t whylen)
 			return -1;
 		}
 	json_object_foreach(p, key, v) {
-		for (i = 0; payload_keys[i] && strcmp(payload_keys[i], key); i++)
+		for (i = 0; payload_keys[i] && strcmp(payload_keys[i], key) != 0; i++)
 			;
 		if (payload_keys[i] == NULL) {
 			snprintf(why, whylen, "payload has unknown field %.64s", key);
@@ -184,7 +191,7 @@ check_payload(json_t *p, int authorized, char *why, size_t whylen)
 	}
 	v = json_object_get(p, "error_code");
 	for (i = 0; json_is_string(v) && decline_codes[i] &&
-	    strcmp(decline_codes[i], json_string_value(v)); i++)
+	    strcmp(decline_codes[i], json_string_value(v)) != 0; i++)
 		;
 	if (!json_is_string(v) || decline_codes[i] == NULL) {
 		snprintf(why, whylen, "declined payment without a known error_code");
@@ -208,10 +215,12 @@ put_str(char *p, const char *s)
 			*p++ = '\\';
 			*p++ = (char)ch;
 		} else if (ch < 0x20) {
-			memcpy(p, "\\u00", 4);
-			p[4] = hex[ch >> 4];
-			p[5] = hex[ch & 15];
-			p += 6;
+			*p++ = '\\';
+			*p++ = 'u';
+			*p++ = '0';
+			*p++ = '0';
+			*p++ = hex[ch >> 4];
+			*p++ = hex[ch & 15];
 		} else {
 			*p++ = (char)ch;
 		}
@@ -220,12 +229,13 @@ put_str(char *p, const char *s)
 	return p;
 }
 
+/* Appends s without its NUL: build_envelope() terminates the whole buffer. */
 static char *
 put_lit(char *p, const char *s)
 {
 	size_t n = strlen(s);
 
-	memcpy(p, s, n);
+	memcpy(p, s, n);	/* NOLINT(bugprone-not-null-terminated-result) */
 	return p + n;
 }
 

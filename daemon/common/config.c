@@ -210,7 +210,7 @@ cfg_parse_env_buf(struct config *c, const char *buf, size_t len, int skip_env,
 		if (n && line[n - 1] == '\r')
 			line[--n] = '\0';
 		s = line;
-		while (isspace((unsigned char)*s)) s++;
+		while (*s != '\0' && isspace((unsigned char)*s)) s++;
 		if (*s == '\0' || *s == '#')
 			continue;
 		if (strncmp(s, "export ", 7) == 0)

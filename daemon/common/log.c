@@ -80,29 +80,30 @@ log_json_escape(char *dst, size_t dstlen, const char *src, size_t max_in)
 		return 0;
 	while (in < n) {
 		char tmp[8];
+		const char *t = tmp;	/* tl bytes to append, not a string */
 		size_t tl, sl;
 
 		if (in >= max_in) { cut = 1; break; }
 		sl = utf8_seq_len(src + in, n - in);
 		if (sl == 0) {
-			memcpy(tmp, "\\ufffd", 6); tl = 6; sl = 1;
+			t = "\\ufffd"; tl = 6; sl = 1;
 		} else if (sl > 1) {
-			memcpy(tmp, p + in, sl); tl = sl;
+			t = src + in; tl = sl;
 		} else if (p[in] == '"' || p[in] == '\\') {
 			tmp[0] = '\\'; tmp[1] = (char)p[in]; tl = 2;
 		} else if (p[in] == '\n') {
-			memcpy(tmp, "\\n", 2); tl = 2;
+			t = "\\n"; tl = 2;
 		} else if (p[in] == '\r') {
-			memcpy(tmp, "\\r", 2); tl = 2;
+			t = "\\r"; tl = 2;
 		} else if (p[in] == '\t') {
-			memcpy(tmp, "\\t", 2); tl = 2;
+			t = "\\t"; tl = 2;
 		} else if (p[in] < 0x20 || p[in] == 0x7f) {
 			snprintf(tmp, sizeof(tmp), "\\u%04x", p[in]); tl = 6;
 		} else {
 			tmp[0] = (char)p[in]; tl = 1;
 		}
 		if (out + tl + 4 >= dstlen) { cut = 1; break; }
-		memcpy(dst + out, tmp, tl);
+		memcpy(dst + out, t, tl);
 		out += tl;
 		in += sl;
 	}

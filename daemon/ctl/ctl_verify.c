@@ -42,6 +42,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +181,20 @@ usage(void)
 	    "  DATABASE_URL is used when --database-url is not given.\n"
 	    "  exit: 0 invariants hold, 1 violations found, 2 usage or operational error\n");
 	exit(2);
+}
+
+/* A count option: the whole argument in 1..INT_MAX, else exit 2 naming it. */
+static int
+count_opt(const char *name, const char *arg)
+{
+	int64_t v;
+
+	if (util_parse_i64(arg, 1, INT_MAX, &v) < 0) {
+		fprintf(stderr, "payment-verify: --%s: invalid value \"%s\" (expected 1..%d)\n",
+		    name, arg, INT_MAX);
+		exit(2);
+	}
+	return (int)v;
 }
 
 /* Runs one check; returns its violation count, or -1 if the query failed. */
@@ -735,7 +750,7 @@ main(int argc, char **argv)
 		{ "topic-prefix", 1, NULL, 'p' }, { "kafka-timeout", 1, NULL, 't' },
 		{ "max-report", 1, NULL, 'm' }, { "help", 0, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
-	const char *url = getenv("DATABASE_URL");
+	const char *url = getenv("DATABASE_URL"), *prefix = getenv("KAFKA_TOPIC_PREFIX");
 	struct kopts ko = { NULL, "payments", 30000 };
 	char err[1024] = "", buf[64];
 	PGconn *c = NULL;
@@ -744,15 +759,15 @@ main(int argc, char **argv)
 	size_t i;
 	int opt, rc = 2;
 
-	if (getenv("KAFKA_TOPIC_PREFIX"))
-		ko.prefix = getenv("KAFKA_TOPIC_PREFIX");
+	if (prefix != NULL)
+		ko.prefix = prefix;
 	while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (opt) {
 		case 'd': url = optarg; break;
 		case 'k': ko.brokers = optarg; break;
 		case 'p': ko.prefix = optarg; break;
-		case 't': ko.timeout_ms = atoi(optarg); break;
-		case 'm': max_report = atoi(optarg); break;
+		case 't': ko.timeout_ms = count_opt("kafka-timeout", optarg); break;
+		case 'm': max_report = count_opt("max-report", optarg); break;
 		default: usage();
 		}
 	}

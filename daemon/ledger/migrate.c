@@ -60,7 +60,7 @@ sha256_hex(const char *data, size_t len, char out[65])
 {
 	unsigned char md[32];
 	unsigned int ml = 32;
-	int i;
+	size_t i;
 
 	EVP_Digest(data, len, md, &ml, EVP_sha256(), NULL);
 	for (i = 0; i < 32; i++)
@@ -107,7 +107,8 @@ migrate_run(const char *url, const char *dir, int *applied, char *err, size_t er
 		}
 		names[n++] = xstrdup(de->d_name);
 	}
-	qsort(names, n, sizeof(*names), cmp_str);
+	if (n > 0)	/* names is NULL when the directory has none */
+		qsort(names, n, sizeof(*names), cmp_str);
 
 	c = PQconnectdb(url);
 	if (PQstatus(c) != CONNECTION_OK) {

@@ -92,7 +92,7 @@ void metrics_connection_accepted(struct metrics *m);
 size_t metrics_render(const struct metrics *m, char *buf, size_t len,
     const char *version, const struct metrics_outbox *ob);
 /* Large enough for metrics_render() with any counter values. */
-#define METRICS_RENDER_MAX (128 * 1024)
+#define METRICS_RENDER_MAX ((size_t)128 * 1024)
 
 /* ---- the exporter (metrics_http.c) --------------------------------- */
 

@@ -425,7 +425,7 @@ rl_client_identity(const char *x_client_id, const char *grpc_peer, char *out, si
 int
 rl_peer_from_fd(int fd, char *out, size_t outlen)
 {
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss = { 0 };	/* getpeername() fills it: the analyzer can't tell */
 	socklen_t sl = sizeof(ss);
 	char ip[INET6_ADDRSTRLEN];
 	int rc = -1;
@@ -528,7 +528,7 @@ out:
 static void
 connect_redis(struct rl *r, const struct rl_url *u)
 {
-	struct timeval tv = { RL_TIMEOUT_MS / 1000, (RL_TIMEOUT_MS % 1000) * 1000 };
+	struct timeval tv = { RL_TIMEOUT_MS / 1000, (suseconds_t)(RL_TIMEOUT_MS % 1000) * 1000 };
 	char dbs[16];
 	redisReply *rep;
 
@@ -583,7 +583,8 @@ rl_open(const struct config *cfg, struct rl **out, char *err, size_t errlen)
 	struct rl *r = NULL;
 	struct rl_url u;
 	uint8_t rnd[8];
-	int rc = -1, i;
+	int rc = -1;
+	size_t i;
 
 	*out = NULL;
 	r = xcalloc(1, sizeof(*r));

@@ -351,7 +351,7 @@ START_TEST(no_overdraft_under_concurrency)
 	ck_assert_int_eq(it_balance(ch, payee, &bal_payee), GRPC_STATUS_OK);
 	ck_assert_int_eq(bal_payer, 50000 - auth * 700);
 	ck_assert_int_ge(bal_payer, 0);
-	ck_assert_int_eq(bal_payee, auth * 700);
+	ck_assert_int_eq(bal_payee, (int64_t)auth * 700);
 	PQfinish(db);
 	grpc_channel_destroy(ch);
 }
@@ -576,9 +576,11 @@ START_TEST(killed_worker_does_not_take_down_supervisor)
 	pid_t pids[256];
 	int i, n, killed = 0, ok = 0, errors = 0;
 	pid_t sup;
+	int64_t v;
 
 	ck_assert_msg(sp != NULL, "PAYMENTD_PID not set");
-	sup = (pid_t)atoi(sp);
+	ck_assert_msg(util_parse_i64(sp, 1, INT32_MAX, &v) == 0, "PAYMENTD_PID=%s is not a pid", sp);
+	sup = (pid_t)v;
 	it_make_account(db, payer, "USD", 10000000);
 	memset(ls, 0, sizeof(ls));
 	for (i = 0; i < 8; i++) {

@@ -22,6 +22,7 @@
  * restarts, which is what relay crash tests need.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -48,17 +49,42 @@ reply(int fd, const char *s)
 	if (write(fd, s, strlen(s)) < 0) { /* client gone */ }
 }
 
+/* A whole decimal int in lo..hi (atoi/sscanf would take "1x" as 1). */
+static int
+int_arg(const char *s, long lo, long hi, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (end == s || *end != '\0' || errno == ERANGE || v < lo || v > hi)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
 static void
 command(rd_kafka_mock_cluster_t *mc, int fd, char *line)
 {
-	int a = 0, b = 0, c = 0;
-	char cmd[16] = "";
+	int arg[3] = { 0, 0, 0 }, n = 0, a, b, c;
+	char *cmd, *tok, *save = NULL;
 	rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
 
-	if (sscanf(line, "%15s %d %d %d", cmd, &a, &b, &c) < 1) {
+	if ((cmd = strtok_r(line, " \t\r", &save)) == NULL) {
 		reply(fd, "error: empty command\n");
 		return;
 	}
+	while ((tok = strtok_r(NULL, " \t\r", &save)) != NULL) {
+		if (n == 3 || int_arg(tok, INT_MIN, INT_MAX, &arg[n]) < 0) {
+			reply(fd, "error: arguments must be up to three integers\n");
+			return;
+		}
+		n++;
+	}
+	a = arg[0];
+	b = arg[1];
+	c = arg[2];
 	if (strcmp(cmd, "down") == 0)
 		e = rd_kafka_mock_broker_set_down(mc, a);
 	else if (strcmp(cmd, "up") == 0)
@@ -134,8 +160,12 @@ main(int argc, char **argv)
 		return strncmp(buf, "ok", 2) == 0 ? 0 : 1;
 	}
 	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--brokers") && i + 1 < argc) brokers = atoi(argv[++i]);
-		else if (!strcmp(argv[i], "--bootstrap-file") && i + 1 < argc) bootfile = argv[++i];
+		if (!strcmp(argv[i], "--brokers") && i + 1 < argc) {
+			if (int_arg(argv[++i], 1, 64, &brokers) < 0) {
+				fprintf(stderr, "kafka-mock: --brokers: expected 1..64, not \"%s\"\n", argv[i]);
+				return 2;
+			}
+		} else if (!strcmp(argv[i], "--bootstrap-file") && i + 1 < argc) bootfile = argv[++i];
 		else if (!strcmp(argv[i], "--control") && i + 1 < argc) ctl = argv[++i];
 		else {
 			fprintf(stderr, "usage: kafka-mock [--brokers N] [--bootstrap-file PATH] [--control PATH]\n");

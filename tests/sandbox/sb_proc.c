@@ -5,28 +5,55 @@
 #include "sb_test.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The numbers (in base) after "key:" on a status line, up to max into v:
+ * how many were read, 0 when the line is another key's. */
+static int
+fields(const char *line, const char *key, int base, unsigned long long *v, int max)
+{
+	size_t kl = strlen(key);
+	const char *p;
+	char *e;
+	int n = 0;
+
+	if (strncmp(line, key, kl) != 0 || line[kl] != ':')
+		return 0;
+	for (p = line + kl + 1; n < max; p = e) {
+		errno = 0;
+		v[n] = strtoull(p, &e, base);
+		if (e == p || errno == ERANGE)
+			break;
+		n++;
+	}
+	return n;
+}
 
 int
 sb_read_status(const char *path, struct sb_status *st)
 {
 	char line[512], *p, *e;
+	unsigned long long v[4];
 	FILE *f;
+	int i;
 
 	memset(st, 0, sizeof(*st));
 	st->no_new_privs = st->seccomp = -1;
 	if ((f = fopen(path, "r")) == NULL)
 		return -1;
 	while (fgets(line, sizeof(line), f) != NULL) {
-		if (sscanf(line, "Uid: %lu %lu %lu %lu", &st->uid[0], &st->uid[1], &st->uid[2],
-		    &st->uid[3]) == 4)
+		if (fields(line, "Uid", 10, v, 4) == 4) {
+			for (i = 0; i < 4; i++)
+				st->uid[i] = (unsigned long)v[i];
 			st->found |= 0x1;
-		else if (sscanf(line, "Gid: %lu %lu %lu %lu", &st->gid[0], &st->gid[1], &st->gid[2],
-		    &st->gid[3]) == 4)
+		} else if (fields(line, "Gid", 10, v, 4) == 4) {
+			for (i = 0; i < 4; i++)
+				st->gid[i] = (unsigned long)v[i];
 			st->found |= 0x2;
-		else if (strncmp(line, "Groups:", 7) == 0) {
+		} else if (strncmp(line, "Groups:", 7) == 0) {
 			for (p = line + 7; st->ngroups < 32; p = e) {
 				unsigned long g = strtoul(p, &e, 10);
 				if (e == p)
@@ -34,20 +61,24 @@ sb_read_status(const char *path, struct sb_status *st)
 				st->groups[st->ngroups++] = g;
 			}
 			st->found |= 0x4;
-		} else if (sscanf(line, "CapInh: %llx", &st->cap_inh) == 1)
-			;
-		else if (sscanf(line, "CapPrm: %llx", &st->cap_prm) == 1)
-			;
-		else if (sscanf(line, "CapEff: %llx", &st->cap_eff) == 1)
+		} else if (fields(line, "CapInh", 16, v, 1) == 1) {
+			st->cap_inh = v[0];
+		} else if (fields(line, "CapPrm", 16, v, 1) == 1) {
+			st->cap_prm = v[0];
+		} else if (fields(line, "CapEff", 16, v, 1) == 1) {
+			st->cap_eff = v[0];
 			st->found |= 0x8;
-		else if (sscanf(line, "CapBnd: %llx", &st->cap_bnd) == 1)
-			;
-		else if (sscanf(line, "CapAmb: %llx", &st->cap_amb) == 1)
-			;
-		else if (sscanf(line, "NoNewPrivs: %d", &st->no_new_privs) == 1)
+		} else if (fields(line, "CapBnd", 16, v, 1) == 1) {
+			st->cap_bnd = v[0];
+		} else if (fields(line, "CapAmb", 16, v, 1) == 1) {
+			st->cap_amb = v[0];
+		} else if (fields(line, "NoNewPrivs", 10, v, 1) == 1) {
+			st->no_new_privs = (int)v[0];
 			st->found |= 0x10;
-		else if (sscanf(line, "Seccomp: %d", &st->seccomp) == 1)
+		} else if (fields(line, "Seccomp", 10, v, 1) == 1) {
+			st->seccomp = (int)v[0];
 			st->found |= 0x20;
+		}
 	}
 	fclose(f);
 	return 0;

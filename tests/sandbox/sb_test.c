@@ -340,14 +340,17 @@ START_TEST(exporter_profile_works)
 {
 	struct sbw w;
 	struct sockaddr_in sa;
-	char reply[256], buf[32] = "";
+	char reply[256], buf[32] = "", *end;
 	int fd, port;
 
 	spawn_ok(&w, "exporter", NULL, 0);
 	assert_status_dropped(w.pid, 2);
 	ck_assert_int_eq(sbw_ctl_op(&w, "port", reply, sizeof(reply)), 0);
-	ck_assert_int_eq(sscanf(reply, "rc=%d", &port), 1);
+	ck_assert_int_eq(strncmp(reply, "rc=", 3), 0);
+	port = (int)strtol(reply + 3, &end, 10);
+	ck_assert_str_eq(end, " errno=0");
 	ck_assert_int_gt(port, 0);
+	ck_assert_int_le(port, 65535);
 	/* A scrape: we connect, it accepts (accept4) and answers. */
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	memset(&sa, 0, sizeof(sa));
@@ -631,11 +634,12 @@ int
 main(int argc, char **argv)
 {
 	struct passwd *pw;
+	const char *user = getenv("SB_USER");
 	Suite *s;
 	TCase *tc;
 	int rc;
 
-	sb_env.user = getenv("SB_USER") ? getenv("SB_USER") : "paymentd";
+	sb_env.user = user ? user : "paymentd";
 	if (argc >= 3 && strcmp(argv[1], "--worker") == 0) {
 		sb_env.chroot_dir = getenv("SB_CHROOT");
 		return sbw_main(argc, argv);
