@@ -51,12 +51,12 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
-#define M_AUTHORIZE "/payment.v1.PaymentService/AuthorizePayment"
-#define M_BALANCE   "/payment.v1.PaymentService/GetAccountBalance"
-#define MAX_ACCOUNTS 1000000
+#define M_AUTHORIZE        "/payment.v1.PaymentService/AuthorizePayment"
+#define M_BALANCE          "/payment.v1.PaymentService/GetAccountBalance"
+#define MAX_ACCOUNTS       1000000
 #define CONNECT_TIMEOUT_MS 10000
-#define NSTATUS 17		/* gRPC codes 0..16; anything else is "other" */
-#define SETUP_LOCK_KEY "7301002"	/* serializes concurrent --setup-accounts */
+#define NSTATUS            17        /* gRPC codes 0..16; anything else is "other" */
+#define SETUP_LOCK_KEY     "7301002" /* serializes concurrent --setup-accounts */
 
 enum scenario { SC_UNIFORM, SC_HOT, SC_BALANCE, SC_NEWCONN };
 static const char *const scenario_names[] = { "uniform", "hot", "balance", "newconn" };
@@ -74,14 +74,14 @@ struct opts {
  * Log-linear buckets as in HdrHistogram: exact below 128 ns, then 64
  * sub-buckets per power of two, so any value is known within 1/64 (the
  * reported midpoint within 0.8%) at a fixed 30 KB per thread. */
-#define H_SUB   64
-#define H_N     (H_SUB * 60)
+#define H_SUB 64
+#define H_N   (H_SUB * 60)
 
 struct hist {
 	uint64_t c[H_N];
 	uint64_t n;
-	int64_t  min, max;
-	double   sum;
+	int64_t min, max;
+	double sum;
 };
 
 static int
@@ -171,61 +171,61 @@ h_quantile(const struct hist *h, double q)
 /* ---- per-thread state ------------------------------------------------ */
 
 struct stats {
-	struct hist h;			/* latency of recorded calls, ns */
+	struct hist h; /* latency of recorded calls, ns */
 	uint64_t grpc[NSTATUS + 1];
-	uint64_t pay[4];		/* PaymentStatus 0..3 */
-	uint64_t decline[8];		/* PaymentErrorCode 0..7 of DECLINED */
-	uint64_t bad_response;		/* OK without a decodable body */
-	uint64_t recorded;		/* calls after warmup (in h) */
-	uint64_t in_window;		/* recorded calls completed before the end */
-	uint64_t warmup;		/* calls that completed during warmup */
-	uint64_t start_failed;		/* grpc refused to start a call */
-	uint64_t unsent;		/* open loop: scheduled but never sent */
-	int64_t  max_lag_ns;		/* open loop: worst send delay */
+	uint64_t pay[4];       /* PaymentStatus 0..3 */
+	uint64_t decline[8];   /* PaymentErrorCode 0..7 of DECLINED */
+	uint64_t bad_response; /* OK without a decodable body */
+	uint64_t recorded;     /* calls after warmup (in h) */
+	uint64_t in_window;    /* recorded calls completed before the end */
+	uint64_t warmup;       /* calls that completed during warmup */
+	uint64_t start_failed; /* grpc refused to start a call */
+	uint64_t unsent;       /* open loop: scheduled but never sent */
+	int64_t max_lag_ns;    /* open loop: worst send delay */
 };
 
 struct thr;
 
 struct slot {
-	struct thr        *t;
-	grpc_channel      *own;		/* newconn: this call's channel */
-	grpc_call         *call;
-	grpc_byte_buffer  *send, *recv;
+	struct thr *t;
+	grpc_channel *own; /* newconn: this call's channel */
+	grpc_call *call;
+	grpc_byte_buffer *send, *recv;
 	grpc_metadata_array init_md, trail_md;
-	grpc_status_code   status;
-	grpc_slice         details;
-	int64_t            t_start;	/* latency origin (intended time if open loop) */
-	int                busy;
-	int                kind;	/* 0 authorize, 1 balance */
+	grpc_status_code status;
+	grpc_slice details;
+	int64_t t_start; /* latency origin (intended time if open loop) */
+	int busy;
+	int kind; /* 0 authorize, 1 balance */
 };
 
 struct thr {
-	int               id;
-	pthread_t         th;
+	int id;
+	pthread_t th;
 	grpc_completion_queue *cq;
-	grpc_channel    **ch;
-	void            **reg_auth, **reg_bal;
-	int               nch, next_ch;
-	struct slot      *slots;
-	int               nslots, busy;
-	int              *free_list;
-	int               nfree;
-	uint64_t          rng, seq;
-	int64_t           sched_origin, sched_step;	/* open loop, ns */
-	uint64_t          sched_k;
-	struct stats      st;
-	char              err[256];
+	grpc_channel **ch;
+	void **reg_auth, **reg_bal;
+	int nch, next_ch;
+	struct slot *slots;
+	int nslots, busy;
+	int *free_list;
+	int nfree;
+	uint64_t rng, seq;
+	int64_t sched_origin, sched_step; /* open loop, ns */
+	uint64_t sched_k;
+	struct stats st;
+	char err[256];
 };
 
 static struct opts O;
 static char run_id[16];
 static char hot_id[80];
-static int64_t T0, T_MEASURE, T_END;		/* monotonic ns */
-static atomic_llong tickets;			/* --requests budget left */
+static int64_t T0, T_MEASURE, T_END; /* monotonic ns */
+static atomic_llong tickets;         /* --requests budget left */
 static volatile sig_atomic_t interrupted;
 static pthread_barrier_t start_barrier;
 static atomic_int setup_failed;
-static double client_cpu_s;			/* user+sys of this process during the run */
+static double client_cpu_s; /* user+sys of this process during the run */
 
 static int64_t
 now_ns(void)
@@ -303,19 +303,22 @@ build_request(struct thr *t, struct slot *s, uint8_t *buf, size_t cap)
 	long k = O.accounts;
 
 	if (O.sc == SC_BALANCE) {
-		Payment__V1__GetAccountBalanceRequest rq = PAYMENT__V1__GET_ACCOUNT_BALANCE_REQUEST__INIT;
+		Payment__V1__GetAccountBalanceRequest rq =
+		    PAYMENT__V1__GET_ACCOUNT_BALANCE_REQUEST__INIT;
 
 		s->kind = 1;
 		if (k > 0)
 			account_name(a, sizeof(a), (long)(rnd(t) % (uint64_t)k));
 		else
-			snprintf(a, sizeof(a), "%s", (rnd(t) & 1) ? "acc-payer-001" : "acc-payee-002");
+			snprintf(
+			    a, sizeof(a), "%s", (rnd(t) & 1) ? "acc-payer-001" : "acc-payee-002");
 		rq.account_id = a;
 		if (protobuf_c_message_get_packed_size(&rq.base) > cap)
-			abort();	/* ids are bounded above; cannot happen */
+			abort(); /* ids are bounded above; cannot happen */
 		return protobuf_c_message_pack(&rq.base, buf);
 	} else {
-		Payment__V1__AuthorizePaymentRequest rq = PAYMENT__V1__AUTHORIZE_PAYMENT_REQUEST__INIT;
+		Payment__V1__AuthorizePaymentRequest rq =
+		    PAYMENT__V1__AUTHORIZE_PAYMENT_REQUEST__INIT;
 		int flip = (int)(rnd(t) & 1);
 
 		s->kind = 0;
@@ -370,8 +373,8 @@ issue(struct thr *t, struct slot *s, int64_t t_origin)
 		ch = t->ch[ci];
 		reg = s->kind ? t->reg_bal[ci] : t->reg_auth[ci];
 	}
-	s->call = grpc_channel_create_registered_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS,
-	    t->cq, reg, gu_deadline_ms(O.timeout_ms), NULL);
+	s->call = grpc_channel_create_registered_call(
+	    ch, NULL, GRPC_PROPAGATE_DEFAULTS, t->cq, reg, gu_deadline_ms(O.timeout_ms), NULL);
 	if (s->call == NULL)
 		goto fail;
 	s->send = gu_bb_new(buf, len);
@@ -434,29 +437,37 @@ complete(struct thr *t, struct slot *s, int64_t now)
 				st->bad_response++;
 			} else if (s->kind == 0) {
 				Payment__V1__AuthorizePaymentResponse *r =
-				    payment__v1__authorize_payment_response__unpack(NULL, len, body);
+				    payment__v1__authorize_payment_response__unpack(
+				        NULL, len, body);
 				if (r == NULL || (unsigned)r->status > 3) {
 					st->bad_response++;
 				} else {
 					st->pay[r->status]++;
-					if (r->status == PAYMENT__V1__PAYMENT_STATUS__PAYMENT_STATUS_DECLINED)
-						st->decline[r->error && (unsigned)r->error->code < 8 ? r->error->code : 0]++;
+					if (r->status ==
+					    PAYMENT__V1__PAYMENT_STATUS__PAYMENT_STATUS_DECLINED)
+						st->decline[r->error && (unsigned)r->error->code < 8
+						        ? r->error->code
+						        : 0]++;
 				}
 				if (r)
-					payment__v1__authorize_payment_response__free_unpacked(r, NULL);
+					payment__v1__authorize_payment_response__free_unpacked(
+					    r, NULL);
 			} else {
 				Payment__V1__GetAccountBalanceResponse *r =
-				    payment__v1__get_account_balance_response__unpack(NULL, len, body);
+				    payment__v1__get_account_balance_response__unpack(
+				        NULL, len, body);
 				if (r == NULL || r->account_id[0] == '\0')
 					st->bad_response++;
 				if (r)
-					payment__v1__get_account_balance_response__free_unpacked(r, NULL);
+					payment__v1__get_account_balance_response__free_unpacked(
+					    r, NULL);
 			}
 			free(body);
 		} else if (t->err[0] == '\0') {
 			/* Keep the first error's text: it usually explains the rest. */
 			snprintf(t->err, sizeof(t->err), "%s: %.*s", gu_status_name(s->status),
-			    (int)GRPC_SLICE_LENGTH(s->details), (const char *)GRPC_SLICE_START_PTR(s->details));
+			    (int)GRPC_SLICE_LENGTH(s->details),
+			    (const char *)GRPC_SLICE_START_PTR(s->details));
 		}
 	}
 	if (s->recv)
@@ -543,7 +554,8 @@ run_loop(struct thr *t)
 		if (wake < now)
 			wake = now;
 		ev = grpc_completion_queue_next(t->cq,
-		    gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_nanos(wake - now, GPR_TIMESPAN)),
+		    gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+		        gpr_time_from_nanos(wake - now, GPR_TIMESPAN)),
 		    NULL);
 		if (ev.type != GRPC_OP_COMPLETE)
 			continue;
@@ -580,13 +592,14 @@ thread_main(void *arg)
 		t->reg_auth[i] = grpc_channel_register_call(t->ch[i], M_AUTHORIZE, NULL, NULL);
 		t->reg_bal[i] = grpc_channel_register_call(t->ch[i], M_BALANCE, NULL, NULL);
 		if (wait_ready(t->ch[i], t->cq, CONNECT_TIMEOUT_MS) < 0) {
-			snprintf(t->err, sizeof(t->err), "connection %d to %s not ready within %d ms",
-			    i, O.target, CONNECT_TIMEOUT_MS);
+			snprintf(t->err, sizeof(t->err),
+			    "connection %d to %s not ready within %d ms", i, O.target,
+			    CONNECT_TIMEOUT_MS);
 			atomic_store(&setup_failed, 1);
 			break;
 		}
 	}
-	pthread_barrier_wait(&start_barrier);	/* main sets T0 meanwhile */
+	pthread_barrier_wait(&start_barrier); /* main sets T0 meanwhile */
 	pthread_barrier_wait(&start_barrier);
 	if (!atomic_load(&setup_failed)) {
 		t->err[0] = '\0';
@@ -626,23 +639,32 @@ setup_accounts(char *err, size_t errlen)
 		goto sqlerr;
 	PQclear(r);
 	v[0] = equity;
-	r = PQexecParams(c, "SELECT 1 FROM accounts WHERE account_id = $1", 1, NULL, v, NULL, NULL, 0);
+	r = PQexecParams(
+	    c, "SELECT 1 FROM accounts WHERE account_id = $1", 1, NULL, v, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK)
 		goto sqlerr;
 	if (PQntuples(r) != 1) {
-		snprintf(err, errlen, "setup: funding account %s does not exist "
-		    "(run `paymentd reset-test-data` first)", equity);
+		snprintf(err, errlen,
+		    "setup: funding account %s does not exist "
+		    "(run `paymentd reset-test-data` first)",
+		    equity);
 		goto out;
 	}
 	PQclear(r);
 	/* $1 prefix, $2 currency, $3 K, $4 target balance, $5 key prefix, $6 equity. */
-	v[0] = O.prefix; v[1] = O.currency; v[2] = k; v[3] = bal; v[4] = keyp; v[5] = equity;
+	v[0] = O.prefix;
+	v[1] = O.currency;
+	v[2] = k;
+	v[3] = bal;
+	v[4] = keyp;
+	v[5] = equity;
 	r = PQexecParams(c,
 	    "WITH ids AS (SELECT $1 || lpad(i::text, 6, '0') AS id "
 	    "               FROM generate_series(0, $3::int - 1) i "
 	    "             UNION ALL SELECT $1 || 'hot') "
 	    "INSERT INTO accounts (account_id, currency) SELECT id, $2 FROM ids "
-	    "ON CONFLICT (account_id) DO NOTHING", 3, NULL, v, NULL, NULL, 0);
+	    "ON CONFLICT (account_id) DO NOTHING",
+	    3, NULL, v, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK)
 		goto sqlerr;
 	PQclear(r);
@@ -651,8 +673,8 @@ setup_accounts(char *err, size_t errlen)
 	    "               FROM generate_series(0, $2::int - 1) i "
 	    "             UNION ALL SELECT $1 || 'hot') "
 	    "INSERT INTO account_balances (account_id) SELECT id FROM ids "
-	    "ON CONFLICT (account_id) DO NOTHING", 2, NULL, (const char *[]){ v[0], v[2] },
-	    NULL, NULL, 0);
+	    "ON CONFLICT (account_id) DO NOTHING",
+	    2, NULL, (const char *[]){ v[0], v[2] }, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK)
 		goto sqlerr;
 	PQclear(r);
@@ -670,7 +692,8 @@ setup_accounts(char *err, size_t errlen)
 	    "  FROM t CROSS JOIN LATERAL authorize_payment($5 || t.account_id, $6, t.account_id, "
 	    "       t.amt, $2, 'paymentd-loadgen opening balance', "
 	    "       sha256(convert_to($5 || t.account_id, 'UTF8')), $5 || t.account_id, 86400, "
-	    "       'loadgen-setup') r", 6, NULL, v, NULL, NULL, 0);
+	    "       'loadgen-setup') r",
+	    6, NULL, v, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK)
 		goto sqlerr;
 	if (strcmp(PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1)) != 0) {
@@ -679,7 +702,8 @@ setup_accounts(char *err, size_t errlen)
 		goto out;
 	}
 	if (!O.json)
-		fprintf(stderr, "setup: %ld accounts + %s ready, %s topped up to %lld cents in %.2f s\n",
+		fprintf(stderr,
+		    "setup: %ld accounts + %s ready, %s topped up to %lld cents in %.2f s\n",
 		    O.accounts, hot_id, PQgetvalue(r, 0, 1), O.setup_balance,
 		    (double)(now_ns() - t0) / 1e9);
 	PQclear(r);
@@ -701,8 +725,8 @@ out:
 
 static const char *const pay_names[] = { "UNSPECIFIED", "AUTHORIZED", "DECLINED", "DUPLICATE" };
 static const char *const decline_names[] = { "UNSPECIFIED", "INSUFFICIENT_FUNDS",
-	"ACCOUNT_NOT_FOUND", "INVALID_AMOUNT", "SAME_ACCOUNT", "CURRENCY_MISMATCH",
-	"RATE_LIMITED", "ACCOUNT_INACTIVE" };
+	"ACCOUNT_NOT_FOUND", "INVALID_AMOUNT", "SAME_ACCOUNT", "CURRENCY_MISMATCH", "RATE_LIMITED",
+	"ACCOUNT_INACTIVE" };
 
 static uint64_t
 errors_of(const struct stats *s)
@@ -740,19 +764,22 @@ report(const struct stats *s, double window_s, const char *first_err)
 		json_t *ps = json_object(), *dc = json_object();
 		char *txt;
 
-		json_object_set_new(o, "label", json_string(O.label ? O.label : scenario_names[O.sc]));
+		json_object_set_new(
+		    o, "label", json_string(O.label ? O.label : scenario_names[O.sc]));
 		json_object_set_new(o, "scenario", json_string(scenario_names[O.sc]));
 		json_object_set_new(o, "mode", json_string(O.rate > 0 ? "open" : "closed"));
 		json_object_set_new(o, "target", json_string(O.target));
 		json_object_set_new(o, "concurrency", json_integer(O.concurrency));
-		json_object_set_new(o, "connections", json_integer(O.sc == SC_NEWCONN ? 0 : O.connections));
+		json_object_set_new(
+		    o, "connections", json_integer(O.sc == SC_NEWCONN ? 0 : O.connections));
 		json_object_set_new(o, "threads", json_integer(O.threads));
 		json_object_set_new(o, "accounts", json_integer(O.accounts));
 		if (O.rate > 0)
 			json_object_set_new(o, "rate_target", json_real(O.rate));
 		json_object_set_new(o, "duration_s", json_real(window_s));
 		json_object_set_new(o, "requests", json_integer((json_int_t)s->recorded));
-		json_object_set_new(o, "requests_in_window", json_integer((json_int_t)s->in_window));
+		json_object_set_new(
+		    o, "requests_in_window", json_integer((json_int_t)s->in_window));
 		json_object_set_new(o, "warmup_requests", json_integer((json_int_t)s->warmup));
 		json_object_set_new(o, "throughput_rps", json_real(tput));
 		json_object_set_new(o, "errors", json_integer((json_int_t)errors));
@@ -760,14 +787,16 @@ report(const struct stats *s, double window_s, const char *first_err)
 		json_object_set_new(o, "start_failures", json_integer((json_int_t)s->start_failed));
 		if (O.rate > 0) {
 			json_object_set_new(o, "unsent", json_integer((json_int_t)s->unsent));
-			json_object_set_new(o, "max_send_lag_ms", json_real((double)s->max_lag_ns / 1e6));
+			json_object_set_new(
+			    o, "max_send_lag_ms", json_real((double)s->max_lag_ns / 1e6));
 		}
 		if (O.sc == SC_NEWCONN)
 			json_object_set_new(o, "connections_per_s", json_real(tput));
 		/* The client shares the machine with the server: say what it cost. */
 		json_object_set_new(o, "client_cpu_s", json_real(client_cpu_s));
 		json_object_set_new(lat, "min", json_real((double)s->h.min / 1e6));
-		json_object_set_new(lat, "mean", json_real(s->h.n ? s->h.sum / (double)s->h.n / 1e6 : 0));
+		json_object_set_new(
+		    lat, "mean", json_real(s->h.n ? s->h.sum / (double)s->h.n / 1e6 : 0));
 		for (i = 0; i < (int)ARRAY_LEN(qs); i++)
 			json_object_set_new(lat, qn[i], json_real(h_quantile(&s->h, qs[i]) / 1e6));
 		json_object_set_new(lat, "max", json_real((double)s->h.max / 1e6));
@@ -779,11 +808,13 @@ report(const struct stats *s, double window_s, const char *first_err)
 		json_object_set_new(o, "grpc_status", gs);
 		for (i = 0; i < 4; i++)
 			if (s->pay[i])
-				json_object_set_new(ps, pay_names[i], json_integer((json_int_t)s->pay[i]));
+				json_object_set_new(
+				    ps, pay_names[i], json_integer((json_int_t)s->pay[i]));
 		json_object_set_new(o, "payment_status", ps);
 		for (i = 0; i < 8; i++)
 			if (s->decline[i])
-				json_object_set_new(dc, decline_names[i], json_integer((json_int_t)s->decline[i]));
+				json_object_set_new(
+				    dc, decline_names[i], json_integer((json_int_t)s->decline[i]));
 		json_object_set_new(o, "decline_codes", dc);
 		if (first_err && first_err[0])
 			json_object_set_new(o, "first_error", json_string(first_err));
@@ -793,26 +824,31 @@ report(const struct stats *s, double window_s, const char *first_err)
 		json_decref(o);
 		return;
 	}
-	printf("paymentd-loadgen  %s  scenario=%s  mode=%s  target=%s\n",
-	    O.label ? O.label : "", scenario_names[O.sc], O.rate > 0 ? "open" : "closed", O.target);
+	printf("paymentd-loadgen  %s  scenario=%s  mode=%s  target=%s\n", O.label ? O.label : "",
+	    scenario_names[O.sc], O.rate > 0 ? "open" : "closed", O.target);
 	printf("  %-14s %d outstanding, %d connections, %d threads, %ld accounts\n", "shape",
 	    O.concurrency, O.sc == SC_NEWCONN ? 0 : O.connections, O.threads, O.accounts);
 	if (O.rate > 0)
-		printf("  %-14s target %.1f/s, unsent %" PRIu64 ", max send lag %.3f ms\n", "open loop",
-		    O.rate, s->unsent, (double)s->max_lag_ns / 1e6);
+		printf("  %-14s target %.1f/s, unsent %" PRIu64 ", max send lag %.3f ms\n",
+		    "open loop", O.rate, s->unsent, (double)s->max_lag_ns / 1e6);
 	printf("  %-14s %.2f s (after %.1f s warmup, %" PRIu64 " calls excluded)\n", "window",
 	    window_s, O.warmup_s, s->warmup);
-	printf("  %-14s %" PRIu64 " (%" PRIu64 " within the window)\n", "requests", s->recorded, s->in_window);
-	printf("  %-14s %.1f %s\n", "throughput", tput, O.sc == SC_NEWCONN ? "req/s (= connections/s)" : "req/s");
+	printf("  %-14s %" PRIu64 " (%" PRIu64 " within the window)\n", "requests", s->recorded,
+	    s->in_window);
+	printf("  %-14s %.1f %s\n", "throughput", tput,
+	    O.sc == SC_NEWCONN ? "req/s (= connections/s)" : "req/s");
 	printf("  %-14s %" PRIu64 "\n", "errors", errors);
-	printf("  %-14s min %.3f  mean %.3f  p50 %.3f  p90 %.3f  p95 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n",
+	printf(
+	    "  %-14s min %.3f  mean %.3f  p50 %.3f  p90 %.3f  p95 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n",
 	    "latency ms", (double)s->h.min / 1e6, s->h.n ? s->h.sum / (double)s->h.n / 1e6 : 0,
-	    h_quantile(&s->h, 0.5) / 1e6, h_quantile(&s->h, 0.9) / 1e6, h_quantile(&s->h, 0.95) / 1e6,
-	    h_quantile(&s->h, 0.99) / 1e6, h_quantile(&s->h, 0.999) / 1e6, (double)s->h.max / 1e6);
+	    h_quantile(&s->h, 0.5) / 1e6, h_quantile(&s->h, 0.9) / 1e6,
+	    h_quantile(&s->h, 0.95) / 1e6, h_quantile(&s->h, 0.99) / 1e6,
+	    h_quantile(&s->h, 0.999) / 1e6, (double)s->h.max / 1e6);
 	printf("  %-14s", "grpc status");
 	for (i = 0; i <= NSTATUS; i++)
 		if (s->grpc[i])
-			printf(" %s %" PRIu64, i < NSTATUS ? gu_status_name(i) : "OTHER", s->grpc[i]);
+			printf(
+			    " %s %" PRIu64, i < NSTATUS ? gu_status_name(i) : "OTHER", s->grpc[i]);
 	if (s->bad_response)
 		printf(" BAD_RESPONSE %" PRIu64, s->bad_response);
 	if (s->start_failed)
@@ -881,16 +917,27 @@ static void
 parse_args(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "target", 1, NULL, 't' }, { "scenario", 1, NULL, 's' },
-		{ "concurrency", 1, NULL, 'c' }, { "connections", 1, NULL, 'm' },
-		{ "threads", 1, NULL, 'T' }, { "duration", 1, NULL, 'd' },
-		{ "requests", 1, NULL, 'n' }, { "rate", 1, NULL, 'r' },
-		{ "warmup", 1, NULL, 'w' }, { "timeout", 1, NULL, 'o' },
-		{ "accounts", 1, NULL, 'k' }, { "setup-accounts", 1, NULL, 'K' },
-		{ "setup-balance", 1, NULL, 'B' }, { "database-url", 1, NULL, 'D' },
-		{ "account-prefix", 1, NULL, 'p' }, { "currency", 1, NULL, 'C' },
-		{ "amount-max", 1, NULL, 'a' }, { "label", 1, NULL, 'l' },
-		{ "json", 0, NULL, 'j' }, { "help", 0, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "target", 1, NULL, 't' },
+		{ "scenario", 1, NULL, 's' },
+		{ "concurrency", 1, NULL, 'c' },
+		{ "connections", 1, NULL, 'm' },
+		{ "threads", 1, NULL, 'T' },
+		{ "duration", 1, NULL, 'd' },
+		{ "requests", 1, NULL, 'n' },
+		{ "rate", 1, NULL, 'r' },
+		{ "warmup", 1, NULL, 'w' },
+		{ "timeout", 1, NULL, 'o' },
+		{ "accounts", 1, NULL, 'k' },
+		{ "setup-accounts", 1, NULL, 'K' },
+		{ "setup-balance", 1, NULL, 'B' },
+		{ "database-url", 1, NULL, 'D' },
+		{ "account-prefix", 1, NULL, 'p' },
+		{ "currency", 1, NULL, 'C' },
+		{ "amount-max", 1, NULL, 'a' },
+		{ "label", 1, NULL, 'l' },
+		{ "json", 0, NULL, 'j' },
+		{ "help", 0, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
 	int c, i;
 	long nproc = sysconf(_SC_NPROCESSORS_ONLN);
@@ -926,9 +973,13 @@ parse_args(int argc, char **argv)
 		case 'w': O.warmup_s = num_arg("--warmup", optarg, 0, 3600); break;
 		case 'o': O.timeout_ms = (int)num_arg("--timeout", optarg, 1, 3600000); break;
 		case 'k': O.accounts = (long)num_arg("--accounts", optarg, 0, MAX_ACCOUNTS); break;
-		case 'K': O.accounts = (long)num_arg("--setup-accounts", optarg, 0, MAX_ACCOUNTS);
-			O.setup = 1; break;
-		case 'B': O.setup_balance = (long long)num_arg("--setup-balance", optarg, 1, 1e15); break;
+		case 'K':
+			O.accounts = (long)num_arg("--setup-accounts", optarg, 0, MAX_ACCOUNTS);
+			O.setup = 1;
+			break;
+		case 'B':
+			O.setup_balance = (long long)num_arg("--setup-balance", optarg, 1, 1e15);
+			break;
 		case 'D': O.dburl = optarg; break;
 		case 'p': O.prefix = optarg; break;
 		case 'C': O.currency = optarg; break;
@@ -953,13 +1004,15 @@ parse_args(int argc, char **argv)
 		exit(2);
 	}
 	if (O.setup && O.dburl == NULL) {
-		fprintf(stderr, "paymentd-loadgen: --setup-accounts needs --database-url or DATABASE_URL\n");
+		fprintf(stderr,
+		    "paymentd-loadgen: --setup-accounts needs --database-url or DATABASE_URL\n");
 		exit(2);
 	}
 	if (O.connections == 0)
-		O.connections = O.rate > 0 ? (O.concurrency < 8 ? O.concurrency : 8) : O.concurrency;
+		O.connections = O.rate > 0 ? (O.concurrency < 8 ? O.concurrency : 8)
+		                           : O.concurrency;
 	if (O.connections > O.concurrency && O.rate == 0)
-		O.connections = O.concurrency;	/* an idle connection measures nothing */
+		O.connections = O.concurrency; /* an idle connection measures nothing */
 	if (O.threads == 0) {
 		int want = O.sc == SC_NEWCONN ? O.concurrency : O.connections;
 		O.threads = (int)(nproc < 1 ? 1 : nproc > 4 ? 4 : nproc);
@@ -1008,14 +1061,16 @@ main(int argc, char **argv)
 		return 1;
 	}
 
-	gu_tune_runtime();	/* before grpc_init: see daemon/grpc_tune.cc */
+	gu_tune_runtime(); /* before grpc_init: see daemon/grpc_tune.cc */
 	grpc_init();
 	th = xcalloc((size_t)O.threads, sizeof(*th));
 	pthread_barrier_init(&start_barrier, NULL, (unsigned)O.threads + 1);
 	atomic_store(&tickets, O.requests);
 	for (i = 0; i < O.threads; i++) {
 		struct thr *t = &th[i];
-		int nconn = O.sc == SC_NEWCONN ? 0 : O.connections / O.threads + (i < O.connections % O.threads);
+		int nconn = O.sc == SC_NEWCONN
+		    ? 0
+		    : O.connections / O.threads + (i < O.connections % O.threads);
 
 		t->id = i;
 		t->cq = grpc_completion_queue_create_for_next(NULL);
@@ -1039,7 +1094,7 @@ main(int argc, char **argv)
 		if (pthread_create(&t->th, NULL, thread_main, t) != 0)
 			fatal("pthread_create failed");
 	}
-	pthread_barrier_wait(&start_barrier);	/* every connection is ready */
+	pthread_barrier_wait(&start_barrier); /* every connection is ready */
 	cpu0 = cpu_seconds();
 	T0 = now_ns();
 	T_MEASURE = T0 + (int64_t)(O.warmup_s * 1e9);
@@ -1089,8 +1144,8 @@ out:
 			if (t->ch[j])
 				grpc_channel_destroy(t->ch[j]);
 		grpc_completion_queue_shutdown(t->cq);
-		while (grpc_completion_queue_next(t->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC),
-		    NULL).type != GRPC_QUEUE_SHUTDOWN)
+		while (grpc_completion_queue_next(t->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL)
+		           .type != GRPC_QUEUE_SHUTDOWN)
 			;
 		grpc_completion_queue_destroy(t->cq);
 		free(t->ch);

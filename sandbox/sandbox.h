@@ -27,16 +27,16 @@
 struct sandbox_ids {
 	uid_t uid;
 	gid_t gid;
-	char  user[64];
+	char user[64];
 };
 
 enum sandbox_profile {
-	SANDBOX_WORKER,		/* serves one client: no files, no new sockets */
-	SANDBOX_RELAY,		/* outbox relay: its journal files, broker sockets */
-	SANDBOX_EXPORTER,	/* metrics HTTP: accepts on a socket it was given,
+	SANDBOX_WORKER,   /* serves one client: no files, no new sockets */
+	SANDBOX_RELAY,    /* outbox relay: its journal files, broker sockets */
+	SANDBOX_EXPORTER, /* metrics HTTP: accepts on a socket it was given,
 				 * one Postgres connection per scrape, reads
 				 * (never writes) files such as resolv.conf */
-	SANDBOX_LOGFWD,		/* log forwarder: copies a pipe to a file it
+	SANDBOX_LOGFWD,   /* log forwarder: copies a pipe to a file it
 				 * was given; read, write, exit, nothing else */
 };
 
@@ -50,13 +50,13 @@ struct sandbox_opts {
 	/* 1: violations are reported on stderr ("seccomp(debug): ...") and
 	 * the call fails with ENOSYS instead of killing the process. For
 	 * building the allowlist only — never in production. */
-	int         debug;
-	int         max_fds;	/* RLIMIT_NOFILE; <= 0 keeps the current one */
+	int debug;
+	int max_fds; /* RLIMIT_NOFILE; <= 0 keeps the current one */
 };
 
 int sandbox_resolve(const char *user, struct sandbox_ids *ids, char *err, size_t errlen);
-int sandbox_enter(const struct sandbox_ids *ids, const struct sandbox_opts *o,
-    char *err, size_t errlen);
+int sandbox_enter(
+    const struct sandbox_ids *ids, const struct sandbox_opts *o, char *err, size_t errlen);
 
 /* For a process about to exec an image that will call sandbox_enter()
  * itself (paymentd-worker): as root, drops groups, gid and uid for good
@@ -68,8 +68,8 @@ int sandbox_pre_exec(const struct sandbox_ids *ids, char *err, size_t errlen);
 /* The steps of sandbox_enter(), for tests and tools. sandbox_drop() does
  * everything but the seccomp filter; sandbox_seccomp() installs only the
  * filter (it needs no_new_privs or CAP_SYS_ADMIN, as the kernel does). */
-int sandbox_drop(const struct sandbox_ids *ids, const struct sandbox_opts *o,
-    char *err, size_t errlen);
+int
+sandbox_drop(const struct sandbox_ids *ids, const struct sandbox_opts *o, char *err, size_t errlen);
 int sandbox_seccomp(enum sandbox_profile p, int debug, char *err, size_t errlen);
 
 /* One entry of a profile's policy, as documented. action is "allow" or

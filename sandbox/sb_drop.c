@@ -45,8 +45,9 @@ sandbox_resolve(const char *user, struct sandbox_ids *ids, char *err, size_t err
 	errno = 0;
 	pw = getpwnam(user);
 	if (pw == NULL) {
-		snprintf(err, errlen, "sandbox user %s: %s", user, errno ? strerror(errno) :
-		    "no such user (create it: scripts/install-deps or systemd-sysusers)");
+		snprintf(err, errlen, "sandbox user %s: %s", user,
+		    errno ? strerror(errno)
+		          : "no such user (create it: scripts/install-deps or systemd-sysusers)");
 		goto out;
 	}
 	if (pw->pw_uid == 0 || pw->pw_gid == 0) {
@@ -82,8 +83,10 @@ open_jail(const char *dir, int must_be_empty, char *err, size_t errlen)
 		goto out;
 	}
 	if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH))) {
-		snprintf(err, errlen, "chroot dir %s: must be owned by root and writable by "
-		    "nobody else (tmpfiles.d/paymentd.conf creates it 0555 root)", dir);
+		snprintf(err, errlen,
+		    "chroot dir %s: must be owned by root and writable by "
+		    "nobody else (tmpfiles.d/paymentd.conf creates it 0555 root)",
+		    dir);
 		goto out;
 	}
 	if (must_be_empty) {
@@ -95,7 +98,8 @@ open_jail(const char *dir, int must_be_empty, char *err, size_t errlen)
 		dfd = -1;
 		while ((errno = 0, de = readdir(d)) != NULL) {
 			if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
-				snprintf(err, errlen, "chroot dir %s: not empty (%s)", dir, de->d_name);
+				snprintf(
+				    err, errlen, "chroot dir %s: not empty (%s)", dir, de->d_name);
 				goto out;
 			}
 		}
@@ -234,7 +238,8 @@ sandbox_pre_exec(const struct sandbox_ids *ids, char *err, size_t errlen)
 			if (cap == CAP_SYS_CHROOT)
 				continue;
 			if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
-				snprintf(err, errlen, "PR_CAPBSET_DROP(%lu): %s", cap, strerror(errno));
+				snprintf(
+				    err, errlen, "PR_CAPBSET_DROP(%lu): %s", cap, strerror(errno));
 				goto out;
 			}
 		}
@@ -307,16 +312,15 @@ out:
 }
 
 int
-sandbox_drop(const struct sandbox_ids *ids, const struct sandbox_opts *o,
-    char *err, size_t errlen)
+sandbox_drop(const struct sandbox_ids *ids, const struct sandbox_opts *o, char *err, size_t errlen)
 {
 	uid_t ruid, euid, suid;
 	gid_t rgid, egid, sgid;
 	int jail = -1, rc = -1, pdeath = 0;
 
-	if (ids == NULL || o == NULL || (o->profile != SANDBOX_WORKER &&
-	    o->profile != SANDBOX_RELAY && o->profile != SANDBOX_EXPORTER &&
-	    o->profile != SANDBOX_LOGFWD)) {
+	if (ids == NULL || o == NULL ||
+	    (o->profile != SANDBOX_WORKER && o->profile != SANDBOX_RELAY &&
+	        o->profile != SANDBOX_EXPORTER && o->profile != SANDBOX_LOGFWD)) {
 		snprintf(err, errlen, "sandbox: bad arguments");
 		goto out;
 	}
@@ -336,8 +340,9 @@ sandbox_drop(const struct sandbox_ids *ids, const struct sandbox_opts *o,
 			goto out;
 		}
 		if (o->chroot_dir != NULL &&
-		    (jail = open_jail(o->chroot_dir, o->profile == SANDBOX_WORKER ||
-		    o->profile == SANDBOX_LOGFWD, err, errlen)) < 0)
+		    (jail = open_jail(o->chroot_dir,
+		         o->profile == SANDBOX_WORKER || o->profile == SANDBOX_LOGFWD, err,
+		         errlen)) < 0)
 			goto out;
 		if (drop_bounding_set(err, errlen) < 0)
 			goto out;
@@ -346,7 +351,8 @@ sandbox_drop(const struct sandbox_ids *ids, const struct sandbox_opts *o,
 			goto out;
 		}
 		if (setresgid(ids->gid, ids->gid, ids->gid) < 0) {
-			snprintf(err, errlen, "setresgid(%u): %s", (unsigned)ids->gid, strerror(errno));
+			snprintf(
+			    err, errlen, "setresgid(%u): %s", (unsigned)ids->gid, strerror(errno));
 			goto out;
 		}
 		if (jail >= 0 && (fchdir(jail) < 0 || chroot(".") < 0)) {
@@ -358,7 +364,8 @@ sandbox_drop(const struct sandbox_ids *ids, const struct sandbox_opts *o,
 			goto out;
 		}
 		if (setresuid(ids->uid, ids->uid, ids->uid) < 0) {
-			snprintf(err, errlen, "setresuid(%u): %s", (unsigned)ids->uid, strerror(errno));
+			snprintf(
+			    err, errlen, "setresuid(%u): %s", (unsigned)ids->uid, strerror(errno));
 			goto out;
 		}
 	} else if (geteuid() == ids->uid && getegid() == ids->gid && o->chroot_dir != NULL &&
@@ -366,7 +373,8 @@ sandbox_drop(const struct sandbox_ids *ids, const struct sandbox_opts *o,
 		/* Exec'd by sandbox_pre_exec(): already unprivileged, holding
 		 * CAP_SYS_CHROOT alone for this step; drop_capabilities()
 		 * below takes it away. */
-		if ((jail = open_jail(o->chroot_dir, o->profile == SANDBOX_WORKER, err, errlen)) < 0)
+		if ((jail = open_jail(o->chroot_dir, o->profile == SANDBOX_WORKER, err, errlen)) <
+		    0)
 			goto out;
 		if (fchdir(jail) < 0 || chroot(".") < 0) {
 			snprintf(err, errlen, "chroot(%s): %s", o->chroot_dir, strerror(errno));
@@ -377,9 +385,11 @@ sandbox_drop(const struct sandbox_ids *ids, const struct sandbox_opts *o,
 			goto out;
 		}
 	} else if (geteuid() != ids->uid || getegid() != ids->gid) {
-		snprintf(err, errlen, "running as uid %u gid %u: cannot become %s (uid %u gid %u) "
-		    "without root", (unsigned)geteuid(), (unsigned)getegid(),
-		    ids->user[0] ? ids->user : "?", (unsigned)ids->uid, (unsigned)ids->gid);
+		snprintf(err, errlen,
+		    "running as uid %u gid %u: cannot become %s (uid %u gid %u) "
+		    "without root",
+		    (unsigned)geteuid(), (unsigned)getegid(), ids->user[0] ? ids->user : "?",
+		    (unsigned)ids->uid, (unsigned)ids->gid);
 		goto out;
 	}
 	/* Permanent? Every id must be the target. */
@@ -387,11 +397,11 @@ sandbox_drop(const struct sandbox_ids *ids, const struct sandbox_opts *o,
 		snprintf(err, errlen, "getresuid/getresgid: %s", strerror(errno));
 		goto out;
 	}
-	if (ruid != ids->uid || euid != ids->uid || suid != ids->uid ||
-	    rgid != ids->gid || egid != ids->gid || sgid != ids->gid) {
+	if (ruid != ids->uid || euid != ids->uid || suid != ids->uid || rgid != ids->gid ||
+	    egid != ids->gid || sgid != ids->gid) {
 		snprintf(err, errlen, "identity not fully dropped (uids %u/%u/%u gids %u/%u/%u)",
-		    (unsigned)ruid, (unsigned)euid, (unsigned)suid,
-		    (unsigned)rgid, (unsigned)egid, (unsigned)sgid);
+		    (unsigned)ruid, (unsigned)euid, (unsigned)suid, (unsigned)rgid, (unsigned)egid,
+		    (unsigned)sgid);
 		goto out;
 	}
 	if (pdeath != 0 && prctl(PR_SET_PDEATHSIG, pdeath, 0, 0, 0) < 0) {
@@ -438,8 +448,7 @@ out:
 }
 
 int
-sandbox_enter(const struct sandbox_ids *ids, const struct sandbox_opts *o,
-    char *err, size_t errlen)
+sandbox_enter(const struct sandbox_ids *ids, const struct sandbox_opts *o, char *err, size_t errlen)
 {
 	int rc = -1;
 

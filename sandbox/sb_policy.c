@@ -29,6 +29,8 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 
+/* Brace-initializer macros, one line each (clang-format would split them). */
+// clang-format off
 #define CMP(i, o, a, b) { .arg = (i), .op = (o), .datum_a = (a), .datum_b = (b) }
 /* Plain allow. */
 #define ALLOW(n, p, w)            { n, p, 0, 0, 0, { CMP(0, 0, 0, 0) }, "", w }
@@ -37,27 +39,35 @@
 /* Fail with an errno (optionally only when a comparison holds). */
 #define DENY(n, p, e, w)          { n, p, e, 0, 0, { CMP(0, 0, 0, 0) }, "", w }
 #define DENY_IF(n, p, e, c0, s, w) { n, p, e, 0, 1, { c0 }, s, w }
+// clang-format on
 
 /* Flags that make an open write or create something. */
-#define OPEN_WRITE_FLAGS ((scmp_datum_t)(O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND | \
-	(O_TMPFILE & ~O_DIRECTORY)))
+#define OPEN_WRITE_FLAGS \
+	((scmp_datum_t)(O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND | (O_TMPFILE & ~O_DIRECTORY)))
 
 const struct sb_rule sb_rules[] = {
 	/* --- I/O on descriptors opened before lock-down --- */
-	ALLOW("read", SB_ALL | SB_L, "socket/pipe I/O: hiredis, the control socket, eventfd wakeups"),
+	ALLOW(
+	    "read", SB_ALL | SB_L, "socket/pipe I/O: hiredis, the control socket, eventfd wakeups"),
 	ALLOW("write", SB_ALL | SB_L, "socket I/O; logs to stderr (a pipe to the supervisor)"),
-	ALLOW("writev", SB_ALL | SB_L, "glibc writes its fatal diagnostics (\"stack smashing detected\") with it"),
+	ALLOW("writev", SB_ALL | SB_L,
+	    "glibc writes its fatal diagnostics (\"stack smashing detected\") with it"),
 	ALLOW("recvfrom", SB_ALL, "libpq and hiredis read their sockets (recv)"),
 	ALLOW("sendto", SB_ALL, "libpq and hiredis write their sockets (send)"),
-	ALLOW("recvmsg", SB_ALL, "grpc reads the client socket; the worker receives it over SCM_RIGHTS"),
+	ALLOW("recvmsg", SB_ALL,
+	    "grpc reads the client socket; the worker receives it over SCM_RIGHTS"),
 	ALLOW("sendmsg", SB_ALL, "grpc writes the client socket; librdkafka writes to brokers"),
 	ALLOW("close", SB_ALL, "closing connections"),
 	ALLOW("shutdown", SB_ALL, "grpc shuts the endpoint down on GOAWAY/disconnect"),
 	ALLOW("setsockopt", SB_ALL, "grpc sets TCP_NODELAY and TCP_INQ on the received socket"),
-	ALLOW("getsockname", SB_ALL, "grpc records the local address of the new channel; libpq after connect"),
-	ALLOW("fcntl", SB_ALL, "O_NONBLOCK and F_DUPFD_CLOEXEC on the client socket; SQLite's byte-range locks"),
-	ALLOW("fstat", SB_ALL, "stdio sizes buffers from fstat of its descriptor (aarch64/older glibc)"),
-	ALLOW("newfstatat", SB_ALL, "glibc 2.33+ implements fstat() (and stat()) with it; a path is useless in the empty chroot"),
+	ALLOW("getsockname", SB_ALL,
+	    "grpc records the local address of the new channel; libpq after connect"),
+	ALLOW("fcntl", SB_ALL,
+	    "O_NONBLOCK and F_DUPFD_CLOEXEC on the client socket; SQLite's byte-range locks"),
+	ALLOW("fstat", SB_ALL,
+	    "stdio sizes buffers from fstat of its descriptor (aarch64/older glibc)"),
+	ALLOW("newfstatat", SB_ALL,
+	    "glibc 2.33+ implements fstat() (and stat()) with it; a path is useless in the empty chroot"),
 	/* ioctl: only the requests seen in use. TIOCSTI and friends would
 	 * let a worker type into a terminal its stderr happens to be. */
 	ALLOW_IF("ioctl", SB_ALL, CMP(1, SCMP_CMP_EQ, FIONBIO, 0), "request == FIONBIO",
@@ -68,7 +78,8 @@ const struct sb_rule sb_rules[] = {
 	    "isatty() (stdio buffering): answered \"not a terminal\""),
 
 	/* --- event loops --- */
-	ALLOW("poll", SB_ALL, "libpq and hiredis wait for their sockets; librdkafka's broker threads"),
+	ALLOW("poll", SB_ALL,
+	    "libpq and hiredis wait for their sockets; librdkafka's broker threads"),
 	ALLOW("ppoll", SB_ALL, "poll() on aarch64 (x86_64 glibc uses poll)"),
 	ALLOW("epoll_wait", SB_W, "grpc's epoll1 polling engine"),
 	ALLOW("epoll_pwait", SB_W, "epoll_wait() on aarch64"),
@@ -80,40 +91,49 @@ const struct sb_rule sb_rules[] = {
 	    "flags & CLONE_THREAD", "grpc's timer manager and executor start threads on demand"),
 	/* clone3 passes its flags in memory seccomp cannot read: refuse it
 	 * softly so glibc (2.34+) falls back to clone, which we can check. */
-	DENY("clone3", SB_ALL, ENOSYS, "its flags are in memory seccomp cannot inspect; glibc falls back to clone"),
+	DENY("clone3", SB_ALL, ENOSYS,
+	    "its flags are in memory seccomp cannot inspect; glibc falls back to clone"),
 	ALLOW("futex", SB_ALL, "mutexes and condition variables (glibc, absl, grpc)"),
 	ALLOW("set_robust_list", SB_ALL, "glibc registers it in every new thread"),
 	ALLOW("rseq", SB_ALL, "glibc 2.35+ registers restartable sequences in every new thread"),
 	ALLOW("sched_yield", SB_ALL, "absl spinlocks and grpc's thread pool back off"),
-	ALLOW("sched_getaffinity", SB_ALL, "grpc/absl count CPUs (the /sys and /proc files are not reachable)"),
-	ALLOW("sched_getparam", SB_ALL, "glibc's pthread_create() reads the creating thread's policy the first time a non-main thread (grpc's timer thread) starts one"),
+	ALLOW("sched_getaffinity", SB_ALL,
+	    "grpc/absl count CPUs (the /sys and /proc files are not reachable)"),
+	ALLOW("sched_getparam", SB_ALL,
+	    "glibc's pthread_create() reads the creating thread's policy the first time a non-main thread (grpc's timer thread) starts one"),
 	ALLOW("sched_getscheduler", SB_ALL, "as sched_getparam"),
 	ALLOW("getpid", SB_ALL, "log lines carry the pid; raise()/abort() target ourselves"),
-	ALLOW("gettid", SB_ALL, "thread ids for logs (absl, librdkafka); ASan registers new threads with it"),
+	ALLOW("gettid", SB_ALL,
+	    "thread ids for logs (absl, librdkafka); ASan registers new threads with it"),
 	ALLOW("clock_nanosleep", SB_ALL, "nanosleep()/usleep() in glibc 2.36"),
-	ALLOW("clock_gettime", SB_ALL, "deadlines and timestamps (vDSO first; syscall when the clocksource has no vDSO)"),
+	ALLOW("clock_gettime", SB_ALL,
+	    "deadlines and timestamps (vDSO first; syscall when the clocksource has no vDSO)"),
 	ALLOW("gettimeofday", SB_ALL, "wall-clock timestamps (vDSO first, syscall fallback)"),
-	ALLOW("getrandom", SB_ALL, "payment ids (ULID), correlation ids, absl hash seeds, retry jitter"),
+	ALLOW("getrandom", SB_ALL,
+	    "payment ids (ULID), correlation ids, absl hash seeds, retry jitter"),
 	/* tgkill only to our own process: raise()/abort() deliver SIGABRT to
 	 * themselves; signalling anyone else stays forbidden. */
 	{ "tgkill", SB_ALL, 0, SB_SELF_PID, 1, { CMP(0, SCMP_CMP_EQ, 0, 0) }, "tgid == own pid",
-	  "abort()/raise() signal the calling thread" },
+	    "abort()/raise() signal the calling thread" },
 
 	/* --- memory --- */
 	/* mmap/mprotect never with PROT_EXEC: no new code after lock-down. */
 	ALLOW_IF("mmap", SB_ALL, CMP(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0), "!(prot & PROT_EXEC)",
 	    "malloc arenas, thread stacks; SQLite maps its -shm file"),
-	ALLOW_IF("mprotect", SB_ALL, CMP(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0), "!(prot & PROT_EXEC)",
-	    "malloc grows arenas; thread stack guard pages"),
+	ALLOW_IF("mprotect", SB_ALL, CMP(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0),
+	    "!(prot & PROT_EXEC)", "malloc grows arenas; thread stack guard pages"),
 	ALLOW("munmap", SB_ALL, "freeing large allocations and thread stacks"),
 	ALLOW("mremap", SB_ALL, "realloc() of large (mmapped) message buffers"),
-	ALLOW("madvise", SB_ALL, "glibc releases stacks of exited threads (MADV_DONTNEED); malloc trims"),
+	ALLOW("madvise", SB_ALL,
+	    "glibc releases stacks of exited threads (MADV_DONTNEED); malloc trims"),
 	ALLOW("brk", SB_ALL, "the main heap"),
 
 	/* --- signals and exit --- */
 	ALLOW("rt_sigprocmask", SB_ALL, "grpc and glibc block signals around thread creation"),
-	ALLOW("rt_sigreturn", SB_ALL | SB_L, "returning from a signal handler (SIGTERM sets the drain flag)"),
-	ALLOW("sigaltstack", SB_ALL, "ASan/UBSan give every new thread an alternate signal stack (affects only the caller)"),
+	ALLOW("rt_sigreturn", SB_ALL | SB_L,
+	    "returning from a signal handler (SIGTERM sets the drain flag)"),
+	ALLOW("sigaltstack", SB_ALL,
+	    "ASan/UBSan give every new thread an alternate signal stack (affects only the caller)"),
 	ALLOW("restart_syscall", SB_ALL, "the kernel restarts a sleep interrupted by a signal"),
 	ALLOW("exit", SB_ALL, "a thread ends"),
 	ALLOW("exit_group", SB_ALL | SB_L, "the process ends"),
@@ -122,15 +142,19 @@ const struct sb_rule sb_rules[] = {
 	/* prlimit64 only as getrlimit(): pid 0 (self) and no new limit — a
 	 * worker must not change the limits of the other workers (same uid). */
 	{ "prlimit64", SB_ALL, 0, 0, 2, { CMP(0, SCMP_CMP_EQ, 0, 0), CMP(2, SCMP_CMP_EQ, 0, 0) },
-	  "pid == 0 && new_limit == NULL", "getrlimit() (glibc reads RLIMIT_STACK for thread stacks)" },
-	ALLOW("uname", SB_ALL, "grpc checks the kernel version before enabling TCP features on a new endpoint"),
+	    "pid == 0 && new_limit == NULL",
+	    "getrlimit() (glibc reads RLIMIT_STACK for thread stacks)" },
+	ALLOW("uname", SB_ALL,
+	    "grpc checks the kernel version before enabling TCP features on a new endpoint"),
 	/* prctl only to name the calling thread or re-arm its own
 	 * parent-death signal; nothing that changes privileges or dumping. */
 	ALLOW_IF("prctl", SB_ALL, CMP(0, SCMP_CMP_EQ, PR_SET_NAME, 0), "option == PR_SET_NAME",
 	    "grpc/librdkafka name their new threads (pthread_setname_np on self)"),
-	ALLOW_IF("prctl", SB_ALL, CMP(0, SCMP_CMP_EQ, PR_SET_PDEATHSIG, 0), "option == PR_SET_PDEATHSIG",
+	ALLOW_IF("prctl", SB_ALL, CMP(0, SCMP_CMP_EQ, PR_SET_PDEATHSIG, 0),
+	    "option == PR_SET_PDEATHSIG",
 	    "die with the supervisor: the exporter arms it after its drop"),
-	ALLOW("getppid", SB_ALL, "is the supervisor still our parent (after arming PR_SET_PDEATHSIG)"),
+	ALLOW("getppid", SB_ALL,
+	    "is the supervisor still our parent (after arming PR_SET_PDEATHSIG)"),
 
 	/* --- files --- */
 	/* Workers: nothing to read in the empty chroot, so refuse read-only
@@ -141,7 +165,8 @@ const struct sb_rule sb_rules[] = {
 	    "read-only flags", "soft denial of library probes; write/create opens are killed"),
 	DENY_IF("open", SB_W, EACCES, CMP(1, SCMP_CMP_MASKED_EQ, OPEN_WRITE_FLAGS, 0),
 	    "read-only flags", "as openat (x86_64 only; absent on aarch64)"),
-	DENY("openat2", SB_ALL, ENOSYS, "its flags are in memory seccomp cannot inspect; callers fall back to openat"),
+	DENY("openat2", SB_ALL, ENOSYS,
+	    "its flags are in memory seccomp cannot inspect; callers fall back to openat"),
 	/* Relay: SQLite opens journal.db-wal/-shm next to the journal;
 	 * glibc reads resolv.conf/hosts/nsswitch.conf when librdkafka or libpq
 	 * resolve a name. Which files it can reach is systemd's job
@@ -165,31 +190,38 @@ const struct sb_rule sb_rules[] = {
 	ALLOW("faccessat", SB_R, "access() on aarch64"),
 	ALLOW("faccessat2", SB_R, "access() with flags (glibc 2.33+)"),
 	ALLOW("readlink", SB_R, "SQLite resolves symlinks in the journal path"),
-	ALLOW("getdents64", SB_R, "libpq's GSSAPI probe lists /etc/gss/mech.d when the relay reconnects to Postgres"),
+	ALLOW("getdents64", SB_R,
+	    "libpq's GSSAPI probe lists /etc/gss/mech.d when the relay reconnects to Postgres"),
 	ALLOW("getcwd", SB_R, "SQLite makes a relative RELAY_JOURNAL_PATH absolute"),
-	ALLOW("geteuid", SB_R | SB_E, "SQLite (chown of new files only as root), libpq's default user name"),
+	ALLOW("geteuid", SB_R | SB_E,
+	    "SQLite (chown of new files only as root), libpq's default user name"),
 	ALLOW("getuid", SB_R | SB_E, "libpq looks up the OS user when none is configured"),
 
 	/* --- accepting (exporter only) --- */
 	/* The exporter accepts scrapes on a socket the supervisor bound and
 	 * listened on before the fork; it never binds or listens itself. */
-	ALLOW("accept4", SB_R | SB_E, "exporter, relay: accept a Prometheus scrape on the listening socket bound before the lock-down"),
+	ALLOW("accept4", SB_R | SB_E,
+	    "exporter, relay: accept a Prometheus scrape on the listening socket bound before the lock-down"),
 	ALLOW("accept", SB_R | SB_E, "as accept4 (older libc paths)"),
 
 	/* --- new connections (relay; exporter's Postgres connection) --- */
 	ALLOW_IF("socket", SB_R | SB_E, CMP(0, SCMP_CMP_EQ, AF_INET, 0), "domain == AF_INET",
 	    "librdkafka broker connections, libpq reconnects, DNS queries"),
-	ALLOW_IF("socket", SB_R | SB_E, CMP(0, SCMP_CMP_EQ, AF_INET6, 0), "domain == AF_INET6", "as AF_INET"),
+	ALLOW_IF("socket", SB_R | SB_E, CMP(0, SCMP_CMP_EQ, AF_INET6, 0), "domain == AF_INET6",
+	    "as AF_INET"),
 	ALLOW_IF("socket", SB_R | SB_E, CMP(0, SCMP_CMP_EQ, AF_UNIX, 0), "domain == AF_UNIX",
 	    "libpq over the Postgres unix socket; glibc asks nscd"),
 	/* getaddrinfo(AI_ADDRCONFIG) asks the kernel for addresses over
 	 * netlink; refused, glibc assumes both families are configured.
 	 * systemd's RestrictAddressFamilies= gives the same answer. */
-	DENY_IF("socket", SB_R | SB_E, EAFNOSUPPORT, CMP(0, SCMP_CMP_EQ, AF_NETLINK, 0), "domain == AF_NETLINK",
+	DENY_IF("socket", SB_R | SB_E, EAFNOSUPPORT, CMP(0, SCMP_CMP_EQ, AF_NETLINK, 0),
+	    "domain == AF_NETLINK",
 	    "getaddrinfo's interface probe: answered \"not supported\" (was a kill: broker reconnects died)"),
-	DENY("bind", SB_R, EACCES, "a librdkafka broker thread was seen calling bind during relay restarts (SIGSYS under chaos); refused, not killed: the relay binds its metrics port before the lock-down and needs no other"),
+	DENY("bind", SB_R, EACCES,
+	    "a librdkafka broker thread was seen calling bind during relay restarts (SIGSYS under chaos); refused, not killed: the relay binds its metrics port before the lock-down and needs no other"),
 	ALLOW("connect", SB_R | SB_E, "librdkafka brokers, Postgres, DNS servers"),
-	ALLOW("getsockopt", SB_R | SB_E, "SO_ERROR after a non-blocking connect; librdkafka reads buffer sizes"),
+	ALLOW("getsockopt", SB_R | SB_E,
+	    "SO_ERROR after a non-blocking connect; librdkafka reads buffer sizes"),
 	ALLOW("sendmmsg", SB_R | SB_E, "glibc's resolver sends the A and AAAA queries together"),
 	ALLOW("eventfd2", SB_R, "librdkafka wakeup fds for brokers learned from metadata"),
 	ALLOW("pipe2", SB_R, "librdkafka wakeup pipes (when eventfd is unavailable)"),

@@ -54,11 +54,14 @@ on_sigsys(int sig, siginfo_t *si, void *uc_)
 	int saved = errno;
 
 	(void)sig;
-	memcpy(buf + n, a, sizeof(a) - 1); n += sizeof(a) - 1;
+	memcpy(buf + n, a, sizeof(a) - 1);
+	n += sizeof(a) - 1;
 	n += fmt_uint(buf + n, (unsigned long)(unsigned)si->si_syscall);
-	memcpy(buf + n, b, sizeof(b) - 1); n += sizeof(b) - 1;
+	memcpy(buf + n, b, sizeof(b) - 1);
+	n += sizeof(b) - 1;
 	n += fmt_uint(buf + n, (unsigned long)getpid());
-	memcpy(buf + n, c, sizeof(c) - 1); n += sizeof(c) - 1;
+	memcpy(buf + n, c, sizeof(c) - 1);
+	n += sizeof(c) - 1;
 	if (write(STDERR_FILENO, buf, n) < 0) {
 		/* stderr gone: nothing else is safe to do here */
 	}
@@ -71,7 +74,7 @@ on_sigsys(int sig, siginfo_t *si, void *uc_)
 	uc->uc_mcontext.regs[0] = (unsigned long long)-ENOSYS;
 #else
 	(void)uc;
-	_exit(159);	/* cannot fake a return value here: stop like a kill would */
+	_exit(159); /* cannot fake a return value here: stop like a kill would */
 #endif
 }
 
@@ -129,8 +132,9 @@ sandbox_seccomp(enum sandbox_profile p, int debug, char *err, size_t errlen)
 		memcpy(cmp, r->cmp, sizeof(cmp));
 		if (r->flags & SB_SELF_PID)
 			cmp[0].datum_a = (scmp_datum_t)getpid();
-		e = seccomp_rule_add_array(ctx, r->err ? SCMP_ACT_ERRNO((uint32_t)r->err) : SCMP_ACT_ALLOW,
-		    nr, r->ncmp, r->ncmp ? cmp : NULL);
+		e = seccomp_rule_add_array(ctx,
+		    r->err ? SCMP_ACT_ERRNO((uint32_t)r->err) : SCMP_ACT_ALLOW, nr, r->ncmp,
+		    r->ncmp ? cmp : NULL);
 		if (e < 0) {
 			snprintf(err, errlen, "seccomp rule %s (%s): %s", r->name,
 			    r->cond[0] ? r->cond : "any", strerror(-e));

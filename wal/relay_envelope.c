@@ -16,15 +16,12 @@
 #include <string.h>
 #include <jansson.h>
 
-static const char *const decline_codes[] = {
-	"INSUFFICIENT_FUNDS", "ACCOUNT_NOT_FOUND", "INVALID_AMOUNT",
-	"SAME_ACCOUNT", "CURRENCY_MISMATCH", "ACCOUNT_INACTIVE", NULL
-};
+static const char *const decline_codes[] = { "INSUFFICIENT_FUNDS", "ACCOUNT_NOT_FOUND",
+	"INVALID_AMOUNT", "SAME_ACCOUNT", "CURRENCY_MISMATCH", "ACCOUNT_INACTIVE", NULL };
 
-static const char *const payload_keys[] = {
-	"payment_id", "payer_account_id", "payee_account_id", "amount_cents", "currency",
-	"description", "status", "error_code", "error_message", "processed_at", NULL
-};
+static const char *const payload_keys[] = { "payment_id", "payer_account_id", "payee_account_id",
+	"amount_cents", "currency", "description", "status", "error_code", "error_message",
+	"processed_at", NULL };
 
 int
 relay_topic(const char *prefix, const char *event_type, char *out, size_t outlen)
@@ -38,7 +35,7 @@ relay_topic(const char *prefix, const char *event_type, char *out, size_t outlen
 	for (i = 0, k = n + 1; event_type[i]; i++) {
 		unsigned char c = (unsigned char)event_type[i];
 		if (!isalnum(c) && c != '_' && c != '-')
-			return -1;	/* not a legal topic character */
+			return -1; /* not a legal topic character */
 		out[k++] = (char)tolower(c);
 	}
 	out[k] = '\0';
@@ -138,7 +135,8 @@ check_payload(json_t *p, int authorized, char *why, size_t whylen)
 			snprintf(why, whylen, "payload lacks %s", payload_keys[i]);
 			return -1;
 		}
-	json_object_foreach(p, key, v) {
+	json_object_foreach(p, key, v)
+	{
 		for (i = 0; payload_keys[i] && strcmp(payload_keys[i], key) != 0; i++)
 			;
 		if (payload_keys[i] == NULL) {
@@ -191,7 +189,8 @@ check_payload(json_t *p, int authorized, char *why, size_t whylen)
 	}
 	v = json_object_get(p, "error_code");
 	for (i = 0; json_is_string(v) && decline_codes[i] &&
-	    strcmp(decline_codes[i], json_string_value(v)) != 0; i++)
+	     strcmp(decline_codes[i], json_string_value(v)) != 0;
+	     i++)
 		;
 	if (!json_is_string(v) || decline_codes[i] == NULL) {
 		snprintf(why, whylen, "declined payment without a known error_code");
@@ -235,15 +234,17 @@ put_lit(char *p, const char *s)
 {
 	size_t n = strlen(s);
 
-	memcpy(p, s, n);	/* NOLINT(bugprone-not-null-terminated-result) */
+	memcpy(p, s, n); /* NOLINT(bugprone-not-null-terminated-result) */
 	return p + n;
 }
 
 static char *
 build_envelope(const struct relay_row *r)
 {
-	size_t cap = 128 + strlen(r->payload) + 6 * (strlen(r->event_id) + strlen(r->aggregate_type) +
-	    strlen(r->aggregate_id) + strlen(r->event_type) + strlen(r->created_at));
+	size_t cap = 128 + strlen(r->payload) +
+	    6 *
+	        (strlen(r->event_id) + strlen(r->aggregate_type) + strlen(r->aggregate_id) +
+	            strlen(r->event_type) + strlen(r->created_at));
 	char *buf = malloc(cap), *p = buf;
 
 	if (buf == NULL)
@@ -326,10 +327,10 @@ relay_dlq_record(const struct relay_row *r, const char *envelope, int retry_coun
 		/* Keep what identifies the event, not the whole bad payload: it
 		 * may be what made the event fail (too large, say). */
 		cut = utf8_cut(r->payload, RELAY_RAW_PAYLOAD_MAX);
-		env = json_pack("{s:s, s:s, s:s, s:s, s:s%, s:s}",
-		    "event_id", r->event_id, "aggregate_type", r->aggregate_type,
-		    "aggregate_id", r->aggregate_id, "event_type", r->event_type,
-		    "raw_payload", r->payload, cut, "timestamp", r->created_at);
+		env = json_pack("{s:s, s:s, s:s, s:s, s:s%, s:s}", "event_id", r->event_id,
+		    "aggregate_type", r->aggregate_type, "aggregate_id", r->aggregate_id,
+		    "event_type", r->event_type, "raw_payload", r->payload, cut, "timestamp",
+		    r->created_at);
 		if (env == NULL)
 			goto out;
 	}
@@ -337,10 +338,10 @@ relay_dlq_record(const struct relay_row *r, const char *envelope, int retry_coun
 	errtxt = strndup(error, cut);
 	if (errtxt == NULL)
 		goto out;
-	o = json_pack("{s:o, s:I, s:i, s:s, s:s}", "envelope", env,
-	    "outbox_seq", (json_int_t)r->seq, "retry_count", retry_count,
-	    "failed_at", failed_at, "error", errtxt[0] ? errtxt : "unknown error");
-	env = NULL;	/* "o" stole it, even on failure */
+	o = json_pack("{s:o, s:I, s:i, s:s, s:s}", "envelope", env, "outbox_seq",
+	    (json_int_t)r->seq, "retry_count", retry_count, "failed_at", failed_at, "error",
+	    errtxt[0] ? errtxt : "unknown error");
+	env = NULL; /* "o" stole it, even on failure */
 	if (o != NULL)
 		s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 out:
@@ -368,7 +369,8 @@ relay_classify(const struct relay_row *r, int max_retries, size_t max_bytes, con
 	else if (strncmp(r->last_error, "permanent: ", 11) == 0)
 		snprintf(error, errlen, "%s", r->last_error);
 	else if (strlen(envelope) > limit)
-		snprintf(error, errlen, "message too large: %zu bytes (limit %zu)", strlen(envelope), limit);
+		snprintf(error, errlen, "message too large: %zu bytes (limit %zu)",
+		    strlen(envelope), limit);
 	if (error[0] == '\0') {
 		*value = envelope;
 		return 0;

@@ -35,28 +35,28 @@
 #define RELAY_RAW_PAYLOAD_MAX 500
 
 struct relay_row {
-	int64_t     seq;
+	int64_t seq;
 	const char *event_id;
 	const char *aggregate_type;
 	const char *aggregate_id;
 	const char *partition_key;
 	const char *event_type;
-	const char *payload;		/* JSON text */
+	const char *payload; /* JSON text */
 	const char *correlation_id;
-	const char *created_at;		/* RFC 3339 */
-	int         retry_count;
+	const char *created_at; /* RFC 3339 */
+	int retry_count;
 	const char *last_error;
 };
 
-int     relay_envelope(const struct relay_row *r, char **out, char *why, size_t whylen);
-int     relay_classify(const struct relay_row *r, int max_retries, size_t max_bytes,
-            const char *now, char **value, char *error, size_t errlen);
-int     relay_topic(const char *prefix, const char *event_type, char *out, size_t outlen);
-char   *relay_dlq_record(const struct relay_row *r, const char *envelope, int retry_count,
-            const char *failed_at, const char *error);
+int relay_envelope(const struct relay_row *r, char **out, char *why, size_t whylen);
+int relay_classify(const struct relay_row *r, int max_retries, size_t max_bytes, const char *now,
+    char **value, char *error, size_t errlen);
+int relay_topic(const char *prefix, const char *event_type, char *out, size_t outlen);
+char *relay_dlq_record(const struct relay_row *r, const char *envelope, int retry_count,
+    const char *failed_at, const char *error);
 int64_t relay_backoff_ms(int attempt, double base_s, double max_s, uint32_t rnd);
-size_t  relay_utf8_cut(const char *s, size_t max);
+size_t relay_utf8_cut(const char *s, size_t max);
 /* RFC 3339 date-time as JSON Schema's "date-time" format accepts it. */
-int     relay_is_datetime(const char *s);
+int relay_is_datetime(const char *s);
 
 #endif

@@ -10,10 +10,10 @@
 #include <string.h>
 
 struct relay_kafka {
-	rd_kafka_t       *rk;
+	rd_kafka_t *rk;
 	rd_kafka_topic_t *rkt[RELAY_NTOPICS];
-	char              topic[RELAY_NTOPICS][128];
-	int32_t           partitions[RELAY_NTOPICS];
+	char topic[RELAY_NTOPICS][128];
+	int32_t partitions[RELAY_NTOPICS];
 	relay_delivery_fn on_delivery;
 };
 
@@ -24,15 +24,20 @@ on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 
 	(void)rk;
 	if (m->_private != NULL)
-		k->on_delivery(m->_private, m->err, rd_kafka_message_status(m), m->partition, m->offset);
+		k->on_delivery(
+		    m->_private, m->err, rd_kafka_message_status(m), m->partition, m->offset);
 }
 
 static void
 on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
 	(void)rk;
-	log_kv(level <= 3 ? LOG_ERROR : level <= 5 ? LOG_WARNING : LOG_DEBUG, buf,
-	    (const struct log_field[]){ LF_S("source", "librdkafka"), LF_S("facility", fac), { 0 } });
+	log_kv(level <= 3    ? LOG_ERROR
+	        : level <= 5 ? LOG_WARNING
+	                     : LOG_DEBUG,
+	    buf,
+	    (const struct log_field[]){
+	        LF_S("source", "librdkafka"), LF_S("facility", fac), { 0 } });
 }
 
 static void
@@ -48,13 +53,17 @@ on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 }
 
 int
-relay_kafka_new(const struct relay_kafka_conf *c, struct relay_kafka **out, char *err, size_t errlen)
+relay_kafka_new(
+    const struct relay_kafka_conf *c, struct relay_kafka **out, char *err, size_t errlen)
 {
 	struct relay_kafka *k = xcalloc(1, sizeof(*k));
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	char v[32];
 	int i, rc = -1;
-	struct { const char *key; const char *val; } set[] = {
+	struct {
+		const char *key;
+		const char *val;
+	} set[] = {
 		{ "bootstrap.servers", c->brokers },
 		/* Per-partition order and no duplicates from internal retries. */
 		{ "enable.idempotence", "true" },
@@ -73,19 +82,23 @@ relay_kafka_new(const struct relay_kafka_conf *c, struct relay_kafka **out, char
 
 	*out = NULL;
 	for (i = 0; set[i].key; i++)
-		if (rd_kafka_conf_set(conf, set[i].key, set[i].val, err, errlen) != RD_KAFKA_CONF_OK)
+		if (rd_kafka_conf_set(conf, set[i].key, set[i].val, err, errlen) !=
+		    RD_KAFKA_CONF_OK)
 			goto out;
 	/* librdkafka's reconnect backoff doubles up to the max and applies
 	 * its own jitter (-25%..+50%). */
-	snprintf(v, sizeof(v), "%d", (int)(c->base_delay_s * 1000) < 1 ? 1 : (int)(c->base_delay_s * 1000));
+	snprintf(v, sizeof(v), "%d",
+	    (int)(c->base_delay_s * 1000) < 1 ? 1 : (int)(c->base_delay_s * 1000));
 	if (rd_kafka_conf_set(conf, "reconnect.backoff.ms", v, err, errlen) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "retry.backoff.ms", v, err, errlen) != RD_KAFKA_CONF_OK)
 		goto out;
-	snprintf(v, sizeof(v), "%d", (int)(c->max_delay_s * 1000) < 10 ? 10 : (int)(c->max_delay_s * 1000));
+	snprintf(v, sizeof(v), "%d",
+	    (int)(c->max_delay_s * 1000) < 10 ? 10 : (int)(c->max_delay_s * 1000));
 	if (rd_kafka_conf_set(conf, "reconnect.backoff.max.ms", v, err, errlen) != RD_KAFKA_CONF_OK)
 		goto out;
 	snprintf(v, sizeof(v), "%d", c->queue_messages);
-	if (rd_kafka_conf_set(conf, "queue.buffering.max.messages", v, err, errlen) != RD_KAFKA_CONF_OK)
+	if (rd_kafka_conf_set(conf, "queue.buffering.max.messages", v, err, errlen) !=
+	    RD_KAFKA_CONF_OK)
 		goto out;
 	rd_kafka_conf_set_dr_msg_cb(conf, on_dr);
 	rd_kafka_conf_set_log_cb(conf, on_log);
@@ -95,14 +108,15 @@ relay_kafka_new(const struct relay_kafka_conf *c, struct relay_kafka **out, char
 	k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, errlen);
 	if (k->rk == NULL)
 		goto out;
-	conf = NULL;	/* owned by rk now */
+	conf = NULL; /* owned by rk now */
 	/* Logs are served by rd_kafka_poll() on our thread, like reports. */
 	rd_kafka_set_log_queue(k->rk, NULL);
 	for (i = 0; i < RELAY_NTOPICS; i++) {
 		snprintf(k->topic[i], sizeof(k->topic[i]), "%s", c->topics[i]);
 		k->rkt[i] = rd_kafka_topic_new(k->rk, k->topic[i], NULL);
 		if (k->rkt[i] == NULL) {
-			snprintf(err, errlen, "topic %s: %s", k->topic[i], rd_kafka_err2str(rd_kafka_last_error()));
+			snprintf(err, errlen, "topic %s: %s", k->topic[i],
+			    rd_kafka_err2str(rd_kafka_last_error()));
 			goto out;
 		}
 	}
@@ -164,7 +178,8 @@ relay_kafka_metadata(struct relay_kafka *k, int timeout_ms, char *err, size_t er
 				found[t] = md->topics[i].partition_cnt;
 	for (t = 0; t < RELAY_NTOPICS; t++)
 		if (found[t] <= 0) {
-			snprintf(err, errlen, "metadata: topic %s does not exist (create it: make kafka-create-topics)",
+			snprintf(err, errlen,
+			    "metadata: topic %s does not exist (create it: make kafka-create-topics)",
 			    k->topic[t]);
 			goto out;
 		}
@@ -186,8 +201,8 @@ relay_kafka_partition_for(const struct relay_kafka *k, enum relay_topic_id t, co
 {
 	/* The same hash Java clients use, so any producer or consumer tool
 	 * agrees with us on where a payer's events live. */
-	return rd_kafka_msg_partitioner_murmur2(k->rkt[t], key, strlen(key), k->partitions[t],
-	    NULL, NULL);
+	return rd_kafka_msg_partitioner_murmur2(
+	    k->rkt[t], key, strlen(key), k->partitions[t], NULL, NULL);
 }
 
 int
@@ -195,32 +210,28 @@ relay_kafka_high_watermark(struct relay_kafka *k, const char *topic, int32_t par
     int timeout_ms, char *err, size_t errlen)
 {
 	int64_t lo = 0;
-	rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(k->rk, topic, partition, &lo, hi,
-	    timeout_ms);
+	rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
+	    k->rk, topic, partition, &lo, hi, timeout_ms);
 
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		snprintf(err, errlen, "watermarks of %s[%d]: %s", topic, (int)partition, rd_kafka_err2str(e));
+		snprintf(err, errlen, "watermarks of %s[%d]: %s", topic, (int)partition,
+		    rd_kafka_err2str(e));
 		return -1;
 	}
 	return 0;
 }
 
 rd_kafka_resp_err_t
-relay_kafka_produce(struct relay_kafka *k, enum relay_topic_id t, int32_t partition, const char *key,
-    const char *value, size_t len, const struct relay_headers *h, void *msg_opaque)
+relay_kafka_produce(struct relay_kafka *k, enum relay_topic_id t, int32_t partition,
+    const char *key, const char *value, size_t len, const struct relay_headers *h, void *msg_opaque)
 {
-	return rd_kafka_producev(k->rk,
-	    RD_KAFKA_V_RKT(k->rkt[t]),
-	    RD_KAFKA_V_PARTITION(partition),
-	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-	    RD_KAFKA_V_KEY(key, strlen(key)),
-	    RD_KAFKA_V_VALUE((void *)value, len),
-	    RD_KAFKA_V_HEADER("event_id", h->event_id, -1),
+	return rd_kafka_producev(k->rk, RD_KAFKA_V_RKT(k->rkt[t]), RD_KAFKA_V_PARTITION(partition),
+	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, strlen(key)),
+	    RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_HEADER("event_id", h->event_id, -1),
 	    RD_KAFKA_V_HEADER("event_type", h->event_type, -1),
 	    RD_KAFKA_V_HEADER("outbox_seq", h->outbox_seq, -1),
 	    RD_KAFKA_V_HEADER("correlation_id", h->correlation_id, -1),
-	    RD_KAFKA_V_OPAQUE(msg_opaque),
-	    RD_KAFKA_V_END);
+	    RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END);
 }
 
 void
@@ -238,7 +249,8 @@ relay_kafka_fatal(struct relay_kafka *k, char *buf, size_t len)
 void
 relay_cursors_raise(struct relay_cursors *c, enum relay_topic_id t, int32_t partition, int64_t next)
 {
-	if (t < RELAY_NTOPICS && partition >= 0 && partition < c->n[t] && next > c->next[t][partition])
+	if (t < RELAY_NTOPICS && partition >= 0 && partition < c->n[t] &&
+	    next > c->next[t][partition])
 		c->next[t][partition] = next;
 }
 
@@ -304,12 +316,14 @@ relay_kafka_refresh(struct relay_kafka *k, struct relay_cursors *c,
 	while (relay_kafka_metadata(k, 5000, err, sizeof(err)) < 0) {
 		if (*retry->stop)
 			return -1;
-		log_warn("broker metadata unavailable; backing off", LF_S("error", err), LF_I("attempt", attempt));
+		log_warn("broker metadata unavailable; backing off", LF_S("error", err),
+		    LF_I("attempt", attempt));
 		retry->sleep(attempt++);
 	}
 	cursors_fit(k, c);
 	for (i = 0; i < nknown; i++)
-		relay_cursors_raise(c, topic_id(k, known[i].topic), known[i].partition, known[i].offset);
+		relay_cursors_raise(
+		    c, topic_id(k, known[i].topic), known[i].partition, known[i].offset);
 	for (t = 0; t < RELAY_NTOPICS; t++)
 		total += (size_t)c->n[t];
 	a = xcalloc(total + 1, sizeof(*a));
@@ -320,12 +334,14 @@ relay_kafka_refresh(struct relay_kafka *k, struct relay_cursors *c,
 			if (c->next[t][p] >= 0)
 				continue;
 			attempt = 0;
-			while (relay_kafka_high_watermark(k, k->topic[t], p, &hi, 5000, err, sizeof(err)) < 0) {
+			while (relay_kafka_high_watermark(
+			           k, k->topic[t], p, &hi, 5000, err, sizeof(err)) < 0) {
 				if (*retry->stop) {
 					free(a);
 					return -1;
 				}
-				log_warn("broker watermark unavailable; backing off", LF_S("error", err));
+				log_warn("broker watermark unavailable; backing off",
+				    LF_S("error", err));
 				retry->sleep(attempt++);
 			}
 			snprintf(a[n].topic, sizeof(a[n].topic), "%s", k->topic[t]);

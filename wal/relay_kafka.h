@@ -38,9 +38,9 @@ struct relay_kafka;
 struct relay_kafka_conf {
 	const char *brokers;
 	const char *topics[RELAY_NTOPICS];
-	double      base_delay_s;	/* reconnect/retry backoff start */
-	double      max_delay_s;	/* reconnect backoff cap */
-	int         queue_messages;	/* local queue bound (>= a window) */
+	double base_delay_s; /* reconnect/retry backoff start */
+	double max_delay_s;  /* reconnect backoff cap */
+	int queue_messages;  /* local queue bound (>= a window) */
 	relay_delivery_fn on_delivery;
 };
 
@@ -51,25 +51,25 @@ struct relay_headers {
 	const char *correlation_id;
 };
 
-int  relay_kafka_new(const struct relay_kafka_conf *c, struct relay_kafka **out,
-         char *err, size_t errlen);
+int relay_kafka_new(
+    const struct relay_kafka_conf *c, struct relay_kafka **out, char *err, size_t errlen);
 void relay_kafka_destroy(struct relay_kafka *k);
 const char *relay_kafka_topic(const struct relay_kafka *k, enum relay_topic_id t);
 /* Reads the partition counts of all topics. */
-int  relay_kafka_metadata(struct relay_kafka *k, int timeout_ms, char *err, size_t errlen);
+int relay_kafka_metadata(struct relay_kafka *k, int timeout_ms, char *err, size_t errlen);
 int32_t relay_kafka_partitions(const struct relay_kafka *k, enum relay_topic_id t);
-int32_t relay_kafka_partition_for(const struct relay_kafka *k, enum relay_topic_id t,
-         const char *key);
-int  relay_kafka_high_watermark(struct relay_kafka *k, const char *topic, int32_t partition,
-         int64_t *hi, int timeout_ms, char *err, size_t errlen);
+int32_t
+relay_kafka_partition_for(const struct relay_kafka *k, enum relay_topic_id t, const char *key);
+int relay_kafka_high_watermark(struct relay_kafka *k, const char *topic, int32_t partition,
+    int64_t *hi, int timeout_ms, char *err, size_t errlen);
 /* Enqueues one message; RD_KAFKA_RESP_ERR__QUEUE_FULL means poll and retry. */
 rd_kafka_resp_err_t relay_kafka_produce(struct relay_kafka *k, enum relay_topic_id t,
-         int32_t partition, const char *key, const char *value, size_t len,
-         const struct relay_headers *h, void *msg_opaque);
+    int32_t partition, const char *key, const char *value, size_t len,
+    const struct relay_headers *h, void *msg_opaque);
 void relay_kafka_poll(struct relay_kafka *k, int timeout_ms);
 /* Non-zero once the idempotent producer hit a fatal error (the handle is
  * then useless: destroy it and resolve the window by a recovery scan). */
-int  relay_kafka_fatal(struct relay_kafka *k, char *buf, size_t len);
+int relay_kafka_fatal(struct relay_kafka *k, char *buf, size_t len);
 
 /*
  * Per topic and partition the offset the relay's next message there will
@@ -78,12 +78,12 @@ int  relay_kafka_fatal(struct relay_kafka *k, char *buf, size_t len);
  */
 struct relay_cursors {
 	int64_t *next[RELAY_NTOPICS];
-	int32_t  n[RELAY_NTOPICS];
+	int32_t n[RELAY_NTOPICS];
 };
 
 /* Raises one cursor (an unknown topic or partition is ignored). */
-void relay_cursors_raise(struct relay_cursors *c, enum relay_topic_id t, int32_t partition,
-         int64_t next);
+void relay_cursors_raise(
+    struct relay_cursors *c, enum relay_topic_id t, int32_t partition, int64_t next);
 void relay_cursors_free(struct relay_cursors *c);
 
 /*
@@ -94,8 +94,8 @@ void relay_cursors_free(struct relay_cursors *c);
  * produces anything there. Those new cursors go to *add (malloc'd, *nadd
  * of them; the caller journals them). 0, or -1 when stopping.
  */
-int  relay_kafka_refresh(struct relay_kafka *k, struct relay_cursors *c,
-         const struct journal_offset *known, size_t nknown, const struct relay_retry *retry,
-         struct journal_offset **add, size_t *nadd);
+int relay_kafka_refresh(struct relay_kafka *k, struct relay_cursors *c,
+    const struct journal_offset *known, size_t nknown, const struct relay_retry *retry,
+    struct journal_offset **add, size_t *nadd);
 
 #endif

@@ -70,7 +70,8 @@ static struct relay R = { .retry = &retry };
 static void
 backoff(int attempt)
 {
-	sleep_ms(relay_backoff_ms(attempt, R.cfg.outbox_base_delay_s, R.cfg.outbox_max_delay_s, rnd32()));
+	sleep_ms(relay_backoff_ms(
+	    attempt, R.cfg.outbox_base_delay_s, R.cfg.outbox_max_delay_s, rnd32()));
 }
 
 /* The stats line (every 10 s, or now when forced) and the /metrics copy. */
@@ -87,9 +88,10 @@ stats(int force)
 		backlog = -1;
 	R.backlog = backlog;
 	relay_window_metrics(&R);
-	log_info("relay stats", LF_I("published", (int64_t)R.published), LF_I("dlq", (int64_t)R.dlqd),
-	    LF_I("windows", (int64_t)R.windows), LF_I("recovered", (int64_t)R.recovered),
-	    LF_I("failures", (int64_t)R.failures), LF_I("backlog", backlog));
+	log_info("relay stats", LF_I("published", (int64_t)R.published),
+	    LF_I("dlq", (int64_t)R.dlqd), LF_I("windows", (int64_t)R.windows),
+	    LF_I("recovered", (int64_t)R.recovered), LF_I("failures", (int64_t)R.failures),
+	    LF_I("backlog", backlog));
 }
 
 /* ---- process -------------------------------------------------------- */
@@ -151,7 +153,7 @@ sandbox_options(void)
 
 	memset(&o, 0, sizeof(o));
 	o.profile = SANDBOX_RELAY;
-	o.chroot_dir = NULL;	/* the journal lives on the real file system */
+	o.chroot_dir = NULL; /* the journal lives on the real file system */
 	o.debug = R.cfg.sandbox_debug;
 	o.max_fds = 256;
 	return o;
@@ -214,8 +216,10 @@ configure(void)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	setenv("PGCONNECT_TIMEOUT", "5", 0);
-	snprintf(R.topic[RELAY_T_AUTHORIZED], sizeof(R.topic[0]), "%s.paymentauthorized", R.cfg.topic_prefix);
-	snprintf(R.topic[RELAY_T_DECLINED], sizeof(R.topic[0]), "%s.paymentdeclined", R.cfg.topic_prefix);
+	snprintf(R.topic[RELAY_T_AUTHORIZED], sizeof(R.topic[0]), "%s.paymentauthorized",
+	    R.cfg.topic_prefix);
+	snprintf(R.topic[RELAY_T_DECLINED], sizeof(R.topic[0]), "%s.paymentdeclined",
+	    R.cfg.topic_prefix);
 	snprintf(R.topic[RELAY_T_DLQ], sizeof(R.topic[0]), "%s.dlq", R.cfg.topic_prefix);
 	return 0;
 }
@@ -245,8 +249,9 @@ start(void)
 	/* The metrics port is bound before the drop (any port number), its
 	 * thread started after it (identity changes before any thread) and
 	 * before the seccomp filter, which TSYNC applies to it as well. */
-	metrics_fd = relay_metrics_listen(R.cfg.metrics_host[0] ? R.cfg.metrics_host : R.cfg.grpc_host,
-	    R.cfg.relay_metrics_port, err, sizeof(err));
+	metrics_fd = relay_metrics_listen(
+	    R.cfg.metrics_host[0] ? R.cfg.metrics_host : R.cfg.grpc_host, R.cfg.relay_metrics_port,
+	    err, sizeof(err));
 	if (metrics_fd < 0 && R.cfg.relay_metrics_port > 0)
 		fatal("%s", err);
 	if (R.cfg.sandbox)
@@ -265,14 +270,16 @@ start(void)
 	if (journal_stats(R.j, &st, err, sizeof(err)) < 0)
 		fatal("journal failure: %s", err);
 	log_info("payment-relay starting", LF_S("brokers", R.cfg.brokers),
-	    LF_S("journal", R.cfg.journal_path), LF_I("journal_max_published_seq", st.max_published_seq),
+	    LF_S("journal", R.cfg.journal_path),
+	    LF_I("journal_max_published_seq", st.max_published_seq),
 	    LF_I("journal_windows", st.windows), LF_I("journal_dlq", st.dlq),
 	    LF_I("journal_open_window", st.open_window), LF_I("batch", R.cfg.outbox_batch_size),
 	    LF_I("max_retries", R.cfg.outbox_max_retries), LF_B("sandbox", R.cfg.sandbox),
 	    LF_I("metrics_port", metrics_fd >= 0 ? R.cfg.relay_metrics_port : 0));
 	if (relay_window_metadata(&R) < 0 || relay_window_recover(&R, "restart") < 0)
 		return -1;
-	log_info("payment-relay running", LF_I("partitions_authorized", R.cur.n[RELAY_T_AUTHORIZED]),
+	log_info("payment-relay running",
+	    LF_I("partitions_authorized", R.cur.n[RELAY_T_AUTHORIZED]),
 	    LF_I("partitions_declined", R.cur.n[RELAY_T_DECLINED]));
 	return 0;
 }
@@ -308,7 +315,8 @@ main(int argc, char **argv)
 {
 	(void)argv;
 	if (argc > 1) {
-		fprintf(stderr, "usage: payment-relay (configured by the environment; see docs/relay.md)\n");
+		fprintf(stderr,
+		    "usage: payment-relay (configured by the environment; see docs/relay.md)\n");
 		return 2;
 	}
 	if (configure() < 0)

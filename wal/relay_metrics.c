@@ -75,35 +75,50 @@ put(char *buf, size_t len, size_t *off, const char *fmt, ...)
 }
 
 size_t
-relay_metrics_render(const struct relay_metrics_snapshot *s, const char *version,
-    char *buf, size_t len)
+relay_metrics_render(
+    const struct relay_metrics_snapshot *s, const char *version, char *buf, size_t len)
 {
-	const struct { const char *name, *help; uint64_t v; } counters[] = {
-		{ "published_events_total", "Events this process published to their topic.", s->published },
+	const struct {
+		const char *name, *help;
+		uint64_t v;
+	} counters[] = {
+		{ "published_events_total", "Events this process published to their topic.",
+		    s->published },
 		{ "dead_lettered_events_total", "Events this process sent to the DLQ.", s->dlq },
-		{ "windows_total", "Windows settled (read, journaled, produced, marked).", s->windows },
-		{ "recovered_events_total", "Events of interrupted windows resolved from the journal and the broker.",
-		  s->recovered },
-		{ "failed_publish_attempts_total", "Events whose publish failed and will be retried.", s->failures },
+		{ "windows_total", "Windows settled (read, journaled, produced, marked).",
+		    s->windows },
+		{ "recovered_events_total",
+		    "Events of interrupted windows resolved from the journal and the broker.",
+		    s->recovered },
+		{ "failed_publish_attempts_total",
+		    "Events whose publish failed and will be retried.", s->failures },
 	};
 	size_t off = 0, i;
 
-	put(buf, len, &off, "# HELP payment_relay_up 1 while the relay process serves this endpoint.\n"
+	put(buf, len, &off,
+	    "# HELP payment_relay_up 1 while the relay process serves this endpoint.\n"
 	    "# TYPE payment_relay_up gauge\npayment_relay_up 1\n");
-	put(buf, len, &off, "# HELP payment_relay_build_info Version of payment-relay.\n"
-	    "# TYPE payment_relay_build_info gauge\npayment_relay_build_info{version=\"%s\"} 1\n", version);
+	put(buf, len, &off,
+	    "# HELP payment_relay_build_info Version of payment-relay.\n"
+	    "# TYPE payment_relay_build_info gauge\npayment_relay_build_info{version=\"%s\"} 1\n",
+	    version);
 	for (i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
-		put(buf, len, &off, "# HELP payment_relay_%s %s\n# TYPE payment_relay_%s counter\n"
-		    "payment_relay_%s %llu\n", counters[i].name, counters[i].help, counters[i].name,
-		    counters[i].name, (unsigned long long)counters[i].v);
+		put(buf, len, &off,
+		    "# HELP payment_relay_%s %s\n# TYPE payment_relay_%s counter\n"
+		    "payment_relay_%s %llu\n",
+		    counters[i].name, counters[i].help, counters[i].name, counters[i].name,
+		    (unsigned long long)counters[i].v);
 	if (s->backlog >= 0)
-		put(buf, len, &off, "# HELP payment_relay_outbox_backlog Unpublished outbox rows at the last sample (every 10 s).\n"
+		put(buf, len, &off,
+		    "# HELP payment_relay_outbox_backlog Unpublished outbox rows at the last sample (every 10 s).\n"
 		    "# TYPE payment_relay_outbox_backlog gauge\npayment_relay_outbox_backlog %lld\n",
 		    (long long)s->backlog);
-	put(buf, len, &off, "# HELP payment_relay_last_window_timestamp_seconds When the last window was settled (0: none yet).\n"
+	put(buf, len, &off,
+	    "# HELP payment_relay_last_window_timestamp_seconds When the last window was settled (0: none yet).\n"
 	    "# TYPE payment_relay_last_window_timestamp_seconds gauge\npayment_relay_last_window_timestamp_seconds %.3f\n",
 	    (double)s->last_window_unix_ms / 1000.0);
-	put(buf, len, &off, "# HELP payment_relay_waiting_for_broker 1 while a window waits for broker acknowledgements.\n"
+	put(buf, len, &off,
+	    "# HELP payment_relay_waiting_for_broker 1 while a window waits for broker acknowledgements.\n"
 	    "# TYPE payment_relay_waiting_for_broker gauge\npayment_relay_waiting_for_broker %d\n",
 	    s->broker_waiting ? 1 : 0);
 	return off;
@@ -143,7 +158,7 @@ serve(void *arg)
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
 			    errno != ECONNABORTED)
-				poll(NULL, 0, 100);	/* e.g. EMFILE: do not spin */
+				poll(NULL, 0, 100); /* e.g. EMFILE: do not spin */
 			continue;
 		}
 		http_serve_one(fd, render_cb, &rb);

@@ -18,16 +18,16 @@
 
 struct relay_metrics_snapshot {
 	uint64_t published, dlq, windows, recovered, failures;
-	int64_t  backlog;		/* unpublished rows at the last sample; -1 unknown */
-	int64_t  last_window_unix_ms;	/* end of the last settled window; 0 none yet */
-	int      broker_waiting;	/* a window is waiting for the broker */
+	int64_t backlog;             /* unpublished rows at the last sample; -1 unknown */
+	int64_t last_window_unix_ms; /* end of the last settled window; 0 none yet */
+	int broker_waiting;          /* a window is waiting for the broker */
 };
 
-int  relay_metrics_listen(const char *host, int port, char *err, size_t errlen);
-int  relay_metrics_start(int listen_fd, char *err, size_t errlen);
+int relay_metrics_listen(const char *host, int port, char *err, size_t errlen);
+int relay_metrics_start(int listen_fd, char *err, size_t errlen);
 void relay_metrics_update(const struct relay_metrics_snapshot *s);
 /* Renders the exposition text into buf; returns its length (>= len: too small). */
-size_t relay_metrics_render(const struct relay_metrics_snapshot *s, const char *version,
-    char *buf, size_t len);
+size_t relay_metrics_render(
+    const struct relay_metrics_snapshot *s, const char *version, char *buf, size_t len);
 
 #endif

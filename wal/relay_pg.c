@@ -11,22 +11,22 @@
 #include <string.h>
 
 static const char *FETCH_SQL =
-	"SELECT seq, event_id::text, aggregate_type, aggregate_id, partition_key, event_type, "
-	"       payload::text, coalesce(correlation_id, ''), rfc3339(created_at), retry_count, "
-	"       coalesce(last_error, ''), txid >= pg_snapshot_xmin(pg_current_snapshot()) "
-	"  FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1";
+    "SELECT seq, event_id::text, aggregate_type, aggregate_id, partition_key, event_type, "
+    "       payload::text, coalesce(correlation_id, ''), rfc3339(created_at), retry_count, "
+    "       coalesce(last_error, ''), txid >= pg_snapshot_xmin(pg_current_snapshot()) "
+    "  FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1";
 
 /* Data-modifying CTEs on disjoint rows: one round trip, one transaction. */
 static const char *SETTLE_SQL =
-	"WITH pub AS (UPDATE outbox SET published_at = now() "
-	"              WHERE seq = ANY($1::bigint[]) AND published_at IS NULL RETURNING 1), "
-	"     dlq AS (UPDATE outbox o SET published_at = now(), last_error = u.err "
-	"               FROM unnest($2::bigint[], $3::text[]) AS u(seq, err) "
-	"              WHERE o.seq = u.seq AND o.published_at IS NULL RETURNING 1), "
-	"     bad AS (UPDATE outbox o SET retry_count = o.retry_count + 1, last_error = u.err "
-	"               FROM unnest($4::bigint[], $5::text[]) AS u(seq, err) "
-	"              WHERE o.seq = u.seq AND o.published_at IS NULL RETURNING 1) "
-	"SELECT (SELECT count(*) FROM pub), (SELECT count(*) FROM dlq), (SELECT count(*) FROM bad)";
+    "WITH pub AS (UPDATE outbox SET published_at = now() "
+    "              WHERE seq = ANY($1::bigint[]) AND published_at IS NULL RETURNING 1), "
+    "     dlq AS (UPDATE outbox o SET published_at = now(), last_error = u.err "
+    "               FROM unnest($2::bigint[], $3::text[]) AS u(seq, err) "
+    "              WHERE o.seq = u.seq AND o.published_at IS NULL RETURNING 1), "
+    "     bad AS (UPDATE outbox o SET retry_count = o.retry_count + 1, last_error = u.err "
+    "               FROM unnest($4::bigint[], $5::text[]) AS u(seq, err) "
+    "              WHERE o.seq = u.seq AND o.published_at IS NULL RETURNING 1) "
+    "SELECT (SELECT count(*) FROM pub), (SELECT count(*) FROM dlq), (SELECT count(*) FROM bad)";
 
 static int
 classify(PGconn *c, PGresult *r, const char *what, char *err, size_t errlen)
@@ -40,10 +40,8 @@ classify(PGconn *c, PGresult *r, const char *what, char *err, size_t errlen)
 	 * worth another try: every relay statement may run twice. */
 	switch (r ? sqlstate_classify(PQresultErrorField(r, PG_DIAG_SQLSTATE)) : SQLSTATE_OTHER) {
 	case SQLSTATE_RETRY:
-	case SQLSTATE_ROLLBACK:
-		return RELAY_PG_RETRY;
-	default:
-		return RELAY_PG_FATAL;
+	case SQLSTATE_ROLLBACK: return RELAY_PG_RETRY;
+	default: return RELAY_PG_FATAL;
 	}
 }
 
@@ -58,13 +56,15 @@ lock_holder(PGconn *c, char *out, size_t outlen)
 	/* A bigint advisory key shows in pg_locks as classid (high half) and
 	 * objid (low half) with objsubid 1. */
 	snprintf(hi, sizeof(hi), "%u", (unsigned)((unsigned long long)RELAY_PG_LOCK_KEY >> 32));
-	snprintf(lo, sizeof(lo), "%u", (unsigned)((unsigned long long)RELAY_PG_LOCK_KEY & 0xffffffffu));
-	r = PQexecParams(c, "SELECT coalesce(a.application_name, '') FROM pg_locks l "
+	snprintf(
+	    lo, sizeof(lo), "%u", (unsigned)((unsigned long long)RELAY_PG_LOCK_KEY & 0xffffffffu));
+	r = PQexecParams(c,
+	    "SELECT coalesce(a.application_name, '') FROM pg_locks l "
 	    "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' "
 	    "AND l.classid = $1::oid AND l.objid = $2::oid AND l.objsubid = 1 AND l.granted",
 	    2, NULL, p, NULL, NULL, 0);
-	snprintf(out, outlen, "%s", PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 ?
-	    PQgetvalue(r, 0, 0) : "");
+	snprintf(out, outlen, "%s",
+	    PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "");
 	PQclear(r);
 }
 
@@ -105,12 +105,16 @@ relay_pg_connect(const char *url, const char *ident, PGconn **out, char *err, si
 	if (PQgetvalue(r, 0, 0)[0] != 't') {
 		lock_holder(c, holder, sizeof(holder));
 		if (strcmp(holder, ident) == 0) {
-			snprintf(err, errlen, "the outbox lock is still held by this relay's previous "
-			    "session (%s); waiting for Postgres to end it", holder);
+			snprintf(err, errlen,
+			    "the outbox lock is still held by this relay's previous "
+			    "session (%s); waiting for Postgres to end it",
+			    holder);
 			rc = RELAY_PG_RETRY;
 		} else {
-			snprintf(err, errlen, "another payment-relay (%s) holds the outbox lock on this "
-			    "database", holder[0] ? holder : "unknown");
+			snprintf(err, errlen,
+			    "another payment-relay (%s) holds the outbox lock on this "
+			    "database",
+			    holder[0] ? holder : "unknown");
 			rc = RELAY_PG_FATAL;
 		}
 		goto out;
@@ -126,7 +130,8 @@ out:
 }
 
 int
-relay_pg_fetch(PGconn *c, int limit, PGresult **res, int *usable, int *held, char *err, size_t errlen)
+relay_pg_fetch(
+    PGconn *c, int limit, PGresult **res, int *usable, int *held, char *err, size_t errlen)
 {
 	char lim[16];
 	const char *p[1] = { lim };
@@ -209,7 +214,8 @@ relay_pg_ready(struct relay_pg_link *l, char *err, size_t errlen)
 		}
 		if (rc == RELAY_PG_FATAL)
 			return rc;
-		log_warn("postgres unavailable; backing off", LF_S("error", err), LF_I("attempt", attempt));
+		log_warn("postgres unavailable; backing off", LF_S("error", err),
+		    LF_I("attempt", attempt));
 		l->retry->sleep(attempt++);
 	}
 	return RELAY_PG_STOP;
@@ -223,7 +229,8 @@ relay_pg_lost(struct relay_pg_link *l, const char *what, const char *err)
 }
 
 int
-relay_pg_settle_retry(struct relay_pg_link *l, const struct relay_settle *s, char *err, size_t errlen)
+relay_pg_settle_retry(
+    struct relay_pg_link *l, const struct relay_settle *s, char *err, size_t errlen)
 {
 	int attempt = 0, rc;
 
@@ -248,8 +255,8 @@ relay_pg_close(struct relay_pg_link *l)
 int
 relay_pg_backlog(PGconn *c, int64_t *n, char *err, size_t errlen)
 {
-	PGresult *r = PQexecParams(c, "SELECT count(*) FROM outbox WHERE published_at IS NULL",
-	    0, NULL, NULL, NULL, NULL, 0);
+	PGresult *r = PQexecParams(c, "SELECT count(*) FROM outbox WHERE published_at IS NULL", 0,
+	    NULL, NULL, NULL, NULL, 0);
 	int rc = 0;
 
 	if (PQresultStatus(r) != PGRES_TUPLES_OK)

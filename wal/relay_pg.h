@@ -27,14 +27,26 @@
 
 #define RELAY_PG_RETRY (-1)
 #define RELAY_PG_FATAL (-2)
-#define RELAY_PG_STOP  (-3)	/* the retrying calls: the relay is stopping */
+#define RELAY_PG_STOP  (-3) /* the retrying calls: the relay is stopping */
 
 /* pg_try_advisory_lock key: one relay per database. ("PAYRELAY") */
 #define RELAY_PG_LOCK_KEY 0x50415952454c4159LL
 
 /* Column numbers of a fetched row. */
-enum { RF_SEQ, RF_EVENT_ID, RF_AGG_TYPE, RF_AGG_ID, RF_KEY, RF_TYPE, RF_PAYLOAD, RF_CORR,
-       RF_CREATED, RF_RETRIES, RF_LAST_ERROR, RF_HELD };
+enum {
+	RF_SEQ,
+	RF_EVENT_ID,
+	RF_AGG_TYPE,
+	RF_AGG_ID,
+	RF_KEY,
+	RF_TYPE,
+	RF_PAYLOAD,
+	RF_CORR,
+	RF_CREATED,
+	RF_RETRIES,
+	RF_LAST_ERROR,
+	RF_HELD
+};
 
 /*
  * Connects with application_name = ident and takes the advisory lock.
@@ -44,21 +56,26 @@ enum { RF_SEQ, RF_EVENT_ID, RF_AGG_TYPE, RF_AGG_ID, RF_KEY, RF_TYPE, RF_PAYLOAD,
  * safe, the journal is the same. Held by anyone else: RELAY_PG_FATAL,
  * because a relay with another journal cannot know that one's window.
  */
-int  relay_pg_connect(const char *url, const char *ident, PGconn **out, char *err, size_t errlen);
+int relay_pg_connect(const char *url, const char *ident, PGconn **out, char *err, size_t errlen);
 /* *res holds up to limit rows; only the first *usable may be published.
  * *held is 1 when the read stopped at a row whose writer is in flight. */
-int  relay_pg_fetch(PGconn *c, int limit, PGresult **res, int *usable, int *held,
-         char *err, size_t errlen);
+int relay_pg_fetch(
+    PGconn *c, int limit, PGresult **res, int *usable, int *held, char *err, size_t errlen);
 /* Row r of relay_pg_fetch()'s result; the strings stay owned by res. */
 void relay_pg_row(PGresult *res, int r, struct relay_row *row);
 
 /* Outcome of one window, applied in one statement (one transaction). */
 struct relay_settle {
-	const int64_t *published; size_t npublished;	/* reached the broker */
-	const int64_t *dlq;       const char *const *dlq_error;  size_t ndlq;
-	const int64_t *failed;    const char *const *fail_error; size_t nfailed;
+	const int64_t *published;
+	size_t npublished; /* reached the broker */
+	const int64_t *dlq;
+	const char *const *dlq_error;
+	size_t ndlq;
+	const int64_t *failed;
+	const char *const *fail_error;
+	size_t nfailed;
 };
-int  relay_pg_settle(PGconn *c, const struct relay_settle *s, char *err, size_t errlen);
+int relay_pg_settle(PGconn *c, const struct relay_settle *s, char *err, size_t errlen);
 
 /*
  * The relay's connection through Postgres outages (retry: relay_retry.h).
@@ -72,19 +89,19 @@ int  relay_pg_settle(PGconn *c, const struct relay_settle *s, char *err, size_t 
  * guarded by published_at IS NULL.
  */
 struct relay_pg_link {
-	const char               *url;
-	const char               *ident;	/* application_name */
+	const char *url;
+	const char *ident; /* application_name */
 	const struct relay_retry *retry;
-	PGconn                   *conn;		/* NULL: not connected */
+	PGconn *conn; /* NULL: not connected */
 };
-int  relay_pg_ready(struct relay_pg_link *l, char *err, size_t errlen);
+int relay_pg_ready(struct relay_pg_link *l, char *err, size_t errlen);
 void relay_pg_lost(struct relay_pg_link *l, const char *what, const char *err);
-int  relay_pg_settle_retry(struct relay_pg_link *l, const struct relay_settle *s,
-         char *err, size_t errlen);
+int relay_pg_settle_retry(
+    struct relay_pg_link *l, const struct relay_settle *s, char *err, size_t errlen);
 void relay_pg_close(struct relay_pg_link *l);
 
 /* Committed rows not yet published, for the stats line. */
-int  relay_pg_backlog(PGconn *c, int64_t *n, char *err, size_t errlen);
+int relay_pg_backlog(PGconn *c, int64_t *n, char *err, size_t errlen);
 
 /* Postgres array literals ("{1,2}", "{\"a\",\"b\\\"c\"}"); malloc'd. */
 char *relay_pg_int_array(const int64_t *v, size_t n);

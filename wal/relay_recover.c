@@ -19,8 +19,8 @@
 #include <librdkafka/rdkafka.h>
 
 int
-relay_recover_scan(const char *brokers, struct relay_scan_part *parts, size_t n,
-    relay_scan_fn fn, void *arg, int timeout_ms, char *err, size_t errlen)
+relay_recover_scan(const char *brokers, struct relay_scan_part *parts, size_t n, relay_scan_fn fn,
+    void *arg, int timeout_ms, char *err, size_t errlen)
 {
 	rd_kafka_conf_t *c = rd_kafka_conf_new();
 	rd_kafka_t *rk = NULL;
@@ -29,7 +29,9 @@ relay_recover_scan(const char *brokers, struct relay_scan_part *parts, size_t n,
 	int64_t last_progress;
 	size_t i, pending = 0;
 	int rc = -1;
-	struct { const char *k, *v; } set[] = {
+	struct {
+		const char *k, *v;
+	} set[] = {
 		{ "bootstrap.servers", brokers },
 		{ "group.id", "payment-relay-recovery" },
 		{ "enable.auto.commit", "false" },
@@ -51,8 +53,8 @@ relay_recover_scan(const char *brokers, struct relay_scan_part *parts, size_t n,
 	tl = rd_kafka_topic_partition_list_new((int)(n ? n : 1));
 	for (i = 0; i < n; i++) {
 		int64_t lo = 0, hi = 0;
-		rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, parts[i].topic,
-		    parts[i].partition, &lo, &hi, timeout_ms);
+		rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
+		    rk, parts[i].topic, parts[i].partition, &lo, &hi, timeout_ms);
 
 		if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
 			snprintf(err, errlen, "recovery watermarks of %s[%d]: %s", parts[i].topic,
@@ -62,7 +64,7 @@ relay_recover_scan(const char *brokers, struct relay_scan_part *parts, size_t n,
 		parts[i].end = hi;
 		pos[i] = parts[i].start;
 		if (hi <= parts[i].start)
-			continue;	/* nothing was written there */
+			continue; /* nothing was written there */
 		rd_kafka_topic_partition_list_add(tl, parts[i].topic, parts[i].partition)->offset =
 		    parts[i].start > lo ? parts[i].start : lo;
 		pending++;
@@ -79,18 +81,20 @@ relay_recover_scan(const char *brokers, struct relay_scan_part *parts, size_t n,
 
 		if (m == NULL) {
 			if (util_now_ms() - last_progress > timeout_ms) {
-				snprintf(err, errlen, "recovery scan made no progress for %d ms", timeout_ms);
+				snprintf(err, errlen, "recovery scan made no progress for %d ms",
+				    timeout_ms);
 				goto out;
 			}
 			continue;
 		}
 		if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
 			rd_kafka_message_destroy(m);
-			continue;	/* transient: the consumer retries itself */
+			continue; /* transient: the consumer retries itself */
 		}
 		topic = rd_kafka_topic_name(m->rkt);
 		for (k = 0; k < n; k++)
-			if (parts[k].partition == m->partition && strcmp(parts[k].topic, topic) == 0)
+			if (parts[k].partition == m->partition &&
+			    strcmp(parts[k].topic, topic) == 0)
 				break;
 		if (k < n && m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
 			rd_kafka_headers_t *h;
@@ -99,7 +103,8 @@ relay_recover_scan(const char *brokers, struct relay_scan_part *parts, size_t n,
 			char id[64];
 
 			if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-			    rd_kafka_header_get_last(h, "event_id", &val, &vlen) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+			    rd_kafka_header_get_last(h, "event_id", &val, &vlen) ==
+			        RD_KAFKA_RESP_ERR_NO_ERROR &&
 			    val != NULL && vlen < sizeof(id)) {
 				memcpy(id, val, vlen);
 				id[vlen] = '\0';
@@ -129,9 +134,9 @@ out:
 }
 
 struct scan_ctx {
-	struct relay_found *f;		/* sorted by event_id */
-	size_t              n;
-	const char         *dlq_topic;
+	struct relay_found *f; /* sorted by event_id */
+	size_t n;
+	const char *dlq_topic;
 };
 
 static int
@@ -169,9 +174,9 @@ on_scanned(void *arg, const char *topic, int32_t partition, int64_t offset, cons
 }
 
 int
-relay_recover_window(const char *brokers, const char *dlq_topic,
-    const struct journal_event *ev, size_t n, const struct journal_offset *start, size_t nstart,
-    const struct relay_retry *retry, struct relay_found **found, struct journal_offset *next)
+relay_recover_window(const char *brokers, const char *dlq_topic, const struct journal_event *ev,
+    size_t n, const struct journal_offset *start, size_t nstart, const struct relay_retry *retry,
+    struct relay_found **found, struct journal_offset *next)
 {
 	struct scan_ctx ctx = { xcalloc(n + 1, sizeof(*ctx.f)), n, dlq_topic };
 	struct relay_scan_part *parts = xcalloc(nstart + 1, sizeof(*parts));
@@ -188,14 +193,15 @@ relay_recover_window(const char *brokers, const char *dlq_topic,
 		parts[i].partition = start[i].partition;
 		parts[i].start = start[i].offset;
 	}
-	while (relay_recover_scan(brokers, parts, nstart, on_scanned, &ctx, 10000,
-	    err, sizeof(err)) < 0) {
+	while (relay_recover_scan(
+	           brokers, parts, nstart, on_scanned, &ctx, 10000, err, sizeof(err)) < 0) {
 		if (*retry->stop) {
 			free(parts);
 			free(ctx.f);
 			return -1;
 		}
-		log_warn("recovery scan failed; backing off", LF_S("error", err), LF_I("attempt", attempt));
+		log_warn("recovery scan failed; backing off", LF_S("error", err),
+		    LF_I("attempt", attempt));
 		retry->sleep(attempt++);
 	}
 	/* Nothing of the window lies past what the scan read. */

@@ -20,10 +20,10 @@
 #include "relay_retry.h"
 
 struct relay_scan_part {
-	char    topic[128];
+	char topic[128];
 	int32_t partition;
 	int64_t start;
-	int64_t end;		/* out: high watermark at scan time */
+	int64_t end; /* out: high watermark at scan time */
 };
 
 typedef void (*relay_scan_fn)(void *arg, const char *topic, int32_t partition, int64_t offset,
@@ -35,10 +35,10 @@ int relay_recover_scan(const char *brokers, struct relay_scan_part *parts, size_
 /* One event of a journaled window, and whether the scan found it. */
 struct relay_found {
 	struct journal_event ev;
-	int      hit;		/* on the broker, on ev.topic */
-	int      dlq;		/* ev.topic is the DLQ topic ... */
-	char     error[512];	/* ... and this is the DLQ record's error */
-	int      retry_count;	/* ... and its retry_count */
+	int hit;         /* on the broker, on ev.topic */
+	int dlq;         /* ev.topic is the DLQ topic ... */
+	char error[512]; /* ... and this is the DLQ record's error */
+	int retry_count; /* ... and its retry_count */
 };
 
 /*
@@ -51,8 +51,8 @@ struct relay_found {
  * nstart entries) gets each partition's cursor past what the scan read.
  * 0, or -1 when stopping.
  */
-int relay_recover_window(const char *brokers, const char *dlq_topic,
-    const struct journal_event *ev, size_t n, const struct journal_offset *start, size_t nstart,
-    const struct relay_retry *retry, struct relay_found **found, struct journal_offset *next);
+int relay_recover_window(const char *brokers, const char *dlq_topic, const struct journal_event *ev,
+    size_t n, const struct journal_offset *start, size_t nstart, const struct relay_retry *retry,
+    struct relay_found **found, struct journal_offset *next);
 
 #endif

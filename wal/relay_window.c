@@ -49,21 +49,20 @@ enum ev_state { EV_PENDING, EV_DELIVERED, EV_FAILED };
 
 /* One outbox row of a window and what became of its message. */
 struct ev {
-	struct relay_row     row;
-	enum relay_topic_id  tid;
-	int32_t              partition;
-	char                *value;
-	int                  dlq;		/* value is a DLQ record */
-	char                 error[512];	/* why it goes to the DLQ */
-	char                 seqstr[24];
-	enum ev_state        state;
-	rd_kafka_resp_err_t  err;
+	struct relay_row row;
+	enum relay_topic_id tid;
+	int32_t partition;
+	char *value;
+	int dlq;         /* value is a DLQ record */
+	char error[512]; /* why it goes to the DLQ */
+	char seqstr[24];
+	enum ev_state state;
+	rd_kafka_resp_err_t err;
 	rd_kafka_msg_status_t persisted;
-	int64_t              offset;
+	int64_t offset;
 };
 
-static void __attribute__((noreturn))
-jfatal(const char *err)
+static void __attribute__((noreturn)) jfatal(const char *err)
 {
 	/* No acknowledgement without durability: stop before anything else
 	 * is produced or marked. The next start resolves the window. */
@@ -107,7 +106,7 @@ void
 relay_window_metrics(const struct relay *r)
 {
 	struct relay_metrics_snapshot m = { r->published, r->dlqd, r->windows, r->recovered,
-	    r->failures, r->backlog, r->last_window_unix_ms, r->broker_waiting };
+		r->failures, r->backlog, r->last_window_unix_ms, r->broker_waiting };
 
 	relay_metrics_update(&m);
 }
@@ -212,10 +211,10 @@ kafka_start(struct relay *r)
  * ones that reached the DLQ (with why), and those that failed.
  */
 struct outcome {
-	int64_t            *pub, *dseq, *fseq, max_seq;
-	const char        **derr, **ferr;
+	int64_t *pub, *dseq, *fseq, max_seq;
+	const char **derr, **ferr;
 	struct journal_dlq *dlq;
-	size_t              npub, ndlq, nfail;
+	size_t npub, ndlq, nfail;
 };
 
 /* Room for n events of each kind. */
@@ -245,8 +244,8 @@ outcome_free(struct outcome *o)
 /* An event on the broker: on its topic, or (dlq_error set) on the DLQ.
  * The strings must outlive the settlement. */
 static void
-outcome_delivered(struct outcome *o, int64_t seq, const char *event_id, const char *dlq_error,
-    int retry_count)
+outcome_delivered(
+    struct outcome *o, int64_t seq, const char *event_id, const char *dlq_error, int retry_count)
 {
 	if (seq > o->max_seq)
 		o->max_seq = seq;
@@ -284,8 +283,8 @@ outcome_rows(const struct outcome *o, int delivered)
  * 0, or -1 when stopping.
  */
 static int
-outcome_settle(struct relay *r, const struct outcome *o, const struct journal_offset *next,
-    size_t nnext)
+outcome_settle(
+    struct relay *r, const struct outcome *o, const struct journal_offset *next, size_t nnext)
 {
 	struct relay_settle s = outcome_rows(o, 1);
 	char err[512];
@@ -293,7 +292,8 @@ outcome_settle(struct relay *r, const struct outcome *o, const struct journal_of
 
 	if (pg_settle(r, &s) < 0)
 		return -1;
-	if (journal_window_end(r->j, o->max_seq, next, nnext, o->dlq, o->ndlq, err, sizeof(err)) < 0)
+	if (journal_window_end(r->j, o->max_seq, next, nnext, o->dlq, o->ndlq, err, sizeof(err)) <
+	    0)
 		jfatal(err);
 	for (i = 0; i < nnext; i++)
 		cursor_raise(r, next[i].topic, next[i].partition, next[i].offset);
@@ -332,14 +332,14 @@ relay_window_recover(struct relay *r, const char *why)
 	    LF_I("partitions", (int64_t)nstart), LF_I("first_seq", ev[0].seq),
 	    LF_I("last_seq", ev[n - 1].seq));
 	next = xcalloc(nstart + 1, sizeof(*next));
-	if (relay_recover_window(r->cfg.brokers, r->topic[RELAY_T_DLQ], ev, n, start, nstart, r->retry,
-	    &f, next) < 0)
+	if (relay_recover_window(r->cfg.brokers, r->topic[RELAY_T_DLQ], ev, n, start, nstart,
+	        r->retry, &f, next) < 0)
 		goto out;
 	outcome_init(&o, n);
 	for (i = 0; i < n; i++)
 		if (f[i].hit)
-			outcome_delivered(&o, f[i].ev.seq, f[i].ev.event_id, f[i].dlq ? f[i].error : NULL,
-			    f[i].retry_count);
+			outcome_delivered(&o, f[i].ev.seq, f[i].ev.event_id,
+			    f[i].dlq ? f[i].error : NULL, f[i].retry_count);
 	if (outcome_settle(r, &o, next, nstart) < 0)
 		goto out;
 	found = o.npub + o.ndlq;
@@ -366,19 +366,19 @@ out:
  * main loop, from window_open() to window_close().
  */
 struct window {
-	PGresult              *res;		/* the rows; evs[].row points into it */
-	struct ev             *evs;
-	size_t                 n;
-	struct journal_event  *je;		/* the window as journaled */
-	struct journal_offset *start;		/* where a scan of each partition starts */
-	size_t                 nstart;
-	struct outcome         out;		/* from the reports (window_tally) */
-	char                 (*ferrbuf)[300];	/* out.ferr[] points here */
-	struct journal_offset *next;		/* cursors after the delivered messages */
-	size_t                 nnext;
-	int                    unknown;		/* a failed message may be on the broker */
-	int                    worst;		/* highest failure count among the failed */
-	int64_t                t[6];		/* when each step began (ns), for the debug line */
+	PGresult *res; /* the rows; evs[].row points into it */
+	struct ev *evs;
+	size_t n;
+	struct journal_event *je;     /* the window as journaled */
+	struct journal_offset *start; /* where a scan of each partition starts */
+	size_t nstart;
+	struct outcome out;          /* from the reports (window_tally) */
+	char (*ferrbuf)[300];        /* out.ferr[] points here */
+	struct journal_offset *next; /* cursors after the delivered messages */
+	size_t nnext;
+	int unknown;  /* a failed message may be on the broker */
+	int worst;    /* highest failure count among the failed */
+	int64_t t[6]; /* when each step began (ns), for the debug line */
 };
 
 /* Delivery report of one message (from relay_kafka_poll, on this thread). */
@@ -410,10 +410,8 @@ permanent(rd_kafka_resp_err_t e)
 	case RD_KAFKA_RESP_ERR_INVALID_RECORD:
 	case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
 	case RD_KAFKA_RESP_ERR_POLICY_VIOLATION:
-	case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
-		return 1;
-	default:
-		return 0;
+	case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT: return 1;
+	default: return 0;
 	}
 }
 
@@ -455,8 +453,8 @@ window_open(struct relay *r, struct window *w)
 	if (relay_window_connect(r) < 0)
 		return -1;
 	w->t[0] = util_now_ns();
-	rc = relay_pg_fetch(r->pg.conn, r->cfg.outbox_batch_size, &w->res, &usable, &held, err,
-	    sizeof(err));
+	rc = relay_pg_fetch(
+	    r->pg.conn, r->cfg.outbox_batch_size, &w->res, &usable, &held, err, sizeof(err));
 	if (rc < 0) {
 		pg_lost(r, "outbox read", err, rc);
 		return 0;
@@ -508,11 +506,12 @@ window_plan(struct relay *r, struct window *w)
 		snprintf(je->topic, sizeof(je->topic), "%s", r->topic[e->tid]);
 		je->partition = e->partition;
 		for (k = 0; k < w->nstart; k++)
-			if (w->start[k].partition == e->partition && strcmp(w->start[k].topic, je->topic) == 0)
+			if (w->start[k].partition == e->partition &&
+			    strcmp(w->start[k].topic, je->topic) == 0)
 				break;
 		if (k == w->nstart) {
 			w->start[k] = (struct journal_offset){ .partition = e->partition,
-			    .offset = r->cur.next[e->tid][e->partition] };
+				.offset = r->cur.next[e->tid][e->partition] };
 			snprintf(w->start[k].topic, sizeof(w->start[k].topic), "%s", je->topic);
 			w->nstart++;
 		}
@@ -549,11 +548,11 @@ window_produce(struct relay *r, struct window *w)
 	for (i = 0; i < w->n; i++) {
 		struct ev *e = &w->evs[i];
 		struct relay_headers h = { e->row.event_id, e->row.event_type, e->seqstr,
-		    e->row.correlation_id };
+			e->row.correlation_id };
 		rd_kafka_resp_err_t perr;
 
-		while ((perr = relay_kafka_produce(r->k, e->tid, e->partition, e->row.partition_key, e->value,
-		    strlen(e->value), &h, e)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+		while ((perr = relay_kafka_produce(r->k, e->tid, e->partition, e->row.partition_key,
+		            e->value, strlen(e->value), &h, e)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
 			relay_kafka_poll(r->k, 50);
 		if (perr != RD_KAFKA_RESP_ERR_NO_ERROR) {
 			e->state = EV_FAILED;
@@ -597,7 +596,8 @@ window_wait(struct relay *r, struct window *w)
 				if (w->evs[i].state == EV_PENDING) {
 					w->evs[i].state = EV_FAILED;
 					w->evs[i].err = RD_KAFKA_RESP_ERR__FATAL;
-					w->evs[i].persisted = RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED;
+					w->evs[i].persisted =
+					    RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED;
 				}
 			return 0;
 		}
@@ -614,7 +614,8 @@ window_wait(struct relay *r, struct window *w)
 			 * reconnects with exponential backoff and jitter, and
 			 * Postgres is not read until the window is settled. */
 			log_warn("waiting for the broker", LF_I("undelivered", (int64_t)left),
-			    LF_I("window", (int64_t)w->n), LF_I("waited_ms", util_now_ms() - started));
+			    LF_I("window", (int64_t)w->n),
+			    LF_I("waited_ms", util_now_ms() - started));
 			next_log = util_now_ms() + (util_now_ms() - started);
 			if (!r->broker_waiting) {
 				r->broker_waiting = 1;
@@ -633,8 +634,8 @@ tally_failure(struct relay *r, struct window *w, const struct ev *e)
 	char *msg = w->ferrbuf[w->out.nfail];
 	int count = 0;
 
-	snprintf(msg, sizeof(w->ferrbuf[0]), "%s%s", permanent(e->err) && !e->dlq ? "permanent: " : "",
-	    rd_kafka_err2str(e->err));
+	snprintf(msg, sizeof(w->ferrbuf[0]), "%s%s",
+	    permanent(e->err) && !e->dlq ? "permanent: " : "", rd_kafka_err2str(e->err));
 	w->out.fseq[w->out.nfail] = e->row.seq;
 	w->out.ferr[w->out.nfail] = msg;
 	if (journal_failure(r->j, e->row.seq, e->row.event_id, msg, &count, err, sizeof(err)) < 0)
@@ -642,9 +643,9 @@ tally_failure(struct relay *r, struct window *w, const struct ev *e)
 	if (count > w->worst)
 		w->worst = count;
 	log_warn("publish failed; will retry or dead-letter", LF_I("outbox_seq", e->row.seq),
-	    LF_S("event_id", e->row.event_id), LF_S("error", msg),
-	    LF_I("failures", count), LF_I("retry_count", e->row.retry_count), LF_B("maybe_on_broker",
-	    e->persisted != RD_KAFKA_MSG_STATUS_NOT_PERSISTED));
+	    LF_S("event_id", e->row.event_id), LF_S("error", msg), LF_I("failures", count),
+	    LF_I("retry_count", e->row.retry_count),
+	    LF_B("maybe_on_broker", e->persisted != RD_KAFKA_MSG_STATUS_NOT_PERSISTED));
 	w->out.nfail++;
 	r->failures++;
 	if (e->persisted != RD_KAFKA_MSG_STATUS_NOT_PERSISTED)
@@ -707,7 +708,8 @@ window_settle(struct relay *r, struct window *w)
 		relay_kafka_destroy(r->k);
 		r->k = NULL;
 	}
-	return relay_window_recover(r, "unknown delivery outcome") < 0 || kafka_start(r) < 0 ? -1 : 0;
+	return relay_window_recover(r, "unknown delivery outcome") < 0 || kafka_start(r) < 0 ? -1
+	                                                                                     : 0;
 }
 
 /*
@@ -723,8 +725,10 @@ window_done(struct relay *r, struct window *w)
 	relay_window_metrics(r);
 	w->t[5] = util_now_ns();
 	log_debug("window settled", LF_I("events", (int64_t)w->n),
-	    LF_I("fetch_us", (w->t[1] - w->t[0]) / 1000), LF_I("build_us", (w->t[2] - w->t[1]) / 1000),
-	    LF_I("journal_us", (w->t[3] - w->t[2]) / 1000), LF_I("produce_us", (w->t[4] - w->t[3]) / 1000),
+	    LF_I("fetch_us", (w->t[1] - w->t[0]) / 1000),
+	    LF_I("build_us", (w->t[2] - w->t[1]) / 1000),
+	    LF_I("journal_us", (w->t[3] - w->t[2]) / 1000),
+	    LF_I("produce_us", (w->t[4] - w->t[3]) / 1000),
 	    LF_I("settle_us", (w->t[5] - w->t[4]) / 1000));
 	if (w->out.nfail > 0)
 		r->retry->sleep(w->worst > 0 ? w->worst - 1 : 0);

@@ -22,33 +22,33 @@
 #include "relay_retry.h"
 
 struct relay {
-	struct config             cfg;
-	const struct relay_retry *retry;	/* the stop flag and the backoff */
-	struct relay_pg_link      pg;
-	struct journal           *j;
-	struct relay_kafka       *k;		/* NULL while a window replaces it */
-	char                      topic[RELAY_NTOPICS][128];
-	char                      ident[64];	/* application_name: host + journal */
-	struct relay_cursors      cur;
-	uint64_t                  published, dlqd, windows, recovered, failures;
-	int64_t                   next_stats_ms, next_metadata_ms, held_since_ms;
-	int64_t                   backlog, last_window_unix_ms;	/* for /metrics */
-	int                       broker_waiting;
+	struct config cfg;
+	const struct relay_retry *retry; /* the stop flag and the backoff */
+	struct relay_pg_link pg;
+	struct journal *j;
+	struct relay_kafka *k; /* NULL while a window replaces it */
+	char topic[RELAY_NTOPICS][128];
+	char ident[64]; /* application_name: host + journal */
+	struct relay_cursors cur;
+	uint64_t published, dlqd, windows, recovered, failures;
+	int64_t next_stats_ms, next_metadata_ms, held_since_ms;
+	int64_t backlog, last_window_unix_ms; /* for /metrics */
+	int broker_waiting;
 };
 
 /* Postgres connected, holding the relay's advisory lock: 0, or -1. */
-int  relay_window_connect(struct relay *r);
+int relay_window_connect(struct relay *r);
 /* A new producer in r->k, its delivery reports aimed at window events: 0. */
-int  relay_window_producer(struct relay *r);
+int relay_window_producer(struct relay *r);
 /* Partition counts and a journaled cursor for every partition: 0, or -1.
  * Due again at r->next_metadata_ms. */
-int  relay_window_metadata(struct relay *r);
+int relay_window_metadata(struct relay *r);
 /* Resolves the journaled window, if any, by a scan of its partitions
  * (why is logged): 0, or -1. */
-int  relay_window_recover(struct relay *r, const char *why);
+int relay_window_recover(struct relay *r, const char *why);
 /* One window: the rows handled, 0 when there was nothing to do, -2 when
  * rows are held back by a writer in flight, -1 when stopping. */
-int  relay_window_next(struct relay *r);
+int relay_window_next(struct relay *r);
 /* Hands the counters to the /metrics thread. */
 void relay_window_metrics(const struct relay *r);
 

@@ -7,6 +7,16 @@
  *
  * Consumers must dedupe by event_id: the relay publishes each event once,
  * but a consumer's own restarts replay from its last committed offset.
+ *
+ * Consumers must also read with isolation.level=read_committed, and this
+ * one sets it explicitly (it is librdkafka's default, not every client's:
+ * the Java consumer defaults to read_uncommitted). A read_committed
+ * consumer never sees a message of an aborted or still open transaction,
+ * which a read_uncommitted one does on a real broker (Apache Kafka,
+ * Redpanda). The relay writes no transactions today, so both see the same
+ * messages; read_committed keeps a consumer correct if it ever does (see
+ * docs/relay.md, "Real broker vs. the mock"). librdkafka's mock broker
+ * ignores the setting.
  */
 #include "common/config.h"
 #include "common/log.h"
@@ -80,6 +90,7 @@ main(int argc, char **argv)
 	c = rd_kafka_conf_new();
 	if (rd_kafka_conf_set(c, "bootstrap.servers", cfg.brokers, err, sizeof(err)) ||
 	    rd_kafka_conf_set(c, "group.id", group, err, sizeof(err)) ||
+	    rd_kafka_conf_set(c, "isolation.level", "read_committed", err, sizeof(err)) ||
 	    rd_kafka_conf_set(c, "auto.offset.reset", from_beginning ? "earliest" : "latest", err, sizeof(err)))
 		fatal("kafka config: %s", err);
 	rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
@@ -95,7 +106,8 @@ main(int argc, char **argv)
 	if (rd_kafka_subscribe(rk, tl))
 		fatal("subscribe failed");
 	rd_kafka_topic_partition_list_destroy(tl);
-	fprintf(stderr, "consuming %s, %s, %s from %s\n", topics[0], topics[1], topics[2], cfg.brokers);
+	fprintf(stderr, "consuming %s, %s, %s from %s (isolation.level=read_committed)\n", topics[0], topics[1],
+	    topics[2], cfg.brokers);
 	while (!stop) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 500);
 		json_t *env, *pl;

@@ -20,56 +20,85 @@ enum ctype { C_STR, C_INT, C_DBL, C_BOOL, C_LEVEL, C_FORMAT };
 
 struct cvar {
 	const char *name;
-	enum ctype  type;
-	size_t      off;
-	size_t      size;   /* for strings */
+	enum ctype type;
+	size_t off;
+	size_t size; /* for strings */
 	const char *def;
-	double      min, max;
+	double min, max;
 	const char *help;
 };
 
+/* Brace-initializer macros, one line each (clang-format would split them). */
+// clang-format off
 #define S(n, f, d, h)  { n, C_STR, offsetof(struct config, f), sizeof(((struct config *)0)->f), d, 0, 0, h }
 #define I(n, f, d, lo, hi, h) { n, C_INT, offsetof(struct config, f), 0, d, lo, hi, h }
 #define D(n, f, d, lo, hi, h) { n, C_DBL, offsetof(struct config, f), 0, d, lo, hi, h }
 #define B(n, f, d, h)  { n, C_BOOL, offsetof(struct config, f), 0, d, 0, 1, h }
+// clang-format on
 
 static const struct cvar vars[] = {
 	S("DATABASE_URL", database_url, "postgresql://paymentd@127.0.0.1:5432/paymentd",
 	    "PostgreSQL connection URI (libpq syntax; postgresql+asyncpg:// is accepted)"),
-	S("REDIS_URL", redis_url, "redis://localhost:6379/0", "Redis for rate limiting: redis://[:password@]host:port/db"),
-	S("REDPANDA_BROKERS", brokers, "localhost:19092", "Kafka/Redpanda bootstrap servers, comma separated"),
+	S("REDIS_URL", redis_url, "redis://localhost:6379/0",
+	    "Redis for rate limiting: redis://[:password@]host:port/db"),
+	S("REDPANDA_BROKERS", brokers, "localhost:19092",
+	    "Kafka/Redpanda bootstrap servers, comma separated"),
 	S("GRPC_HOST", grpc_host, "0.0.0.0", "Address the supervisor listens on"),
 	I("GRPC_PORT", grpc_port, "50051", 1, 65535, "gRPC (HTTP/2 cleartext) port"),
-	I("MAX_WORKERS", max_workers, "64", 1, 4096, "Concurrent connections (one worker process each); more wait in the backlog"),
-	I("WORKER_POOL_SIZE", worker_pool_size, "4", 0, 4096, "Pre-forked idle workers kept connected to Postgres"),
-	I("WORKER_IDLE_TIMEOUT_SECONDS", worker_idle_timeout_s, "300", 1, 86400, "A connection with no RPC for this long is closed (GOAWAY)"),
-	I("WORKER_MAX_AGE_SECONDS", worker_max_age_s, "3600", 1, 604800, "A connection older than this is drained and closed"),
-	I("SHUTDOWN_GRACE_SECONDS", shutdown_grace_s, "10", 0, 3600, "How long in-flight RPCs may run after SIGTERM"),
-	I("MAX_CONCURRENT_STREAMS", max_concurrent_streams, "100", 1, 10000, "HTTP/2 streams per connection"),
-	I("IDEMPOTENCY_KEY_TTL_SECONDS", idempotency_ttl_s, "86400", 1, 31536000, "How long an idempotency key is remembered"),
-	I("DB_RETRY_MAX", db_retry_max, "10", 0, 1000, "Retries of a payment on serialization/deadlock failure"),
-	{ "LOG_LEVEL", C_LEVEL, offsetof(struct config, log_level), 0, "INFO", 0, 0, "DEBUG, INFO, WARNING or ERROR" },
-	{ "LOG_FORMAT", C_FORMAT, offsetof(struct config, log_format), 0, "json", 0, 0, "json or console" },
+	I("MAX_WORKERS", max_workers, "64", 1, 4096,
+	    "Concurrent connections (one worker process each); more wait in the backlog"),
+	I("WORKER_POOL_SIZE", worker_pool_size, "4", 0, 4096,
+	    "Pre-forked idle workers kept connected to Postgres"),
+	I("WORKER_IDLE_TIMEOUT_SECONDS", worker_idle_timeout_s, "300", 1, 86400,
+	    "A connection with no RPC for this long is closed (GOAWAY)"),
+	I("WORKER_MAX_AGE_SECONDS", worker_max_age_s, "3600", 1, 604800,
+	    "A connection older than this is drained and closed"),
+	I("SHUTDOWN_GRACE_SECONDS", shutdown_grace_s, "10", 0, 3600,
+	    "How long in-flight RPCs may run after SIGTERM"),
+	I("MAX_CONCURRENT_STREAMS", max_concurrent_streams, "100", 1, 10000,
+	    "HTTP/2 streams per connection"),
+	I("IDEMPOTENCY_KEY_TTL_SECONDS", idempotency_ttl_s, "86400", 1, 31536000,
+	    "How long an idempotency key is remembered"),
+	I("DB_RETRY_MAX", db_retry_max, "10", 0, 1000,
+	    "Retries of a payment on serialization/deadlock failure"),
+	{ "LOG_LEVEL", C_LEVEL, offsetof(struct config, log_level), 0, "INFO", 0, 0,
+	    "DEBUG, INFO, WARNING or ERROR" },
+	{ "LOG_FORMAT", C_FORMAT, offsetof(struct config, log_format), 0, "json", 0, 0,
+	    "json or console" },
 	I("METRICS_PORT", metrics_port, "9090", 0, 65535, "Prometheus /metrics port (0 disables)"),
-	S("METRICS_HOST", metrics_host, "", "Address /metrics listens on (empty: same as GRPC_HOST)"),
+	S("METRICS_HOST", metrics_host, "",
+	    "Address /metrics listens on (empty: same as GRPC_HOST)"),
 	S("PAYMENTD_USER", user, "paymentd", "Unprivileged user the workers and relay run as"),
-	S("PAYMENTD_CHROOT", chroot_dir, "/var/lib/paymentd/empty", "Empty directory workers chroot into"),
-	B("SANDBOX", sandbox, "on", "Privilege drop + seccomp for workers (off only for debugging)"),
-	B("SANDBOX_DEBUG", sandbox_debug, "off", "Log seccomp violations instead of killing (debugging only)"),
+	S("PAYMENTD_CHROOT", chroot_dir, "/var/lib/paymentd/empty",
+	    "Empty directory workers chroot into"),
+	B("SANDBOX", sandbox, "on",
+	    "Privilege drop + seccomp for workers (off only for debugging)"),
+	B("SANDBOX_DEBUG", sandbox_debug, "off",
+	    "Log seccomp violations instead of killing (debugging only)"),
 	B("RATE_LIMIT_ENABLED", rate_limit_enabled, "on", "Redis sliding-window rate limiting"),
-	B("RATE_LIMIT_FAIL_OPEN", rate_limit_fail_open, "on", "Let requests through while Redis is unreachable"),
+	B("RATE_LIMIT_FAIL_OPEN", rate_limit_fail_open, "on",
+	    "Let requests through while Redis is unreachable"),
 	I("RATE_LIMIT_WINDOW_SECONDS", rate_limit_window_s, "1", 1, 3600, "Sliding window length"),
-	I("RATE_LIMIT_DEFAULT", rate_limit_default, "1000", 0, 100000000, "Requests per window per client for methods not in RATE_LIMITS (0: unlimited)"),
-	S("RATE_LIMITS", rate_limits, "", "Per-method limits, e.g. AuthorizePayment=100,GetPayment=500"),
+	I("RATE_LIMIT_DEFAULT", rate_limit_default, "1000", 0, 100000000,
+	    "Requests per window per client for methods not in RATE_LIMITS (0: unlimited)"),
+	S("RATE_LIMITS", rate_limits, "",
+	    "Per-method limits, e.g. AuthorizePayment=100,GetPayment=500"),
 	I("OUTBOX_BATCH_SIZE", outbox_batch_size, "100", 1, 10000, "Outbox rows read per batch"),
-	D("OUTBOX_POLL_INTERVAL_SECONDS", outbox_poll_interval_s, "1.0", 0.001, 3600, "Outbox poll interval when idle"),
-	I("OUTBOX_MAX_RETRIES", outbox_max_retries, "5", 0, 1000, "Attempts before an event goes to the DLQ"),
-	D("OUTBOX_BASE_DELAY_SECONDS", outbox_base_delay_s, "0.5", 0.001, 3600, "First retry delay (doubles, with jitter)"),
+	D("OUTBOX_POLL_INTERVAL_SECONDS", outbox_poll_interval_s, "1.0", 0.001, 3600,
+	    "Outbox poll interval when idle"),
+	I("OUTBOX_MAX_RETRIES", outbox_max_retries, "5", 0, 1000,
+	    "Attempts before an event goes to the DLQ"),
+	D("OUTBOX_BASE_DELAY_SECONDS", outbox_base_delay_s, "0.5", 0.001, 3600,
+	    "First retry delay (doubles, with jitter)"),
 	D("OUTBOX_MAX_DELAY_SECONDS", outbox_max_delay_s, "30", 0.001, 86400, "Retry delay cap"),
-	S("KAFKA_TOPIC_PREFIX", topic_prefix, "payments", "Topic = prefix + '.' + lowercased event type"),
-	S("RELAY_JOURNAL_PATH", journal_path, "/var/lib/payment-relay/journal.db", "SQLite WAL journal of the relay"),
-	I("RELAY_METRICS_PORT", relay_metrics_port, "9091", 0, 65535, "payment-relay's own /metrics port (0 disables); binds METRICS_HOST, else GRPC_HOST"),
-	S("MIGRATIONS_DIR", migrations_dir, PAYMENTD_MIGRATIONS_DIR, "Directory of NNNN_name.sql migrations"),
+	S("KAFKA_TOPIC_PREFIX", topic_prefix, "payments",
+	    "Topic = prefix + '.' + lowercased event type"),
+	S("RELAY_JOURNAL_PATH", journal_path, "/var/lib/payment-relay/journal.db",
+	    "SQLite WAL journal of the relay"),
+	I("RELAY_METRICS_PORT", relay_metrics_port, "9091", 0, 65535,
+	    "payment-relay's own /metrics port (0 disables); binds METRICS_HOST, else GRPC_HOST"),
+	S("MIGRATIONS_DIR", migrations_dir, PAYMENTD_MIGRATIONS_DIR,
+	    "Directory of NNNN_name.sql migrations"),
 };
 
 static int
@@ -114,19 +143,24 @@ set_var(struct config *c, const struct cvar *v, const char *val, char *err, size
 		return 0;
 	}
 	case C_BOOL:
-		if (!strcasecmp(val, "on") || !strcasecmp(val, "true") || !strcmp(val, "1") || !strcasecmp(val, "yes"))
+		if (!strcasecmp(val, "on") || !strcasecmp(val, "true") || !strcmp(val, "1") ||
+		    !strcasecmp(val, "yes"))
 			*(int *)p = 1;
-		else if (!strcasecmp(val, "off") || !strcasecmp(val, "false") || !strcmp(val, "0") || !strcasecmp(val, "no"))
+		else if (!strcasecmp(val, "off") || !strcasecmp(val, "false") ||
+		    !strcmp(val, "0") || !strcasecmp(val, "no"))
 			*(int *)p = 0;
 		else {
-			snprintf(err, errlen, "%s: invalid value \"%.64s\" (on/off, true/false, 1/0)", v->name, val);
+			snprintf(err, errlen,
+			    "%s: invalid value \"%.64s\" (on/off, true/false, 1/0)", v->name, val);
 			return -1;
 		}
 		return 0;
 	case C_LEVEL: {
 		int l = log_parse_level(val);
 		if (l < 0) {
-			snprintf(err, errlen, "%s: invalid value \"%.64s\" (DEBUG, INFO, WARNING, ERROR)", v->name, val);
+			snprintf(err, errlen,
+			    "%s: invalid value \"%.64s\" (DEBUG, INFO, WARNING, ERROR)", v->name,
+			    val);
 			return -1;
 		}
 		*(int *)p = l;
@@ -138,7 +172,8 @@ set_var(struct config *c, const struct cvar *v, const char *val, char *err, size
 		else if (!strcasecmp(val, "console"))
 			*(int *)p = LOG_FORMAT_CONSOLE;
 		else {
-			snprintf(err, errlen, "%s: invalid value \"%.64s\" (json or console)", v->name, val);
+			snprintf(err, errlen, "%s: invalid value \"%.64s\" (json or console)",
+			    v->name, val);
 			return -1;
 		}
 		return 0;
@@ -154,7 +189,7 @@ cfg_set(struct config *c, const char *key, const char *val, char *err, size_t er
 	for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
 		if (strcmp(vars[i].name, key) == 0)
 			return set_var(c, &vars[i], val, err, errlen);
-	return 1;	/* not ours: ignored */
+	return 1; /* not ours: ignored */
 }
 
 void
@@ -166,7 +201,7 @@ cfg_defaults(struct config *c)
 	memset(c, 0, sizeof(*c));
 	for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
 		if (set_var(c, &vars[i], vars[i].def, err, sizeof(err)) != 0)
-			abort();	/* a default outside its own range is a bug */
+			abort(); /* a default outside its own range is a bug */
 }
 
 static int
@@ -181,8 +216,8 @@ known(const char *key)
 }
 
 int
-cfg_parse_env_buf(struct config *c, const char *buf, size_t len, int skip_env,
-    char *err, size_t errlen)
+cfg_parse_env_buf(
+    struct config *c, const char *buf, size_t len, int skip_env, char *err, size_t errlen)
 {
 	size_t pos = 0;
 	int lineno = 0;
@@ -196,7 +231,8 @@ cfg_parse_env_buf(struct config *c, const char *buf, size_t len, int skip_env,
 			if (n + 1 < sizeof(line))
 				line[n++] = buf[pos];
 			else {
-				snprintf(err, errlen, ".env line %d: longer than %zu bytes", lineno, sizeof(line) - 1);
+				snprintf(err, errlen, ".env line %d: longer than %zu bytes", lineno,
+				    sizeof(line) - 1);
 				return -1;
 			}
 			if (buf[pos] == '\0') {
@@ -210,7 +246,8 @@ cfg_parse_env_buf(struct config *c, const char *buf, size_t len, int skip_env,
 		if (n && line[n - 1] == '\r')
 			line[--n] = '\0';
 		s = line;
-		while (*s != '\0' && isspace((unsigned char)*s)) s++;
+		while (*s != '\0' && isspace((unsigned char)*s))
+			s++;
 		if (*s == '\0' || *s == '#')
 			continue;
 		if (strncmp(s, "export ", 7) == 0)
@@ -221,7 +258,8 @@ cfg_parse_env_buf(struct config *c, const char *buf, size_t len, int skip_env,
 			return -1;
 		}
 		e = eq;
-		while (e > s && isspace((unsigned char)e[-1])) e--;
+		while (e > s && isspace((unsigned char)e[-1]))
+			e--;
 		if ((size_t)(e - s) >= sizeof(key) || e == s) {
 			snprintf(err, errlen, ".env line %d: bad variable name", lineno);
 			return -1;
@@ -229,7 +267,8 @@ cfg_parse_env_buf(struct config *c, const char *buf, size_t len, int skip_env,
 		memcpy(key, s, (size_t)(e - s));
 		key[e - s] = '\0';
 		val = eq + 1;
-		while (isspace((unsigned char)*val)) val++;
+		while (isspace((unsigned char)*val))
+			val++;
 		if (*val == '"' || *val == '\'') {
 			char q = *val++;
 			char *close = strrchr(val, q);
@@ -241,14 +280,16 @@ cfg_parse_env_buf(struct config *c, const char *buf, size_t len, int skip_env,
 		} else {
 			/* Unquoted: strip a trailing " # comment" and blanks. */
 			char *h = strstr(val, " #");
-			if (h) *h = '\0';
+			if (h)
+				*h = '\0';
 			e = val + strlen(val);
-			while (e > val && isspace((unsigned char)e[-1])) *--e = '\0';
+			while (e > val && isspace((unsigned char)e[-1]))
+				*--e = '\0';
 		}
 		if (skip_env && getenv(key) != NULL)
 			continue;
 		if (!known(key))
-			continue;	/* other tools' variables may share the file */
+			continue; /* other tools' variables may share the file */
 		if (cfg_set(c, key, val, err, errlen) < 0) {
 			char tmp[512];
 			snprintf(tmp, sizeof(tmp), ".env line %d: %s", lineno, err);
@@ -264,7 +305,7 @@ normalize_db_url(struct config *c)
 {
 	/* The Python service used SQLAlchemy URLs; libpq wants plain ones. */
 	static const char *prefixes[] = { "postgresql+asyncpg://", "postgresql+psycopg://",
-	    "postgresql+psycopg2://", "postgres+asyncpg://" };
+		"postgresql+psycopg2://", "postgres+asyncpg://" };
 	size_t i;
 
 	for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
@@ -315,7 +356,8 @@ cfg_load(struct config *c, char *err, size_t errlen)
 		return -1;
 	}
 	if (c->outbox_base_delay_s > c->outbox_max_delay_s) {
-		snprintf(err, errlen, "OUTBOX_BASE_DELAY_SECONDS: must not exceed OUTBOX_MAX_DELAY_SECONDS");
+		snprintf(err, errlen,
+		    "OUTBOX_BASE_DELAY_SECONDS: must not exceed OUTBOX_MAX_DELAY_SECONDS");
 		return -1;
 	}
 	return 0;
@@ -342,8 +384,9 @@ cfg_print_table(int markdown)
 		}
 		if (markdown)
 			if (v->def[0] != '\0')
-				printf("| `%s` | `%s` | %s | %s |\n", v->name, v->def, range, v->help);
-			else	/* an empty code span renders as two backticks */
+				printf(
+				    "| `%s` | `%s` | %s | %s |\n", v->name, v->def, range, v->help);
+			else /* an empty code span renders as two backticks */
 				printf("| `%s` | (empty) | %s | %s |\n", v->name, range, v->help);
 		else
 			printf("%-30s %-45s %-26s %s\n", v->name, v->def, range, v->help);

@@ -15,59 +15,59 @@
 
 struct config {
 	/* Connections. */
-	char   database_url[512];
-	char   redis_url[256];
-	char   brokers[512];
+	char database_url[512];
+	char redis_url[256];
+	char brokers[512];
 	/* gRPC front end and supervisor. */
-	char   grpc_host[64];
-	int    grpc_port;
-	int    max_workers;
-	int    worker_pool_size;
-	int    worker_idle_timeout_s;
-	int    worker_max_age_s;
-	int    shutdown_grace_s;
-	int    max_concurrent_streams;
+	char grpc_host[64];
+	int grpc_port;
+	int max_workers;
+	int worker_pool_size;
+	int worker_idle_timeout_s;
+	int worker_max_age_s;
+	int shutdown_grace_s;
+	int max_concurrent_streams;
 	/* Payments. */
-	int    idempotency_ttl_s;
-	int    db_retry_max;
+	int idempotency_ttl_s;
+	int db_retry_max;
 	/* Logging and metrics. */
-	int    log_level;
-	int    log_format;
-	int    metrics_port;
-	char   metrics_host[64];	/* "" = same as grpc_host */
+	int log_level;
+	int log_format;
+	int metrics_port;
+	char metrics_host[64]; /* "" = same as grpc_host */
 	/* Sandbox. */
-	char   user[64];
-	char   chroot_dir[256];
-	int    sandbox;          /* 1 on, 0 off (debug only) */
-	int    sandbox_debug;    /* log violations instead of killing */
+	char user[64];
+	char chroot_dir[256];
+	int sandbox;       /* 1 on, 0 off (debug only) */
+	int sandbox_debug; /* log violations instead of killing */
 	/* Rate limiting. */
-	int    rate_limit_enabled;
-	int    rate_limit_fail_open;
-	int    rate_limit_window_s;
-	char   rate_limits[512];  /* "Method=N,Method=N" per window */
-	int    rate_limit_default;
+	int rate_limit_enabled;
+	int rate_limit_fail_open;
+	int rate_limit_window_s;
+	char rate_limits[512]; /* "Method=N,Method=N" per window */
+	int rate_limit_default;
 	/* Outbox relay. */
-	int    outbox_batch_size;
+	int outbox_batch_size;
 	double outbox_poll_interval_s;
-	int    outbox_max_retries;
+	int outbox_max_retries;
 	double outbox_base_delay_s;
 	double outbox_max_delay_s;
-	char   topic_prefix[64];
-	char   journal_path[256];
-	int    relay_metrics_port;
+	char topic_prefix[64];
+	char journal_path[256];
+	int relay_metrics_port;
 	/* Migrations. */
-	char   migrations_dir[256];
+	char migrations_dir[256];
 };
 
-int  cfg_load(struct config *c, char *err, size_t errlen);
+int cfg_load(struct config *c, char *err, size_t errlen);
 /* Applies one KEY=VALUE assignment; used by cfg_load and the .env parser. */
-int  cfg_set(struct config *c, const char *key, const char *val, char *err, size_t errlen);
+int cfg_set(struct config *c, const char *key, const char *val, char *err, size_t errlen);
 void cfg_defaults(struct config *c);
 /* Parses a .env buffer (KEY=VALUE lines, # comments, optional quotes,
  * optional "export "). Variables set in the real environment are skipped
  * when skip_env is true. Returns 0, or -1 with err naming the line. */
-int  cfg_parse_env_buf(struct config *c, const char *buf, size_t len,
-         int skip_env, char *err, size_t errlen);
+int cfg_parse_env_buf(
+    struct config *c, const char *buf, size_t len, int skip_env, char *err, size_t errlen);
 /* Writes the table of variables (name, default, accepted range, help). */
 void cfg_print_table(int markdown);
 

@@ -67,9 +67,10 @@ respond(int fd, int status, const char *reason, const char *ctype, const char *e
 	char hdr[512];
 	int64_t deadline = util_now_ms() + WRITE_TIMEOUT_MS;
 
-	if (util_fmt(hdr, sizeof(hdr), "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
-	    "Content-Length: %zu\r\n%sConnection: close\r\n\r\n",
-	    status, reason, ctype, bodylen, extra ? extra : "") < 0)
+	if (util_fmt(hdr, sizeof(hdr),
+	        "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+	        "Content-Length: %zu\r\n%sConnection: close\r\n\r\n",
+	        status, reason, ctype, bodylen, extra ? extra : "") < 0)
 		return -1;
 	if (write_all(fd, hdr, strlen(hdr), deadline) < 0)
 		return -1;
@@ -79,10 +80,11 @@ respond(int fd, int status, const char *reason, const char *ctype, const char *e
 }
 
 static void
-respond_text(int fd, int status, const char *reason, const char *extra, const char *msg,
-    int head_only)
+respond_text(
+    int fd, int status, const char *reason, const char *extra, const char *msg, int head_only)
 {
-	respond(fd, status, reason, "text/plain; charset=utf-8", extra, msg, strlen(msg), head_only);
+	respond(
+	    fd, status, reason, "text/plain; charset=utf-8", extra, msg, strlen(msg), head_only);
 }
 
 /*
@@ -106,7 +108,8 @@ read_head(int fd, char *req, int64_t deadline_ms)
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			if ((errno == EAGAIN || errno == EWOULDBLOCK) && wait_fd(fd, POLLIN, deadline_ms) == 0)
+			if ((errno == EAGAIN || errno == EWOULDBLOCK) &&
+			    wait_fd(fd, POLLIN, deadline_ms) == 0)
 				continue;
 			return errno == EAGAIN || errno == EWOULDBLOCK ? -1 : 0;
 		}
@@ -150,7 +153,8 @@ http_serve_one(int fd, http_render_fn render, void *arg)
 		goto out;
 	}
 	if (n == -2) {
-		respond_text(fd, 431, "Request Header Fields Too Large", NULL, "request too large\n", 0);
+		respond_text(
+		    fd, 431, "Request Header Fields Too Large", NULL, "request too large\n", 0);
 		goto out;
 	}
 	eol = strpbrk(req, "\r\n");
@@ -163,9 +167,9 @@ http_serve_one(int fd, http_render_fn render, void *arg)
 		goto out;
 	}
 	*sp1 = *sp2 = '\0';
-	head_only = strcmp(req, "HEAD") == 0;	/* headers only, errors too */
+	head_only = strcmp(req, "HEAD") == 0; /* headers only, errors too */
 	if ((q = strchr(sp1 + 1, '?')) != NULL)
-		*q = '\0';	/* Prometheus may add parameters; none are used */
+		*q = '\0'; /* Prometheus may add parameters; none are used */
 	if (strcmp(sp1 + 1, "/metrics") != 0) {
 		respond_text(fd, 404, "Not Found", NULL, "not found; try /metrics\n", head_only);
 		goto out;
@@ -180,7 +184,8 @@ http_serve_one(int fd, http_render_fn render, void *arg)
 		size_t len = 0;
 
 		if (render(arg, &body, &len) < 0) {
-			respond_text(fd, 500, "Internal Server Error", NULL, "metrics unavailable\n", head_only);
+			respond_text(fd, 500, "Internal Server Error", NULL,
+			    "metrics unavailable\n", head_only);
 			goto out;
 		}
 		respond(fd, 200, "OK", "text/plain; version=0.0.4", NULL, body, len, head_only);

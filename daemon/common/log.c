@@ -23,12 +23,12 @@
 static const char *level_names[] = { "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL" };
 
 static struct {
-	char            component[32];
-	enum log_level  level;
+	char component[32];
+	enum log_level level;
 	enum log_format format;
-	int             fd;
-	char            corr[129];
-	char            method[128];
+	int fd;
+	char corr[129];
+	char method[128];
 } L = { "paymentd", LOG_INFO, LOG_FORMAT_JSON, 2, "", "" };
 
 void
@@ -61,11 +61,16 @@ log_set_context(const char *correlation_id, const char *method)
 int
 log_parse_level(const char *s)
 {
-	if (strcasecmp(s, "debug") == 0) return LOG_DEBUG;
-	if (strcasecmp(s, "info") == 0) return LOG_INFO;
-	if (strcasecmp(s, "warning") == 0 || strcasecmp(s, "warn") == 0) return LOG_WARNING;
-	if (strcasecmp(s, "error") == 0) return LOG_ERROR;
-	if (strcasecmp(s, "critical") == 0) return LOG_CRIT;
+	if (strcasecmp(s, "debug") == 0)
+		return LOG_DEBUG;
+	if (strcasecmp(s, "info") == 0)
+		return LOG_INFO;
+	if (strcasecmp(s, "warning") == 0 || strcasecmp(s, "warn") == 0)
+		return LOG_WARNING;
+	if (strcasecmp(s, "error") == 0)
+		return LOG_ERROR;
+	if (strcasecmp(s, "critical") == 0)
+		return LOG_CRIT;
 	return -1;
 }
 
@@ -80,29 +85,45 @@ log_json_escape(char *dst, size_t dstlen, const char *src, size_t max_in)
 		return 0;
 	while (in < n) {
 		char tmp[8];
-		const char *t = tmp;	/* tl bytes to append, not a string */
+		const char *t = tmp; /* tl bytes to append, not a string */
 		size_t tl, sl;
 
-		if (in >= max_in) { cut = 1; break; }
+		if (in >= max_in) {
+			cut = 1;
+			break;
+		}
 		sl = utf8_seq_len(src + in, n - in);
 		if (sl == 0) {
-			t = "\\ufffd"; tl = 6; sl = 1;
+			t = "\\ufffd";
+			tl = 6;
+			sl = 1;
 		} else if (sl > 1) {
-			t = src + in; tl = sl;
+			t = src + in;
+			tl = sl;
 		} else if (p[in] == '"' || p[in] == '\\') {
-			tmp[0] = '\\'; tmp[1] = (char)p[in]; tl = 2;
+			tmp[0] = '\\';
+			tmp[1] = (char)p[in];
+			tl = 2;
 		} else if (p[in] == '\n') {
-			t = "\\n"; tl = 2;
+			t = "\\n";
+			tl = 2;
 		} else if (p[in] == '\r') {
-			t = "\\r"; tl = 2;
+			t = "\\r";
+			tl = 2;
 		} else if (p[in] == '\t') {
-			t = "\\t"; tl = 2;
+			t = "\\t";
+			tl = 2;
 		} else if (p[in] < 0x20 || p[in] == 0x7f) {
-			snprintf(tmp, sizeof(tmp), "\\u%04x", p[in]); tl = 6;
+			snprintf(tmp, sizeof(tmp), "\\u%04x", p[in]);
+			tl = 6;
 		} else {
-			tmp[0] = (char)p[in]; tl = 1;
+			tmp[0] = (char)p[in];
+			tl = 1;
 		}
-		if (out + tl + 4 >= dstlen) { cut = 1; break; }
+		if (out + tl + 4 >= dstlen) {
+			cut = 1;
+			break;
+		}
 		memcpy(dst + out, t, tl);
 		out += tl;
 		in += sl;
@@ -116,7 +137,7 @@ log_json_escape(char *dst, size_t dstlen, const char *src, size_t max_in)
 }
 
 struct linebuf {
-	char   b[LINE_MAX_BYTES];
+	char b[LINE_MAX_BYTES];
 	size_t n;
 };
 
@@ -141,9 +162,11 @@ lb_str(struct linebuf *lb, const char *s, int quote)
 	char esc[LOG_MAX_STR * 6 + 8];
 
 	log_json_escape(esc, sizeof(esc), s ? s : "", LOG_MAX_STR);
-	if (quote) lb_puts(lb, "\"");
+	if (quote)
+		lb_puts(lb, "\"");
 	lb_puts(lb, esc);
-	if (quote) lb_puts(lb, "\"");
+	if (quote)
+		lb_puts(lb, "\"");
 }
 
 static void
@@ -156,9 +179,7 @@ lb_field(struct linebuf *lb, const char *key, const struct log_field *f)
 	lb_str(lb, key, 0);
 	lb_puts(lb, json ? "\":" : "=");
 	switch (f->type) {
-	case LOG_F_STR:
-		lb_str(lb, f->s, json);
-		break;
+	case LOG_F_STR: lb_str(lb, f->s, json); break;
 	case LOG_F_INT:
 		snprintf(num, sizeof(num), "%lld", (long long)f->i);
 		lb_puts(lb, num);
@@ -167,11 +188,8 @@ lb_field(struct linebuf *lb, const char *key, const struct log_field *f)
 		snprintf(num, sizeof(num), "%.6g", f->d);
 		lb_puts(lb, num);
 		break;
-	case LOG_F_BOOL:
-		lb_puts(lb, f->i ? "true" : "false");
-		break;
-	case LOG_F_END:
-		break;
+	case LOG_F_BOOL: lb_puts(lb, f->i ? "true" : "false"); break;
+	case LOG_F_END: break;
 	}
 }
 
@@ -190,22 +208,31 @@ log_kv(enum log_level level, const char *msg, const struct log_field *fields)
 	lb.n = 0;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(tbuf, sizeof(tbuf), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+	snprintf(tbuf, sizeof(tbuf), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+	    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
 
 	if (L.format == LOG_FORMAT_JSON) {
-		lb_puts(&lb, "{\"ts\":\""); lb_puts(&lb, tbuf);
-		lb_puts(&lb, "\",\"level\":\""); lb_puts(&lb, level_names[level]);
-		lb_puts(&lb, "\",\"component\":\""); lb_puts(&lb, L.component);
-		lb_puts(&lb, "\",\"pid\":"); lb_puts(&lb, pid);
-		lb_puts(&lb, ",\"msg\":"); lb_str(&lb, msg, 1);
+		lb_puts(&lb, "{\"ts\":\"");
+		lb_puts(&lb, tbuf);
+		lb_puts(&lb, "\",\"level\":\"");
+		lb_puts(&lb, level_names[level]);
+		lb_puts(&lb, "\",\"component\":\"");
+		lb_puts(&lb, L.component);
+		lb_puts(&lb, "\",\"pid\":");
+		lb_puts(&lb, pid);
+		lb_puts(&lb, ",\"msg\":");
+		lb_str(&lb, msg, 1);
 	} else {
-		lb_puts(&lb, tbuf); lb_puts(&lb, " ");
-		lb_puts(&lb, level_names[level]); lb_puts(&lb, " ");
-		lb_puts(&lb, L.component); lb_puts(&lb, "["); lb_puts(&lb, pid);
-		lb_puts(&lb, "] "); lb_str(&lb, msg, 0);
+		lb_puts(&lb, tbuf);
+		lb_puts(&lb, " ");
+		lb_puts(&lb, level_names[level]);
+		lb_puts(&lb, " ");
+		lb_puts(&lb, L.component);
+		lb_puts(&lb, "[");
+		lb_puts(&lb, pid);
+		lb_puts(&lb, "] ");
+		lb_str(&lb, msg, 0);
 	}
 	if (L.corr[0]) {
 		struct log_field c = LF_S("correlation_id", L.corr);
@@ -223,6 +250,7 @@ log_kv(enum log_level level, const char *msg, const struct log_field *fields)
 	/* One write: atomic for pipes up to PIPE_BUF and never interleaved
 	 * mid-line on the journald stream socket. Errors are ignored: there
 	 * is nowhere left to report them. */
-	if (write(L.fd, lb.b, lb.n) < 0) { /* nothing to do */ }
+	if (write(L.fd, lb.b, lb.n) < 0) { /* nothing to do */
+	}
 	errno = saved;
 }

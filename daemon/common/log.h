@@ -23,21 +23,24 @@ enum log_ftype { LOG_F_END = 0, LOG_F_STR, LOG_F_INT, LOG_F_DBL, LOG_F_BOOL };
 #define LOG_MAX_STR 512
 
 struct log_field {
-	const char     *key;
-	enum log_ftype  type;
-	const char     *s;
-	int64_t         i;
-	double          d;
+	const char *key;
+	enum log_ftype type;
+	const char *s;
+	int64_t i;
+	double d;
 };
 
+/* Brace-initializer macros, one line each (clang-format would split them). */
+// clang-format off
 #define LF_S(k, v) { (k), LOG_F_STR, (v), 0, 0 }
 #define LF_I(k, v) { (k), LOG_F_INT, NULL, (int64_t)(v), 0 }
 #define LF_D(k, v) { (k), LOG_F_DBL, NULL, 0, (double)(v) }
 #define LF_B(k, v) { (k), LOG_F_BOOL, NULL, (v) ? 1 : 0, 0 }
+// clang-format on
 
 void log_init(const char *component, enum log_level level, enum log_format fmt);
 void log_set_fd(int fd);
-int  log_enabled(enum log_level level);
+int log_enabled(enum log_level level);
 /* Context added to every line until cleared with NULLs. Copied. */
 void log_set_context(const char *correlation_id, const char *method);
 /* fields is terminated by an entry with key == NULL; may be NULL. */
@@ -54,10 +57,14 @@ int log_parse_level(const char *s);
 size_t log_json_escape(char *dst, size_t dstlen, const char *src, size_t max_in);
 
 #define log_at(lvl, msg, ...) \
-	log_kv((lvl), (msg), (const struct log_field[]){ __VA_ARGS__ __VA_OPT__(,) { 0 } })
-#define log_debug(msg, ...) do { if (log_enabled(LOG_DEBUG)) log_at(LOG_DEBUG, msg, __VA_ARGS__); } while (0)
-#define log_info(msg, ...) log_at(LOG_INFO, msg, __VA_ARGS__)
-#define log_warn(msg, ...) log_at(LOG_WARNING, msg, __VA_ARGS__)
+	log_kv((lvl), (msg), (const struct log_field[]){ __VA_ARGS__ __VA_OPT__(, ){ 0 } })
+#define log_debug(msg, ...) \
+	do { \
+		if (log_enabled(LOG_DEBUG)) \
+			log_at(LOG_DEBUG, msg, __VA_ARGS__); \
+	} while (0)
+#define log_info(msg, ...)  log_at(LOG_INFO, msg, __VA_ARGS__)
+#define log_warn(msg, ...)  log_at(LOG_WARNING, msg, __VA_ARGS__)
 #define log_error(msg, ...) log_at(LOG_ERROR, msg, __VA_ARGS__)
 
 #endif

@@ -73,9 +73,21 @@ clock_ns(clockid_t id)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-int64_t util_now_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
-int64_t util_now_ms(void) { return clock_ns(CLOCK_MONOTONIC) / 1000000; }
-int64_t util_realtime_ms(void) { return clock_ns(CLOCK_REALTIME) / 1000000; }
+int64_t
+util_now_ns(void)
+{
+	return clock_ns(CLOCK_MONOTONIC);
+}
+int64_t
+util_now_ms(void)
+{
+	return clock_ns(CLOCK_MONOTONIC) / 1000000;
+}
+int64_t
+util_realtime_ms(void)
+{
+	return clock_ns(CLOCK_REALTIME) / 1000000;
+}
 
 int
 util_fmt(char *dst, size_t len, const char *fmt, ...)
@@ -96,8 +108,8 @@ util_fmt(char *dst, size_t len, const char *fmt, ...)
  * empties it in every child before fork() returns there. */
 static struct {
 	unsigned char buf[256];
-	size_t        avail;	/* unused bytes at the end of buf */
-	int           hooked;
+	size_t avail; /* unused bytes at the end of buf */
+	int hooked;
 } rnd_pool;
 
 static void
@@ -162,8 +174,7 @@ util_random(void *buf, size_t n)
 }
 
 int
-util_tcp_listen(const char *host, int port, int backlog, const char *what,
-    char *err, size_t errlen)
+util_tcp_listen(const char *host, int port, int backlog, const char *what, char *err, size_t errlen)
 {
 	struct addrinfo hints, *res = NULL, *ai;
 	char portstr[16];

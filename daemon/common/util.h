@@ -26,8 +26,7 @@ int64_t util_now_ms(void);
 int64_t util_realtime_ms(void);
 
 /* snprintf that reports truncation: returns 0 when it fit, -1 otherwise. */
-int util_fmt(char *dst, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+int util_fmt(char *dst, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Fills buf with n random bytes from getrandom(2); 0 on success. */
 /* Lower-case hex of n bytes into out (2n characters plus NUL). */
@@ -47,8 +46,8 @@ void util_exit_now(int code) __attribute__((noreturn));
 /* A listening TCP socket (CLOEXEC, SO_REUSEADDR, blocking) on host (empty
  * or NULL: all addresses) and port; -1 with err starting with `what` (the
  * setting, e.g. "GRPC_PORT"). */
-int util_tcp_listen(const char *host, int port, int backlog, const char *what,
-    char *err, size_t errlen);
+int util_tcp_listen(
+    const char *host, int port, int backlog, const char *what, char *err, size_t errlen);
 int util_set_nonblock(int fd, int on);
 int util_set_cloexec(int fd);
 

@@ -53,121 +53,121 @@
 
 struct check {
 	const char *name;
-	const char *sql;	/* rows: (detail text, total count); $1 = report limit */
+	const char *sql; /* rows: (detail text, total count); $1 = report limit */
 };
 
 /* Each query yields one row per violation (first $1 of them, ordered for
  * stable output) with its total count in every row. */
 static const struct check checks[] = {
 	{ "entries sum to zero per currency",
-	  "SELECT format('currency %s: entries sum to %s, expected 0 (debits %s, credits %s)', "
-	  "        currency, s, d, c), count(*) OVER () "
-	  "  FROM (SELECT currency, "
-	  "               sum(CASE direction WHEN 'CREDIT' THEN amount_cents ELSE -amount_cents END) s, "
-	  "               coalesce(sum(amount_cents) FILTER (WHERE direction = 'DEBIT'), 0) d, "
-	  "               coalesce(sum(amount_cents) FILTER (WHERE direction = 'CREDIT'), 0) c "
-	  "          FROM ledger_entries GROUP BY currency) x "
-	  " WHERE s <> 0 ORDER BY currency LIMIT $1" },
+	    "SELECT format('currency %s: entries sum to %s, expected 0 (debits %s, credits %s)', "
+	    "        currency, s, d, c), count(*) OVER () "
+	    "  FROM (SELECT currency, "
+	    "               sum(CASE direction WHEN 'CREDIT' THEN amount_cents ELSE -amount_cents END) s, "
+	    "               coalesce(sum(amount_cents) FILTER (WHERE direction = 'DEBIT'), 0) d, "
+	    "               coalesce(sum(amount_cents) FILTER (WHERE direction = 'CREDIT'), 0) c "
+	    "          FROM ledger_entries GROUP BY currency) x "
+	    " WHERE s <> 0 ORDER BY currency LIMIT $1" },
 	{ "balance = signed sum of entries",
-	  "SELECT detail, count(*) OVER () FROM ("
-	  "  SELECT b.account_id AS k, format('account %s: balance %s, signed sum of its entries %s' || "
-	  "         ' (difference %s)', b.account_id, b.available_cents, coalesce(e.s, 0), "
-	  "         b.available_cents - coalesce(e.s, 0)) AS detail "
-	  "    FROM account_balances b LEFT JOIN "
-	  "         (SELECT account_id, sum(CASE direction WHEN 'CREDIT' THEN amount_cents "
-	  "                 ELSE -amount_cents END) s FROM ledger_entries GROUP BY account_id) e "
-	  "         USING (account_id) "
-	  "   WHERE b.available_cents <> coalesce(e.s, 0) "
-	  "  UNION ALL "
-	  "  SELECT e.account_id, format('account %s: %s ledger entries but no balance row', "
-	  "         e.account_id, count(*)) "
-	  "    FROM ledger_entries e LEFT JOIN account_balances b USING (account_id) "
-	  "   WHERE b.account_id IS NULL GROUP BY e.account_id) v "
-	  " ORDER BY k LIMIT $1" },
+	    "SELECT detail, count(*) OVER () FROM ("
+	    "  SELECT b.account_id AS k, format('account %s: balance %s, signed sum of its entries %s' || "
+	    "         ' (difference %s)', b.account_id, b.available_cents, coalesce(e.s, 0), "
+	    "         b.available_cents - coalesce(e.s, 0)) AS detail "
+	    "    FROM account_balances b LEFT JOIN "
+	    "         (SELECT account_id, sum(CASE direction WHEN 'CREDIT' THEN amount_cents "
+	    "                 ELSE -amount_cents END) s FROM ledger_entries GROUP BY account_id) e "
+	    "         USING (account_id) "
+	    "   WHERE b.available_cents <> coalesce(e.s, 0) "
+	    "  UNION ALL "
+	    "  SELECT e.account_id, format('account %s: %s ledger entries but no balance row', "
+	    "         e.account_id, count(*)) "
+	    "    FROM ledger_entries e LEFT JOIN account_balances b USING (account_id) "
+	    "   WHERE b.account_id IS NULL GROUP BY e.account_id) v "
+	    " ORDER BY k LIMIT $1" },
 	{ "balance = last entry's balance_after_cents",
-	  "SELECT format('account %s: balance %s, but its last entry #%s (payment %s) has' || "
-	  "        ' balance_after_cents %s', b.account_id, b.available_cents, l.entry_id, "
-	  "        l.payment_id, l.balance_after_cents), count(*) OVER () "
-	  "  FROM account_balances b "
-	  "  JOIN LATERAL (SELECT entry_id, payment_id, balance_after_cents FROM ledger_entries e "
-	  "                 WHERE e.account_id = b.account_id ORDER BY entry_id DESC LIMIT 1) l ON true "
-	  " WHERE l.balance_after_cents <> b.available_cents ORDER BY b.account_id LIMIT $1" },
+	    "SELECT format('account %s: balance %s, but its last entry #%s (payment %s) has' || "
+	    "        ' balance_after_cents %s', b.account_id, b.available_cents, l.entry_id, "
+	    "        l.payment_id, l.balance_after_cents), count(*) OVER () "
+	    "  FROM account_balances b "
+	    "  JOIN LATERAL (SELECT entry_id, payment_id, balance_after_cents FROM ledger_entries e "
+	    "                 WHERE e.account_id = b.account_id ORDER BY entry_id DESC LIMIT 1) l ON true "
+	    " WHERE l.balance_after_cents <> b.available_cents ORDER BY b.account_id LIMIT $1" },
 	{ "entry chain (balance_after_cents = running sum)",
-	  "SELECT format('account %s: entry #%s (payment %s, %s %s) has balance_after_cents %s,' || "
-	  "        ' running sum of the entries up to it is %s (first broken entry of this account)', "
-	  "        account_id, entry_id, payment_id, direction, amount_cents, balance_after_cents, "
-	  "        running), count(*) OVER () "
-	  "  FROM (SELECT DISTINCT ON (account_id) * FROM "
-	  "          (SELECT e.*, sum(CASE direction WHEN 'CREDIT' THEN amount_cents "
-	  "                  ELSE -amount_cents END) OVER (PARTITION BY account_id ORDER BY entry_id) "
-	  "                  AS running FROM ledger_entries e) r "
-	  "         WHERE balance_after_cents <> running ORDER BY account_id, entry_id) x "
-	  " ORDER BY account_id LIMIT $1" },
+	    "SELECT format('account %s: entry #%s (payment %s, %s %s) has balance_after_cents %s,' || "
+	    "        ' running sum of the entries up to it is %s (first broken entry of this account)', "
+	    "        account_id, entry_id, payment_id, direction, amount_cents, balance_after_cents, "
+	    "        running), count(*) OVER () "
+	    "  FROM (SELECT DISTINCT ON (account_id) * FROM "
+	    "          (SELECT e.*, sum(CASE direction WHEN 'CREDIT' THEN amount_cents "
+	    "                  ELSE -amount_cents END) OVER (PARTITION BY account_id ORDER BY entry_id) "
+	    "                  AS running FROM ledger_entries e) r "
+	    "         WHERE balance_after_cents <> running ORDER BY account_id, entry_id) x "
+	    " ORDER BY account_id LIMIT $1" },
 	{ "no balance below -overdraft_limit_cents",
-	  "SELECT format('account %s: balance %s is below its overdraft floor %s', account_id, "
-	  "        available_cents, -overdraft_limit_cents), count(*) OVER () "
-	  "  FROM account_balances WHERE available_cents < -overdraft_limit_cents "
-	  " ORDER BY account_id LIMIT $1" },
+	    "SELECT format('account %s: balance %s is below its overdraft floor %s', account_id, "
+	    "        available_cents, -overdraft_limit_cents), count(*) OVER () "
+	    "  FROM account_balances WHERE available_cents < -overdraft_limit_cents "
+	    " ORDER BY account_id LIMIT $1" },
 	{ "authorized payment = one DEBIT + one CREDIT",
-	  "SELECT format('payment %s (AUTHORIZED %s %s, %s -> %s): expected DEBIT %s on %s and' || "
-	  "        ' CREDIT %s on %s, found %s', p.payment_id, p.amount_cents, p.currency, "
-	  "        p.payer_account_id, p.payee_account_id, p.amount_cents, p.payer_account_id, "
-	  "        p.amount_cents, p.payee_account_id, "
-	  "        coalesce(string_agg(format('%s %s %s on %s', e.direction, e.amount_cents, "
-	  "                 e.currency, e.account_id), ', ' ORDER BY e.entry_id), 'no entries')), "
-	  "       count(*) OVER () "
-	  "  FROM payments p LEFT JOIN ledger_entries e USING (payment_id) "
-	  " WHERE p.status = 'AUTHORIZED' GROUP BY p.payment_id "
-	  "HAVING count(e.entry_id) <> 2 "
-	  "    OR count(*) FILTER (WHERE e.direction = 'DEBIT' AND e.account_id = p.payer_account_id "
-	  "        AND e.amount_cents = p.amount_cents AND e.currency = p.currency) <> 1 "
-	  "    OR count(*) FILTER (WHERE e.direction = 'CREDIT' AND e.account_id = p.payee_account_id "
-	  "        AND e.amount_cents = p.amount_cents AND e.currency = p.currency) <> 1 "
-	  " ORDER BY p.payment_id LIMIT $1" },
+	    "SELECT format('payment %s (AUTHORIZED %s %s, %s -> %s): expected DEBIT %s on %s and' || "
+	    "        ' CREDIT %s on %s, found %s', p.payment_id, p.amount_cents, p.currency, "
+	    "        p.payer_account_id, p.payee_account_id, p.amount_cents, p.payer_account_id, "
+	    "        p.amount_cents, p.payee_account_id, "
+	    "        coalesce(string_agg(format('%s %s %s on %s', e.direction, e.amount_cents, "
+	    "                 e.currency, e.account_id), ', ' ORDER BY e.entry_id), 'no entries')), "
+	    "       count(*) OVER () "
+	    "  FROM payments p LEFT JOIN ledger_entries e USING (payment_id) "
+	    " WHERE p.status = 'AUTHORIZED' GROUP BY p.payment_id "
+	    "HAVING count(e.entry_id) <> 2 "
+	    "    OR count(*) FILTER (WHERE e.direction = 'DEBIT' AND e.account_id = p.payer_account_id "
+	    "        AND e.amount_cents = p.amount_cents AND e.currency = p.currency) <> 1 "
+	    "    OR count(*) FILTER (WHERE e.direction = 'CREDIT' AND e.account_id = p.payee_account_id "
+	    "        AND e.amount_cents = p.amount_cents AND e.currency = p.currency) <> 1 "
+	    " ORDER BY p.payment_id LIMIT $1" },
 	{ "declined payment has no entries",
-	  "SELECT format('payment %s is DECLINED (%s) but has %s ledger entries (%s)', p.payment_id, "
-	  "        p.error_code, count(*), string_agg(format('%s %s on %s', e.direction, "
-	  "        e.amount_cents, e.account_id), ', ' ORDER BY e.entry_id)), count(*) OVER () "
-	  "  FROM payments p JOIN ledger_entries e USING (payment_id) "
-	  " WHERE p.status = 'DECLINED' GROUP BY p.payment_id ORDER BY p.payment_id LIMIT $1" },
+	    "SELECT format('payment %s is DECLINED (%s) but has %s ledger entries (%s)', p.payment_id, "
+	    "        p.error_code, count(*), string_agg(format('%s %s on %s', e.direction, "
+	    "        e.amount_cents, e.account_id), ', ' ORDER BY e.entry_id)), count(*) OVER () "
+	    "  FROM payments p JOIN ledger_entries e USING (payment_id) "
+	    " WHERE p.status = 'DECLINED' GROUP BY p.payment_id ORDER BY p.payment_id LIMIT $1" },
 	{ "payment has exactly one outbox event",
-	  "SELECT format('payment %s (%s, correlation_id %s) has %s outbox events, expected 1%s', "
-	  "        p.payment_id, p.status, coalesce(p.correlation_id, 'NULL'), count(o.seq), "
-	  "        CASE WHEN count(o.seq) > 1 THEN ' (event ids ' || "
-	  "             string_agg(o.event_id::text, ', ' ORDER BY o.seq) || ')' ELSE '' END), "
-	  "       count(*) OVER () "
-	  "  FROM payments p LEFT JOIN outbox o "
-	  "       ON o.aggregate_type = 'payment' AND o.aggregate_id = p.payment_id "
-	  " WHERE p.correlation_id IS DISTINCT FROM 'reset-test-data' "
-	  " GROUP BY p.payment_id HAVING count(o.seq) <> 1 ORDER BY p.payment_id LIMIT $1" },
+	    "SELECT format('payment %s (%s, correlation_id %s) has %s outbox events, expected 1%s', "
+	    "        p.payment_id, p.status, coalesce(p.correlation_id, 'NULL'), count(o.seq), "
+	    "        CASE WHEN count(o.seq) > 1 THEN ' (event ids ' || "
+	    "             string_agg(o.event_id::text, ', ' ORDER BY o.seq) || ')' ELSE '' END), "
+	    "       count(*) OVER () "
+	    "  FROM payments p LEFT JOIN outbox o "
+	    "       ON o.aggregate_type = 'payment' AND o.aggregate_id = p.payment_id "
+	    " WHERE p.correlation_id IS DISTINCT FROM 'reset-test-data' "
+	    " GROUP BY p.payment_id HAVING count(o.seq) <> 1 ORDER BY p.payment_id LIMIT $1" },
 	{ "outbox event matches its payment",
-	  "SELECT format('outbox event %s (seq %s) for payment %s: %s', o.event_id, o.seq, "
-	  "        p.payment_id, concat_ws('; ', "
-	  "          CASE WHEN o.event_type <> CASE p.status WHEN 'AUTHORIZED' THEN 'PaymentAuthorized' "
-	  "                    ELSE 'PaymentDeclined' END "
-	  "               THEN format('event_type %s, payment is %s', o.event_type, p.status) END, "
-	  "          CASE WHEN o.payload->>'status' IS DISTINCT FROM p.status "
-	  "               THEN format('payload status %s, payment is %s', "
-	  "                    coalesce(o.payload->>'status', 'missing'), p.status) END, "
-	  "          CASE WHEN o.payload->'amount_cents' IS DISTINCT FROM to_jsonb(p.amount_cents) "
-	  "               THEN format('payload amount_cents %s, payment has %s', "
-	  "                    coalesce(o.payload->>'amount_cents', 'missing'), p.amount_cents) END, "
-	  "          CASE WHEN o.payload->>'payer_account_id' IS DISTINCT FROM p.payer_account_id "
-	  "               OR o.payload->>'payee_account_id' IS DISTINCT FROM p.payee_account_id "
-	  "               THEN 'payload accounts differ from the payment' END)), count(*) OVER () "
-	  "  FROM outbox o JOIN payments p "
-	  "       ON o.aggregate_type = 'payment' AND o.aggregate_id = p.payment_id "
-	  " WHERE o.event_type <> CASE p.status WHEN 'AUTHORIZED' THEN 'PaymentAuthorized' "
-	  "                          ELSE 'PaymentDeclined' END "
-	  "    OR o.payload->>'status' IS DISTINCT FROM p.status "
-	  "    OR o.payload->'amount_cents' IS DISTINCT FROM to_jsonb(p.amount_cents) "
-	  "    OR o.payload->>'payer_account_id' IS DISTINCT FROM p.payer_account_id "
-	  "    OR o.payload->>'payee_account_id' IS DISTINCT FROM p.payee_account_id "
-	  " ORDER BY o.seq LIMIT $1" },
+	    "SELECT format('outbox event %s (seq %s) for payment %s: %s', o.event_id, o.seq, "
+	    "        p.payment_id, concat_ws('; ', "
+	    "          CASE WHEN o.event_type <> CASE p.status WHEN 'AUTHORIZED' THEN 'PaymentAuthorized' "
+	    "                    ELSE 'PaymentDeclined' END "
+	    "               THEN format('event_type %s, payment is %s', o.event_type, p.status) END, "
+	    "          CASE WHEN o.payload->>'status' IS DISTINCT FROM p.status "
+	    "               THEN format('payload status %s, payment is %s', "
+	    "                    coalesce(o.payload->>'status', 'missing'), p.status) END, "
+	    "          CASE WHEN o.payload->'amount_cents' IS DISTINCT FROM to_jsonb(p.amount_cents) "
+	    "               THEN format('payload amount_cents %s, payment has %s', "
+	    "                    coalesce(o.payload->>'amount_cents', 'missing'), p.amount_cents) END, "
+	    "          CASE WHEN o.payload->>'payer_account_id' IS DISTINCT FROM p.payer_account_id "
+	    "               OR o.payload->>'payee_account_id' IS DISTINCT FROM p.payee_account_id "
+	    "               THEN 'payload accounts differ from the payment' END)), count(*) OVER () "
+	    "  FROM outbox o JOIN payments p "
+	    "       ON o.aggregate_type = 'payment' AND o.aggregate_id = p.payment_id "
+	    " WHERE o.event_type <> CASE p.status WHEN 'AUTHORIZED' THEN 'PaymentAuthorized' "
+	    "                          ELSE 'PaymentDeclined' END "
+	    "    OR o.payload->>'status' IS DISTINCT FROM p.status "
+	    "    OR o.payload->'amount_cents' IS DISTINCT FROM to_jsonb(p.amount_cents) "
+	    "    OR o.payload->>'payer_account_id' IS DISTINCT FROM p.payer_account_id "
+	    "    OR o.payload->>'payee_account_id' IS DISTINCT FROM p.payee_account_id "
+	    " ORDER BY o.seq LIMIT $1" },
 	{ "no idempotency key left PENDING",
-	  "SELECT format('idempotency key %s (payment %s) is still PENDING: its transaction' || "
-	  "        ' committed half-way', idempotency_key, payment_id), count(*) OVER () "
-	  "  FROM idempotency_keys WHERE status = 'PENDING' ORDER BY idempotency_key LIMIT $1" },
+	    "SELECT format('idempotency key %s (payment %s) is still PENDING: its transaction' || "
+	    "        ' committed half-way', idempotency_key, payment_id), count(*) OVER () "
+	    "  FROM idempotency_keys WHERE status = 'PENDING' ORDER BY idempotency_key LIMIT $1" },
 };
 
 static int max_report = 20;
@@ -251,28 +251,28 @@ query_value(PGconn *c, const char *sql, char *out, size_t outlen)
 #define T_DLQ  2
 
 struct ev {
-	char     id[37];
-	int      used;
-	int      in_outbox, published;
-	int      expect_topic;		/* T_AUTH/T_DECL, or -1 for an unknown type */
-	int64_t  seq;
-	char     aggregate[64];
-	int      count;			/* messages on the broker */
-	int      wrong_topic;
-	int      first_topic, second_topic;
-	int32_t  first_part, second_part;
-	int64_t  first_off, second_off;
+	char id[37];
+	int used;
+	int in_outbox, published;
+	int expect_topic; /* T_AUTH/T_DECL, or -1 for an unknown type */
+	int64_t seq;
+	char aggregate[64];
+	int count; /* messages on the broker */
+	int wrong_topic;
+	int first_topic, second_topic;
+	int32_t first_part, second_part;
+	int64_t first_off, second_off;
 };
 
 struct evtab {
 	struct ev *e;
-	size_t     cap, n;
+	size_t cap, n;
 };
 
 static uint64_t
 hash_id(const char *s)
 {
-	uint64_t h = 1469598103934665603ULL;	/* FNV-1a */
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
 
 	for (; *s; s++) {
 		h ^= (unsigned char)*s;
@@ -281,8 +281,7 @@ hash_id(const char *s)
 	return h;
 }
 
-static struct ev *
-ev_find(struct evtab *t, const char *id, int create);
+static struct ev *ev_find(struct evtab *t, const char *id, int create);
 
 static void
 ev_grow(struct evtab *t)
@@ -391,7 +390,8 @@ struct kopts {
 static int
 load_outbox(PGconn *c, struct evtab *t, char *err, size_t errlen)
 {
-	PGresult *r = PQexec(c, "SELECT event_id::text, seq, event_type, published_at IS NOT NULL, "
+	PGresult *r = PQexec(c,
+	    "SELECT event_id::text, seq, event_type, published_at IS NOT NULL, "
 	    "aggregate_id FROM outbox ORDER BY seq");
 	int i, rc = -1;
 
@@ -407,7 +407,8 @@ load_outbox(PGconn *c, struct evtab *t, char *err, size_t errlen)
 		e->seq = strtoll(PQgetvalue(r, i, 1), NULL, 10);
 		e->published = PQgetvalue(r, i, 3)[0] == 't';
 		e->expect_topic = strcmp(type, "PaymentAuthorized") == 0 ? T_AUTH
-		    : strcmp(type, "PaymentDeclined") == 0 ? T_DECL : -1;
+		    : strcmp(type, "PaymentDeclined") == 0               ? T_DECL
+		                                                         : -1;
 		snprintf(e->aggregate, sizeof(e->aggregate), "%s", PQgetvalue(r, i, 4));
 	}
 	rc = 0;
@@ -417,17 +418,17 @@ out:
 }
 
 struct part {
-	int     topic;
+	int topic;
 	int32_t p;
 	int64_t lo, hi;
-	int     done;
+	int done;
 };
 
 /* Reads every message of the three topics up to the end offsets taken
  * now and tallies them into t. Returns messages read, or -1. */
 static long
-consume_all(const struct kopts *ko, char topics[3][128], struct evtab *t,
-    long *no_id, char *err, size_t errlen)
+consume_all(const struct kopts *ko, char topics[3][128], struct evtab *t, long *no_id, char *err,
+    size_t errlen)
 {
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	rd_kafka_t *rk = NULL;
@@ -459,18 +460,20 @@ consume_all(const struct kopts *ko, char topics[3][128], struct evtab *t,
 	for (k = 0; k < 3; k++) {
 		const struct rd_kafka_metadata *md = NULL;
 		rd_kafka_topic_t *rt = rd_kafka_topic_new(rk, topics[k], NULL);
-		rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rt, &md,
-		    (int)(until - util_now_ms() > 0 ? until - util_now_ms() : 1));
+		rd_kafka_resp_err_t e = rd_kafka_metadata(
+		    rk, 0, rt, &md, (int)(until - util_now_ms() > 0 ? until - util_now_ms() : 1));
 
 		if (e != RD_KAFKA_RESP_ERR_NO_ERROR || md->topic_cnt != 1) {
-			snprintf(err, errlen, "kafka metadata for %s: %s", topics[k], rd_kafka_err2str(e));
+			snprintf(err, errlen, "kafka metadata for %s: %s", topics[k],
+			    rd_kafka_err2str(e));
 			if (md)
 				rd_kafka_metadata_destroy(md);
 			rd_kafka_topic_destroy(rt);
 			goto out;
 		}
 		if (md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
-			printf("note  topic %s does not exist on the broker (treated as empty)\n", topics[k]);
+			printf("note  topic %s does not exist on the broker (treated as empty)\n",
+			    topics[k]);
 		} else if (md->topics[0].err) {
 			snprintf(err, errlen, "kafka metadata for %s: %s", topics[k],
 			    rd_kafka_err2str(md->topics[0].err));
@@ -478,7 +481,8 @@ consume_all(const struct kopts *ko, char topics[3][128], struct evtab *t,
 			rd_kafka_topic_destroy(rt);
 			goto out;
 		}
-		for (i = 0; md->topics[0].err == 0 && i < (size_t)md->topics[0].partition_cnt; i++) {
+		for (i = 0; md->topics[0].err == 0 && i < (size_t)md->topics[0].partition_cnt;
+		     i++) {
 			if (np == cap) {
 				cap = cap ? cap * 2 : 16;
 				parts = realloc(parts, cap * sizeof(*parts));
@@ -488,8 +492,8 @@ consume_all(const struct kopts *ko, char topics[3][128], struct evtab *t,
 			parts[np].topic = k;
 			parts[np].p = md->topics[0].partitions[i].id;
 			parts[np].done = 0;
-			e = rd_kafka_query_watermark_offsets(rk, topics[k], parts[np].p,
-			    &parts[np].lo, &parts[np].hi, 10000);
+			e = rd_kafka_query_watermark_offsets(
+			    rk, topics[k], parts[np].p, &parts[np].lo, &parts[np].hi, 10000);
 			if (e) {
 				snprintf(err, errlen, "kafka watermarks of %s[%d]: %s", topics[k],
 				    (int)parts[np].p, rd_kafka_err2str(e));
@@ -508,14 +512,16 @@ consume_all(const struct kopts *ko, char topics[3][128], struct evtab *t,
 			parts[i].done = 1;
 			continue;
 		}
-		rd_kafka_topic_partition_list_add(tl, topics[parts[i].topic], parts[i].p)->offset = parts[i].lo;
+		rd_kafka_topic_partition_list_add(tl, topics[parts[i].topic], parts[i].p)->offset =
+		    parts[i].lo;
 		left++;
 	}
 	for (i = 0; i < np; i++)
 		if (parts[i].lo > 0)
-			printf("note  %s[%d] starts at offset %" PRId64 ": older messages were deleted by "
-			    "retention, so their events may be reported missing\n", topics[parts[i].topic],
-			    (int)parts[i].p, parts[i].lo);
+			printf("note  %s[%d] starts at offset %" PRId64
+			       ": older messages were deleted by "
+			       "retention, so their events may be reported missing\n",
+			    topics[parts[i].topic], (int)parts[i].p, parts[i].lo);
 	if (rd_kafka_assign(rk, tl)) {
 		snprintf(err, errlen, "kafka assign failed");
 		goto out;
@@ -526,8 +532,10 @@ consume_all(const struct kopts *ko, char topics[3][128], struct evtab *t,
 		char id[37];
 
 		if (util_now_ms() > until) {
-			snprintf(err, errlen, "timed out after %d ms reading the topics "
-			    "(%zu partitions not read to their end)", ko->timeout_ms, left);
+			snprintf(err, errlen,
+			    "timed out after %d ms reading the topics "
+			    "(%zu partitions not read to their end)",
+			    ko->timeout_ms, left);
 			nread = -1;
 			goto out;
 		}
@@ -557,8 +565,10 @@ consume_all(const struct kopts *ko, char topics[3][128], struct evtab *t,
 			if (message_event_id(m, id) < 0) {
 				(*no_id)++;
 				if (printed++ < max_report)
-					printf("FAIL  message %s[%d]@%" PRId64 " carries no event_id header "
-					    "or envelope field\n", topics[pp->topic], (int)m->partition, m->offset);
+					printf("FAIL  message %s[%d]@%" PRId64
+					       " carries no event_id header "
+					       "or envelope field\n",
+					    topics[pp->topic], (int)m->partition, m->offset);
 			} else {
 				struct ev *e = ev_find(t, id, 1);
 				if (e->count == 0) {
@@ -571,7 +581,8 @@ consume_all(const struct kopts *ko, char topics[3][128], struct evtab *t,
 					e->second_off = m->offset;
 				}
 				e->count++;
-				if (pp->topic != T_DLQ && e->expect_topic >= 0 && pp->topic != e->expect_topic)
+				if (pp->topic != T_DLQ && e->expect_topic >= 0 &&
+				    pp->topic != e->expect_topic)
 					e->wrong_topic = 1;
 			}
 			if (m->offset >= pp->hi - 1) {
@@ -628,8 +639,8 @@ recheck_unknown(const char *url, struct evtab *t, char *err, size_t errlen)
 		goto out;
 	}
 	p[0] = arr;
-	r = PQexecParams(c, "SELECT event_id::text FROM outbox WHERE event_id = ANY($1::uuid[])",
-	    1, NULL, p, NULL, NULL, 0);
+	r = PQexecParams(c, "SELECT event_id::text FROM outbox WHERE event_id = ANY($1::uuid[])", 1,
+	    NULL, p, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		snprintf(err, errlen, "re-checking unknown events: %s", PQerrorMessage(c));
 		goto out;
@@ -637,7 +648,7 @@ recheck_unknown(const char *url, struct evtab *t, char *err, size_t errlen)
 	for (i = 0; i < (size_t)PQntuples(r); i++) {
 		struct ev *e = ev_find(t, PQgetvalue(r, (int)i, 0), 0);
 		if (e)
-			e->in_outbox = 2;	/* committed after the snapshot */
+			e->in_outbox = 2; /* committed after the snapshot */
 	}
 	rc = 0;
 out:
@@ -698,18 +709,22 @@ kafka_compare(const char *url, PGconn *c, const struct kopts *ko, char *err, siz
 	    missing ? "FAIL" : "ok  ", missing);
 	for (i = 0, shown = 0; i < t.cap && missing; i++) {
 		struct ev *e = &t.e[i];
-		if (e->used && e->in_outbox == 1 && e->published && e->count == 0 && shown++ < max_report)
-			printf("        event %s (outbox seq %" PRId64 ", aggregate %s) is marked published "
-			    "but is on none of %s, %s, %s\n", e->id, e->seq, e->aggregate,
-			    topics[0], topics[1], topics[2]);
+		if (e->used && e->in_outbox == 1 && e->published && e->count == 0 &&
+		    shown++ < max_report)
+			printf("        event %s (outbox seq %" PRId64
+			       ", aggregate %s) is marked published "
+			       "but is on none of %s, %s, %s\n",
+			    e->id, e->seq, e->aggregate, topics[0], topics[1], topics[2]);
 	}
-	printf("%s  kafka: no event is on the broker twice (%ld duplicated)\n", dup ? "FAIL" : "ok  ", dup);
+	printf("%s  kafka: no event is on the broker twice (%ld duplicated)\n",
+	    dup ? "FAIL" : "ok  ", dup);
 	for (i = 0, shown = 0; i < t.cap && dup; i++) {
 		struct ev *e = &t.e[i];
 		if (e->used && e->count > 1 && shown++ < max_report)
 			printf("        event %s (aggregate %s) appears %d times: %s[%d]@%" PRId64
-			    " and %s[%d]@%" PRId64 "%s\n", e->id, e->in_outbox ? e->aggregate : "?",
-			    e->count, topic_of(topics, e->first_topic), (int)e->first_part, e->first_off,
+			       " and %s[%d]@%" PRId64 "%s\n",
+			    e->id, e->in_outbox ? e->aggregate : "?", e->count,
+			    topic_of(topics, e->first_topic), (int)e->first_part, e->first_off,
 			    topic_of(topics, e->second_topic), (int)e->second_part, e->second_off,
 			    e->count > 2 ? " ..." : "");
 	}
@@ -718,21 +733,25 @@ kafka_compare(const char *url, PGconn *c, const struct kopts *ko, char *err, siz
 	for (i = 0, shown = 0; i < t.cap && wrong; i++) {
 		struct ev *e = &t.e[i];
 		if (e->used && e->count > 0 && e->wrong_topic && shown++ < max_report)
-			printf("        event %s (seq %" PRId64 ") is on %s, expected %s or %s\n", e->id,
-			    e->seq, topic_of(topics, e->first_topic), topic_of(topics, e->expect_topic),
-			    topics[T_DLQ]);
+			printf("        event %s (seq %" PRId64 ") is on %s, expected %s or %s\n",
+			    e->id, e->seq, topic_of(topics, e->first_topic),
+			    topic_of(topics, e->expect_topic), topics[T_DLQ]);
 	}
-	printf("%s  kafka: every message belongs to an outbox row (%ld unknown, %ld without event_id)\n",
+	printf(
+	    "%s  kafka: every message belongs to an outbox row (%ld unknown, %ld without event_id)\n",
 	    unknown || no_id ? "FAIL" : "ok  ", unknown, no_id);
 	for (i = 0, shown = 0; i < t.cap && unknown; i++) {
 		struct ev *e = &t.e[i];
 		if (e->used && e->count > 0 && e->in_outbox == 0 && shown++ < max_report)
-			printf("        message %s[%d]@%" PRId64 " has event_id %s, which no outbox row has\n",
-			    topic_of(topics, e->first_topic), (int)e->first_part, e->first_off, e->id);
+			printf("        message %s[%d]@%" PRId64
+			       " has event_id %s, which no outbox row has\n",
+			    topic_of(topics, e->first_topic), (int)e->first_part, e->first_off,
+			    e->id);
 	}
 	if (early)
 		printf("note  %ld events are on the broker but not yet marked published "
-		    "(the relay marks after the broker acknowledges)\n", early);
+		       "(the relay marks after the broker acknowledges)\n",
+		    early);
 	if (late)
 		printf("note  %ld events on the broker were committed after the snapshot\n", late);
 	printf("      kafka: %ld messages read, %zu outbox rows\n", nread, t.n);
@@ -746,9 +765,13 @@ int
 main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "database-url", 1, NULL, 'd' }, { "kafka", 1, NULL, 'k' },
-		{ "topic-prefix", 1, NULL, 'p' }, { "kafka-timeout", 1, NULL, 't' },
-		{ "max-report", 1, NULL, 'm' }, { "help", 0, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "database-url", 1, NULL, 'd' },
+		{ "kafka", 1, NULL, 'k' },
+		{ "topic-prefix", 1, NULL, 'p' },
+		{ "kafka-timeout", 1, NULL, 't' },
+		{ "max-report", 1, NULL, 'm' },
+		{ "help", 0, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
 	const char *url = getenv("DATABASE_URL"), *prefix = getenv("KAFKA_TOPIC_PREFIX");
 	struct kopts ko = { NULL, "payments", 30000 };
@@ -786,16 +809,18 @@ main(int argc, char **argv)
 	 * "ORDER BY ... LIMIT", which is quadratic: minutes for 150k payments.
 	 * The LATERAL last-entry lookup remains a nested loop (it has no
 	 * alternative). work_mem keeps the sorts of a big ledger in memory. */
-	r = PQexec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
+	r = PQexec(c,
+	    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
 	    "SET LOCAL enable_nestloop = off; SET LOCAL work_mem = '64MB'");
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		fprintf(stderr, "payment-verify: %s", PQerrorMessage(c));
 		goto out;
 	}
-	if (query_value(c, "SELECT format('%s payments, %s ledger entries, %s accounts, "
-	    "%s outbox events', (SELECT count(*) FROM payments), (SELECT count(*) FROM ledger_entries), "
-	    "(SELECT count(*) FROM account_balances), (SELECT count(*) FROM outbox))",
-	    err, sizeof(err)) < 0) {
+	if (query_value(c,
+	        "SELECT format('%s payments, %s ledger entries, %s accounts, "
+	        "%s outbox events', (SELECT count(*) FROM payments), (SELECT count(*) FROM ledger_entries), "
+	        "(SELECT count(*) FROM account_balances), (SELECT count(*) FROM outbox))",
+	        err, sizeof(err)) < 0) {
 		fprintf(stderr, "payment-verify: %s (are migrations applied?)", PQerrorMessage(c));
 		goto out;
 	}
@@ -808,10 +833,14 @@ main(int argc, char **argv)
 		}
 		total += n;
 	}
-	if (query_value(c, "SELECT count(*) FROM outbox o WHERE NOT EXISTS "
-	    "(SELECT 1 FROM payments p WHERE p.payment_id = o.aggregate_id)", buf, sizeof(buf)) == 0 &&
+	if (query_value(c,
+	        "SELECT count(*) FROM outbox o WHERE NOT EXISTS "
+	        "(SELECT 1 FROM payments p WHERE p.payment_id = o.aggregate_id)",
+	        buf, sizeof(buf)) == 0 &&
 	    strcmp(buf, "0") != 0)
-		printf("note  %s outbox events refer to no payment (written outside authorize_payment)\n", buf);
+		printf(
+		    "note  %s outbox events refer to no payment (written outside authorize_payment)\n",
+		    buf);
 	if (ko.brokers != NULL) {
 		n = kafka_compare(url, c, &ko, err, sizeof(err));
 		if (n < 0) {

@@ -39,8 +39,8 @@ gcli_channel(const char *target, int fresh_connection)
 }
 
 int
-gcli_unary(grpc_channel *ch, const char *method, const uint8_t *req, size_t len,
-    int timeout_ms, const struct gcli_md *md, size_t nmd, struct gcli_result *res)
+gcli_unary(grpc_channel *ch, const char *method, const uint8_t *req, size_t len, int timeout_ms,
+    const struct gcli_md *md, size_t nmd, struct gcli_result *res)
 {
 	grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
 	grpc_metadata_array init_md, trail_md;
@@ -65,8 +65,8 @@ gcli_unary(grpc_channel *ch, const char *method, const uint8_t *req, size_t len,
 		send_md[i].key = grpc_slice_from_copied_string(md[i].key);
 		send_md[i].value = grpc_slice_from_copied_string(md[i].value);
 	}
-	call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
-	    method_s, NULL, gu_deadline_ms(timeout_ms), NULL);
+	call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, method_s, NULL,
+	    gu_deadline_ms(timeout_ms), NULL);
 	if (call == NULL)
 		goto out;
 
@@ -88,12 +88,11 @@ gcli_unary(grpc_channel *ch, const char *method, const uint8_t *req, size_t len,
 		grpc_call_unref(call);
 		goto out;
 	}
-	ev = grpc_completion_queue_pluck(cq, (void *)1,
-	    gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+	ev = grpc_completion_queue_pluck(cq, (void *)1, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 	if (ev.type != GRPC_OP_COMPLETE)
-		abort();	/* pluck with an infinite deadline cannot time out */
-	snprintf(res->details, sizeof(res->details), "%.*s",
-	    (int)GRPC_SLICE_LENGTH(details), (const char *)GRPC_SLICE_START_PTR(details));
+		abort(); /* pluck with an infinite deadline cannot time out */
+	snprintf(res->details, sizeof(res->details), "%.*s", (int)GRPC_SLICE_LENGTH(details),
+	    (const char *)GRPC_SLICE_START_PTR(details));
 	if (recv != NULL) {
 		if (gu_bb_read(recv, &res->body, &res->len) == 0)
 			res->has_body = 1;
@@ -113,8 +112,9 @@ out:
 	grpc_metadata_array_destroy(&init_md);
 	grpc_metadata_array_destroy(&trail_md);
 	grpc_completion_queue_shutdown(cq);
-	while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME),
-	    NULL).type != GRPC_QUEUE_SHUTDOWN)
+	while (
+	    grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+	    GRPC_QUEUE_SHUTDOWN)
 		;
 	grpc_completion_queue_destroy(cq);
 	return rc;

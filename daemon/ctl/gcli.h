@@ -23,21 +23,20 @@ struct gcli_md {
 
 struct gcli_result {
 	grpc_status_code status;
-	char     details[512];
+	char details[512];
 	uint8_t *body;
-	size_t   len;
-	int      has_body;
-	char     correlation_id[129];	/* from initial metadata, if echoed */
-	char     retry_after[32];	/* from trailing metadata, if any */
+	size_t len;
+	int has_body;
+	char correlation_id[129]; /* from initial metadata, if echoed */
+	char retry_after[32];     /* from trailing metadata, if any */
 };
 
 void gcli_global_init(void);
 /* Channel to host:port; fresh_connection=1 disables subchannel sharing so
  * each channel gets its own TCP connection. */
 grpc_channel *gcli_channel(const char *target, int fresh_connection);
-int  gcli_unary(grpc_channel *ch, const char *method, const uint8_t *req,
-         size_t len, int timeout_ms, const struct gcli_md *md, size_t nmd,
-         struct gcli_result *res);
+int gcli_unary(grpc_channel *ch, const char *method, const uint8_t *req, size_t len, int timeout_ms,
+    const struct gcli_md *md, size_t nmd, struct gcli_result *res);
 void gcli_result_free(struct gcli_result *res);
 
 #endif

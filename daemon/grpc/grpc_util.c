@@ -52,8 +52,7 @@ gu_md_get(const grpc_metadata_array *md, const char *key, char *buf, size_t bufl
 	for (i = 0; i < md->count; i++) {
 		const grpc_slice *k = &md->metadata[i].key;
 		const grpc_slice *v = &md->metadata[i].value;
-		if (GRPC_SLICE_LENGTH(*k) == kl &&
-		    memcmp(GRPC_SLICE_START_PTR(*k), key, kl) == 0) {
+		if (GRPC_SLICE_LENGTH(*k) == kl && memcmp(GRPC_SLICE_START_PTR(*k), key, kl) == 0) {
 			size_t vl = GRPC_SLICE_LENGTH(*v);
 			if (vl >= buflen)
 				return 0;
@@ -70,8 +69,7 @@ gu_deadline_ms(int64_t ms)
 {
 	if (ms < 0)
 		return gpr_inf_future(GPR_CLOCK_MONOTONIC);
-	return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-	    gpr_time_from_millis(ms, GPR_TIMESPAN));
+	return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(ms, GPR_TIMESPAN));
 }
 
 int64_t
@@ -90,11 +88,23 @@ const char *
 gu_status_name(grpc_status_code code)
 {
 	static const char *names[] = {
-		"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT",
-		"DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
-		"PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-		"ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL",
-		"UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
+		"OK",
+		"CANCELLED",
+		"UNKNOWN",
+		"INVALID_ARGUMENT",
+		"DEADLINE_EXCEEDED",
+		"NOT_FOUND",
+		"ALREADY_EXISTS",
+		"PERMISSION_DENIED",
+		"RESOURCE_EXHAUSTED",
+		"FAILED_PRECONDITION",
+		"ABORTED",
+		"OUT_OF_RANGE",
+		"UNIMPLEMENTED",
+		"INTERNAL",
+		"UNAVAILABLE",
+		"DATA_LOSS",
+		"UNAUTHENTICATED",
 	};
 
 	if ((unsigned)code < ARRAY_LEN(names))

@@ -29,13 +29,13 @@
 
 struct ledger {
 	PGconn *conn;
-	int     broken;
-	int     retry_max;
-	int64_t sess_tmo_ms;	/* statement_timeout in force; -1 unknown */
+	int broken;
+	int retry_max;
+	int64_t sess_tmo_ms; /* statement_timeout in force; -1 unknown */
 };
 
 /* Without a client deadline statements get this much. */
-#define DEFAULT_TMO_MS  30000
+#define DEFAULT_TMO_MS 30000
 
 static const struct {
 	const char *name, *sql;
@@ -43,22 +43,28 @@ static const struct {
 } stmts[] = {
 	{ "tmo", "SELECT set_config('statement_timeout', $1, false)", 1 },
 	{ "ping", "SELECT 1", 0 },
-	{ "auth", "SELECT o_payment_id, o_status, o_error_code, o_error_message, "
-	          "o_processed_at, o_replayed, o_conflict FROM authorize_payment("
-	          "$1, $2, $3, $4::bigint, $5, $6, $7::bytea, $8, $9::integer, $10)", 10 },
-	{ "getpay", "SELECT payment_id, payer_account_id, payee_account_id, amount_cents, "
-	            "currency, status, description, rfc3339(created_at), rfc3339(updated_at) "
-	            "FROM payments WHERE payment_id = $1", 1 },
-	{ "getbal", "SELECT b.account_id, b.available_cents, b.pending_cents, a.currency "
-	            "FROM account_balances b JOIN accounts a USING (account_id) "
-	            "WHERE b.account_id = $1", 1 },
+	{ "auth",
+	    "SELECT o_payment_id, o_status, o_error_code, o_error_message, "
+	    "o_processed_at, o_replayed, o_conflict FROM authorize_payment("
+	    "$1, $2, $3, $4::bigint, $5, $6, $7::bytea, $8, $9::integer, $10)",
+	    10 },
+	{ "getpay",
+	    "SELECT payment_id, payer_account_id, payee_account_id, amount_cents, "
+	    "currency, status, description, rfc3339(created_at), rfc3339(updated_at) "
+	    "FROM payments WHERE payment_id = $1",
+	    1 },
+	{ "getbal",
+	    "SELECT b.account_id, b.available_cents, b.pending_cents, a.currency "
+	    "FROM account_balances b JOIN accounts a USING (account_id) "
+	    "WHERE b.account_id = $1",
+	    1 },
 };
 
 const char *
 ledger_rc_name(enum ledger_rc rc)
 {
-	static const char *n[] = { "ok", "not_found", "invalid", "timeout",
-	    "unavailable", "busy", "internal" };
+	static const char *n[] = { "ok", "not_found", "invalid", "timeout", "unavailable", "busy",
+		"internal" };
 	return (unsigned)rc < ARRAY_LEN(n) ? n[rc] : "?";
 }
 
@@ -78,15 +84,12 @@ drain_segment(struct ledger *l, const char *what, char *err, size_t errlen)
 				snprintf(err, errlen, "%s: %s", what, PQerrorMessage(l->conn));
 				return -1;
 			}
-			continue;	/* end of one command's results */
+			continue; /* end of one command's results */
 		}
 		switch (PQresultStatus(r)) {
-		case PGRES_PIPELINE_SYNC:
-			PQclear(r);
-			return rc;
+		case PGRES_PIPELINE_SYNC: PQclear(r); return rc;
 		case PGRES_COMMAND_OK:
-		case PGRES_TUPLES_OK:
-			break;
+		case PGRES_TUPLES_OK: break;
 		default:
 			if (rc == 0) {
 				snprintf(err, errlen, "%s: %s", what, PQresultErrorMessage(r));
@@ -129,16 +132,29 @@ warm_up(struct ledger *l, char *err, size_t errlen)
 	snprintf(pid, sizeof(pid), "~warm-up-%s", tag);
 	acc[0] = payer;
 	acc[1] = payee;
-	v[0] = key; v[1] = payer; v[2] = payee; v[3] = "1"; v[4] = "USD";
-	v[5] = ""; v[6] = (const char *)fp; lens[6] = 32; fmts[6] = 1;
-	v[7] = pid; v[8] = "60"; v[9] = "warm-up";
+	v[0] = key;
+	v[1] = payer;
+	v[2] = payee;
+	v[3] = "1";
+	v[4] = "USD";
+	v[5] = "";
+	v[6] = (const char *)fp;
+	lens[6] = 32;
+	fmts[6] = 1;
+	v[7] = pid;
+	v[8] = "60";
+	v[9] = "warm-up";
 
 	if (!PQenterPipelineMode(l->conn) ||
 	    !PQsendQueryParams(l->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) ||
-	    !PQsendQueryParams(l->conn, "INSERT INTO accounts (account_id, currency) "
-	        "VALUES ($1, 'USD'), ($2, 'USD')", 2, NULL, acc, NULL, NULL, 0) ||
-	    !PQsendQueryParams(l->conn, "INSERT INTO account_balances (account_id, "
-	        "available_cents) VALUES ($1, 100), ($2, 0)", 2, NULL, acc, NULL, NULL, 0) ||
+	    !PQsendQueryParams(l->conn,
+	        "INSERT INTO accounts (account_id, currency) "
+	        "VALUES ($1, 'USD'), ($2, 'USD')",
+	        2, NULL, acc, NULL, NULL, 0) ||
+	    !PQsendQueryParams(l->conn,
+	        "INSERT INTO account_balances (account_id, "
+	        "available_cents) VALUES ($1, 100), ($2, 0)",
+	        2, NULL, acc, NULL, NULL, 0) ||
 	    !PQsendQueryPrepared(l->conn, "auth", 10, v, lens, fmts, 0) ||
 	    !PQsendQueryPrepared(l->conn, "getbal", 1, acc, NULL, NULL, 0) ||
 	    !PQsendQueryParams(l->conn, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0) ||
@@ -167,8 +183,8 @@ ledger_open(const char *url, int retry_max, struct ledger **out, char *err, size
 	 * unless the URL or PGGSSENCMODE asks. Keywords before dbname are
 	 * overridden by the expanded URL. */
 	const char *const kw[] = { "gssencmode", "fallback_application_name", "dbname", NULL };
-	const char *val[] = { getenv("PGGSSENCMODE") ? NULL : "disable",
-	    "paymentd-worker", url, NULL };
+	const char *val[] = { getenv("PGGSSENCMODE") ? NULL : "disable", "paymentd-worker", url,
+		NULL };
 	struct ledger *l = xcalloc(1, sizeof(*l));
 	char werr[256];
 	size_t i;
@@ -176,7 +192,7 @@ ledger_open(const char *url, int retry_max, struct ledger **out, char *err, size
 
 	*out = NULL;
 	l->retry_max = retry_max;
-	l->sess_tmo_ms = DEFAULT_TMO_MS;	/* set below with the prepares */
+	l->sess_tmo_ms = DEFAULT_TMO_MS; /* set below with the prepares */
 	l->conn = PQconnectdbParams(kw, val, 1);
 	if (PQstatus(l->conn) != CONNECTION_OK) {
 		snprintf(err, errlen, "connect: %s", PQerrorMessage(l->conn));
@@ -185,15 +201,18 @@ ledger_open(const char *url, int retry_max, struct ledger **out, char *err, size
 	/* Session defaults (per-call deadlines override statement_timeout
 	 * locally) and the prepared statements: one round trip. */
 	if (!PQenterPipelineMode(l->conn) ||
-	    !PQsendQueryParams(l->conn, "SELECT set_config('statement_timeout', '30s', false), "
+	    !PQsendQueryParams(l->conn,
+	        "SELECT set_config('statement_timeout', '30s', false), "
 	        "set_config('idle_in_transaction_session_timeout', '60s', false), "
-	        "set_config('TimeZone', 'UTC', false)", 0, NULL, NULL, NULL, NULL, 0)) {
+	        "set_config('TimeZone', 'UTC', false)",
+	        0, NULL, NULL, NULL, NULL, 0)) {
 		snprintf(err, errlen, "session setup: %s", PQerrorMessage(l->conn));
 		goto out;
 	}
 	for (i = 0; i < ARRAY_LEN(stmts); i++) {
 		if (!PQsendPrepare(l->conn, stmts[i].name, stmts[i].sql, stmts[i].nparams, NULL)) {
-			snprintf(err, errlen, "prepare %s: %s", stmts[i].name, PQerrorMessage(l->conn));
+			snprintf(
+			    err, errlen, "prepare %s: %s", stmts[i].name, PQerrorMessage(l->conn));
 			goto out;
 		}
 	}
@@ -285,12 +304,12 @@ static enum ledger_rc
 classify(PGresult *r)
 {
 	switch (sqlstate_classify(PQresultErrorField(r, PG_DIAG_SQLSTATE))) {
-	case SQLSTATE_RETRY:      return LEDGER_BUSY;
-	case SQLSTATE_TIMEOUT:    return LEDGER_TIMEOUT;
-	case SQLSTATE_INVALID:    return LEDGER_INVALID;
+	case SQLSTATE_RETRY: return LEDGER_BUSY;
+	case SQLSTATE_TIMEOUT: return LEDGER_TIMEOUT;
+	case SQLSTATE_INVALID: return LEDGER_INVALID;
 	case SQLSTATE_CONNECTION: return LEDGER_UNAVAILABLE;
 	case SQLSTATE_ROLLBACK:
-	case SQLSTATE_OTHER:      break;
+	case SQLSTATE_OTHER: break;
 	}
 	return LEDGER_INTERNAL;
 }
@@ -320,9 +339,8 @@ fit_timeout(const struct ledger *l, int64_t r)
  * LEDGER_OK, *out holds a PGRES_TUPLES_OK result owned by the caller.
  */
 static enum ledger_rc
-run(struct ledger *l, const char *stmt, int n, const char *const *vals,
-    const int *lens, const int *fmts, int64_t deadline, PGresult **out,
-    char *err, size_t errlen)
+run(struct ledger *l, const char *stmt, int n, const char *const *vals, const int *lens,
+    const int *fmts, int64_t deadline, PGresult **out, char *err, size_t errlen)
 {
 	enum ledger_rc rc = LEDGER_INTERNAL;
 	PGresult *r, *mine = NULL;
@@ -351,8 +369,7 @@ run(struct ledger *l, const char *stmt, int n, const char *const *vals,
 		if (!PQsendQueryPrepared(l->conn, "tmo", 1, tv, NULL, NULL, 0))
 			goto broken;
 	}
-	if (!PQsendQueryPrepared(l->conn, stmt, n, vals, lens, fmts, 0) ||
-	    !PQpipelineSync(l->conn))
+	if (!PQsendQueryPrepared(l->conn, stmt, n, vals, lens, fmts, 0) || !PQpipelineSync(l->conn))
 		goto broken;
 	while ((f = PQflush(l->conn)) == 1)
 		if (wait_sock(l, POLLOUT, until) < 0)
@@ -373,7 +390,7 @@ run(struct ledger *l, const char *stmt, int n, const char *const *vals,
 		}
 		idx++;
 		if (PQresultStatus(r) == PGRES_TUPLES_OK) {
-			if (!(new_tmo > 0 && idx == 1)) {	/* not the timeout's row */
+			if (!(new_tmo > 0 && idx == 1)) { /* not the timeout's row */
 				mine = r;
 				rc = LEDGER_OK;
 				continue;
@@ -384,7 +401,8 @@ run(struct ledger *l, const char *stmt, int n, const char *const *vals,
 			err[strcspn(err, "\n")] = '\0';
 		} else if (PQresultStatus(r) != PGRES_PIPELINE_ABORTED) {
 			rc = LEDGER_INTERNAL;
-			snprintf(err, errlen, "unexpected result %s", PQresStatus(PQresultStatus(r)));
+			snprintf(
+			    err, errlen, "unexpected result %s", PQresStatus(PQresultStatus(r)));
 		}
 		PQclear(r);
 	}
@@ -460,10 +478,18 @@ ledger_authorize(struct ledger *l, const struct ledger_auth_req *q, int64_t dead
 	memset(res, 0, sizeof(*res));
 	snprintf(amount, sizeof(amount), "%lld", (long long)q->amount_cents);
 	snprintf(ttl, sizeof(ttl), "%d", q->key_ttl_s);
-	v[0] = q->key; v[1] = q->payer; v[2] = q->payee; v[3] = amount;
-	v[4] = q->currency; v[5] = q->description ? q->description : "";
-	v[6] = (const char *)q->fingerprint; lens[6] = 32; fmts[6] = 1;
-	v[7] = q->payment_id; v[8] = ttl; v[9] = q->correlation_id;
+	v[0] = q->key;
+	v[1] = q->payer;
+	v[2] = q->payee;
+	v[3] = amount;
+	v[4] = q->currency;
+	v[5] = q->description ? q->description : "";
+	v[6] = (const char *)q->fingerprint;
+	lens[6] = 32;
+	fmts[6] = 1;
+	v[7] = q->payment_id;
+	v[8] = ttl;
+	v[9] = q->correlation_id;
 
 	for (attempt = 0;; attempt++) {
 		rc = run(l, "auth", 10, v, lens, fmts, deadline, &r, err, errlen);
@@ -491,8 +517,8 @@ ledger_authorize(struct ledger *l, const struct ledger_auth_req *q, int64_t dead
 }
 
 enum ledger_rc
-ledger_get_payment(struct ledger *l, const char *id, int64_t deadline,
-    struct ledger_payment *p, char *err, size_t errlen)
+ledger_get_payment(struct ledger *l, const char *id, int64_t deadline, struct ledger_payment *p,
+    char *err, size_t errlen)
 {
 	PGresult *r = NULL;
 	enum ledger_rc rc;
@@ -519,8 +545,8 @@ ledger_get_payment(struct ledger *l, const char *id, int64_t deadline,
 }
 
 enum ledger_rc
-ledger_get_balance(struct ledger *l, const char *id, int64_t deadline,
-    struct ledger_balance *b, char *err, size_t errlen)
+ledger_get_balance(struct ledger *l, const char *id, int64_t deadline, struct ledger_balance *b,
+    char *err, size_t errlen)
 {
 	PGresult *r = NULL;
 	enum ledger_rc rc;

@@ -20,50 +20,50 @@
 
 enum ledger_rc {
 	LEDGER_OK = 0,
-	LEDGER_NOT_FOUND,     /* no such payment / account */
-	LEDGER_INVALID,       /* the database rejected a value (SQLSTATE 22xxx) */
-	LEDGER_TIMEOUT,       /* deadline reached; the transaction rolled back */
-	LEDGER_UNAVAILABLE,   /* connection lost or database shutting down */
-	LEDGER_BUSY,          /* retries on serialization failure exhausted */
-	LEDGER_INTERNAL,      /* anything else: a bug or a broken invariant */
+	LEDGER_NOT_FOUND,   /* no such payment / account */
+	LEDGER_INVALID,     /* the database rejected a value (SQLSTATE 22xxx) */
+	LEDGER_TIMEOUT,     /* deadline reached; the transaction rolled back */
+	LEDGER_UNAVAILABLE, /* connection lost or database shutting down */
+	LEDGER_BUSY,        /* retries on serialization failure exhausted */
+	LEDGER_INTERNAL,    /* anything else: a bug or a broken invariant */
 };
 
 struct ledger;
 
 struct ledger_auth_req {
 	const char *key, *payer, *payee, *currency, *description, *correlation_id;
-	int64_t     amount_cents;
-	uint8_t     fingerprint[32];
-	const char *payment_id;     /* fresh ULID used if this is a new payment */
-	int         key_ttl_s;
+	int64_t amount_cents;
+	uint8_t fingerprint[32];
+	const char *payment_id; /* fresh ULID used if this is a new payment */
+	int key_ttl_s;
 };
 
 struct ledger_auth_res {
 	char payment_id[64];
-	char status[16];            /* AUTHORIZED | DECLINED */
-	char error_code[32];        /* empty when authorized */
+	char status[16];     /* AUTHORIZED | DECLINED */
+	char error_code[32]; /* empty when authorized */
 	char error_message[512];
 	char processed_at[40];
-	int  replayed;              /* same key, same parameters: a duplicate */
-	char conflict[256];         /* non-empty: same key, other parameters */
-	int  attempts;              /* executions incl. serialization retries */
+	int replayed;       /* same key, same parameters: a duplicate */
+	char conflict[256]; /* non-empty: same key, other parameters */
+	int attempts;       /* executions incl. serialization retries */
 };
 
 struct ledger_payment {
-	char    payment_id[64], payer[80], payee[80], currency[8], status[16];
-	char    description[1100], created_at[40], updated_at[40];
+	char payment_id[64], payer[80], payee[80], currency[8], status[16];
+	char description[1100], created_at[40], updated_at[40];
 	int64_t amount_cents;
 };
 
 struct ledger_balance {
-	char    account_id[80], currency[8];
+	char account_id[80], currency[8];
 	int64_t available_cents, pending_cents;
 };
 
-int  ledger_open(const char *url, int retry_max, struct ledger **out, char *err, size_t errlen);
+int ledger_open(const char *url, int retry_max, struct ledger **out, char *err, size_t errlen);
 void ledger_close(struct ledger *l);
-int  ledger_broken(const struct ledger *l);
-int  ledger_socket(const struct ledger *l);
+int ledger_broken(const struct ledger *l);
+int ledger_socket(const struct ledger *l);
 enum ledger_rc ledger_ping(struct ledger *l, int64_t deadline_ms);
 enum ledger_rc ledger_authorize(struct ledger *l, const struct ledger_auth_req *req,
     int64_t deadline_ms, struct ledger_auth_res *res, char *err, size_t errlen);

@@ -14,15 +14,15 @@
 #include <libpq-fe.h>
 #include <openssl/evp.h>
 
-#define MIGRATION_LOCK_KEY "7301001"	/* arbitrary, fixed advisory lock id */
+#define MIGRATION_LOCK_KEY "7301001" /* arbitrary, fixed advisory lock id */
 
 static int
 is_migration(const char *n)
 {
 	size_t l = strlen(n);
 
-	return l > 9 && n[0] >= '0' && n[0] <= '9' && n[1] >= '0' && n[1] <= '9' &&
-	    n[2] >= '0' && n[2] <= '9' && n[3] >= '0' && n[3] <= '9' && n[4] == '_' &&
+	return l > 9 && n[0] >= '0' && n[0] <= '9' && n[1] >= '0' && n[1] <= '9' && n[2] >= '0' &&
+	    n[2] <= '9' && n[3] >= '0' && n[3] <= '9' && n[4] == '_' &&
 	    strcmp(n + l - 4, ".sql") == 0;
 }
 
@@ -107,7 +107,7 @@ migrate_run(const char *url, const char *dir, int *applied, char *err, size_t er
 		}
 		names[n++] = xstrdup(de->d_name);
 	}
-	if (n > 0)	/* names is NULL when the directory has none */
+	if (n > 0) /* names is NULL when the directory has none */
 		qsort(names, n, sizeof(*names), cmp_str);
 
 	c = PQconnectdb(url);
@@ -115,11 +115,13 @@ migrate_run(const char *url, const char *dir, int *applied, char *err, size_t er
 		snprintf(err, errlen, "connect: %s", PQerrorMessage(c));
 		goto out;
 	}
-	if (exec_ok(c, "SET client_min_messages = warning; "
-	    "SELECT pg_advisory_lock(" MIGRATION_LOCK_KEY "); "
-	    "CREATE TABLE IF NOT EXISTS schema_migrations ("
-	    " version text PRIMARY KEY, checksum text NOT NULL,"
-	    " applied_at timestamptz NOT NULL DEFAULT now())", err, errlen) < 0)
+	if (exec_ok(c,
+	        "SET client_min_messages = warning; "
+	        "SELECT pg_advisory_lock(" MIGRATION_LOCK_KEY "); "
+	        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+	        " version text PRIMARY KEY, checksum text NOT NULL,"
+	        " applied_at timestamptz NOT NULL DEFAULT now())",
+	        err, errlen) < 0)
 		goto out;
 
 	for (i = 0; i < n; i++) {
@@ -140,15 +142,16 @@ migrate_run(const char *url, const char *dir, int *applied, char *err, size_t er
 		sha256_hex(sql, len, sum);
 		pv[0] = names[i];
 		PQclear(r);
-		r = PQexecParams(c, "SELECT checksum FROM schema_migrations WHERE version = $1",
-		    1, NULL, pv, NULL, NULL, 0);
+		r = PQexecParams(c, "SELECT checksum FROM schema_migrations WHERE version = $1", 1,
+		    NULL, pv, NULL, NULL, 0);
 		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 			snprintf(err, errlen, "%s", PQerrorMessage(c));
 			goto out;
 		}
 		if (PQntuples(r) == 1) {
 			if (strcmp(PQgetvalue(r, 0, 0), sum) != 0) {
-				snprintf(err, errlen, "%s was changed after it was applied "
+				snprintf(err, errlen,
+				    "%s was changed after it was applied "
 				    "(checksum %.12s..., applied %.12s...); add a new migration instead",
 				    names[i], sum, PQgetvalue(r, 0, 0));
 				goto out;
@@ -165,8 +168,9 @@ migrate_run(const char *url, const char *dir, int *applied, char *err, size_t er
 		}
 		pv[1] = sum;
 		PQclear(r);
-		r = PQexecParams(c, "INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)",
-		    2, NULL, pv, NULL, NULL, 0);
+		r = PQexecParams(c,
+		    "INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)", 2, NULL,
+		    pv, NULL, NULL, 0);
 		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 			snprintf(err, errlen, "%s", PQerrorMessage(c));
 			goto out;
@@ -195,7 +199,7 @@ out:
  * has issued, so every balance is backed by ledger entries. */
 static const struct {
 	const char *id, *currency, *status;
-	long long   funding;
+	long long funding;
 } seed_accounts[] = {
 	{ "acc-payer-001", "USD", "ACTIVE", 100000 },
 	{ "acc-payee-002", "USD", "ACTIVE", 50000 },
@@ -216,14 +220,15 @@ migrate_reset_test_data(const char *url, char *err, size_t errlen)
 		snprintf(err, errlen, "connect: %s", PQerrorMessage(c));
 		goto out;
 	}
-	if (exec_ok(c, "SET client_min_messages = warning; BEGIN; "
-	    "TRUNCATE ledger_entries, payments, idempotency_keys, outbox, "
-	    "account_balances, accounts; "
-	    "INSERT INTO accounts (account_id, currency) VALUES "
-	    "('acc-equity-usd', 'USD'), ('acc-equity-eur', 'EUR'); "
-	    "INSERT INTO account_balances (account_id, overdraft_limit_cents) VALUES "
-	    "('acc-equity-usd', 4000000000000000000), ('acc-equity-eur', 4000000000000000000)",
-	    err, errlen) < 0)
+	if (exec_ok(c,
+	        "SET client_min_messages = warning; BEGIN; "
+	        "TRUNCATE ledger_entries, payments, idempotency_keys, outbox, "
+	        "account_balances, accounts; "
+	        "INSERT INTO accounts (account_id, currency) VALUES "
+	        "('acc-equity-usd', 'USD'), ('acc-equity-eur', 'EUR'); "
+	        "INSERT INTO account_balances (account_id, overdraft_limit_cents) VALUES "
+	        "('acc-equity-usd', 4000000000000000000), ('acc-equity-eur', 4000000000000000000)",
+	        err, errlen) < 0)
 		goto out;
 	for (i = 0; i < ARRAY_LEN(seed_accounts); i++) {
 		char amount[32], key[96], pid[64];
@@ -238,8 +243,8 @@ migrate_reset_test_data(const char *url, char *err, size_t errlen)
 		if (PQresultStatus(r) != PGRES_COMMAND_OK)
 			goto sqlerr;
 		PQclear(r);
-		r = PQexecParams(c, "INSERT INTO account_balances (account_id) VALUES ($1)",
-		    1, NULL, v, NULL, NULL, 0);
+		r = PQexecParams(c, "INSERT INTO account_balances (account_id) VALUES ($1)", 1,
+		    NULL, v, NULL, NULL, 0);
 		if (PQresultStatus(r) != PGRES_COMMAND_OK)
 			goto sqlerr;
 		if (seed_accounts[i].funding > 0) {
@@ -247,19 +252,23 @@ migrate_reset_test_data(const char *url, char *err, size_t errlen)
 			snprintf(key, sizeof(key), "seed-funding-%s", seed_accounts[i].id);
 			snprintf(pid, sizeof(pid), "seed-%s", seed_accounts[i].id);
 			fund[0] = key;
-			fund[1] = strcmp(seed_accounts[i].currency, "EUR") == 0 ? "acc-equity-eur" : "acc-equity-usd";
+			fund[1] = strcmp(seed_accounts[i].currency, "EUR") == 0 ? "acc-equity-eur"
+			                                                        : "acc-equity-usd";
 			fund[2] = seed_accounts[i].id;
 			fund[3] = amount;
 			fund[4] = seed_accounts[i].currency;
 			fund[5] = pid;
 			PQclear(r);
-			r = PQexecParams(c, "SELECT o_status FROM authorize_payment($1, $2, $3, "
+			r = PQexecParams(c,
+			    "SELECT o_status FROM authorize_payment($1, $2, $3, "
 			    "$4::bigint, $5, 'opening balance', sha256(convert_to($1, 'UTF8')), $6, "
-			    "86400, 'reset-test-data')", 6, NULL, fund, NULL, NULL, 0);
+			    "86400, 'reset-test-data')",
+			    6, NULL, fund, NULL, NULL, 0);
 			if (PQresultStatus(r) != PGRES_TUPLES_OK)
 				goto sqlerr;
 			if (strcmp(PQgetvalue(r, 0, 0), "AUTHORIZED") != 0) {
-				snprintf(err, errlen, "funding %s was declined", seed_accounts[i].id);
+				snprintf(
+				    err, errlen, "funding %s was declined", seed_accounts[i].id);
 				goto out;
 			}
 		}
@@ -274,8 +283,8 @@ migrate_reset_test_data(const char *url, char *err, size_t errlen)
 	}
 	/* Opening balances are bookkeeping, not business events: drop their
 	 * outbox rows so consumers only see real payments. */
-	if (exec_ok(c, "DELETE FROM outbox WHERE correlation_id = 'reset-test-data'; COMMIT",
-	    err, errlen) < 0)
+	if (exec_ok(c, "DELETE FROM outbox WHERE correlation_id = 'reset-test-data'; COMMIT", err,
+	        errlen) < 0)
 		goto out;
 	rc = 0;
 	goto out;

@@ -32,8 +32,8 @@ id_chars_ok(const char *s)
 {
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == ':'))
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		        c == '-' || c == '_' || c == '.' || c == ':'))
 			return 0;
 	}
 	return 1;
@@ -70,7 +70,8 @@ pay_validate_authorize(const struct pay_request *r, char *msg, size_t msglen)
 		return -1;
 	}
 	if (n > PAY_KEY_MAX) {
-		snprintf(msg, msglen, "idempotency_key is too long (%zu bytes, at most %d)", n, PAY_KEY_MAX);
+		snprintf(msg, msglen, "idempotency_key is too long (%zu bytes, at most %d)", n,
+		    PAY_KEY_MAX);
 		return -1;
 	}
 	if (!utf8_valid(r->idempotency_key) || has_control(r->idempotency_key)) {
@@ -86,15 +87,16 @@ pay_validate_authorize(const struct pay_request *r, char *msg, size_t msglen)
 		snprintf(msg, msglen, "currency is required");
 		return -1;
 	}
-	if (n != 3 || r->currency[0] < 'A' || r->currency[0] > 'Z' ||
-	    r->currency[1] < 'A' || r->currency[1] > 'Z' ||
-	    r->currency[2] < 'A' || r->currency[2] > 'Z') {
-		snprintf(msg, msglen, "currency must be a 3-letter upper-case ISO 4217 code, e.g. USD");
+	if (n != 3 || r->currency[0] < 'A' || r->currency[0] > 'Z' || r->currency[1] < 'A' ||
+	    r->currency[1] > 'Z' || r->currency[2] < 'A' || r->currency[2] > 'Z') {
+		snprintf(
+		    msg, msglen, "currency must be a 3-letter upper-case ISO 4217 code, e.g. USD");
 		return -1;
 	}
 	n = r->description ? strlen(r->description) : 0;
 	if (n > PAY_DESC_MAX) {
-		snprintf(msg, msglen, "description is too long (%zu bytes, at most %d)", n, PAY_DESC_MAX);
+		snprintf(msg, msglen, "description is too long (%zu bytes, at most %d)", n,
+		    PAY_DESC_MAX);
 		return -1;
 	}
 	if (n && !utf8_valid(r->description)) {
@@ -110,8 +112,10 @@ put_field(EVP_MD_CTX *ctx, const char *s)
 	uint8_t len[4];
 	size_t n = s ? strlen(s) : 0;
 
-	len[0] = (uint8_t)(n >> 24); len[1] = (uint8_t)(n >> 16);
-	len[2] = (uint8_t)(n >> 8);  len[3] = (uint8_t)n;
+	len[0] = (uint8_t)(n >> 24);
+	len[1] = (uint8_t)(n >> 16);
+	len[2] = (uint8_t)(n >> 8);
+	len[3] = (uint8_t)n;
 	EVP_DigestUpdate(ctx, len, sizeof(len));
 	if (n)
 		EVP_DigestUpdate(ctx, s, n);
@@ -150,7 +154,7 @@ pay_fingerprint(const struct pay_request *r, uint8_t out[32])
 		amt[i] = (uint8_t)(a >> (56 - 8 * i));
 	if (EVP_DigestInit_ex(ctx, fp_md, NULL) != 1)
 		abort();
-	EVP_DigestUpdate(ctx, "paymentd.v1", 11);	/* domain separation */
+	EVP_DigestUpdate(ctx, "paymentd.v1", 11); /* domain separation */
 	put_field(ctx, r->payer);
 	put_field(ctx, r->payee);
 	EVP_DigestUpdate(ctx, amt, sizeof(amt));
@@ -213,14 +217,24 @@ pay_correlation_id(const char *in, char out[PAY_CORR_MAX + 1])
 int
 pay_error_code_from_name(const char *name)
 {
-	static const struct { const char *n; int v; } map[] = {
-		{ "INSUFFICIENT_FUNDS", PAYMENT__V1__PAYMENT_ERROR_CODE__PAYMENT_ERROR_CODE_INSUFFICIENT_FUNDS },
-		{ "ACCOUNT_NOT_FOUND", PAYMENT__V1__PAYMENT_ERROR_CODE__PAYMENT_ERROR_CODE_ACCOUNT_NOT_FOUND },
-		{ "INVALID_AMOUNT", PAYMENT__V1__PAYMENT_ERROR_CODE__PAYMENT_ERROR_CODE_INVALID_AMOUNT },
-		{ "SAME_ACCOUNT", PAYMENT__V1__PAYMENT_ERROR_CODE__PAYMENT_ERROR_CODE_SAME_ACCOUNT },
-		{ "CURRENCY_MISMATCH", PAYMENT__V1__PAYMENT_ERROR_CODE__PAYMENT_ERROR_CODE_CURRENCY_MISMATCH },
-		{ "RATE_LIMITED", PAYMENT__V1__PAYMENT_ERROR_CODE__PAYMENT_ERROR_CODE_RATE_LIMITED },
-		{ "ACCOUNT_INACTIVE", PAYMENT__V1__PAYMENT_ERROR_CODE__PAYMENT_ERROR_CODE_ACCOUNT_INACTIVE },
+	static const struct {
+		const char *n;
+		int v;
+	} map[] = {
+		{ "INSUFFICIENT_FUNDS",
+		    PAYMENT__V1__PAYMENT_ERROR_CODE__PAYMENT_ERROR_CODE_INSUFFICIENT_FUNDS },
+		{ "ACCOUNT_NOT_FOUND",
+		    PAYMENT__V1__PAYMENT_ERROR_CODE__PAYMENT_ERROR_CODE_ACCOUNT_NOT_FOUND },
+		{ "INVALID_AMOUNT",
+		    PAYMENT__V1__PAYMENT_ERROR_CODE__PAYMENT_ERROR_CODE_INVALID_AMOUNT },
+		{ "SAME_ACCOUNT",
+		    PAYMENT__V1__PAYMENT_ERROR_CODE__PAYMENT_ERROR_CODE_SAME_ACCOUNT },
+		{ "CURRENCY_MISMATCH",
+		    PAYMENT__V1__PAYMENT_ERROR_CODE__PAYMENT_ERROR_CODE_CURRENCY_MISMATCH },
+		{ "RATE_LIMITED",
+		    PAYMENT__V1__PAYMENT_ERROR_CODE__PAYMENT_ERROR_CODE_RATE_LIMITED },
+		{ "ACCOUNT_INACTIVE",
+		    PAYMENT__V1__PAYMENT_ERROR_CODE__PAYMENT_ERROR_CODE_ACCOUNT_INACTIVE },
 	};
 	size_t i;
 

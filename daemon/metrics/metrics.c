@@ -20,37 +20,89 @@
 
 #define NBUCKETS 14
 static const double bucket_le[NBUCKETS] = {
-	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+	0.0005,
+	0.001,
+	0.0025,
+	0.005,
+	0.01,
+	0.025,
+	0.05,
+	0.1,
+	0.25,
+	0.5,
+	1,
+	2.5,
+	5,
+	10,
 };
 /* As rendered in the le label (exactly the configured bounds). */
 static const char *const bucket_le_str[NBUCKETS] = {
-	"0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25",
-	"0.5", "1", "2.5", "5", "10",
+	"0.0005",
+	"0.001",
+	"0.0025",
+	"0.005",
+	"0.01",
+	"0.025",
+	"0.05",
+	"0.1",
+	"0.25",
+	"0.5",
+	"1",
+	"2.5",
+	"5",
+	"10",
 };
 
 static const char *const method_names[METRICS_NMETHODS] = {
-	"AuthorizePayment", "GetPayment", "GetAccountBalance", "HealthCheck",
-	"HealthWatch", "Reflection", "Unknown",
+	"AuthorizePayment",
+	"GetPayment",
+	"GetAccountBalance",
+	"HealthCheck",
+	"HealthWatch",
+	"Reflection",
+	"Unknown",
 };
 
 static const char *const code_names[METRICS_NCODES] = {
-	"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
-	"NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-	"FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
-	"INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
+	"OK",
+	"CANCELLED",
+	"UNKNOWN",
+	"INVALID_ARGUMENT",
+	"DEADLINE_EXCEEDED",
+	"NOT_FOUND",
+	"ALREADY_EXISTS",
+	"PERMISSION_DENIED",
+	"RESOURCE_EXHAUSTED",
+	"FAILED_PRECONDITION",
+	"ABORTED",
+	"OUT_OF_RANGE",
+	"UNIMPLEMENTED",
+	"INTERNAL",
+	"UNAVAILABLE",
+	"DATA_LOSS",
+	"UNAUTHENTICATED",
 };
 
 /* Indexed by PaymentStatus - 1; the last slot takes anything else. */
 #define NSTATUS 4
 static const char *const status_names[NSTATUS] = {
-	"AUTHORIZED", "DECLINED", "DUPLICATE", "UNKNOWN",
+	"AUTHORIZED",
+	"DECLINED",
+	"DUPLICATE",
+	"UNKNOWN",
 };
 
 /* Indexed by PaymentErrorCode; the last slot takes anything else. */
 #define NERRCODES 9
 static const char *const errcode_names[NERRCODES] = {
-	"NONE", "INSUFFICIENT_FUNDS", "ACCOUNT_NOT_FOUND", "INVALID_AMOUNT",
-	"SAME_ACCOUNT", "CURRENCY_MISMATCH", "RATE_LIMITED", "ACCOUNT_INACTIVE",
+	"NONE",
+	"INSUFFICIENT_FUNDS",
+	"ACCOUNT_NOT_FOUND",
+	"INVALID_AMOUNT",
+	"SAME_ACCOUNT",
+	"CURRENCY_MISMATCH",
+	"RATE_LIMITED",
+	"ACCOUNT_INACTIVE",
 	"UNKNOWN",
 };
 
@@ -59,32 +111,42 @@ static const char *const errcode_names[NERRCODES] = {
  * "protocol": killed for a byte sup_proto.h does not define. */
 #define NEXITS 12
 static const char *const exit_names[NEXITS] = {
-	"ok", "db_lost", "db_down", "rl_down", "ipc", "software", "sandbox", "seccomp",
-	"killed", "protocol", "crash", "unknown_exit",
+	"ok",
+	"db_lost",
+	"db_down",
+	"rl_down",
+	"ipc",
+	"software",
+	"sandbox",
+	"seccomp",
+	"killed",
+	"protocol",
+	"crash",
+	"unknown_exit",
 };
 
 struct hist {
-	uint64_t bucket[NBUCKETS + 1];	/* per bucket, not cumulative; last: +Inf */
+	uint64_t bucket[NBUCKETS + 1]; /* per bucket, not cumulative; last: +Inf */
 	uint64_t sum_ns;
 };
 
 struct metrics {
-	uint64_t    rpc[METRICS_NMETHODS][METRICS_NCODES];
+	uint64_t rpc[METRICS_NMETHODS][METRICS_NCODES];
 	struct hist rpc_dur[METRICS_NMETHODS];
-	uint64_t    pay[NSTATUS][NERRCODES];
+	uint64_t pay[NSTATUS][NERRCODES];
 	struct hist pay_dur;
-	uint64_t    rl_exceeded[METRICS_NMETHODS];
-	uint64_t    rl_unavailable;
-	uint64_t    exits[NEXITS];
-	uint64_t    accepted;
-	int64_t     workers_active;
-	int64_t     workers_idle;
-	uint64_t    worker_starts;		/* fork to READY, completed */
-	uint64_t    worker_start_us;	/* their sum */
+	uint64_t rl_exceeded[METRICS_NMETHODS];
+	uint64_t rl_unavailable;
+	uint64_t exits[NEXITS];
+	uint64_t accepted;
+	int64_t workers_active;
+	int64_t workers_idle;
+	uint64_t worker_starts;   /* fork to READY, completed */
+	uint64_t worker_start_us; /* their sum */
 };
 
-#define ADD(p, n)  __atomic_fetch_add((p), (n), __ATOMIC_RELAXED)
-#define LOAD(p)    __atomic_load_n((p), __ATOMIC_RELAXED)
+#define ADD(p, n)   __atomic_fetch_add((p), (n), __ATOMIC_RELAXED)
+#define LOAD(p)     __atomic_load_n((p), __ATOMIC_RELAXED)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 
 static int shm_fd = -1;
@@ -106,7 +168,7 @@ metrics_create(void)
 		return NULL;
 	}
 	shm_fd = fd;
-	return p;	/* a new memfd reads as zeroes */
+	return p; /* a new memfd reads as zeroes */
 }
 
 int
@@ -177,9 +239,9 @@ observe(struct hist *h, double seconds)
 {
 	int i;
 
-	if (!(seconds > 0))	/* also NaN */
+	if (!(seconds > 0)) /* also NaN */
 		seconds = 0;
-	if (seconds > 1e9)	/* keeps the ns sum far from overflow */
+	if (seconds > 1e9) /* keeps the ns sum far from overflow */
 		seconds = 1e9;
 	for (i = 0; i < NBUCKETS && seconds > bucket_le[i]; i++)
 		;
@@ -195,7 +257,7 @@ metrics_rpc(struct metrics *m, enum metrics_method mm, int grpc_code, double sec
 	if (m == NULL)
 		return;
 	if (grpc_code < 0 || grpc_code >= METRICS_NCODES)
-		grpc_code = 2;	/* UNKNOWN */
+		grpc_code = 2; /* UNKNOWN */
 	ADD(&m->rpc[s][grpc_code], 1);
 	observe(&m->rpc_dur[s], seconds);
 }
@@ -258,13 +320,12 @@ metrics_connection_accepted(struct metrics *m)
 /* ---- rendering ------------------------------------------------------- */
 
 struct out {
-	char  *buf;
+	char *buf;
 	size_t len;
-	size_t pos;	/* bytes the full output needs so far */
+	size_t pos; /* bytes the full output needs so far */
 };
 
-static void __attribute__((format(printf, 2, 3)))
-put(struct out *o, const char *fmt, ...)
+static void __attribute__((format(printf, 2, 3))) put(struct out *o, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -318,8 +379,8 @@ put_hist(struct out *o, const char *name, const char *labels, const struct hist 
 }
 
 size_t
-metrics_render(const struct metrics *m, char *buf, size_t len,
-    const char *version, const struct metrics_outbox *ob)
+metrics_render(const struct metrics *m, char *buf, size_t len, const char *version,
+    const struct metrics_outbox *ob)
 {
 	struct out o = { buf, len, 0 };
 	char lbl[64];
@@ -328,11 +389,13 @@ metrics_render(const struct metrics *m, char *buf, size_t len,
 	if (len > 0)
 		buf[0] = '\0';
 
-	header(&o, "grpc_requests_total", "counter", "gRPC requests finished, by method and status code.");
+	header(&o, "grpc_requests_total", "counter",
+	    "gRPC requests finished, by method and status code.");
 	for (i = 0; i < METRICS_NMETHODS; i++)
 		for (j = 0; j < METRICS_NCODES; j++)
 			put(&o, "grpc_requests_total{method=\"%s\",code=\"%s\"} %llu\n",
-			    method_names[i], code_names[j], (unsigned long long)LOAD(&m->rpc[i][j]));
+			    method_names[i], code_names[j],
+			    (unsigned long long)LOAD(&m->rpc[i][j]));
 
 	header(&o, "grpc_request_duration_seconds", "histogram",
 	    "Time from a request's arrival to its final status, by method.");
@@ -346,20 +409,23 @@ metrics_render(const struct metrics *m, char *buf, size_t len,
 	for (i = 0; i < NSTATUS; i++)
 		for (j = 0; j < NERRCODES; j++)
 			put(&o, "payment_requests_total{status=\"%s\",error_code=\"%s\"} %llu\n",
-			    status_names[i], errcode_names[j], (unsigned long long)LOAD(&m->pay[i][j]));
+			    status_names[i], errcode_names[j],
+			    (unsigned long long)LOAD(&m->pay[i][j]));
 
 	header(&o, "payment_duration_seconds", "histogram",
 	    "Time to process an AuthorizePayment that produced a payment outcome.");
 	put_hist(&o, "payment_duration_seconds", "", &m->pay_dur);
 
-	header(&o, "rate_limit_exceeded_total", "counter", "Requests rejected by the rate limiter, by method.");
+	header(&o, "rate_limit_exceeded_total", "counter",
+	    "Requests rejected by the rate limiter, by method.");
 	for (i = 0; i < METRICS_NMETHODS; i++)
 		put(&o, "rate_limit_exceeded_total{method=\"%s\"} %llu\n", method_names[i],
 		    (unsigned long long)LOAD(&m->rl_exceeded[i]));
 
 	header(&o, "rate_limiter_unavailable_total", "counter",
 	    "Requests decided without Redis (allowed if RATE_LIMIT_FAIL_OPEN, else refused).");
-	put(&o, "rate_limiter_unavailable_total %llu\n", (unsigned long long)LOAD(&m->rl_unavailable));
+	put(&o, "rate_limiter_unavailable_total %llu\n",
+	    (unsigned long long)LOAD(&m->rl_unavailable));
 
 	header(&o, "workers_active", "gauge", "Worker processes serving a client connection.");
 	put(&o, "workers_active %lld\n", (long long)LOAD(&m->workers_active));
@@ -376,10 +442,12 @@ metrics_render(const struct metrics *m, char *buf, size_t len,
 		put(&o, "worker_exits_total{reason=\"%s\"} %llu\n", exit_names[i],
 		    (unsigned long long)LOAD(&m->exits[i]));
 
-	header(&o, "connections_accepted_total", "counter", "Client connections accepted by the supervisor.");
+	header(&o, "connections_accepted_total", "counter",
+	    "Client connections accepted by the supervisor.");
 	put(&o, "connections_accepted_total %llu\n", (unsigned long long)LOAD(&m->accepted));
 
-	header(&o, "paymentd_build_info", "gauge", "Always 1; the version label names the paymentd release.");
+	header(&o, "paymentd_build_info", "gauge",
+	    "Always 1; the version label names the paymentd release.");
 	put(&o, "paymentd_build_info{version=\"");
 	put_label_value(&o, version ? version : "");
 	put(&o, "\"} 1\n");
@@ -389,7 +457,8 @@ metrics_render(const struct metrics *m, char *buf, size_t len,
 		    "1 if the outbox gauges below could be read from Postgres at this scrape.");
 		put(&o, "outbox_metrics_up %d\n", ob->up ? 1 : 0);
 		if (ob->up) {
-			header(&o, "outbox_pending_events", "gauge", "Outbox events not yet published.");
+			header(&o, "outbox_pending_events", "gauge",
+			    "Outbox events not yet published.");
 			put(&o, "outbox_pending_events %lld\n", (long long)ob->pending);
 			header(&o, "outbox_oldest_pending_age_seconds", "gauge",
 			    "Age of the oldest unpublished outbox event (0 when none).");
@@ -402,7 +471,8 @@ metrics_render(const struct metrics *m, char *buf, size_t len,
 			put(&o, "relay_dead_lettered_events %lld\n", (long long)ob->dead_lettered);
 			header(&o, "relay_failed_publish_attempts", "gauge",
 			    "Failed publish attempts recorded on outbox rows (retry_count summed).");
-			put(&o, "relay_failed_publish_attempts %lld\n", (long long)ob->failed_attempts);
+			put(&o, "relay_failed_publish_attempts %lld\n",
+			    (long long)ob->failed_attempts);
 		}
 	}
 	return o.pos;

@@ -41,28 +41,28 @@ struct metrics;
 
 /* What the exporter learns at scrape time from Postgres. */
 struct metrics_outbox {
-	int    queried;		/* 0: render no outbox lines at all */
-	int    up;		/* 1: the values below are valid */
-	int64_t pending;	/* outbox rows with published_at IS NULL */
-	double oldest_age_s;	/* age of the oldest of them (0 if none) */
+	int queried;         /* 0: render no outbox lines at all */
+	int up;              /* 1: the values below are valid */
+	int64_t pending;     /* outbox rows with published_at IS NULL */
+	double oldest_age_s; /* age of the oldest of them (0 if none) */
 	/* The relay's outcomes, as recorded in the outbox itself, so every
 	 * relay restart and every exporter sees the same numbers. */
-	int64_t published;	/* published_at set, no error: on the broker */
-	int64_t dead_lettered;	/* published_at set with last_error: in the DLQ */
-	int64_t failed_attempts;	/* sum of retry_count: failed publish attempts */
+	int64_t published;       /* published_at set, no error: on the broker */
+	int64_t dead_lettered;   /* published_at set with last_error: in the DLQ */
+	int64_t failed_attempts; /* sum of retry_count: failed publish attempts */
 };
 
 /* Shared mapping of a new memfd, zeroed; NULL with errno on failure.
  * metrics_shm_fd() is that memfd (close-on-exec): the supervisor hands it
  * to each exec'd worker, which maps it with metrics_attach(). */
 struct metrics *metrics_create(void);
-int  metrics_shm_fd(void);
+int metrics_shm_fd(void);
 struct metrics *metrics_attach(int fd);
 /* A worker reached READY us microseconds after its fork. */
 void metrics_worker_started(struct metrics *m, int64_t us);
 void metrics_destroy(struct metrics *m);
 /* Makes this process's view read-only (the exporter only reads). */
-int  metrics_protect_readonly(struct metrics *m);
+int metrics_protect_readonly(struct metrics *m);
 
 /* Maps a worker method short name ("AuthorizePayment", "HealthCheck",
  * "Reflection", ...) to its index; unknown names -> METRICS_M_UNKNOWN. */
@@ -89,8 +89,8 @@ void metrics_connection_accepted(struct metrics *m);
  * ob may be NULL (no outbox lines). Returns the length the full output
  * needs, like snprintf: a result >= len means it was truncated.
  */
-size_t metrics_render(const struct metrics *m, char *buf, size_t len,
-    const char *version, const struct metrics_outbox *ob);
+size_t metrics_render(const struct metrics *m, char *buf, size_t len, const char *version,
+    const struct metrics_outbox *ob);
 /* Large enough for metrics_render() with any counter values. */
 #define METRICS_RENDER_MAX ((size_t)128 * 1024)
 
@@ -100,7 +100,7 @@ size_t metrics_render(const struct metrics *m, char *buf, size_t len,
  * Binds and listens on host:port (host "" = all addresses; a name or a
  * literal). For the supervisor, before it forks the exporter. -1 with err.
  */
-int  metrics_listen(const char *host, int port, char *err, size_t errlen);
+int metrics_listen(const char *host, int port, char *err, size_t errlen);
 
 /*
  * The exporter process: locks itself down (PAYMENTD_USER, seccomp profile
@@ -111,6 +111,6 @@ int  metrics_listen(const char *host, int port, char *err, size_t errlen);
  * libpq connection to DATABASE_URL, (re)opened at scrape time.
  */
 void metrics_exporter_main(const struct config *cfg, struct metrics *shm, int listen_fd)
-	__attribute__((noreturn));
+    __attribute__((noreturn));
 
 #endif

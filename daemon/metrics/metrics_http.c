@@ -35,11 +35,11 @@
 #define EXPORTER_MAX_FDS 32
 
 static const char outbox_sql[] =
-	"SELECT count(*) FILTER (WHERE published_at IS NULL), "
-	"COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(created_at) FILTER (WHERE published_at IS NULL)), 0)::float8, "
-	"count(*) FILTER (WHERE published_at IS NOT NULL AND last_error IS NULL), "
-	"count(*) FILTER (WHERE published_at IS NOT NULL AND last_error IS NOT NULL), "
-	"COALESCE(sum(retry_count), 0) FROM outbox";
+    "SELECT count(*) FILTER (WHERE published_at IS NULL), "
+    "COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(created_at) FILTER (WHERE published_at IS NULL)), 0)::float8, "
+    "count(*) FILTER (WHERE published_at IS NOT NULL AND last_error IS NULL), "
+    "count(*) FILTER (WHERE published_at IS NOT NULL AND last_error IS NOT NULL), "
+    "COALESCE(sum(retry_count), 0) FROM outbox";
 
 static volatile sig_atomic_t got_term;
 
@@ -58,10 +58,10 @@ metrics_listen(const char *host, int port, char *err, size_t errlen)
 
 struct exporter {
 	const struct config *cfg;
-	struct metrics      *shm;
-	PGconn              *pg;
-	int                  db_state;	/* -1 unknown, 0 failing, 1 ok: log transitions only */
-	char                *body;
+	struct metrics *shm;
+	PGconn *pg;
+	int db_state; /* -1 unknown, 0 failing, 1 ok: log transitions only */
+	char *body;
 };
 
 static PGconn *
@@ -73,9 +73,9 @@ pg_connect(const char *url)
 	 * default "prefer" makes the GSS library list /etc/gss/mech.d,
 	 * which the exporter's seccomp profile does not allow. */
 	const char *const kw[] = { "gssencmode", "dbname", "connect_timeout", "application_name",
-	    "options", NULL };
+		"options", NULL };
 	const char *const val[] = { "disable", url, "2", "paymentd-metrics",
-	    "-c statement_timeout=2000", NULL };
+		"-c statement_timeout=2000", NULL };
 
 	return PQconnectdbParams(kw, val, 1);
 }
@@ -125,7 +125,7 @@ outbox_try(struct exporter *e, struct metrics_outbox *ob, char *why, size_t whyl
 	ob->dead_lettered = strtoll(PQgetvalue(res, 0, 3), &end, 10);
 	ob->failed_attempts = strtoll(PQgetvalue(res, 0, 4), &end, 10);
 	if (ob->oldest_age_s < 0)
-		ob->oldest_age_s = 0;	/* created_at from a skewed clock */
+		ob->oldest_age_s = 0; /* created_at from a skewed clock */
 	rc = 0;
 out:
 	if (res)
@@ -145,7 +145,7 @@ outbox_query(struct exporter *e, struct metrics_outbox *ob)
 	    /* A connection that died since the last scrape (Postgres
 	     * restart) gets one fresh attempt before reporting down. */
 	    (had_conn && e->pg != NULL && PQstatus(e->pg) != CONNECTION_OK &&
-	     outbox_try(e, ob, why, sizeof(why)) == 0)) {
+	        outbox_try(e, ob, why, sizeof(why)) == 0)) {
 		ob->up = 1;
 		db_state(e, 1, NULL);
 		return;
@@ -164,7 +164,8 @@ exporter_render(void *arg, const char **body, size_t *len)
 	outbox_query(e, &ob);
 	*len = metrics_render(e->shm, e->body, METRICS_RENDER_MAX, PAYMENTD_VERSION, &ob);
 	if (*len >= METRICS_RENDER_MAX) {
-		log_error("metrics output exceeds METRICS_RENDER_MAX", LF_I("bytes", (int64_t)*len));
+		log_error(
+		    "metrics output exceeds METRICS_RENDER_MAX", LF_I("bytes", (int64_t)*len));
 		return -1;
 	}
 	*body = e->body;
@@ -236,8 +237,9 @@ metrics_exporter_main(const struct config *cfg, struct metrics *shm, int listen_
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
 			    errno != ECONNABORTED) {
-				log_warn("metrics exporter: accept failed", LF_S("error", strerror(errno)));
-				poll(NULL, 0, 100);	/* e.g. EMFILE: do not spin */
+				log_warn("metrics exporter: accept failed",
+				    LF_S("error", strerror(errno)));
+				poll(NULL, 0, 100); /* e.g. EMFILE: do not spin */
 			}
 			continue;
 		}

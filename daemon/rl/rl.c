@@ -34,39 +34,40 @@
  * admitted, {0, retry_after_us} when not. A rejected request writes
  * nothing, so it consumes no quota.
  */
-static const char rl_script[] =
-	"local limit = tonumber(ARGV[1])\n"
-	"local window = tonumber(ARGV[2])\n"
-	"local t = redis.call('TIME')\n"
-	"local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
-	"redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)\n"
-	"local n = redis.call('ZCARD', KEYS[1])\n"
-	"if n < limit then\n"
-	"  redis.call('ZADD', KEYS[1], now, ARGV[3])\n"
-	"  redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000))\n"
-	"  return {1, n + 1}\n"
-	"end\n"
-	"local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
-	"local retry = tonumber(oldest[2]) + window - now\n"
-	"if retry < 1 then retry = 1 end\n"
-	"return {0, retry}\n";
+static const char rl_script[] = "local limit = tonumber(ARGV[1])\n"
+                                "local window = tonumber(ARGV[2])\n"
+                                "local t = redis.call('TIME')\n"
+                                "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
+                                "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)\n"
+                                "local n = redis.call('ZCARD', KEYS[1])\n"
+                                "if n < limit then\n"
+                                "  redis.call('ZADD', KEYS[1], now, ARGV[3])\n"
+                                "  redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000))\n"
+                                "  return {1, n + 1}\n"
+                                "end\n"
+                                "local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
+                                "local retry = tonumber(oldest[2]) + window - now\n"
+                                "if retry < 1 then retry = 1 end\n"
+                                "return {0, retry}\n";
 
 static const char *const rl_method_names[RL_NMETHODS] = {
-	"AuthorizePayment", "GetPayment", "GetAccountBalance",
+	"AuthorizePayment",
+	"GetPayment",
+	"GetAccountBalance",
 };
 
 struct rl {
-	redisContext *ctx;		/* NULL: down (or disabled) */
-	int           enabled;
-	int           fail_open;
-	int           limits[RL_NMETHODS];
-	int           def_limit;
-	int64_t       window_us;
-	char          sha[41];
-	char          nonce[17];	/* random per handle: members stay unique */
-	uint64_t      seq;
-	int64_t       last_warn_ms;	/* 0: never warned */
-	uint64_t      suppressed;	/* failures not logged since last warning */
+	redisContext *ctx; /* NULL: down (or disabled) */
+	int enabled;
+	int fail_open;
+	int limits[RL_NMETHODS];
+	int def_limit;
+	int64_t window_us;
+	char sha[41];
+	char nonce[17]; /* random per handle: members stay unique */
+	uint64_t seq;
+	int64_t last_warn_ms; /* 0: never warned */
+	uint64_t suppressed;  /* failures not logged since last warning */
 };
 
 const char *
@@ -100,8 +101,7 @@ trim_blank(const char *s, const char *end)
 }
 
 int
-rl_parse_limits(const char *spec, int def_limit, int limits[RL_NMETHODS],
-    char *err, size_t errlen)
+rl_parse_limits(const char *spec, int def_limit, int limits[RL_NMETHODS], char *err, size_t errlen)
 {
 	int seen[RL_NMETHODS] = { 0 };
 	const char *p = spec, *item_end, *eq, *ns, *ne, *vs, *ve;
@@ -110,7 +110,7 @@ rl_parse_limits(const char *spec, int def_limit, int limits[RL_NMETHODS],
 	for (i = 0; i < RL_NMETHODS; i++)
 		limits[i] = def_limit;
 	if (*skip_blank(spec, spec + strlen(spec)) == '\0') {
-		rc = 0;		/* empty: every method uses the default */
+		rc = 0; /* empty: every method uses the default */
 		goto out;
 	}
 	for (;;) {
@@ -137,7 +137,8 @@ rl_parse_limits(const char *spec, int def_limit, int limits[RL_NMETHODS],
 			    memcmp(ns, rl_method_names[i], (size_t)(ne - ns)) == 0)
 				m = i;
 		if (m < 0) {
-			snprintf(err, errlen, "RATE_LIMITS: unknown method \"%.*s\" "
+			snprintf(err, errlen,
+			    "RATE_LIMITS: unknown method \"%.*s\" "
 			    "(AuthorizePayment, GetPayment, GetAccountBalance)",
 			    (int)(ne - ns > 64 ? 64 : ne - ns), ns);
 			goto out;
@@ -159,8 +160,10 @@ rl_parse_limits(const char *spec, int def_limit, int limits[RL_NMETHODS],
 			v = v * 10 + (*d - '0');
 		}
 		if (v < 0 || v > RL_LIMIT_MAX) {
-			snprintf(err, errlen, "RATE_LIMITS: %s: invalid limit \"%.*s\" (integer 0..%d, 0: unlimited)",
-			    rl_method_names[m], (int)(ve - vs > 32 ? 32 : ve - vs), vs, RL_LIMIT_MAX);
+			snprintf(err, errlen,
+			    "RATE_LIMITS: %s: invalid limit \"%.*s\" (integer 0..%d, 0: unlimited)",
+			    rl_method_names[m], (int)(ve - vs > 32 ? 32 : ve - vs), vs,
+			    RL_LIMIT_MAX);
 			goto out;
 		}
 		limits[m] = (int)v;
@@ -176,9 +179,12 @@ out:
 static int
 hexval(int c)
 {
-	if (c >= '0' && c <= '9') return c - '0';
-	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
 	return -1;
 }
 
@@ -237,7 +243,8 @@ rl_parse_url(const char *url, struct rl_url *u, char *err, size_t errlen)
 	memset(u, 0, sizeof(*u));
 	u->port = 6379;
 	if (strncmp(url, scheme, sizeof(scheme) - 1) != 0) {
-		snprintf(err, errlen, "REDIS_URL: must start with redis:// "
+		snprintf(err, errlen,
+		    "REDIS_URL: must start with redis:// "
 		    "(redis://[:password@]host:port/db; TLS is not supported)");
 		goto out;
 	}
@@ -353,7 +360,7 @@ canon_ip(const char *ip, char *out, size_t outlen)
 
 	snprintf(tmp, sizeof(tmp), "%s", ip);
 	if ((pct = strchr(tmp, '%')) != NULL)
-		*pct = '\0';	/* zone id: not part of the identity */
+		*pct = '\0'; /* zone id: not part of the identity */
 	if (inet_pton(AF_INET, tmp, &a4) == 1)
 		return inet_ntop(AF_INET, &a4, out, (socklen_t)outlen) ? 0 : -1;
 	if (inet_pton(AF_INET6, tmp, &a6) == 1) {
@@ -386,7 +393,8 @@ peer_address(const char *peer, char *out, size_t outlen)
 	}
 	if (strncmp(peer, "ipv6:", 5) == 0) {
 		/* grpc percent-encodes the brackets in newer releases. */
-		if (pct_decode(peer + 5, peer + strlen(peer), buf, sizeof(buf)) < 0 || buf[0] != '[')
+		if (pct_decode(peer + 5, peer + strlen(peer), buf, sizeof(buf)) < 0 ||
+		    buf[0] != '[')
 			return -1;
 		host = buf + 1;
 		if ((e = strrchr(host, ']')) == NULL)
@@ -425,7 +433,7 @@ rl_client_identity(const char *x_client_id, const char *grpc_peer, char *out, si
 int
 rl_peer_from_fd(int fd, char *out, size_t outlen)
 {
-	struct sockaddr_storage ss = { 0 };	/* getpeername() fills it: the analyzer can't tell */
+	struct sockaddr_storage ss = { 0 }; /* getpeername() fills it: the analyzer can't tell */
 	socklen_t sl = sizeof(ss);
 	char ip[INET6_ADDRSTRLEN];
 	int rc = -1;
@@ -470,8 +478,8 @@ warn_limited(struct rl *r, const char *msg, const char *detail)
 		r->suppressed++;
 		return;
 	}
-	log_warn(msg, LF_S("error", detail ? detail : ""),
-	    LF_B("fail_open", r->fail_open), LF_I("suppressed", (int64_t)r->suppressed));
+	log_warn(msg, LF_S("error", detail ? detail : ""), LF_B("fail_open", r->fail_open),
+	    LF_I("suppressed", (int64_t)r->suppressed));
 	r->last_warn_ms = now;
 	r->suppressed = 0;
 }
@@ -487,7 +495,8 @@ mark_down(struct rl *r, const char *what)
 		redisFree(r->ctx);
 		r->ctx = NULL;
 	}
-	warn_limited(r, "redis unavailable: rate limiter down until this worker is replaced", detail);
+	warn_limited(
+	    r, "redis unavailable: rate limiter down until this worker is replaced", detail);
 }
 
 /* Sends one command; a NULL reply means the connection is unusable. */
@@ -515,7 +524,8 @@ simple_command(struct rl *r, int argc, const char **argv, const char *what)
 		 * no such db, scripting disabled): treat as down. */
 		redisFree(r->ctx);
 		r->ctx = NULL;
-		warn_limited(r, "redis refused setup: rate limiter down until this worker is replaced", detail);
+		warn_limited(r,
+		    "redis refused setup: rate limiter down until this worker is replaced", detail);
 		goto out;
 	}
 	rc = 0;
@@ -569,7 +579,8 @@ connect_redis(struct rl *r, const struct rl_url *u)
 		freeReplyObject(rep);
 		redisFree(r->ctx);
 		r->ctx = NULL;
-		warn_limited(r, "redis refused setup: rate limiter down until this worker is replaced", detail);
+		warn_limited(r,
+		    "redis refused setup: rate limiter down until this worker is replaced", detail);
 		return;
 	}
 	memcpy(r->sha, rep->str, 40);
@@ -596,7 +607,8 @@ rl_open(const struct config *cfg, struct rl **out, char *err, size_t errlen)
 		rc = 0;
 		goto out;
 	}
-	if (rl_parse_limits(cfg->rate_limits, cfg->rate_limit_default, r->limits, err, errlen) < 0 ||
+	if (rl_parse_limits(cfg->rate_limits, cfg->rate_limit_default, r->limits, err, errlen) <
+	        0 ||
 	    rl_parse_url(cfg->redis_url, &u, err, errlen) < 0)
 		goto out;
 	if (util_random(rnd, sizeof(rnd)) < 0) {
@@ -606,7 +618,7 @@ rl_open(const struct config *cfg, struct rl **out, char *err, size_t errlen)
 	for (i = 0; i < 8; i++)
 		snprintf(r->nonce + 2 * i, 3, "%02x", rnd[i]);
 	connect_redis(r, &u);
-	explicit_bzero(&u, sizeof(u));	/* the password */
+	explicit_bzero(&u, sizeof(u)); /* the password */
 	rc = 0;
 out:
 	if (rc < 0) {
@@ -684,23 +696,31 @@ rl_check(struct rl *r, const char *method, const char *client, int64_t *retry_af
 	if (limit == 0)
 		return RL_ALLOW;
 	if (r->ctx == NULL) {
-		warn_limited(r, "redis unavailable: rate limiter down until this worker is replaced", "down");
+		warn_limited(r,
+		    "redis unavailable: rate limiter down until this worker is replaced", "down");
 		return unavailable(r);
 	}
 	/* Both parts are validated, so a key can never smuggle a hash tag
 	 * or spaces into Redis or the logs. */
 	if (util_fmt(key, sizeof(key), "ratelimit:%s:%s",
-	    method_name_ok(method) ? method : "Unknown", client) < 0 || client[0] == '\0') {
+	        method_name_ok(method) ? method : "Unknown", client) < 0 ||
+	    client[0] == '\0') {
 		warn_limited(r, "rate limiter: unusable client identity", client);
 		return unavailable(r);
 	}
 	snprintf(lim, sizeof(lim), "%d", limit);
 	snprintf(win, sizeof(win), "%lld", (long long)r->window_us);
 	snprintf(member, sizeof(member), "%s-%llu", r->nonce, (unsigned long long)++r->seq);
-	argv[0] = "EVALSHA"; argv[1] = r->sha; argv[2] = "1"; argv[3] = key;
-	argv[4] = lim; argv[5] = win; argv[6] = member;
+	argv[0] = "EVALSHA";
+	argv[1] = r->sha;
+	argv[2] = "1";
+	argv[3] = key;
+	argv[4] = lim;
+	argv[5] = win;
+	argv[6] = member;
 	rep = command(r, 7, argv, NULL);
-	if (rep != NULL && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
+	if (rep != NULL && rep->type == REDIS_REPLY_ERROR &&
+	    strncmp(rep->str, "NOSCRIPT", 8) == 0) {
 		/* Redis restarted or SCRIPT FLUSH: send the source once; Redis
 		 * caches it again, so the next EVALSHA succeeds. */
 		freeReplyObject(rep);

@@ -23,11 +23,11 @@
 #include "common/config.h"
 
 /* Connect and command timeout for Redis. */
-#define RL_TIMEOUT_MS     200
+#define RL_TIMEOUT_MS 200
 /* x-client-id: at most this many bytes of [A-Za-z0-9._:@/+=-]. */
-#define RL_CLIENT_ID_MAX  64
+#define RL_CLIENT_ID_MAX 64
 /* Buffer size for rl_client_identity() (an IPv6 address fits too). */
-#define RL_CLIENT_MAX     (RL_CLIENT_ID_MAX + 1)
+#define RL_CLIENT_MAX (RL_CLIENT_ID_MAX + 1)
 
 /* Methods that RATE_LIMITS may name; other names get RATE_LIMIT_DEFAULT. */
 enum rl_method { RL_M_AUTHORIZE_PAYMENT, RL_M_GET_PAYMENT, RL_M_GET_ACCOUNT_BALANCE, RL_NMETHODS };
@@ -41,7 +41,7 @@ enum rl_verdict { RL_ALLOW, RL_DENY, RL_UNAVAILABLE_ALLOW, RL_UNAVAILABLE_DENY }
  * supervisor can refuse a bad configuration at startup instead of every
  * worker failing later. 0, or -1 with err naming the variable.
  */
-int  rl_config_check(const struct config *cfg, char *err, size_t errlen);
+int rl_config_check(const struct config *cfg, char *err, size_t errlen);
 
 /*
  * Connects to REDIS_URL (AUTH and SELECT as given), loads the script.
@@ -50,7 +50,7 @@ int  rl_config_check(const struct config *cfg, char *err, size_t errlen);
  * With RATE_LIMIT_ENABLED=off the handle allows everything and never
  * connects.
  */
-int  rl_open(const struct config *cfg, struct rl **out, char *err, size_t errlen);
+int rl_open(const struct config *cfg, struct rl **out, char *err, size_t errlen);
 void rl_close(struct rl *r);
 
 /*
@@ -60,16 +60,16 @@ void rl_close(struct rl *r);
  * admitted request leaves the window; otherwise sets it to 0. Transport errors (timeout, reset) mark the handle
  * down for good; an error reply (e.g. Redis OOM) fails only that request.
  */
-enum rl_verdict rl_check(struct rl *r, const char *method, const char *client,
-    int64_t *retry_after_ms);
-int  rl_down(const struct rl *r);
+enum rl_verdict
+rl_check(struct rl *r, const char *method, const char *client, int64_t *retry_after_ms);
+int rl_down(const struct rl *r);
 /*
  * The Redis socket, or -1 when down or disabled. Redis never speaks
  * first, so an idle worker can poll it like the Postgres socket: readable
  * or hung up means the connection is gone (Redis restarted) and a fresh
  * worker should take this one's place before a client is handed to it.
  */
-int  rl_fd(const struct rl *r);
+int rl_fd(const struct rl *r);
 const char *rl_verdict_name(enum rl_verdict v);
 
 /* ---- parsing helpers, exposed for unit tests ------------------------ */
@@ -80,19 +80,19 @@ const char *rl_verdict_name(enum rl_verdict v);
  * Unknown or repeated methods, empty items, and N outside 0..100000000
  * are errors naming RATE_LIMITS.
  */
-int  rl_parse_limits(const char *spec, int def_limit, int limits[RL_NMETHODS],
-    char *err, size_t errlen);
+int
+rl_parse_limits(const char *spec, int def_limit, int limits[RL_NMETHODS], char *err, size_t errlen);
 
 struct rl_url {
 	char host[256];
-	int  port;
-	int  db;
-	char user[128];		/* ACL user; empty for the default user */
-	char password[256];	/* empty: no AUTH */
+	int port;
+	int db;
+	char user[128];     /* ACL user; empty for the default user */
+	char password[256]; /* empty: no AUTH */
 };
 /* redis://[[user]:password@]host[:port][/db]; host may be [IPv6]; user
  * and password may be percent-encoded. -1 with err naming REDIS_URL. */
-int  rl_parse_url(const char *url, struct rl_url *u, char *err, size_t errlen);
+int rl_parse_url(const char *url, struct rl_url *u, char *err, size_t errlen);
 
 /*
  * The rate-limit identity of a caller: x_client_id when present and sane
@@ -103,8 +103,7 @@ int  rl_parse_url(const char *url, struct rl_url *u, char *err, size_t errlen);
  * neither is usable (out is then "unknown": such callers share one
  * budget) or outlen < RL_CLIENT_MAX.
  */
-int  rl_client_identity(const char *x_client_id, const char *grpc_peer,
-    char *out, size_t outlen);
+int rl_client_identity(const char *x_client_id, const char *grpc_peer, char *out, size_t outlen);
 
 /*
  * grpc_call_get_peer() says only "fd:N" for connections added with
@@ -114,6 +113,6 @@ int  rl_client_identity(const char *x_client_id, const char *grpc_peer,
  * accepted (it hands the string to the worker with the socket: the
  * worker's seccomp profile does not allow getpeername). 0, or -1 with errno.
  */
-int  rl_peer_from_fd(int fd, char *out, size_t outlen);
+int rl_peer_from_fd(int fd, char *out, size_t outlen);
 
 #endif

@@ -18,7 +18,7 @@
 
 /* Returns a listening socket: the systemd-activated one (LISTEN_FDS) if
  * present, else a new one bound to host:port. -1 with err on failure. */
-int  sup_listen_open(const char *host, int port, int *activated, char *err, size_t errlen);
+int sup_listen_open(const char *host, int port, int *activated, char *err, size_t errlen);
 void sup_run(const struct config *cfg) __attribute__((noreturn));
 
 /* sup_spawn.c. init: finds paymentd-worker (beside this binary, else in
@@ -26,14 +26,14 @@ void sup_run(const struct config *cfg) __attribute__((noreturn));
  * user; 0 or -1 with err. worker: forks a child that execs it with ctl and
  * metrics_fd as SUP_FD_CTL / SUP_FD_METRICS (neither is consumed); returns
  * the pid, or -1 with errno if fork failed. */
-int         sup_spawn_init(const struct config *cfg, char *err, size_t errlen);
-pid_t       sup_spawn_worker(int ctl, int metrics_fd);
+int sup_spawn_init(const struct config *cfg, char *err, size_t errlen);
+pid_t sup_spawn_worker(int ctl, int metrics_fd);
 const char *sup_spawn_path(void);
 
 /* sup_logfwd.c. start: if stderr is a regular file, interposes a pipe and
  * a sandboxed forwarder process (else does nothing). reaped: 1 if pid was
  * the forwarder (it is restarted), else 0. */
 void sup_logfwd_start(const struct config *cfg);
-int  sup_logfwd_reaped(pid_t pid, int status);
+int sup_logfwd_reaped(pid_t pid, int status);
 
 #endif

@@ -11,16 +11,18 @@
 #include <string.h>
 
 void
-sup_lockdown_enter(const struct config *cfg, enum sandbox_profile profile,
-    const char *chroot_dir, int max_fds, const char *who)
+sup_lockdown_enter(const struct config *cfg, enum sandbox_profile profile, const char *chroot_dir,
+    int max_fds, const char *who)
 {
 	struct sandbox_ids ids;
 	struct sandbox_opts o;
 	char err[256], msg[128];
 
 	if (!cfg->sandbox) {
-		snprintf(msg, sizeof(msg), "SANDBOX=off: %s runs WITHOUT privilege drop and seccomp "
-		    "(debugging only)", who);
+		snprintf(msg, sizeof(msg),
+		    "SANDBOX=off: %s runs WITHOUT privilege drop and seccomp "
+		    "(debugging only)",
+		    who);
 		log_warn(msg);
 		return;
 	}

@@ -27,8 +27,8 @@
 
 static struct {
 	const struct config *cfg;
-	int   rfd;		/* the pipe's read end, kept for restarts */
-	int   file_fd;		/* where stderr pointed at start */
+	int rfd;     /* the pipe's read end, kept for restarts */
+	int file_fd; /* where stderr pointed at start */
 	pid_t pid;
 } F = { NULL, -1, -1, 0 };
 
@@ -61,7 +61,7 @@ spawn(void)
 			close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
 		close_range((unsigned)hi + 1, ~0U, 0);
 		prctl(PR_SET_NAME, "paymentd-log", 0, 0, 0);
-		signal(SIGTERM, SIG_IGN);	/* outlive the drain; EOF ends us */
+		signal(SIGTERM, SIG_IGN); /* outlive the drain; EOF ends us */
 		signal(SIGINT, SIG_IGN);
 		signal(SIGPIPE, SIG_IGN);
 		sup_lockdown_enter(F.cfg, SANDBOX_LOGFWD, F.cfg->chroot_dir, 8, "log forwarder");
@@ -105,7 +105,7 @@ sup_logfwd_reaped(pid_t pid, int status)
 		return 0;
 	F.pid = 0;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == SUP_LOGFWD_EXIT_SANDBOX) {
-		dup2(F.file_fd, 2);	/* nobody reads the pipe any more */
+		dup2(F.file_fd, 2); /* nobody reads the pipe any more */
 		fatal("log forwarder could not enter its sandbox; failing closed");
 	}
 	spawn();

@@ -28,7 +28,8 @@ static struct config cfg;
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: paymentd [serve|migrate|reset-test-data|config [--markdown]|version]\n");
+	fprintf(stderr,
+	    "usage: paymentd [serve|migrate|reset-test-data|config [--markdown]|version]\n");
 	exit(2);
 }
 
@@ -60,7 +61,8 @@ main(int argc, char **argv)
 		sup_run(&cfg);
 	}
 	if (strcmp(cmd, "migrate") == 0) {
-		if (migrate_run(cfg.database_url, cfg.migrations_dir, &applied, err, sizeof(err)) < 0)
+		if (migrate_run(cfg.database_url, cfg.migrations_dir, &applied, err, sizeof(err)) <
+		    0)
 			fatal("migrate: %s", err);
 		log_info("migrations up to date", LF_I("applied", applied));
 		return 0;
@@ -69,7 +71,7 @@ main(int argc, char **argv)
 		if (migrate_reset_test_data(cfg.database_url, err, sizeof(err)) < 0)
 			fatal("reset-test-data: %s", err);
 		log_info("test data reset: acc-payer-001 (USD 100000), acc-payee-002 (USD 50000), "
-		    "acc-eur-003 (EUR 100000), acc-frozen-004, acc-closed-005");
+		         "acc-eur-003 (EUR 100000), acc-frozen-004, acc-closed-005");
 		return 0;
 	}
 	usage();

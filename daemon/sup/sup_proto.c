@@ -94,8 +94,8 @@ sup_proto_recv_client(int ctl, int *fd, char peer[SUP_PEER_MAX], int *handed_on)
 		return 0;
 	cm = CMSG_FIRSTHDR(&mh);
 	if ((mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) || n > SUP_PEER_MAX ||
-	    (msg[0] != SUP_MSG_FD && msg[0] != SUP_MSG_HANDED) ||
-	    cm == NULL || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
+	    (msg[0] != SUP_MSG_FD && msg[0] != SUP_MSG_HANDED) || cm == NULL ||
+	    cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
 	    cm->cmsg_len != CMSG_LEN(sizeof(int)) || CMSG_NXTHDR(&mh, cm) != NULL) {
 		close_passed(&mh);
 		return -2;
@@ -157,7 +157,8 @@ sup_proto_config_read(int fd, struct config *cfg, char *err, size_t errlen)
 	if (memcmp(b.magic, SUP_CONFIG_MAGIC, sizeof(b.magic)) != 0 ||
 	    b.size != sizeof(struct config) ||
 	    strncmp(b.version, PAYMENTD_VERSION, sizeof(b.version)) != 0) {
-		snprintf(err, errlen, "config blob from another paymentd build "
+		snprintf(err, errlen,
+		    "config blob from another paymentd build "
 		    "(install paymentd and paymentd-worker together)");
 		goto out;
 	}

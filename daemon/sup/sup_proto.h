@@ -82,50 +82,50 @@
 #include "common/config.h"
 
 /* Descriptors of an exec'd worker. */
-#define SUP_FD_CTL      3
-#define SUP_FD_METRICS  4
-#define SUP_FD_CONFIG   5
-#define SUP_WORKER_EXE  "paymentd-worker"
+#define SUP_FD_CTL               3
+#define SUP_FD_METRICS           4
+#define SUP_FD_CONFIG            5
+#define SUP_WORKER_EXE           "paymentd-worker"
 #define SUP_WORKER_TESTHOOKS_EXE "paymentd-worker-testhooks"
 
 /* Worker -> supervisor. */
-#define SUP_MSG_READY   'R'
-#define SUP_MSG_NODB    'D'
-#define SUP_MSG_BUSY    'B'
+#define SUP_MSG_READY 'R'
+#define SUP_MSG_NODB  'D'
+#define SUP_MSG_BUSY  'B'
 /* Supervisor -> worker. */
-#define SUP_MSG_FD      'F'
-#define SUP_MSG_HANDED  'H'
+#define SUP_MSG_FD     'F'
+#define SUP_MSG_HANDED 'H'
 
 /* Room for the peer address of a hand-off frame, NUL included. */
-#define SUP_PEER_MAX    96
+#define SUP_PEER_MAX         96
 #define SUP_MAX_HANDOFF_HOPS 3
 
 /* Worker exit codes. */
-#define SUP_EXIT_OK        0
-#define SUP_EXIT_DB_LOST   10
-#define SUP_EXIT_DB_DOWN   11
-#define SUP_EXIT_RL_DOWN   12
-#define SUP_EXIT_IPC       20
-#define SUP_EXIT_SOFTWARE  70
-#define SUP_EXIT_SANDBOX   77
+#define SUP_EXIT_OK       0
+#define SUP_EXIT_DB_LOST  10
+#define SUP_EXIT_DB_DOWN  11
+#define SUP_EXIT_RL_DOWN  12
+#define SUP_EXIT_IPC      20
+#define SUP_EXIT_SOFTWARE 70
+#define SUP_EXIT_SANDBOX  77
 
 /* Metrics exporter exit codes. */
-#define SUP_EXPORTER_EXIT_OK        0
-#define SUP_EXPORTER_EXIT_SOFTWARE  70
-#define SUP_EXPORTER_EXIT_SANDBOX   77
+#define SUP_EXPORTER_EXIT_OK       0
+#define SUP_EXPORTER_EXIT_SOFTWARE 70
+#define SUP_EXPORTER_EXIT_SANDBOX  77
 
 /* Log forwarder exit codes. */
-#define SUP_LOGFWD_EXIT_OK       0
-#define SUP_LOGFWD_EXIT_SANDBOX  77
+#define SUP_LOGFWD_EXIT_OK      0
+#define SUP_LOGFWD_EXIT_SANDBOX 77
 
 /* The configuration a worker runs with, as the supervisor loaded it (the
  * worker cannot re-read ENV_FILE: it may be readable by root only). Both
  * binaries come from one build; magic, size and version catch a mismatch. */
 #define SUP_CONFIG_MAGIC "PDCFG001"
 struct sup_config_blob {
-	char          magic[8];
-	uint32_t      size;		/* sizeof(struct config) */
-	char          version[32];
+	char magic[8];
+	uint32_t size; /* sizeof(struct config) */
+	char version[32];
 	struct config cfg;
 };
 

@@ -36,9 +36,9 @@
 #endif
 
 static struct {
-	char               path[PATH_MAX];
-	int                config_fd;
-	int                drop;	/* root with SANDBOX=on: sandbox_pre_exec */
+	char path[PATH_MAX];
+	int config_fd;
+	int drop; /* root with SANDBOX=on: sandbox_pre_exec */
 	struct sandbox_ids ids;
 } P = { "", -1, 0, { 0, 0, "" } };
 
@@ -66,7 +66,8 @@ sup_spawn_init(const struct config *cfg, char *err, size_t errlen)
 		if (slash != NULL) {
 			*slash = '\0';
 			if ((size_t)snprintf(P.path, sizeof(P.path), "%.*s/%s",
-			    (int)(sizeof(P.path) - sizeof(WORKER_EXE) - 1), self, WORKER_EXE) >= sizeof(P.path))
+			        (int)(sizeof(P.path) - sizeof(WORKER_EXE) - 1), self,
+			        WORKER_EXE) >= sizeof(P.path))
 				P.path[0] = '\0';
 		}
 	}

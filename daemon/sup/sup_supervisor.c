@@ -37,25 +37,25 @@
 #include <sys/wait.h>
 #include <systemd/sd-daemon.h>
 
-#define THROTTLE_MIN_MS   100
-#define THROTTLE_MAX_MS   30000
-#define DRAIN_EXTRA_MS    5000
+#define THROTTLE_MIN_MS 100
+#define THROTTLE_MAX_MS 30000
+#define DRAIN_EXTRA_MS  5000
 
 struct sup_worker {
-	pid_t   pid;
-	int     ctl;
-	int     ready;
-	int     db;		/* ready with a Postgres connection */
-	int     assigned;
+	pid_t pid;
+	int ctl;
+	int ready;
+	int db; /* ready with a Postgres connection */
+	int assigned;
 	int64_t started_ms;
 	int64_t started_ns;
 	/* Client fd sent but not yet acknowledged (SUP_MSG_BUSY); -1 if none.
 	 * Kept open so a worker that dies with the fd in flight does not
 	 * take the connection with it. */
-	int     pending_fd;
-	int     pending_hops;
-	int     protocol_violation;	/* sent a byte sup_proto.h does not know */
-	char    pending_peer[SUP_PEER_MAX];
+	int pending_fd;
+	int pending_hops;
+	int protocol_violation; /* sent a byte sup_proto.h does not know */
+	char pending_peer[SUP_PEER_MAX];
 };
 
 /* SUP_MAX_HANDOFF_HOPS: how often one connection may be handed on after
@@ -64,24 +64,24 @@ struct sup_worker {
 
 static struct {
 	const struct config *cfg;
-	struct sup_worker   *w;
-	size_t               nw;
-	int                  listen_fd;
-	int                  sig_fd;
-	int                  draining;
-	int64_t              drain_deadline;
-	int                  exit_status;
-	int64_t              throttle_until;
-	int64_t              throttle_ms;
-	int64_t              pool_refill_after;
-	uint64_t             watchdog_us;
-	int64_t              next_watchdog;
-	int64_t              next_status;
-	unsigned long        accepted, exits;
-	struct metrics      *metrics;
-	int                  metrics_fd;
-	pid_t                exporter_pid;
-	int64_t              exporter_respawn_at;
+	struct sup_worker *w;
+	size_t nw;
+	int listen_fd;
+	int sig_fd;
+	int draining;
+	int64_t drain_deadline;
+	int exit_status;
+	int64_t throttle_until;
+	int64_t throttle_ms;
+	int64_t pool_refill_after;
+	uint64_t watchdog_us;
+	int64_t next_watchdog;
+	int64_t next_status;
+	unsigned long accepted, exits;
+	struct metrics *metrics;
+	int metrics_fd;
+	pid_t exporter_pid;
+	int64_t exporter_respawn_at;
 } S;
 
 static size_t
@@ -185,8 +185,8 @@ dispatch(int fd, const char *peer, int hops)
 	int slot;
 
 	if (S.draining || hops > SUP_MAX_HANDOFF_HOPS) {
-		log_warn("connection dropped before any worker took it",
-		    LF_I("handoffs", hops), LF_B("draining", S.draining));
+		log_warn("connection dropped before any worker took it", LF_I("handoffs", hops),
+		    LF_B("draining", S.draining));
 		close(fd);
 		return;
 	}
@@ -203,7 +203,8 @@ dispatch(int fd, const char *peer, int hops)
 			S.w[slot].assigned = 1;
 			S.w[slot].pending_fd = fd;
 			S.w[slot].pending_hops = hops;
-			snprintf(S.w[slot].pending_peer, sizeof(S.w[slot].pending_peer), "%s", peer);
+			snprintf(
+			    S.w[slot].pending_peer, sizeof(S.w[slot].pending_peer), "%s", peer);
 			return;
 		}
 		/* That worker is gone (its SIGCHLD is pending): mark it
@@ -254,7 +255,7 @@ exporter_spawn(void)
 		return;
 	}
 	if (pid == 0)
-		metrics_exporter_main(S.cfg, S.metrics, S.metrics_fd);	/* closes the rest */
+		metrics_exporter_main(S.cfg, S.metrics, S.metrics_fd); /* closes the rest */
 	S.exporter_pid = pid;
 	S.exporter_respawn_at = 0;
 }
@@ -318,7 +319,8 @@ reap(void)
 		if (S.exporter_pid > 0 && pid == S.exporter_pid) {
 			S.exporter_pid = 0;
 			if (WIFEXITED(status) && WEXITSTATUS(status) == SUP_EXPORTER_EXIT_SANDBOX) {
-				log_error("metrics exporter could not drop privileges; not restarting it");
+				log_error(
+				    "metrics exporter could not drop privileges; not restarting it");
 				continue;
 			}
 			log_warn("metrics exporter died; restarting in 1 s", LF_I("old_pid", pid));
@@ -340,21 +342,23 @@ reap(void)
 		metrics_worker_exit(S.metrics, reason);
 		if (abnormal) {
 			log_error("worker died", LF_I("worker_pid", pid), LF_S("reason", reason),
-			    LF_I("status", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status)),
+			    LF_I("status",
+			        WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status)),
 			    LF_B("had_client", w->assigned), LF_B("was_ready", w->ready));
 		} else {
 			log_debug("worker exited", LF_I("worker_pid", pid), LF_S("reason", reason));
 		}
 		if (WIFEXITED(status) && WEXITSTATUS(status) == SUP_EXIT_SANDBOX) {
-			log_kv(LOG_CRIT, "a worker could not enter its sandbox; failing closed",
-			    NULL);
+			log_kv(
+			    LOG_CRIT, "a worker could not enter its sandbox; failing closed", NULL);
 			begin_drain(1);
 		}
 		/* Pool workers that lost or never had Postgres: refill the
 		 * pool at a calm pace; connections are still served. */
 		if (!w->assigned && WIFEXITED(status) &&
-		    (WEXITSTATUS(status) == SUP_EXIT_DB_LOST || WEXITSTATUS(status) == SUP_EXIT_DB_DOWN ||
-		     WEXITSTATUS(status) == SUP_EXIT_RL_DOWN))
+		    (WEXITSTATUS(status) == SUP_EXIT_DB_LOST ||
+		        WEXITSTATUS(status) == SUP_EXIT_DB_DOWN ||
+		        WEXITSTATUS(status) == SUP_EXIT_RL_DOWN))
 			S.pool_refill_after = util_now_ms() + 1000;
 		/* Crashes before READY slow down all forking instead of
 		 * spinning (a broken build or sandbox would fork-bomb). */
@@ -376,7 +380,8 @@ reap(void)
 			memcpy(peer, w->pending_peer, sizeof(peer));
 			*w = S.w[--S.nw];
 			log_info("worker died before taking its connection; handing it on",
-			    LF_I("worker_pid", pid), LF_S("reason", reason), LF_I("handoffs", hops));
+			    LF_I("worker_pid", pid), LF_S("reason", reason),
+			    LF_I("handoffs", hops));
 			dispatch(fd, peer, hops);
 			continue;
 		}
@@ -404,12 +409,12 @@ read_ctl(struct sup_worker *w)
 
 			w->ready = 1;
 			w->db = buf[i] == SUP_MSG_READY;
-			S.throttle_ms = 0;	/* a healthy start resets backoff */
+			S.throttle_ms = 0; /* a healthy start resets backoff */
 			metrics_worker_started(S.metrics, us);
 			log_debug("worker ready", LF_I("worker_pid", w->pid), LF_I("start_us", us),
 			    LF_B("db", w->db));
 		} else if (buf[i] == SUP_MSG_BUSY && w->pending_fd >= 0) {
-			close(w->pending_fd);	/* the worker has its own copy */
+			close(w->pending_fd); /* the worker has its own copy */
 			w->pending_fd = -1;
 		}
 	}
@@ -422,15 +427,10 @@ on_signal(void)
 
 	while (read(S.sig_fd, &si, sizeof(si)) == sizeof(si)) {
 		switch (si.ssi_signo) {
-		case SIGCHLD:
-			reap();
-			break;
+		case SIGCHLD: reap(); break;
 		case SIGTERM:
-		case SIGINT:
-			begin_drain(0);
-			break;
-		default:
-			break;
+		case SIGINT: begin_drain(0); break;
+		default: break;
 		}
 	}
 }
@@ -445,8 +445,8 @@ notify_periodic(void)
 		S.next_watchdog = now + (int64_t)(S.watchdog_us / 2000);
 	}
 	if (now >= S.next_status) {
-		sd_notifyf(0, "STATUS=%zu workers (%zu idle), %lu connections accepted",
-		    S.nw, count_unassigned(), S.accepted);
+		sd_notifyf(0, "STATUS=%zu workers (%zu idle), %lu connections accepted", S.nw,
+		    count_unassigned(), S.accepted);
 		S.next_status = now + 1000;
 	}
 }
@@ -486,8 +486,9 @@ sup_run(const struct config *cfg)
 	if (S.metrics == NULL)
 		fatal("metrics: mmap: %s", strerror(errno));
 	if (cfg->metrics_port > 0) {
-		S.metrics_fd = metrics_listen(cfg->metrics_host[0] ? cfg->metrics_host : cfg->grpc_host,
-		    cfg->metrics_port, err, sizeof(err));
+		S.metrics_fd = metrics_listen(
+		    cfg->metrics_host[0] ? cfg->metrics_host : cfg->grpc_host, cfg->metrics_port,
+		    err, sizeof(err));
 		if (S.metrics_fd < 0)
 			fatal("cannot listen for metrics: %s", err);
 		exporter_spawn();
@@ -535,10 +536,15 @@ sup_run(const struct config *cfg)
 		if (!S.draining && S.metrics_fd >= 0 && S.exporter_pid == 0 &&
 		    S.exporter_respawn_at && util_now_ms() >= S.exporter_respawn_at)
 			exporter_spawn();
-		metrics_set_workers(S.metrics, (int)(S.nw - count_unassigned()), (int)count_unassigned());
-		pfd[n].fd = S.sig_fd; pfd[n].events = POLLIN; pfd[n++].revents = 0;
+		metrics_set_workers(
+		    S.metrics, (int)(S.nw - count_unassigned()), (int)count_unassigned());
+		pfd[n].fd = S.sig_fd;
+		pfd[n].events = POLLIN;
+		pfd[n++].revents = 0;
 		if (can_accept()) {
-			pfd[n].fd = S.listen_fd; pfd[n].events = POLLIN; pfd[n++].revents = 0;
+			pfd[n].fd = S.listen_fd;
+			pfd[n].events = POLLIN;
+			pfd[n++].revents = 0;
 		}
 		for (i = 0; i < S.nw; i++) {
 			/* Only READY and BUSY come this way; after that, deaths

@@ -36,15 +36,15 @@ const char *const refl_services[] = {
 };
 
 struct refl_file {
-	char    *name;
+	char *name;
 	uint8_t *bytes;
-	size_t   len;
-	size_t  *deps;		/* indexes into files[] */
-	size_t   ndeps;
+	size_t len;
+	size_t *deps; /* indexes into files[] */
+	size_t ndeps;
 };
 
 struct refl_sym {
-	char  *name;
+	char *name;
 	size_t file;
 };
 
@@ -117,9 +117,9 @@ refl_init(char *err, size_t errlen)
 	size_t i, j, k;
 
 	if (R.set != NULL)
-		return 0;	/* already built (by the supervisor, before fork) */
-	R.set = google__protobuf__file_descriptor_set__unpack(NULL,
-	    (size_t)(refl_fds_end - refl_fds_start), refl_fds_start);
+		return 0; /* already built (by the supervisor, before fork) */
+	R.set = google__protobuf__file_descriptor_set__unpack(
+	    NULL, (size_t)(refl_fds_end - refl_fds_start), refl_fds_start);
 	if (R.set == NULL || R.set->n_file == 0) {
 		snprintf(err, errlen, "embedded descriptor set is unreadable");
 		return -1;
@@ -141,7 +141,8 @@ refl_init(char *err, size_t errlen)
 		for (j = 0; j < f->n_service; j++) {
 			char svc[512];
 			add_sym(pkg, f->service[j]->name, i);
-			snprintf(svc, sizeof(svc), "%s%s%s", pkg, pkg[0] ? "." : "", f->service[j]->name);
+			snprintf(svc, sizeof(svc), "%s%s%s", pkg, pkg[0] ? "." : "",
+			    f->service[j]->name);
 			for (k = 0; k < f->service[j]->n_method; k++)
 				add_sym(svc, f->service[j]->method[k]->name, i);
 		}
@@ -219,12 +220,16 @@ int
 refl_answer(const uint8_t *req, size_t len, uint8_t **out, size_t *outlen)
 {
 	Grpc__Reflection__V1__ServerReflectionRequest *rq;
-	Grpc__Reflection__V1__ServerReflectionResponse rs = GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__INIT;
-	Grpc__Reflection__V1__FileDescriptorResponse fdr = GRPC__REFLECTION__V1__FILE_DESCRIPTOR_RESPONSE__INIT;
-	Grpc__Reflection__V1__ListServiceResponse lsr = GRPC__REFLECTION__V1__LIST_SERVICE_RESPONSE__INIT;
+	Grpc__Reflection__V1__ServerReflectionResponse rs =
+	    GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__INIT;
+	Grpc__Reflection__V1__FileDescriptorResponse fdr =
+	    GRPC__REFLECTION__V1__FILE_DESCRIPTOR_RESPONSE__INIT;
+	Grpc__Reflection__V1__ListServiceResponse lsr =
+	    GRPC__REFLECTION__V1__LIST_SERVICE_RESPONSE__INIT;
 	Grpc__Reflection__V1__ServiceResponse svc[8], *svcp[8];
 	Grpc__Reflection__V1__ErrorResponse er = GRPC__REFLECTION__V1__ERROR_RESPONSE__INIT;
-	Grpc__Reflection__V1__ExtensionNumberResponse enr = GRPC__REFLECTION__V1__EXTENSION_NUMBER_RESPONSE__INIT;
+	Grpc__Reflection__V1__ExtensionNumberResponse enr =
+	    GRPC__REFLECTION__V1__EXTENSION_NUMBER_RESPONSE__INIT;
 	char msg[512];
 	long f;
 	size_t i, n_unknown;
@@ -258,21 +263,25 @@ refl_answer(const uint8_t *req, size_t len, uint8_t **out, size_t *outlen)
 	case GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_CONTAINING_SYMBOL:
 		f = symbol_file(rq->file_containing_symbol);
 		if (f < 0) {
-			snprintf(msg, sizeof(msg), "symbol not found: %s", rq->file_containing_symbol);
+			snprintf(
+			    msg, sizeof(msg), "symbol not found: %s", rq->file_containing_symbol);
 			goto not_found;
 		}
 		answer_files(f, &rs, &fdr);
 		break;
 	case GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_CONTAINING_EXTENSION:
 		snprintf(msg, sizeof(msg), "extension not found: %s(%d)",
-		    rq->file_containing_extension ? rq->file_containing_extension->containing_type : "",
-		    rq->file_containing_extension ? rq->file_containing_extension->extension_number : 0);
+		    rq->file_containing_extension ? rq->file_containing_extension->containing_type
+		                                  : "",
+		    rq->file_containing_extension ? rq->file_containing_extension->extension_number
+		                                  : 0);
 		goto not_found;
 	case GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_ALL_EXTENSION_NUMBERS_OF_TYPE:
 		/* None of our messages declare extension ranges: an empty list
 		 * for known types, NOT_FOUND for unknown ones. */
 		if (symbol_file(rq->all_extension_numbers_of_type) < 0) {
-			snprintf(msg, sizeof(msg), "type not found: %s", rq->all_extension_numbers_of_type);
+			snprintf(msg, sizeof(msg), "type not found: %s",
+			    rq->all_extension_numbers_of_type);
 			goto not_found;
 		}
 		enr.base_type_name = rq->all_extension_numbers_of_type;
@@ -281,7 +290,7 @@ refl_answer(const uint8_t *req, size_t len, uint8_t **out, size_t *outlen)
 		rs.all_extension_numbers_response = &enr;
 		break;
 	default:
-		er.error_code = 3;	/* INVALID_ARGUMENT */
+		er.error_code = 3; /* INVALID_ARGUMENT */
 		er.error_message = (char *)"empty or unknown reflection request";
 		rs.message_response_case =
 		    GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ERROR_RESPONSE;
@@ -290,7 +299,7 @@ refl_answer(const uint8_t *req, size_t len, uint8_t **out, size_t *outlen)
 	}
 	goto pack;
 not_found:
-	er.error_code = 5;	/* NOT_FOUND */
+	er.error_code = 5; /* NOT_FOUND */
 	er.error_message = msg;
 	rs.message_response_case =
 	    GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ERROR_RESPONSE;

@@ -15,8 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-int  refl_init(char *err, size_t errlen);
-int  refl_answer(const uint8_t *req, size_t len, uint8_t **out, size_t *outlen);
+int refl_init(char *err, size_t errlen);
+int refl_answer(const uint8_t *req, size_t len, uint8_t **out, size_t *outlen);
 /* Services the server offers, for list_services (NULL-terminated). */
 extern const char *const refl_services[];
 

@@ -37,7 +37,8 @@ wrk_rpc_authorize(struct wrk_ctx *ctx, const uint8_t *buf, size_t len, struct wr
 
 	rq = payment__v1__authorize_payment_request__unpack(NULL, len, buf);
 	if (rq == NULL) {
-		wrk_reply_status(rep, GRPC_STATUS_INVALID_ARGUMENT, "malformed AuthorizePaymentRequest");
+		wrk_reply_status(
+		    rep, GRPC_STATUS_INVALID_ARGUMENT, "malformed AuthorizePaymentRequest");
 		return;
 	}
 	pr.idempotency_key = rq->idempotency_key;
@@ -79,8 +80,8 @@ wrk_rpc_authorize(struct wrk_ctx *ctx, const uint8_t *buf, size_t len, struct wr
 	if (r.conflict[0]) {
 		/* Same key, other parameters: refuse and name what differs. */
 		wrk_reply_status(rep, GRPC_STATUS_FAILED_PRECONDITION,
-		    "idempotency_key already used with different %s (payment %s)",
-		    r.conflict, r.payment_id);
+		    "idempotency_key already used with different %s (payment %s)", r.conflict,
+		    r.payment_id);
 		log_info("idempotency conflict", LF_S("payment_id", r.payment_id),
 		    LF_S("differs", r.conflict));
 		goto out;
@@ -128,9 +129,11 @@ wrk_rpc_get_payment(struct wrk_ctx *ctx, const uint8_t *buf, size_t len, struct 
 		wrk_reply_status(rep, GRPC_STATUS_UNAVAILABLE, "database unavailable");
 		goto out;
 	}
-	rc = ledger_get_payment(wrk_ledger(ctx->w), rq->payment_id, ctx->deadline_ms, &lp, err, sizeof(err));
+	rc = ledger_get_payment(
+	    wrk_ledger(ctx->w), rq->payment_id, ctx->deadline_ms, &lp, err, sizeof(err));
 	if (rc == LEDGER_NOT_FOUND) {
-		wrk_reply_status(rep, GRPC_STATUS_NOT_FOUND, "payment %s not found", rq->payment_id);
+		wrk_reply_status(
+		    rep, GRPC_STATUS_NOT_FOUND, "payment %s not found", rq->payment_id);
 		goto out;
 	}
 	if (rc != LEDGER_OK) {
@@ -163,7 +166,8 @@ wrk_rpc_get_balance(struct wrk_ctx *ctx, const uint8_t *buf, size_t len, struct 
 
 	rq = payment__v1__get_account_balance_request__unpack(NULL, len, buf);
 	if (rq == NULL) {
-		wrk_reply_status(rep, GRPC_STATUS_INVALID_ARGUMENT, "malformed GetAccountBalanceRequest");
+		wrk_reply_status(
+		    rep, GRPC_STATUS_INVALID_ARGUMENT, "malformed GetAccountBalanceRequest");
 		return;
 	}
 	if (pay_validate_id("account_id", rq->account_id, PAY_ACCOUNT_MAX, msg, sizeof(msg)) < 0) {
@@ -174,9 +178,11 @@ wrk_rpc_get_balance(struct wrk_ctx *ctx, const uint8_t *buf, size_t len, struct 
 		wrk_reply_status(rep, GRPC_STATUS_UNAVAILABLE, "database unavailable");
 		goto out;
 	}
-	rc = ledger_get_balance(wrk_ledger(ctx->w), rq->account_id, ctx->deadline_ms, &b, err, sizeof(err));
+	rc = ledger_get_balance(
+	    wrk_ledger(ctx->w), rq->account_id, ctx->deadline_ms, &b, err, sizeof(err));
 	if (rc == LEDGER_NOT_FOUND) {
-		wrk_reply_status(rep, GRPC_STATUS_NOT_FOUND, "account %s not found", rq->account_id);
+		wrk_reply_status(
+		    rep, GRPC_STATUS_NOT_FOUND, "account %s not found", rq->account_id);
 		goto out;
 	}
 	if (rc != LEDGER_OK) {

@@ -47,7 +47,8 @@ wrk_test_syscall(struct wrk_ctx *ctx, const uint8_t *req, size_t len, struct wrk
 	} else if (strcmp(op, "fork") == 0) {
 		rc = (int)syscall(SYS_fork);
 	} else if (strcmp(op, "mmap_exec") == 0) {
-		void *p = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		void *p = mmap(
+		    NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		rc = p == MAP_FAILED ? -1 : 0;
 	} else if (strcmp(op, "thread") == 0) {
 		pthread_t t;

@@ -51,19 +51,24 @@
 #include <grpc/support/time.h>
 #include <libpq-fe.h>
 
-#define TICK_MS           250
+#define TICK_MS             250
 #define REQUESTS_PER_METHOD 2
-#define CLOSE_LINGER_MS   1000
-#define WATCH_POLL_MS     1000
+#define CLOSE_LINGER_MS     1000
+#define WATCH_POLL_MS       1000
 
 const struct wrk_method wrk_methods[] = {
-	{ "/payment.v1.PaymentService/AuthorizePayment", "AuthorizePayment", WRK_UNARY, wrk_rpc_authorize, 0 },
-	{ "/payment.v1.PaymentService/GetPayment", "GetPayment", WRK_UNARY, wrk_rpc_get_payment, 0 },
-	{ "/payment.v1.PaymentService/GetAccountBalance", "GetAccountBalance", WRK_UNARY, wrk_rpc_get_balance, 0 },
+	{ "/payment.v1.PaymentService/AuthorizePayment", "AuthorizePayment", WRK_UNARY,
+	    wrk_rpc_authorize, 0 },
+	{ "/payment.v1.PaymentService/GetPayment", "GetPayment", WRK_UNARY, wrk_rpc_get_payment,
+	    0 },
+	{ "/payment.v1.PaymentService/GetAccountBalance", "GetAccountBalance", WRK_UNARY,
+	    wrk_rpc_get_balance, 0 },
 	{ "/grpc.health.v1.Health/Check", "HealthCheck", WRK_UNARY, wrk_health_check, 1 },
 	{ "/grpc.health.v1.Health/Watch", "HealthWatch", WRK_WATCH, NULL, 1 },
-	{ "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", "Reflection", WRK_REFLECT, NULL, 1 },
-	{ "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", "Reflection", WRK_REFLECT, NULL, 1 },
+	{ "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", "Reflection", WRK_REFLECT,
+	    NULL, 1 },
+	{ "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", "Reflection",
+	    WRK_REFLECT, NULL, 1 },
 #ifdef PAYMENTD_TEST_HOOKS
 	{ "/paymentd.test.Hooks/Syscall", "TestSyscall", WRK_UNARY, wrk_test_syscall, 1 },
 #endif
@@ -76,77 +81,77 @@ const size_t wrk_nmethods = ARRAY_LEN(wrk_methods);
  * call is freed only when it is finished and none is pending.
  */
 enum call_state {
-	CALL_WAITING,		/* requested, no client call yet */
-	CALL_UNARY_SENDING,	/* response + status + recv-close in flight */
-	CALL_WATCH_IDLE,	/* health Watch: between status messages */
-	CALL_WATCH_SENDING,	/* health Watch: a status message in flight */
-	CALL_WATCH_FINISHING,	/* health Watch: final message + status */
-	CALL_REFL_READING,	/* reflection: waiting for the next request */
-	CALL_REFL_WRITING,	/* reflection: a response in flight */
-	CALL_REFL_CLOSING,	/* reflection: status + recv-close in flight */
+	CALL_WAITING,         /* requested, no client call yet */
+	CALL_UNARY_SENDING,   /* response + status + recv-close in flight */
+	CALL_WATCH_IDLE,      /* health Watch: between status messages */
+	CALL_WATCH_SENDING,   /* health Watch: a status message in flight */
+	CALL_WATCH_FINISHING, /* health Watch: final message + status */
+	CALL_REFL_READING,    /* reflection: waiting for the next request */
+	CALL_REFL_WRITING,    /* reflection: a response in flight */
+	CALL_REFL_CLOSING,    /* reflection: status + recv-close in flight */
 };
 
 struct wrk_call;
 struct wrk_tag {
 	struct wrk_call *c;
-	int              close;	/* 1: the RECV_CLOSE_ON_SERVER of a Watch */
+	int close; /* 1: the RECV_CLOSE_ON_SERVER of a Watch */
 };
 
 struct wrk_call {
-	const struct wrk_method *m;	/* NULL: the unknown-method catcher */
-	size_t            midx;
-	enum call_state   state;
-	struct wrk_tag    tag, close_tag;
-	int               pending;
-	int               finished;	/* no more batches will be started */
-	grpc_call        *call;
-	gpr_timespec      deadline;
+	const struct wrk_method *m; /* NULL: the unknown-method catcher */
+	size_t midx;
+	enum call_state state;
+	struct wrk_tag tag, close_tag;
+	int pending;
+	int finished; /* no more batches will be started */
+	grpc_call *call;
+	gpr_timespec deadline;
 	grpc_call_details details;
 	grpc_metadata_array req_md;
 	grpc_byte_buffer *payload;
 	grpc_byte_buffer *resp;
 	grpc_byte_buffer *recv;
-	grpc_metadata     init_md[1];
-	grpc_metadata     trail_md[1];
-	size_t            ntrail;
-	grpc_slice        status_details;
-	int               have_status;
-	int               have_init;
-	int               cancelled;
-	grpc_status_code  code;
-	char              corr[PAY_CORR_MAX + 1];
-	char              path[128];
-	char              service[128];	/* Watch: the watched service */
-	int               last_status;	/* Watch: last status sent */
-	int               counted;	/* counted in w->active */
-	int64_t           start_ns;
-	struct wrk_call  *next_watch;
+	grpc_metadata init_md[1];
+	grpc_metadata trail_md[1];
+	size_t ntrail;
+	grpc_slice status_details;
+	int have_status;
+	int have_init;
+	int cancelled;
+	grpc_status_code code;
+	char corr[PAY_CORR_MAX + 1];
+	char path[128];
+	char service[128]; /* Watch: the watched service */
+	int last_status;   /* Watch: last status sent */
+	int counted;       /* counted in w->active */
+	int64_t start_ns;
+	struct wrk_call *next_watch;
 };
 
 struct wrk {
-	const struct config   *cfg;
-	struct ledger         *ledger;
-	int                    ctl_fd;
-	int                    watch_fd;
+	const struct config *cfg;
+	struct ledger *ledger;
+	int ctl_fd;
+	int watch_fd;
 	grpc_completion_queue *cq;
-	grpc_server           *server;
-	void                  *handles[ARRAY_LEN(wrk_methods)];
-	int                    active;
-	int64_t                last_activity_ms;
-	int64_t                conn_start_ms;
-	int64_t                shutdown_deadline_ms;
-	int64_t                next_watch_poll_ms;
-	int64_t                next_peer_check_ms;
-	int                    shutdown_started;
-	int                    cancelled_all;
-	int                    exit_code;
-	int                    db_lost;
-	int                    db_down;
-	const char            *stop_reason;
-	struct wrk_call       *watches;
-	struct rl             *rl;
-	struct metrics        *metrics;
-	char                   peer[SUP_PEER_MAX];	/* from the supervisor: grpc says "fd:N" */
+	grpc_server *server;
+	void *handles[ARRAY_LEN(wrk_methods)];
+	int active;
+	int64_t last_activity_ms;
+	int64_t conn_start_ms;
+	int64_t shutdown_deadline_ms;
+	int64_t next_watch_poll_ms;
+	int64_t next_peer_check_ms;
+	int shutdown_started;
+	int cancelled_all;
+	int exit_code;
+	int db_lost;
+	int db_down;
+	const char *stop_reason;
+	struct wrk_call *watches;
+	struct rl *rl;
+	struct metrics *metrics;
+	char peer[SUP_PEER_MAX]; /* from the supervisor: grpc says "fd:N" */
 };
 
 static volatile sig_atomic_t got_term;
@@ -159,9 +164,21 @@ on_term(int sig)
 	got_term = 1;
 }
 
-struct ledger *wrk_ledger(struct wrk *w) { return w->ledger; }
-const struct config *wrk_config(struct wrk *w) { return w->cfg; }
-struct metrics *wrk_metrics(struct wrk *w) { return w->metrics; }
+struct ledger *
+wrk_ledger(struct wrk *w)
+{
+	return w->ledger;
+}
+const struct config *
+wrk_config(struct wrk *w)
+{
+	return w->cfg;
+}
+struct metrics *
+wrk_metrics(struct wrk *w)
+{
+	return w->metrics;
+}
 
 void
 wrk_db_lost(struct wrk *w)
@@ -183,8 +200,8 @@ wrk_reply_status(struct wrk_reply *rep, grpc_status_code code, const char *fmt, 
 }
 
 void
-wrk_reply_ledger_error(struct wrk_ctx *ctx, struct wrk_reply *rep,
-    enum ledger_rc rc, const char *err)
+wrk_reply_ledger_error(
+    struct wrk_ctx *ctx, struct wrk_reply *rep, enum ledger_rc rc, const char *err)
 {
 	switch (rc) {
 	case LEDGER_TIMEOUT:
@@ -225,13 +242,13 @@ post_request(struct wrk *w, const struct wrk_method *m, size_t midx)
 	c->pending = 1;
 	grpc_metadata_array_init(&c->req_md);
 	if (m != NULL) {
-		e = grpc_server_request_registered_call(w->server, w->handles[midx],
-		    &c->call, &c->deadline, &c->req_md,
-		    m->kind == WRK_REFLECT ? NULL : &c->payload, w->cq, w->cq, &c->tag);
+		e = grpc_server_request_registered_call(w->server, w->handles[midx], &c->call,
+		    &c->deadline, &c->req_md, m->kind == WRK_REFLECT ? NULL : &c->payload, w->cq,
+		    w->cq, &c->tag);
 	} else {
 		grpc_call_details_init(&c->details);
-		e = grpc_server_request_call(w->server, &c->call, &c->details,
-		    &c->req_md, w->cq, w->cq, &c->tag);
+		e = grpc_server_request_call(
+		    w->server, &c->call, &c->details, &c->req_md, w->cq, w->cq, &c->tag);
 	}
 	if (e != GRPC_CALL_OK) {
 		log_error("grpc_server_request_call failed", LF_I("error", e));
@@ -331,8 +348,7 @@ set_message(struct wrk_call *c, grpc_op *op, const uint8_t *body, size_t len)
 	op->data.send_message.send_message = c->resp;
 }
 
-static void
-begin_shutdown(struct wrk *w, const char *reason, int code);
+static void begin_shutdown(struct wrk *w, const char *reason, int code);
 
 /* ---- unary calls --------------------------------------------------- */
 
@@ -347,14 +363,12 @@ rate_limited(struct wrk *w, struct wrk_call *c, struct wrk_reply *rep)
 		xcid[0] = '\0';
 	rl_client_identity(xcid, w->peer, client, sizeof(client));
 	switch (rl_check(w->rl, c->m->name, client, &retry_ms)) {
-	case RL_ALLOW:
-		return 0;
-	case RL_UNAVAILABLE_ALLOW:
-		metrics_rl_unavailable(w->metrics);
-		return 0;
+	case RL_ALLOW: return 0;
+	case RL_UNAVAILABLE_ALLOW: metrics_rl_unavailable(w->metrics); return 0;
 	case RL_UNAVAILABLE_DENY:
 		metrics_rl_unavailable(w->metrics);
-		wrk_reply_status(rep, GRPC_STATUS_UNAVAILABLE, "rate limiter unavailable; retry later");
+		wrk_reply_status(
+		    rep, GRPC_STATUS_UNAVAILABLE, "rate limiter unavailable; retry later");
 		return 1;
 	case RL_DENY:
 		metrics_rate_limited(w->metrics, metrics_method_from_name(c->m->name));
@@ -389,7 +403,8 @@ unary_dispatch(struct wrk *w, struct wrk_call *c, int64_t deadline_ms, int64_t l
 	if (c->m == NULL) {
 		wrk_reply_status(&rep, GRPC_STATUS_UNIMPLEMENTED, "unknown method %s", c->path);
 	} else if (left <= 0) {
-		wrk_reply_status(&rep, GRPC_STATUS_DEADLINE_EXCEEDED, "deadline exceeded before processing");
+		wrk_reply_status(
+		    &rep, GRPC_STATUS_DEADLINE_EXCEEDED, "deadline exceeded before processing");
 	} else if (!c->m->exempt && rate_limited(w, c, &rep)) {
 		/* refused: rep says why */
 	} else if (c->payload == NULL || gu_bb_read(c->payload, &req, &reqlen) < 0) {
@@ -477,7 +492,7 @@ watch_event(struct wrk *w, struct wrk_call *c, struct wrk_tag *t, int success)
 {
 	(void)w;
 	if (t->close) {
-		c->finished = 1;	/* client gone or call over */
+		c->finished = 1; /* client gone or call over */
 		return;
 	}
 	if (!success)
@@ -501,7 +516,9 @@ watch_poll(struct wrk *w, int force)
 		if (c->finished || c->state != CALL_WATCH_IDLE)
 			continue;
 		if (w->shutdown_started) {
-			watch_send(c, GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING, 0, 1);
+			watch_send(c,
+			    GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING, 0,
+			    1);
 			continue;
 		}
 		if (!wrk_health_known(c->service))
@@ -558,13 +575,14 @@ refl_event(struct wrk *w, struct wrk_call *c, int success)
 			c->finished = 1;
 			return;
 		}
-		if (c->recv == NULL) {		/* client half-closed */
+		if (c->recv == NULL) { /* client half-closed */
 			refl_close(c, GRPC_STATUS_OK, "");
 			return;
 		}
 		if (gu_bb_read(c->recv, &req, &len) < 0 || refl_answer(req, len, &out, &olen) < 0) {
 			free(req);
-			refl_close(c, GRPC_STATUS_INVALID_ARGUMENT, "malformed ServerReflectionRequest");
+			refl_close(
+			    c, GRPC_STATUS_INVALID_ARGUMENT, "malformed ServerReflectionRequest");
 			return;
 		}
 		free(req);
@@ -582,9 +600,7 @@ refl_event(struct wrk *w, struct wrk_call *c, int success)
 		else
 			refl_read(c, 0);
 		return;
-	default:
-		c->finished = 1;
-		return;
+	default: c->finished = 1; return;
 	}
 }
 
@@ -634,7 +650,7 @@ on_event(struct wrk *w, struct wrk_tag *t, int success)
 
 	c->pending--;
 	if (c->state == CALL_WAITING) {
-		if (!success) {		/* server shutting down */
+		if (!success) { /* server shutting down */
 			c->finished = 1;
 		} else {
 			on_arrival(w, c);
@@ -652,7 +668,8 @@ on_event(struct wrk *w, struct wrk_tag *t, int success)
 			    c->have_status ? (int)c->code : GRPC_STATUS_CANCELLED,
 			    (double)(util_now_ns() - c->start_ns) / 1e9);
 			log_set_context(c->corr, c->m ? c->m->name : c->path);
-			log_info("rpc", LF_S("code", c->have_status ? gu_status_name(c->code) : "CANCELLED"),
+			log_info("rpc",
+			    LF_S("code", c->have_status ? gu_status_name(c->code) : "CANCELLED"),
 			    LF_D("duration_ms", (double)(util_now_ns() - c->start_ns) / 1e6),
 			    LF_B("cancelled", c->cancelled));
 			log_set_context(NULL, NULL);
@@ -681,8 +698,7 @@ peer_closed(int fd)
 {
 	struct pollfd p = { fd, POLLRDHUP, 0 };
 
-	return fd >= 0 && poll(&p, 1, 0) > 0 &&
-	    (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+	return fd >= 0 && poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
 /* Asked at most once per tick: a poll(2) after every completion-queue event
@@ -742,14 +758,20 @@ receive_client(struct wrk *w)
 
 		if (got_term)
 			exit(SUP_EXIT_OK);
-		p[0].fd = w->ctl_fd; p[0].events = POLLIN; p[0].revents = 0;
+		p[0].fd = w->ctl_fd;
+		p[0].events = POLLIN;
+		p[0].revents = 0;
 		if (w->ledger != NULL) {
-			p[1].fd = ledger_socket(w->ledger); p[1].events = POLLIN; p[1].revents = 0;
+			p[1].fd = ledger_socket(w->ledger);
+			p[1].events = POLLIN;
+			p[1].revents = 0;
 			np = 2;
 		}
 		if (rl_fd(w->rl) >= 0) {
 			rl_slot = np;
-			p[np].fd = rl_fd(w->rl); p[np].events = POLLIN; p[np++].revents = 0;
+			p[np].fd = rl_fd(w->rl);
+			p[np].events = POLLIN;
+			p[np++].revents = 0;
 		}
 		if (poll(p, (nfds_t)np, w->db_down || rl_down(w->rl) ? 100 : 1000) < 0) {
 			if (errno == EINTR)
@@ -757,28 +779,28 @@ receive_client(struct wrk *w)
 			exit(SUP_EXIT_IPC);
 		}
 		if (w->db_down && !(p[0].revents & POLLIN) && util_now_ms() >= nodb_deadline)
-			exit(SUP_EXIT_DB_DOWN);	/* let a fresh worker retry */
+			exit(SUP_EXIT_DB_DOWN); /* let a fresh worker retry */
 		if (rl_down(w->rl) && !(p[0].revents & POLLIN) && util_now_ms() >= nodb_deadline)
-			exit(SUP_EXIT_RL_DOWN);	/* a fresh worker reconnects to Redis */
+			exit(SUP_EXIT_RL_DOWN); /* a fresh worker reconnects to Redis */
 		/* A client already handed over wins over exiting: it is served
 		 * (fail-open, or UNAVAILABLE + GOAWAY) instead of being reset. */
 		if (rl_slot >= 0 && p[rl_slot].revents && !(p[0].revents & POLLIN)) {
 			/* Redis never speaks first: it restarted or went away. */
-			log_warn("redis closed the idle connection; exiting before taking a client");
+			log_warn(
+			    "redis closed the idle connection; exiting before taking a client");
 			exit(SUP_EXIT_RL_DOWN);
 		}
 		if (w->ledger != NULL && p[1].revents && !(p[0].revents & POLLIN)) {
 			/* Postgres speaks first only to say goodbye. */
-			log_warn("database closed the idle connection; exiting before taking a client");
+			log_warn(
+			    "database closed the idle connection; exiting before taking a client");
 			exit(SUP_EXIT_DB_LOST);
 		}
 		if (!(p[0].revents & (POLLIN | POLLHUP)))
 			continue;
 		switch (sup_proto_recv_client(w->ctl_fd, &fd, w->peer, &handed_on)) {
-		case 1:
-			break;
-		case 0:
-			exit(got_term ? SUP_EXIT_OK : SUP_EXIT_IPC);
+		case 1: break;
+		case 0: exit(got_term ? SUP_EXIT_OK : SUP_EXIT_IPC);
 		case -1:
 			if (errno == EINTR)
 				continue;
@@ -794,7 +816,8 @@ receive_client(struct wrk *w)
 			_exit(SUP_EXIT_RL_DOWN);
 #endif
 		if (handed_on)
-			log_info("took a connection handed on from a worker that died before taking it",
+			log_info(
+			    "took a connection handed on from a worker that died before taking it",
 			    LF_S("peer", w->peer));
 		/* Acknowledge before touching the connection: until then the
 		 * supervisor may still give it to another worker. */
@@ -857,7 +880,7 @@ wrk_worker_run(const struct config *cfg, int ctl_fd, struct metrics *metrics)
 		log_error("reflection setup failed", LF_S("error", err));
 		exit(SUP_EXIT_SOFTWARE);
 	}
-	gu_tune_runtime();	/* before grpc_init: see grpc_tune.cc */
+	gu_tune_runtime(); /* before grpc_init: see grpc_tune.cc */
 	grpc_init();
 	w.cq = grpc_completion_queue_create_for_next(NULL);
 	args[ca.num_args].type = GRPC_ARG_INTEGER;
@@ -870,7 +893,8 @@ wrk_worker_run(const struct config *cfg, int ctl_fd, struct metrics *metrics)
 	for (i = 0; i < wrk_nmethods; i++)
 		w.handles[i] = grpc_server_register_method(w.server, wrk_methods[i].path, NULL,
 		    wrk_methods[i].kind == WRK_REFLECT ? GRPC_SRM_PAYLOAD_NONE
-		    : GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+		                                       : GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER,
+		    0);
 	grpc_server_register_completion_queue(w.server, w.cq, NULL);
 	grpc_server_start(w.server);
 
@@ -892,7 +916,7 @@ wrk_worker_run(const struct config *cfg, int ctl_fd, struct metrics *metrics)
 		log_error("fcntl O_NONBLOCK failed", LF_S("error", strerror(errno)));
 		exit(SUP_EXIT_SOFTWARE);
 	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));	/* not TCP: harmless */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* not TCP: harmless */
 	w.watch_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	w.conn_start_ms = w.last_activity_ms = util_now_ms();
 	creds = grpc_insecure_server_credentials_create();

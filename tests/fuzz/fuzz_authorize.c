@@ -31,7 +31,7 @@ id_ok(const char *s, size_t max)
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '_' || c == '.' || c == ':'))
+		        c == '-' || c == '_' || c == '.' || c == ':'))
 			return 0;
 	}
 	return 1;
@@ -76,7 +76,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (pay_validate_authorize(&pr, msg, sizeof(msg)) < 0) {
 		if (memchr(msg, '\0', sizeof(msg)) == NULL || msg[0] == '\0')
-			abort();	/* the reason goes to the client verbatim */
+			abort(); /* the reason goes to the client verbatim */
 		goto out;
 	}
 	if (strlen(pr.idempotency_key) < 1 || strlen(pr.idempotency_key) > PAY_KEY_MAX ||

@@ -46,9 +46,9 @@ same_config(const struct config *a, const struct config *b)
 {
 #define S_(f) (strcmp(a->f, b->f) == 0)
 #define I_(f) (a->f == b->f)
-#define D_(f) (a->f == b->f || (a->f != a->f && b->f != b->f))	/* NaN matches NaN */
-	return S_(database_url) && S_(redis_url) && S_(brokers) && S_(grpc_host) &&
-	    I_(grpc_port) && I_(max_workers) && I_(worker_pool_size) && I_(worker_idle_timeout_s) &&
+#define D_(f) (a->f == b->f || (a->f != a->f && b->f != b->f)) /* NaN matches NaN */
+	return S_(database_url) && S_(redis_url) && S_(brokers) && S_(grpc_host) && I_(grpc_port) &&
+	    I_(max_workers) && I_(worker_pool_size) && I_(worker_idle_timeout_s) &&
 	    I_(worker_max_age_s) && I_(shutdown_grace_s) && I_(max_concurrent_streams) &&
 	    I_(idempotency_ttl_s) && I_(db_retry_max) && I_(log_level) && I_(log_format) &&
 	    I_(metrics_port) && S_(metrics_host) && S_(user) && S_(chroot_dir) && I_(sandbox) &&
@@ -81,11 +81,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	check_strings(&c);
 	if (rc == 0) {
-		if (c.grpc_port < 1 || c.grpc_port > 65535 || c.max_workers < 1 || c.max_workers > 4096 ||
-		    c.worker_pool_size < 0 || c.worker_pool_size > 4096 ||
+		if (c.grpc_port < 1 || c.grpc_port > 65535 || c.max_workers < 1 ||
+		    c.max_workers > 4096 || c.worker_pool_size < 0 || c.worker_pool_size > 4096 ||
 		    c.max_concurrent_streams < 1 || c.max_concurrent_streams > 10000 ||
 		    c.metrics_port < 0 || c.metrics_port > 65535 ||
-		    (c.sandbox != 0 && c.sandbox != 1) || (c.rate_limit_enabled != 0 && c.rate_limit_enabled != 1) ||
+		    (c.sandbox != 0 && c.sandbox != 1) ||
+		    (c.rate_limit_enabled != 0 && c.rate_limit_enabled != 1) ||
 		    !(c.outbox_poll_interval_s >= 0.001 && c.outbox_poll_interval_s <= 3600) ||
 		    !(c.outbox_base_delay_s >= 0.001 && c.outbox_max_delay_s <= 86400) ||
 		    c.log_level < 0 || c.log_level > 4)

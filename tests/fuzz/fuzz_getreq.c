@@ -38,7 +38,7 @@ check_id(const char *field, const char *id, size_t max)
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)id[i];
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '_' || c == '.' || c == ':'))
+		        c == '-' || c == '_' || c == '.' || c == ':'))
 			abort();
 	}
 }
@@ -99,7 +99,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	hc = grpc__health__v1__health_check_request__unpack(NULL, size, data);
 	if (hc) {
 		if (hc->service == NULL)
-			abort();	/* wrk_health.c dereferences it */
+			abort(); /* wrk_health.c dereferences it */
 		check_roundtrip(&hc->base);
 		grpc__health__v1__health_check_request__free_unpacked(hc, NULL);
 	}

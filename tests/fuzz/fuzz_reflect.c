@@ -49,7 +49,7 @@ has_field0(const ProtobufCMessage *m)
 		}
 		if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
 		    *(const uint32_t *)((const char *)m + f->quantifier_offset) != f->id)
-			continue;	/* another member of the oneof is set */
+			continue; /* another member of the oneof is set */
 		if (has_field0(*(ProtobufCMessage *const *)member))
 			return 1;
 	}
@@ -103,8 +103,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(out);
 		return 0;
 	}
-	if (rs == NULL || rs->message_response_case ==
-	    GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE__NOT_SET)
+	if (rs == NULL ||
+	    rs->message_response_case ==
+	        GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE__NOT_SET)
 		abort();
 	grpc__reflection__v1__server_reflection_response__free_unpacked(rs, NULL);
 	free(out);

@@ -27,15 +27,16 @@ static char target[64], logpath[512];
 static int
 rpc(grpc_channel *ch, const char *method, const char *payload, struct gcli_result *res)
 {
-	return gcli_unary(ch, method, (const uint8_t *)payload, strlen(payload), 5000, NULL, 0, res);
+	return gcli_unary(
+	    ch, method, (const uint8_t *)payload, strlen(payload), 5000, NULL, 0, res);
 }
 
 static int
 health_ok(grpc_channel *ch)
 {
 	struct gcli_result r;
-	int ok = rpc(ch, "/grpc.health.v1.Health/Check", "", &r) == 0 && r.status == GRPC_STATUS_OK &&
-	    r.len == 2 && r.body[1] == 1;
+	int ok = rpc(ch, "/grpc.health.v1.Health/Check", "", &r) == 0 &&
+	    r.status == GRPC_STATUS_OK && r.len == 2 && r.body[1] == 1;
 
 	gcli_result_free(&r);
 	return ok;
@@ -63,7 +64,9 @@ start_daemon(void)
 	setenv("WORKER_POOL_SIZE", "1", 1);
 	setenv("SANDBOX", "on", 1);
 	setenv("SANDBOX_DEBUG", "off", 1);
-	argv[0] = bin; argv[1] = (char *)"serve"; argv[2] = NULL;
+	argv[0] = bin;
+	argv[1] = (char *)"serve";
+	argv[2] = NULL;
 	if ((sup = tl_spawn(argv, NULL, NULL, logpath)) < 0)
 		return -1;
 	for (i = 0; i < 100; i++) {
@@ -72,13 +75,14 @@ start_daemon(void)
 		grpc_channel_destroy(ch);
 		if (ok)
 			return 0;
-		if (tl_wait(sup, 0, &st) == 0) {	/* it exited: say why */
+		if (tl_wait(sup, 0, &st) == 0) { /* it exited: say why */
 			sup = 0;
 			break;
 		}
 		usleep(100000);
 	}
-	fprintf(stderr, "paymentd-testhooks did not become healthy on %s; end of %s:\n", target, logpath);
+	fprintf(stderr, "paymentd-testhooks did not become healthy on %s; end of %s:\n", target,
+	    logpath);
 	if ((f = fopen(logpath, "r")) != NULL) {
 		if (fseek(f, -2000, SEEK_END) != 0)
 			rewind(f);
@@ -116,7 +120,8 @@ status_field(pid_t pid, const char *field, char *val, size_t len)
 	while (fgets(line, sizeof(line), f)) {
 		if (strncmp(line, field, fl) == 0 && line[fl] == ':') {
 			char *v = line + fl + 1;
-			while (*v == ' ' || *v == '\t') v++;
+			while (*v == ' ' || *v == '\t')
+				v++;
 			v[strcspn(v, "\n")] = 0;
 			snprintf(val, len, "%s", v);
 			fclose(f);
@@ -137,7 +142,7 @@ START_TEST(worker_credentials_after_drop)
 	ssize_t rl;
 
 	ck_assert_ptr_nonnull(pw);
-	ck_assert(health_ok(ch));	/* one worker now holds our connection */
+	ck_assert(health_ok(ch)); /* one worker now holds our connection */
 	n = workers(pids, 64);
 	ck_assert_int_gt(n, 0);
 	for (i = 0; i < n; i++) {
@@ -146,10 +151,12 @@ START_TEST(worker_credentials_after_drop)
 		if (status_field(pids[i], "Seccomp", v, sizeof(v)) < 0 || strcmp(v, "2") != 0)
 			continue;
 		ready++;
-		snprintf(want, sizeof(want), "%u\t%u\t%u\t%u", pw->pw_uid, pw->pw_uid, pw->pw_uid, pw->pw_uid);
+		snprintf(want, sizeof(want), "%u\t%u\t%u\t%u", pw->pw_uid, pw->pw_uid, pw->pw_uid,
+		    pw->pw_uid);
 		ck_assert_int_eq(status_field(pids[i], "Uid", v, sizeof(v)), 0);
 		ck_assert_str_eq(v, want);
-		snprintf(want, sizeof(want), "%u\t%u\t%u\t%u", pw->pw_gid, pw->pw_gid, pw->pw_gid, pw->pw_gid);
+		snprintf(want, sizeof(want), "%u\t%u\t%u\t%u", pw->pw_gid, pw->pw_gid, pw->pw_gid,
+		    pw->pw_gid);
 		ck_assert_int_eq(status_field(pids[i], "Gid", v, sizeof(v)), 0);
 		ck_assert_str_eq(v, want);
 		ck_assert_int_eq(status_field(pids[i], "Groups", v, sizeof(v)), 0);
@@ -168,7 +175,8 @@ START_TEST(worker_credentials_after_drop)
 	}
 	ck_assert_int_gt(ready, 0);
 	printf("checked %d sandboxed workers: uid/gid %u, no groups, no capabilities, "
-	    "NoNewPrivs 1, Seccomp 2, root /var/lib/paymentd/empty\n", ready, pw->pw_uid);
+	       "NoNewPrivs 1, Seccomp 2, root /var/lib/paymentd/empty\n",
+	    ready, pw->pw_uid);
 	grpc_channel_destroy(ch);
 }
 END_TEST
@@ -192,7 +200,7 @@ START_TEST(soft_denials_and_allowed_operations)
 	char want[64];
 
 	snprintf(want, sizeof(want), "rc=-1 errno=%d", EACCES);
-	expect_survives(ch, "open", want);	/* read-only probes: soft denial */
+	expect_survives(ch, "open", want); /* read-only probes: soft denial */
 	expect_survives(ch, "thread", "rc=0 errno=0");
 	ck_assert(health_ok(ch));
 	grpc_channel_destroy(ch);
@@ -219,7 +227,8 @@ START_TEST(forbidden_syscalls_kill_only_that_worker)
 {
 	/* setuid is not in the allowlist at all: trying to regain root is
 	 * itself a violation; so is opening a file for writing. */
-	static const char *ops[] = { "execve", "socket", "fork", "mmap_exec", "setuid0", "open_write" };
+	static const char *ops[] = { "execve", "socket", "fork", "mmap_exec", "setuid0",
+		"open_write" };
 	grpc_channel *bystander = gcli_channel(target, 1);
 	size_t i;
 	int before = count_in_log("\"reason\":\"seccomp\""), after = 0, k;
@@ -236,7 +245,7 @@ START_TEST(forbidden_syscalls_kill_only_that_worker)
 		gcli_result_free(&r);
 		grpc_channel_destroy(ch);
 	}
-	for (k = 0; k < 50; k++) {	/* the supervisor logs each death */
+	for (k = 0; k < 50; k++) { /* the supervisor logs each death */
 		after = count_in_log("\"reason\":\"seccomp\"");
 		if (after - before >= (int)(sizeof(ops) / sizeof(ops[0])))
 			break;
@@ -244,14 +253,15 @@ START_TEST(forbidden_syscalls_kill_only_that_worker)
 	}
 	ck_assert_int_eq(after - before, (int)(sizeof(ops) / sizeof(ops[0])));
 	ck_assert_int_eq(kill(sup, 0), 0);
-	ck_assert(health_ok(bystander));	/* other connection unaffected */
+	ck_assert(health_ok(bystander)); /* other connection unaffected */
 	grpc_channel_destroy(bystander);
 	{
 		grpc_channel *fresh = gcli_channel(target, 1);
-		ck_assert(health_ok(fresh));	/* and new ones are served */
+		ck_assert(health_ok(fresh)); /* and new ones are served */
 		grpc_channel_destroy(fresh);
 	}
-	printf("execve, socket, fork, PROT_EXEC mmap, setuid(0) and open-for-write each killed their worker by SIGSYS; "
+	printf(
+	    "execve, socket, fork, PROT_EXEC mmap, setuid(0) and open-for-write each killed their worker by SIGSYS; "
 	    "supervisor and a bystander connection carried on\n");
 }
 END_TEST
@@ -266,7 +276,7 @@ START_TEST(connection_in_flight_survives_its_worker)
 
 	stop_daemon();
 	setenv("PAYMENTD_TEST_HANDOFF_DIE", "1", 1);
-	ck_assert_int_eq(start_daemon(), 0);	/* its health probes already went through it */
+	ck_assert_int_eq(start_daemon(), 0); /* its health probes already went through it */
 	before = count_in_log("handing it on");
 	for (i = 0; i < 20; i++) {
 		grpc_channel *ch = gcli_channel(target, 1);
@@ -283,7 +293,8 @@ START_TEST(connection_in_flight_survives_its_worker)
 	ck_assert_int_eq(ok, 20);
 	ck_assert_int_ge(after - before, 20);
 	ck_assert_int_ge(count_in_log("took a connection handed on"), 20);
-	printf("20 connections whose first worker died before taking them were all served by the next (%d hand-offs)\n",
+	printf(
+	    "20 connections whose first worker died before taking them were all served by the next (%d hand-offs)\n",
 	    after - before);
 }
 END_TEST

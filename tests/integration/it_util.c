@@ -53,8 +53,8 @@ it_authorize(grpc_channel *ch, const char *key, const char *payer, const char *p
 	r.currency = (char *)currency;
 	r.description = (char *)(desc ? desc : "");
 	n = protobuf_c_message_pack(&r.base, buf);
-	if (gcli_unary(ch, "/payment.v1.PaymentService/AuthorizePayment", buf, n,
-	    timeout_ms, &md, corr ? 1 : 0, &res) < 0) {
+	if (gcli_unary(ch, "/payment.v1.PaymentService/AuthorizePayment", buf, n, timeout_ms, &md,
+	        corr ? 1 : 0, &res) < 0) {
 		out->code = GRPC_STATUS_INTERNAL;
 		return;
 	}
@@ -69,7 +69,8 @@ it_authorize(grpc_channel *ch, const char *key, const char *payer, const char *p
 		out->status = rs->status;
 		if (rs->error) {
 			out->error_code = rs->error->code;
-			snprintf(out->error_message, sizeof(out->error_message), "%s", rs->error->message);
+			snprintf(out->error_message, sizeof(out->error_message), "%s",
+			    rs->error->message);
 		}
 		payment__v1__authorize_payment_response__free_unpacked(rs, NULL);
 	}
@@ -147,8 +148,13 @@ it_make_account(PGconn *c, const char *id, const char *currency, int64_t funding
 		snprintf(pid, sizeof(pid), "fund-%s", id);
 		f[0] = key;
 		f[1] = strcmp(currency, "EUR") == 0 ? "acc-equity-eur" : "acc-equity-usd";
-		f[2] = id; f[3] = amount; f[4] = currency; f[5] = pid;
-		tl_db_exec(c, "SELECT authorize_payment($1, $2, $3, $4::bigint, $5, 'funding', "
-		    "sha256(convert_to($1, 'UTF8')), $6, 86400, 'it-funding')", 6, f);
+		f[2] = id;
+		f[3] = amount;
+		f[4] = currency;
+		f[5] = pid;
+		tl_db_exec(c,
+		    "SELECT authorize_payment($1, $2, $3, $4::bigint, $5, 'funding', "
+		    "sha256(convert_to($1, 'UTF8')), $6, 86400, 'it-funding')",
+		    6, f);
 	}
 }

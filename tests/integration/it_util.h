@@ -17,8 +17,8 @@ struct it_auth {
 	grpc_status_code code;
 	char details[512];
 	char payment_id[64];
-	int  status;		/* PaymentStatus */
-	int  error_code;	/* PaymentErrorCode, 0 if none */
+	int status;     /* PaymentStatus */
+	int error_code; /* PaymentErrorCode, 0 if none */
 	char error_message[512];
 	char processed_at[40];
 	char correlation_id[129];

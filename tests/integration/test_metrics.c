@@ -119,25 +119,32 @@ START_TEST(render_counters_and_histogram)
 	metrics_rpc(m, METRICS_M_AUTHORIZE_PAYMENT, 0, 0.003);
 	metrics_rpc(m, METRICS_M_AUTHORIZE_PAYMENT, 0, 0.003);
 	metrics_rpc(m, METRICS_M_AUTHORIZE_PAYMENT, 8, 0.0001);
-	metrics_rpc(m, METRICS_M_AUTHORIZE_PAYMENT, 14, 0.001);	/* le is inclusive */
-	metrics_rpc(m, METRICS_M_AUTHORIZE_PAYMENT, 0, 12.5);		/* beyond 10: +Inf only */
-	metrics_rpc(m, METRICS_M_GET_PAYMENT, 99, 0.2);		/* bad code -> UNKNOWN */
-	metrics_rpc(m, METRICS_M_GET_PAYMENT, -1, -3);		/* negative time -> 0 */
-	metrics_rpc(m, (enum metrics_method)42, 0, 0.01);	/* bad method -> Unknown */
+	metrics_rpc(m, METRICS_M_AUTHORIZE_PAYMENT, 14, 0.001); /* le is inclusive */
+	metrics_rpc(m, METRICS_M_AUTHORIZE_PAYMENT, 0, 12.5);   /* beyond 10: +Inf only */
+	metrics_rpc(m, METRICS_M_GET_PAYMENT, 99, 0.2);         /* bad code -> UNKNOWN */
+	metrics_rpc(m, METRICS_M_GET_PAYMENT, -1, -3);          /* negative time -> 0 */
+	metrics_rpc(m, (enum metrics_method)42, 0, 0.01);       /* bad method -> Unknown */
 	render(m, NULL);
 
 	ck_line(big, "grpc_requests_total{method=\"AuthorizePayment\",code=\"OK\"} 3");
-	ck_line(big, "grpc_requests_total{method=\"AuthorizePayment\",code=\"RESOURCE_EXHAUSTED\"} 1");
+	ck_line(
+	    big, "grpc_requests_total{method=\"AuthorizePayment\",code=\"RESOURCE_EXHAUSTED\"} 1");
 	ck_line(big, "grpc_requests_total{method=\"AuthorizePayment\",code=\"UNAVAILABLE\"} 1");
 	ck_line(big, "grpc_requests_total{method=\"GetPayment\",code=\"UNKNOWN\"} 2");
 	ck_line(big, "grpc_requests_total{method=\"Unknown\",code=\"OK\"} 1");
 	/* Cumulative buckets. */
-	ck_line(big, "grpc_request_duration_seconds_bucket{method=\"AuthorizePayment\",le=\"0.0005\"} 1");
-	ck_line(big, "grpc_request_duration_seconds_bucket{method=\"AuthorizePayment\",le=\"0.001\"} 2");
-	ck_line(big, "grpc_request_duration_seconds_bucket{method=\"AuthorizePayment\",le=\"0.0025\"} 2");
-	ck_line(big, "grpc_request_duration_seconds_bucket{method=\"AuthorizePayment\",le=\"0.005\"} 4");
-	ck_line(big, "grpc_request_duration_seconds_bucket{method=\"AuthorizePayment\",le=\"10\"} 4");
-	ck_line(big, "grpc_request_duration_seconds_bucket{method=\"AuthorizePayment\",le=\"+Inf\"} 5");
+	ck_line(big,
+	    "grpc_request_duration_seconds_bucket{method=\"AuthorizePayment\",le=\"0.0005\"} 1");
+	ck_line(big,
+	    "grpc_request_duration_seconds_bucket{method=\"AuthorizePayment\",le=\"0.001\"} 2");
+	ck_line(big,
+	    "grpc_request_duration_seconds_bucket{method=\"AuthorizePayment\",le=\"0.0025\"} 2");
+	ck_line(big,
+	    "grpc_request_duration_seconds_bucket{method=\"AuthorizePayment\",le=\"0.005\"} 4");
+	ck_line(
+	    big, "grpc_request_duration_seconds_bucket{method=\"AuthorizePayment\",le=\"10\"} 4");
+	ck_line(
+	    big, "grpc_request_duration_seconds_bucket{method=\"AuthorizePayment\",le=\"+Inf\"} 5");
 	ck_line(big, "grpc_request_duration_seconds_sum{method=\"AuthorizePayment\"} 12.507100000");
 	ck_line(big, "grpc_request_duration_seconds_count{method=\"AuthorizePayment\"} 5");
 	ck_line(big, "grpc_request_duration_seconds_bucket{method=\"GetPayment\",le=\"0.0005\"} 1");
@@ -156,7 +163,7 @@ START_TEST(render_payments_workers_and_limits)
 	metrics_payment(m, 2, 1, 0.02);
 	metrics_payment(m, 2, 1, 0.03);
 	metrics_payment(m, 3, 0, 0.001);
-	metrics_payment(m, 0, 42, 0.001);	/* both out of range */
+	metrics_payment(m, 0, 42, 0.001); /* both out of range */
 	metrics_rate_limited(m, METRICS_M_AUTHORIZE_PAYMENT);
 	metrics_rate_limited(m, METRICS_M_AUTHORIZE_PAYMENT);
 	metrics_rl_unavailable(m);
@@ -174,10 +181,12 @@ START_TEST(render_payments_workers_and_limits)
 	render(m, NULL);
 
 	ck_line(big, "payment_requests_total{status=\"AUTHORIZED\",error_code=\"NONE\"} 1");
-	ck_line(big, "payment_requests_total{status=\"DECLINED\",error_code=\"INSUFFICIENT_FUNDS\"} 2");
+	ck_line(
+	    big, "payment_requests_total{status=\"DECLINED\",error_code=\"INSUFFICIENT_FUNDS\"} 2");
 	ck_line(big, "payment_requests_total{status=\"DUPLICATE\",error_code=\"NONE\"} 1");
 	ck_line(big, "payment_requests_total{status=\"UNKNOWN\",error_code=\"UNKNOWN\"} 1");
-	ck_line(big, "payment_requests_total{status=\"DECLINED\",error_code=\"ACCOUNT_INACTIVE\"} 0");
+	ck_line(
+	    big, "payment_requests_total{status=\"DECLINED\",error_code=\"ACCOUNT_INACTIVE\"} 0");
 	ck_line(big, "payment_duration_seconds_bucket{le=\"0.005\"} 3");
 	ck_line(big, "payment_duration_seconds_bucket{le=\"0.025\"} 4");
 	ck_line(big, "payment_duration_seconds_bucket{le=\"0.05\"} 5");
@@ -198,14 +207,15 @@ END_TEST
 START_TEST(method_names_map)
 {
 	ck_assert_int_eq(metrics_method_from_name("AuthorizePayment"), METRICS_M_AUTHORIZE_PAYMENT);
-	ck_assert_int_eq(metrics_method_from_name("GetAccountBalance"), METRICS_M_GET_ACCOUNT_BALANCE);
+	ck_assert_int_eq(
+	    metrics_method_from_name("GetAccountBalance"), METRICS_M_GET_ACCOUNT_BALANCE);
 	ck_assert_int_eq(metrics_method_from_name("HealthWatch"), METRICS_M_HEALTH_WATCH);
 	ck_assert_int_eq(metrics_method_from_name("Reflection"), METRICS_M_REFLECTION);
 	ck_assert_int_eq(metrics_method_from_name("TestSyscall"), METRICS_M_UNKNOWN);
 	ck_assert_int_eq(metrics_method_from_name("Unknown"), METRICS_M_UNKNOWN);
 	ck_assert_int_eq(metrics_method_from_name(NULL), METRICS_M_UNKNOWN);
 	ck_assert_str_eq(metrics_method_name(METRICS_M_HEALTH_CHECK), "HealthCheck");
-	ck_assert_str_eq(metrics_method_name((enum metrics_method)-1), "Unknown");
+	ck_assert_str_eq(metrics_method_name((enum metrics_method) - 1), "Unknown");
 }
 END_TEST
 
@@ -295,18 +305,22 @@ START_TEST(children_share_counters)
 		ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	}
 	render(m, NULL);
-	snprintf(line, sizeof(line), "grpc_requests_total{method=\"AuthorizePayment\",code=\"OK\"} %d", NCHILD * PER);
+	snprintf(line, sizeof(line),
+	    "grpc_requests_total{method=\"AuthorizePayment\",code=\"OK\"} %d", NCHILD * PER);
 	ck_line(big, line);
-	snprintf(line, sizeof(line), "grpc_request_duration_seconds_bucket{method=\"AuthorizePayment\",le=\"0.001\"} %d",
+	snprintf(line, sizeof(line),
+	    "grpc_request_duration_seconds_bucket{method=\"AuthorizePayment\",le=\"0.001\"} %d",
 	    NCHILD * PER);
 	ck_line(big, line);
-	snprintf(line, sizeof(line), "grpc_request_duration_seconds_count{method=\"AuthorizePayment\"} %d", NCHILD * PER);
+	snprintf(line, sizeof(line),
+	    "grpc_request_duration_seconds_count{method=\"AuthorizePayment\"} %d", NCHILD * PER);
 	ck_line(big, line);
-	ck_line(big, "grpc_request_duration_seconds_sum{method=\"AuthorizePayment\"} 400.000000000");
+	ck_line(
+	    big, "grpc_request_duration_seconds_sum{method=\"AuthorizePayment\"} 400.000000000");
 	snprintf(line, sizeof(line), "connections_accepted_total %d", NCHILD * PER);
 	ck_line(big, line);
-	snprintf(line, sizeof(line), "payment_requests_total{status=\"AUTHORIZED\",error_code=\"NONE\"} %d",
-	    NCHILD * PER);
+	snprintf(line, sizeof(line),
+	    "payment_requests_total{status=\"AUTHORIZED\",error_code=\"NONE\"} %d", NCHILD * PER);
 	ck_line(big, line);
 	metrics_destroy(m);
 }
@@ -339,7 +353,8 @@ promtool_ok(const char *text)
 	out[n] = '\0';
 	unlink(path);
 	unlink(outp);
-	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "promtool check metrics: status %d: %s", st, out);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "promtool check metrics: status %d: %s", st, out);
 }
 
 START_TEST(promtool_accepts_rendering)
@@ -363,8 +378,8 @@ END_TEST
 
 struct exporter {
 	pid_t pid;
-	int   port;
-	int   sandboxed;
+	int port;
+	int sandboxed;
 };
 
 static int
@@ -484,7 +499,8 @@ START_TEST(http_serves_metrics)
 	metrics_connection_accepted(m);
 	metrics_set_workers(m, 5, 2);
 
-	http(e.port, "GET /metrics HTTP/1.1\r\nHost: x\r\nUser-Agent: test\r\n\r\n", resp, sizeof(resp));
+	http(e.port, "GET /metrics HTTP/1.1\r\nHost: x\r\nUser-Agent: test\r\n\r\n", resp,
+	    sizeof(resp));
 	ck_assert_msg(strncmp(resp, "HTTP/1.1 200 OK\r\n", 17) == 0, "%.200s", resp);
 	ck_assert_ptr_nonnull(strstr(resp, "\r\nContent-Type: text/plain; version=0.0.4\r\n"));
 	ck_assert_ptr_nonnull(strstr(resp, "\r\nConnection: close\r\n"));
@@ -524,8 +540,10 @@ START_TEST(http_serves_metrics)
 		snprintf(uidline, sizeof(uidline), "\nUid:\t%u\t%u\t%u\t%u\n", (unsigned)pw->pw_uid,
 		    (unsigned)pw->pw_uid, (unsigned)pw->pw_uid, (unsigned)pw->pw_uid);
 		ck_assert_msg(strstr(status, uidline) != NULL, "exporter not running as paymentd");
-		ck_assert_msg(strstr(status, "\nSeccomp:\t2\n") != NULL, "exporter has no seccomp filter");
-		ck_assert_msg(strstr(status, "\nNoNewPrivs:\t1\n") != NULL, "exporter lacks no_new_privs");
+		ck_assert_msg(
+		    strstr(status, "\nSeccomp:\t2\n") != NULL, "exporter has no seccomp filter");
+		ck_assert_msg(
+		    strstr(status, "\nNoNewPrivs:\t1\n") != NULL, "exporter lacks no_new_privs");
 	}
 	stop_exporter(&e);
 	metrics_destroy(m);
@@ -547,8 +565,10 @@ START_TEST(http_errors)
 	http(e.port, "HEAD /nope HTTP/1.1\r\n\r\n", resp, sizeof(resp));
 	ck_assert(strncmp(resp, "HTTP/1.1 404 ", 13) == 0);
 	ck_assert_str_eq(body_of(resp), "");
-	http(e.port, "POST /metrics HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", resp, sizeof(resp));
-	ck_assert_msg(strncmp(resp, "HTTP/1.1 405 Method Not Allowed\r\n", 33) == 0, "%.100s", resp);
+	http(
+	    e.port, "POST /metrics HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", resp, sizeof(resp));
+	ck_assert_msg(
+	    strncmp(resp, "HTTP/1.1 405 Method Not Allowed\r\n", 33) == 0, "%.100s", resp);
 	ck_assert_ptr_nonnull(strstr(resp, "\r\nAllow: GET, HEAD\r\n"));
 	http(e.port, "DELETE /metrics HTTP/1.1\r\n\r\n", resp, sizeof(resp));
 	ck_assert(strncmp(resp, "HTTP/1.1 405 ", 13) == 0);
@@ -593,15 +613,18 @@ START_TEST(http_outbox_gauges_from_postgres)
 	double age;
 
 	/* One old unpublished event of our own, removed again below. */
-	seqn = tl_db_int(c, "INSERT INTO outbox (aggregate_type, aggregate_id, partition_key, event_type, "
+	seqn = tl_db_int(c,
+	    "INSERT INTO outbox (aggregate_type, aggregate_id, partition_key, event_type, "
 	    "payload, created_at) VALUES ('test', 'metrics-test', 'metrics-test', 'MetricsTest', "
-	    "'{}', now() - interval '1 hour') RETURNING seq", 0, NULL);
+	    "'{}', now() - interval '1 hour') RETURNING seq",
+	    0, NULL);
 	snprintf(seq, sizeof(seq), "%lld", seqn);
 	e = start_exporter(m, tl_db_url());
 	before = tl_db_int(c, "SELECT count(*) FROM outbox WHERE published_at IS NULL", 0, NULL);
 	http(e.port, "GET /metrics HTTP/1.1\r\n\r\n", resp, sizeof(resp));
 	after = tl_db_int(c, "SELECT count(*) FROM outbox WHERE published_at IS NULL", 0, NULL);
-	tl_db_int(c, "WITH d AS (DELETE FROM outbox WHERE seq = $1::bigint RETURNING 1) SELECT count(*) FROM d",
+	tl_db_int(c,
+	    "WITH d AS (DELETE FROM outbox WHERE seq = $1::bigint RETURNING 1) SELECT count(*) FROM d",
 	    1, seq_p);
 	PQfinish(c);
 
@@ -609,7 +632,7 @@ START_TEST(http_outbox_gauges_from_postgres)
 	body = body_of(resp);
 	ck_line(body, "outbox_metrics_up 1");
 	ck_assert_int_ge(before, 1);
-	if (before == after)	/* nothing else touched the outbox meanwhile */
+	if (before == after) /* nothing else touched the outbox meanwhile */
 		ck_assert_int_eq((long long)value_of(body, "outbox_pending_events"), before);
 	ck_assert(value_of(body, "outbox_pending_events") >= 1);
 	age = value_of(body, "outbox_oldest_pending_age_seconds");
@@ -646,7 +669,7 @@ START_TEST(exporter_exits_when_supervisor_dies)
 {
 	struct metrics *m = metrics_create();
 	struct exporter e;
-	const char *url = tl_db_url();	/* fail here, not in the child */
+	const char *url = tl_db_url(); /* fail here, not in the child */
 	pid_t mid;
 	int pp[2], st;
 
@@ -655,7 +678,7 @@ START_TEST(exporter_exits_when_supervisor_dies)
 	ck_assert_int_eq(pipe(pp), 0);
 	mid = fork();
 	ck_assert_int_ge(mid, 0);
-	if (mid == 0) {		/* plays the supervisor */
+	if (mid == 0) { /* plays the supervisor */
 		e = start_exporter(m, url);
 		if (write(pp[1], &e, sizeof(e)) != (ssize_t)sizeof(e))
 			_exit(1);

@@ -105,20 +105,20 @@ start_redis(int port, const char *pass)
 {
 	char ps[16];
 	char *argv[] = { "redis-server", "--port", ps, "--bind", "127.0.0.1", "--save", "",
-	    "--appendonly", "no", "--dir", "/tmp", "--requirepass", (char *)pass, NULL };
+		"--appendonly", "no", "--dir", "/tmp", "--requirepass", (char *)pass, NULL };
 	pid_t pid;
 	int i;
 
 	snprintf(ps, sizeof(ps), "%d", port);
 	if (pass == NULL)
-		argv[11] = NULL;	/* no --requirepass */
+		argv[11] = NULL; /* no --requirepass */
 	pid = tl_spawn(argv, NULL, NULL, NULL);
 	ck_assert_int_ge(pid, 0);
 	for (i = 0; i < 100; i++) {
 		redisContext *c = redisConnect("127.0.0.1", port);
 		if (c && !c->err) {
 			redisReply *rep = redisCommand(c, "PING");
-			int ok = rep != NULL;	/* PONG, or NOAUTH: it is up */
+			int ok = rep != NULL; /* PONG, or NOAUTH: it is up */
 			freeReplyObject(rep);
 			redisFree(c);
 			if (ok)
@@ -148,7 +148,8 @@ START_TEST(parse_limits_valid)
 	int l[RL_NMETHODS];
 	char err[256];
 
-	ck_assert_int_eq(rl_parse_limits("AuthorizePayment=100,GetPayment=500", 1000, l, err, sizeof(err)), 0);
+	ck_assert_int_eq(
+	    rl_parse_limits("AuthorizePayment=100,GetPayment=500", 1000, l, err, sizeof(err)), 0);
 	ck_assert_int_eq(l[RL_M_AUTHORIZE_PAYMENT], 100);
 	ck_assert_int_eq(l[RL_M_GET_PAYMENT], 500);
 	ck_assert_int_eq(l[RL_M_GET_ACCOUNT_BALANCE], 1000);
@@ -159,7 +160,8 @@ START_TEST(parse_limits_valid)
 	ck_assert_int_eq(l[RL_M_GET_ACCOUNT_BALANCE], 7);
 
 	ck_assert_int_eq(rl_parse_limits(" GetAccountBalance = 0 ,\tAuthorizePayment=100000000 ", 3,
-	    l, err, sizeof(err)), 0);
+	                     l, err, sizeof(err)),
+	    0);
 	ck_assert_int_eq(l[RL_M_AUTHORIZE_PAYMENT], 100000000);
 	ck_assert_int_eq(l[RL_M_GET_PAYMENT], 3);
 	ck_assert_int_eq(l[RL_M_GET_ACCOUNT_BALANCE], 0);
@@ -168,7 +170,9 @@ END_TEST
 
 START_TEST(parse_limits_errors)
 {
-	static const struct { const char *spec, *needle; } bad[] = {
+	static const struct {
+		const char *spec, *needle;
+	} bad[] = {
 		{ "Foo=1", "unknown method \"Foo\"" },
 		{ "authorizepayment=1", "unknown method" },
 		{ "HealthCheck=1", "unknown method" },
@@ -194,7 +198,8 @@ START_TEST(parse_limits_errors)
 		err[0] = '\0';
 		ck_assert_msg(rl_parse_limits(bad[i].spec, 5, l, err, sizeof(err)) == -1,
 		    "accepted \"%s\"", bad[i].spec);
-		ck_assert_msg(strncmp(err, "RATE_LIMITS: ", 13) == 0, "\"%s\": %s", bad[i].spec, err);
+		ck_assert_msg(
+		    strncmp(err, "RATE_LIMITS: ", 13) == 0, "\"%s\": %s", bad[i].spec, err);
 		ck_assert_msg(strstr(err, bad[i].needle) != NULL, "\"%s\": %s", bad[i].spec, err);
 	}
 }
@@ -216,7 +221,8 @@ START_TEST(parse_url_forms)
 	ck_assert_int_eq(u.port, 6379);
 	ck_assert_int_eq(u.db, 0);
 
-	ck_assert_int_eq(rl_parse_url("redis://:s3cr%40t@redis.internal:7000/5", &u, err, sizeof(err)), 0);
+	ck_assert_int_eq(
+	    rl_parse_url("redis://:s3cr%40t@redis.internal:7000/5", &u, err, sizeof(err)), 0);
 	ck_assert_str_eq(u.host, "redis.internal");
 	ck_assert_int_eq(u.port, 7000);
 	ck_assert_int_eq(u.db, 5);
@@ -238,10 +244,21 @@ END_TEST
 START_TEST(parse_url_errors)
 {
 	static const char *const bad[] = {
-		"http://localhost:6379/0", "rediss://h:6379/0", "redis://", "redis://:6379/0",
-		"redis://h:0/0", "redis://h:65536/0", "redis://h:abc/0", "redis://h:6379/x",
-		"redis://h:6379/0?timeout=1", "redis://pw@h:6379/0", "redis://[::1:6379/0",
-		"redis://[::1]x/0", "redis://h o:1/0", "redis://:%zz@h/0", "redis://:%00@h/0",
+		"http://localhost:6379/0",
+		"rediss://h:6379/0",
+		"redis://",
+		"redis://:6379/0",
+		"redis://h:0/0",
+		"redis://h:65536/0",
+		"redis://h:abc/0",
+		"redis://h:6379/x",
+		"redis://h:6379/0?timeout=1",
+		"redis://pw@h:6379/0",
+		"redis://[::1:6379/0",
+		"redis://[::1]x/0",
+		"redis://h o:1/0",
+		"redis://:%zz@h/0",
+		"redis://:%00@h/0",
 		"localhost:6379",
 	};
 	struct rl_url u;
@@ -250,7 +267,8 @@ START_TEST(parse_url_errors)
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = '\0';
-		ck_assert_msg(rl_parse_url(bad[i], &u, err, sizeof(err)) == -1, "accepted %s", bad[i]);
+		ck_assert_msg(
+		    rl_parse_url(bad[i], &u, err, sizeof(err)) == -1, "accepted %s", bad[i]);
 		ck_assert_msg(strncmp(err, "REDIS_URL: ", 11) == 0, "%s: %s", bad[i], err);
 	}
 }
@@ -285,7 +303,9 @@ START_TEST(identity_rules)
 {
 	char out[RL_CLIENT_MAX], small[8], id64[65], id65[66];
 
-	ck_assert_int_eq(rl_client_identity("mobile-app/1.2@tenant_7", "ipv4:10.0.0.1:5555", out, sizeof(out)), 0);
+	ck_assert_int_eq(
+	    rl_client_identity("mobile-app/1.2@tenant_7", "ipv4:10.0.0.1:5555", out, sizeof(out)),
+	    0);
 	ck_assert_str_eq(out, "mobile-app/1.2@tenant_7");
 	/* Not sane: spaces, braces (Redis Cluster hash tags), control bytes,
 	 * empty, too long -> the peer address. */
@@ -297,8 +317,10 @@ START_TEST(identity_rules)
 	ck_assert_str_eq(out, "10.0.0.3");
 	ck_assert_int_eq(rl_client_identity("", "ipv4:10.0.0.4:1", out, sizeof(out)), 0);
 	ck_assert_str_eq(out, "10.0.0.4");
-	memset(id64, 'a', 64); id64[64] = '\0';
-	memset(id65, 'a', 65); id65[65] = '\0';
+	memset(id64, 'a', 64);
+	id64[64] = '\0';
+	memset(id65, 'a', 65);
+	id65[65] = '\0';
 	ck_assert_int_eq(rl_client_identity(id64, "ipv4:10.0.0.5:1", out, sizeof(out)), 0);
 	ck_assert_str_eq(out, id64);
 	ck_assert_int_eq(rl_client_identity(id65, "ipv4:10.0.0.5:1", out, sizeof(out)), 0);
@@ -306,9 +328,11 @@ START_TEST(identity_rules)
 
 	ck_assert_int_eq(rl_client_identity(NULL, "ipv6:[::1]:5555", out, sizeof(out)), 0);
 	ck_assert_str_eq(out, "::1");
-	ck_assert_int_eq(rl_client_identity(NULL, "ipv6:%5B2001:db8:0:0::7%5D:443", out, sizeof(out)), 0);
+	ck_assert_int_eq(
+	    rl_client_identity(NULL, "ipv6:%5B2001:db8:0:0::7%5D:443", out, sizeof(out)), 0);
 	ck_assert_str_eq(out, "2001:db8::7");
-	ck_assert_int_eq(rl_client_identity(NULL, "ipv6:[::ffff:192.0.2.9]:80", out, sizeof(out)), 0);
+	ck_assert_int_eq(
+	    rl_client_identity(NULL, "ipv6:[::ffff:192.0.2.9]:80", out, sizeof(out)), 0);
 	ck_assert_str_eq(out, "192.0.2.9");
 	ck_assert_int_eq(rl_client_identity(NULL, "ipv6:[fe80::1%25eth0]:80", out, sizeof(out)), 0);
 	ck_assert_str_eq(out, "fe80::1");
@@ -323,7 +347,8 @@ START_TEST(identity_rules)
 	ck_assert_int_eq(rl_client_identity(NULL, "ipv4:1.2.3.4", out, sizeof(out)), -1);
 	ck_assert_int_eq(rl_client_identity(NULL, NULL, out, sizeof(out)), -1);
 	ck_assert_str_eq(out, "unknown");
-	ck_assert_int_eq(rl_client_identity("", "", out, sizeof(out)), -1);	/* no peer handed over */
+	ck_assert_int_eq(
+	    rl_client_identity("", "", out, sizeof(out)), -1); /* no peer handed over */
 	ck_assert_str_eq(out, "unknown");
 	ck_assert_int_eq(rl_client_identity("ok", "ipv4:1.2.3.4:5", small, sizeof(small)), -1);
 }
@@ -353,8 +378,8 @@ START_TEST(peer_from_real_socket)
 	ck_assert_str_eq(peer, want);
 	ck_assert_int_eq(rl_client_identity(NULL, peer, id, sizeof(id)), 0);
 	ck_assert_str_eq(id, "127.0.0.1");
-	ck_assert_int_eq(rl_peer_from_fd(ss, peer, 8), -1);	/* does not fit */
-	ck_assert_int_eq(rl_peer_from_fd(ls, peer, sizeof(peer)), -1);	/* not connected */
+	ck_assert_int_eq(rl_peer_from_fd(ss, peer, 8), -1);            /* does not fit */
+	ck_assert_int_eq(rl_peer_from_fd(ls, peer, sizeof(peer)), -1); /* not connected */
 	close(ss);
 	close(cs);
 	close(ls);
@@ -373,7 +398,7 @@ START_TEST(disabled_allows_without_redis)
 	snprintf(c.redis_url, sizeof(c.redis_url), "redis://127.0.0.1:%d/0", tl_free_port());
 	r = open_ok(&c);
 	ck_assert_int_eq(rl_down(r), 0);
-	ck_assert_int_eq(rl_fd(r), -1);	/* never connected */
+	ck_assert_int_eq(rl_fd(r), -1); /* never connected */
 	for (i = 0; i < 5; i++)
 		ck_assert_int_eq(rl_check(r, "AuthorizePayment", "anyone", &ra), RL_ALLOW);
 	ck_assert_int_eq(ra, 0);
@@ -666,8 +691,10 @@ START_TEST(password_and_db_from_url)
 	/* The key landed in db 3. */
 	a = redisConnect("127.0.0.1", port);
 	ck_assert(a != NULL && !a->err);
-	rep = redisCommand(a, "AUTH s3cr@t"); freeReplyObject(rep);
-	rep = redisCommand(a, "SELECT 3"); freeReplyObject(rep);
+	rep = redisCommand(a, "AUTH s3cr@t");
+	freeReplyObject(rep);
+	rep = redisCommand(a, "SELECT 3");
+	freeReplyObject(rep);
 	rep = redisCommand(a, "EXISTS ratelimit:AuthorizePayment:pw-client");
 	ck_assert_int_eq(rep->integer, 1);
 	freeReplyObject(rep);

@@ -46,7 +46,8 @@ on_signal(int sig)
 static void
 reply(int fd, const char *s)
 {
-	if (write(fd, s, strlen(s)) < 0) { /* client gone */ }
+	if (write(fd, s, strlen(s)) < 0) { /* client gone */
+	}
 }
 
 /* A whole decimal int in lo..hi (atoi/sscanf would take "1x" as 1). */
@@ -123,7 +124,8 @@ main(int argc, char **argv)
 {
 	const char *bootfile = NULL, *ctl = NULL;
 	static const char *topics[] = { "paymentauthorized", "paymentdeclined", "dlq" };
-	const char *prefix = getenv("KAFKA_TOPIC_PREFIX") ? getenv("KAFKA_TOPIC_PREFIX") : "payments";
+	const char *prefix = getenv("KAFKA_TOPIC_PREFIX") ? getenv("KAFKA_TOPIC_PREFIX")
+	                                                  : "payments";
 	int brokers = 1, lfd = -1, i;
 	char errstr[512];
 	rd_kafka_conf_t *conf;
@@ -162,13 +164,17 @@ main(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--brokers") && i + 1 < argc) {
 			if (int_arg(argv[++i], 1, 64, &brokers) < 0) {
-				fprintf(stderr, "kafka-mock: --brokers: expected 1..64, not \"%s\"\n", argv[i]);
+				fprintf(stderr,
+				    "kafka-mock: --brokers: expected 1..64, not \"%s\"\n", argv[i]);
 				return 2;
 			}
-		} else if (!strcmp(argv[i], "--bootstrap-file") && i + 1 < argc) bootfile = argv[++i];
-		else if (!strcmp(argv[i], "--control") && i + 1 < argc) ctl = argv[++i];
+		} else if (!strcmp(argv[i], "--bootstrap-file") && i + 1 < argc)
+			bootfile = argv[++i];
+		else if (!strcmp(argv[i], "--control") && i + 1 < argc)
+			ctl = argv[++i];
 		else {
-			fprintf(stderr, "usage: kafka-mock [--brokers N] [--bootstrap-file PATH] [--control PATH]\n");
+			fprintf(stderr,
+			    "usage: kafka-mock [--brokers N] [--bootstrap-file PATH] [--control PATH]\n");
 			return 2;
 		}
 	}
@@ -210,8 +216,10 @@ main(int argc, char **argv)
 		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", ctl);
 		unlink(ctl);
 		lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 8) < 0) {
-			fprintf(stderr, "kafka-mock: control socket %s: %s\n", ctl, strerror(errno));
+		if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+		    listen(lfd, 8) < 0) {
+			fprintf(
+			    stderr, "kafka-mock: control socket %s: %s\n", ctl, strerror(errno));
 			return 1;
 		}
 	}

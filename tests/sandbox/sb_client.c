@@ -51,14 +51,15 @@ sbw_spawn(struct sbw *w, const char *mode, const char *arg, int debug, char *msg
 	w->pid = -1;
 	w->ctl = w->errfd = -1;
 	msg[0] = '\0';
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) < 0 || pipe2(errp, O_CLOEXEC) < 0)
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) < 0 ||
+	    pipe2(errp, O_CLOEXEC) < 0)
 		return -1;
 	w->pid = fork();
 	if (w->pid < 0)
 		return -1;
 	if (w->pid == 0) {
 		char *argv[5] = { (char *)"sb_test", (char *)"--worker", (char *)mode,
-		    (char *)(arg ? arg : ""), NULL };
+			(char *)(arg ? arg : ""), NULL };
 		/* dup2 clears CLOEXEC on the copies the worker keeps. */
 		if (dup2(ctl[1], SB_CTL_FD) < 0 || dup2(errp[1], STDERR_FILENO) < 0)
 			_exit(120);
@@ -74,11 +75,12 @@ sbw_spawn(struct sbw *w, const char *mode, const char *arg, int debug, char *msg
 			char out[512], self[512];
 			ssize_t sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
 			char *sargv[] = { (char *)"strace", (char *)"-f", (char *)"-o", out, self,
-			    argv[1], argv[2], argv[3], NULL };
+				argv[1], argv[2], argv[3], NULL };
 			if (sl <= 0)
 				_exit(122);
 			self[sl] = '\0';
-			snprintf(out, sizeof(out), "%s/%s.%d", getenv("SB_STRACE_DIR"), mode, (int)getpid());
+			snprintf(out, sizeof(out), "%s/%s.%d", getenv("SB_STRACE_DIR"), mode,
+			    (int)getpid());
 			execvp("strace", sargv);
 			_exit(123);
 		}
@@ -154,7 +156,7 @@ sbc_open(struct sbc *c)
 	char target[64];
 
 	memset(c, 0, sizeof(*c));
-	c->lfd = tl_listen(&c->port);	/* a port of the harness's block */
+	c->lfd = tl_listen(&c->port); /* a port of the harness's block */
 	snprintf(target, sizeof(target), "127.0.0.1:%d", c->port);
 	creds = grpc_insecure_credentials_create();
 	c->ch = grpc_channel_create(target, creds, NULL);
@@ -214,8 +216,8 @@ sbc_call(struct sbc *c, struct sbw *w, const char *payload, char *reply, size_t 
 	grpc_metadata_array init_md, trail_md;
 	grpc_slice details = grpc_empty_slice();
 	grpc_status_code st = GRPC_STATUS_UNKNOWN;
-	gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-	    gpr_time_from_seconds(15, GPR_TIMESPAN));
+	gpr_timespec deadline = gpr_time_add(
+	    gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_seconds(15, GPR_TIMESPAN));
 	grpc_op ops[6];
 	grpc_call *call;
 	grpc_event ev;
@@ -259,7 +261,8 @@ sbc_call(struct sbc *c, struct sbw *w, const char *payload, char *reply, size_t 
 		grpc_byte_buffer_reader rd;
 		if (grpc_byte_buffer_reader_init(&rd, resp)) {
 			grpc_slice s = grpc_byte_buffer_reader_readall(&rd);
-			size_t n = GRPC_SLICE_LENGTH(s) < rlen - 1 ? GRPC_SLICE_LENGTH(s) : rlen - 1;
+			size_t n = GRPC_SLICE_LENGTH(s) < rlen - 1 ? GRPC_SLICE_LENGTH(s)
+			                                           : rlen - 1;
 			memcpy(reply, GRPC_SLICE_START_PTR(s), n);
 			reply[n] = '\0';
 			grpc_slice_unref(s);
@@ -274,8 +277,9 @@ out:
 	grpc_metadata_array_destroy(&trail_md);
 	grpc_slice_unref(details);
 	grpc_completion_queue_shutdown(cq);
-	while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME),
-	    NULL).type != GRPC_QUEUE_SHUTDOWN)
+	while (
+	    grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+	    GRPC_QUEUE_SHUTDOWN)
 		;
 	grpc_completion_queue_destroy(cq);
 	return st;

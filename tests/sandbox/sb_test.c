@@ -85,8 +85,8 @@ assert_status_dropped(pid_t pid, int expect_seccomp)
 	ck_assert_msg(st.ngroups == 0 || (st.ngroups == 1 && st.groups[0] == sb_gid),
 	    "supplementary groups left: %d", st.ngroups);
 	ck_assert_msg(st.cap_eff == 0 && st.cap_prm == 0 && st.cap_inh == 0 && st.cap_amb == 0,
-	    "capabilities left: eff %llx prm %llx inh %llx amb %llx",
-	    st.cap_eff, st.cap_prm, st.cap_inh, st.cap_amb);
+	    "capabilities left: eff %llx prm %llx inh %llx amb %llx", st.cap_eff, st.cap_prm,
+	    st.cap_inh, st.cap_amb);
 	ck_assert_int_eq(st.no_new_privs, 1);
 	ck_assert_int_eq(st.seccomp, expect_seccomp);
 }
@@ -146,16 +146,16 @@ START_TEST(setuid_fails_after_drop)
 	/* No filter of our own yet (only a unit's, when one is emulated). */
 	assert_status_dropped(w.pid, getenv("SB_OUTER_FILTER") != NULL ? 2 : 0);
 	ck_assert_int_eq(sbw_ctl_op(&w, "setuid0", reply, sizeof(reply)), 0);
-	ck_assert_str_eq(reply, "rc=-1 errno=1");	/* EPERM */
+	ck_assert_str_eq(reply, "rc=-1 errno=1"); /* EPERM */
 	ck_assert_int_eq(sbw_ctl_op(&w, "setgid0", reply, sizeof(reply)), 0);
 	ck_assert_str_eq(reply, "rc=-1 errno=1");
 	/* The parent-death signal armed before the drop survived the uid
 	 * change (the kernel clears it; sandbox_drop re-arms it). */
 	ck_assert_int_eq(sbw_ctl_op(&w, "getpdeath", reply, sizeof(reply)), 0);
-	ck_assert_str_eq(reply, "rc=9 errno=0");	/* SIGKILL */
+	ck_assert_str_eq(reply, "rc=9 errno=0"); /* SIGKILL */
 	/* Inside the empty chroot there is no /etc/passwd to open. */
 	ck_assert_int_eq(sbw_ctl_op(&w, "open_ro", reply, sizeof(reply)), 0);
-	ck_assert_str_eq(reply, "rc=-1 errno=2");	/* ENOENT */
+	ck_assert_str_eq(reply, "rc=-1 errno=2"); /* ENOENT */
 	sbw_destroy(&w);
 }
 END_TEST
@@ -187,13 +187,13 @@ START_TEST(unary_rpc_in_sandbox)
 	ck_assert_str_eq(reply, "rc=0 errno=0");
 	/* Soft denials. */
 	ck_assert_int_eq(sbc_call(&c, &w, "open_ro", reply, sizeof(reply)), GRPC_STATUS_OK);
-	ck_assert_str_eq(reply, "rc=-1 errno=13");	/* EACCES */
+	ck_assert_str_eq(reply, "rc=-1 errno=13"); /* EACCES */
 	ck_assert_int_eq(sbc_call(&c, &w, "openat_proc", reply, sizeof(reply)), GRPC_STATUS_OK);
 	ck_assert_str_eq(reply, "rc=-1 errno=13");
 	ck_assert_int_eq(sbc_call(&c, &w, "clone3", reply, sizeof(reply)), GRPC_STATUS_OK);
-	ck_assert_str_eq(reply, "rc=-1 errno=38");	/* ENOSYS: glibc falls back to clone */
+	ck_assert_str_eq(reply, "rc=-1 errno=38"); /* ENOSYS: glibc falls back to clone */
 	ck_assert_int_eq(sbc_call(&c, &w, "isatty", reply, sizeof(reply)), GRPC_STATUS_OK);
-	ck_assert_str_eq(reply, "rc=0 errno=0");	/* isatty() == 0: ENOTTY answered */
+	ck_assert_str_eq(reply, "rc=0 errno=0"); /* isatty() == 0: ENOTTY answered */
 	/* Still the same worker, still serving. */
 	ck_assert_int_eq(kill(w.pid, 0), 0);
 	ck_assert_int_eq(sbc_call(&c, &w, "ping", reply, sizeof(reply)), GRPC_STATUS_OK);
@@ -207,10 +207,29 @@ END_TEST
 /* --- violations kill the worker, not the supervisor --- */
 
 static const char *const kill_ops[] = {
-	"execve", "socket_inet", "socket_unix", "socket_netlink", "open_wr", "open_rdwr",
-	"mmap_exec", "mprotect_exec", "fork", "vfork", "setuid0", "ptrace", "kill_init",
-	"tgkill_other", "setrlimit", "ioctl_tiocsti", "connect", "bind", "listen", "accept",
-	"chroot", "unshare", "old_thread_socket",
+	"execve",
+	"socket_inet",
+	"socket_unix",
+	"socket_netlink",
+	"open_wr",
+	"open_rdwr",
+	"mmap_exec",
+	"mprotect_exec",
+	"fork",
+	"vfork",
+	"setuid0",
+	"ptrace",
+	"kill_init",
+	"tgkill_other",
+	"setrlimit",
+	"ioctl_tiocsti",
+	"connect",
+	"bind",
+	"listen",
+	"accept",
+	"chroot",
+	"unshare",
+	"old_thread_socket",
 };
 
 START_TEST(violation_kills_worker)
@@ -251,7 +270,7 @@ START_TEST(debug_mode_reports)
 	spawn_ok(&w, "worker", NULL, 1);
 	ck_assert_int_eq(sbc_open(&c), 0);
 	ck_assert_int_eq(sbc_call(&c, &w, "socket_inet", reply, sizeof(reply)), GRPC_STATUS_OK);
-	ck_assert_str_eq(reply, "rc=-1 errno=38");	/* ENOSYS */
+	ck_assert_str_eq(reply, "rc=-1 errno=38"); /* ENOSYS */
 	ck_assert_int_eq(sbc_call(&c, &w, "ping", reply, sizeof(reply)), GRPC_STATUS_OK);
 	snprintf(want, sizeof(want), "blocked syscall %d (pid %d)", (int)SYS_socket, (int)w.pid);
 	sbw_stderr(&w, err, sizeof(err));
@@ -288,7 +307,7 @@ START_TEST(relay_profile_works)
 	n = readlink(path, op, sizeof(op) - 1);
 	ck_assert_int_gt(n, 0);
 	op[n] = '\0';
-	ck_assert_str_eq(op, "/");	/* no chroot: see docs/sandbox.md */
+	ck_assert_str_eq(op, "/"); /* no chroot: see docs/sandbox.md */
 	/* A new SQLite connection after the lock-down: -wal/-shm, fsync. */
 	ck_assert_int_eq(sbw_ctl_op(&w, "sqlite", reply, sizeof(reply)), 0);
 	ck_assert_str_eq(reply, "rc=0 errno=0");
@@ -296,11 +315,11 @@ START_TEST(relay_profile_works)
 	ck_assert_int_eq(sbw_ctl_op(&w, "resolve", reply, sizeof(reply)), 0);
 	ck_assert_str_eq(reply, "rc=0 errno=0");
 	ck_assert_int_eq(sbw_ctl_op(&w, "socket_netlink", reply, sizeof(reply)), 0);
-	ck_assert_str_eq(reply, "rc=-1 errno=97");	/* EAFNOSUPPORT */
+	ck_assert_str_eq(reply, "rc=-1 errno=97"); /* EAFNOSUPPORT */
 	/* bind is refused, not killed: a librdkafka broker thread was seen
 	 * calling it (docs/sandbox.md); the relay still cannot bind. */
 	ck_assert_int_eq(sbw_ctl_op(&w, "bind", reply, sizeof(reply)), 0);
-	ck_assert_str_eq(reply, "rc=-1 errno=13");	/* EACCES */
+	ck_assert_str_eq(reply, "rc=-1 errno=13"); /* EACCES */
 	/* A new TCP connection, as librdkafka makes to brokers. */
 	lfd = tl_listen(&port);
 	snprintf(op, sizeof(op), "connect:%d", port);
@@ -317,7 +336,13 @@ START_TEST(relay_profile_works)
 END_TEST
 
 static const char *const relay_kill_ops[] = {
-	"execve", "fork", "socket_packet", "ptrace", "mmap_exec", "setuid0", "kill_init",
+	"execve",
+	"fork",
+	"socket_packet",
+	"ptrace",
+	"mmap_exec",
+	"setuid0",
+	"kill_init",
 	"listen",
 };
 
@@ -376,8 +401,17 @@ START_TEST(exporter_profile_works)
 END_TEST
 
 static const char *const exporter_kill_ops[] = {
-	"open_wr", "open_rdwr", "execve", "fork", "listen", "bind", "socket_packet", "ptrace",
-	"mmap_exec", "setuid0", "dumpable",
+	"open_wr",
+	"open_rdwr",
+	"execve",
+	"fork",
+	"listen",
+	"bind",
+	"socket_packet",
+	"ptrace",
+	"mmap_exec",
+	"setuid0",
+	"dumpable",
 };
 
 START_TEST(exporter_violation_kills)
@@ -407,7 +441,7 @@ START_TEST(nonroot_same_user)
 	n = readlink(path, root, sizeof(root) - 1);
 	ck_assert_int_gt(n, 0);
 	root[n] = '\0';
-	ck_assert_str_eq(root, "/");	/* chroot impossible without root: skipped */
+	ck_assert_str_eq(root, "/"); /* chroot impossible without root: skipped */
 	ck_assert_msg(sbw_ctl_op(&w, "execve", reply, sizeof(reply)) != 0, "execve answered");
 	assert_killed_by_sigsys(&w, "execve");
 	sbw_destroy(&w);
@@ -497,12 +531,42 @@ allowed(enum sandbox_profile p, const char *name)
 START_TEST(policy_documented_and_tight)
 {
 	static const char *const never[] = {
-		"execve", "execveat", "fork", "vfork", "ptrace", "kill", "tkill", "setuid",
-		"setgid", "setresuid", "setgroups", "chroot", "mount", "umount2", "unshare",
-		"setns", "pivot_root", "process_vm_writev", "process_vm_readv", "bpf",
-		"init_module", "finit_module", "kexec_load", "keyctl", "add_key", "userfaultfd",
-		"perf_event_open", "io_uring_setup", "pkey_mprotect", "personality", "seccomp",
-		"listen", "bind", "clone3", "openat2", "memfd_create",
+		"execve",
+		"execveat",
+		"fork",
+		"vfork",
+		"ptrace",
+		"kill",
+		"tkill",
+		"setuid",
+		"setgid",
+		"setresuid",
+		"setgroups",
+		"chroot",
+		"mount",
+		"umount2",
+		"unshare",
+		"setns",
+		"pivot_root",
+		"process_vm_writev",
+		"process_vm_readv",
+		"bpf",
+		"init_module",
+		"finit_module",
+		"kexec_load",
+		"keyctl",
+		"add_key",
+		"userfaultfd",
+		"perf_event_open",
+		"io_uring_setup",
+		"pkey_mprotect",
+		"personality",
+		"seccomp",
+		"listen",
+		"bind",
+		"clone3",
+		"openat2",
+		"memfd_create",
 	};
 	static const char *const worker_never[] = { "socket", "connect", "accept", "accept4",
 		"openat", "open", "unlink", "pipe2" };
@@ -527,15 +591,17 @@ START_TEST(policy_documented_and_tight)
 		ck_assert_int_le(n, 256);
 		for (i = 0; i < n; i++) {
 			snprintf(needle, sizeof(needle), "`%s`", r[i].name);
-			ck_assert_msg(strstr(docs, needle) != NULL, "profile %d: %s is not documented in %s",
-			    p, r[i].name, docs_path);
+			ck_assert_msg(strstr(docs, needle) != NULL,
+			    "profile %d: %s is not documented in %s", p, r[i].name, docs_path);
 			ck_assert_msg(r[i].why[0] != '\0', "%s has no reason", r[i].name);
 		}
 		for (i = 0; i < (int)(sizeof(never) / sizeof(never[0])); i++)
-			ck_assert_msg(!allowed((enum sandbox_profile)p, never[i]), "%s allowed", never[i]);
+			ck_assert_msg(
+			    !allowed((enum sandbox_profile)p, never[i]), "%s allowed", never[i]);
 	}
 	for (i = 0; i < (int)(sizeof(worker_never) / sizeof(worker_never[0])); i++)
-		ck_assert_msg(!allowed(SANDBOX_WORKER, worker_never[i]), "worker allows %s", worker_never[i]);
+		ck_assert_msg(
+		    !allowed(SANDBOX_WORKER, worker_never[i]), "worker allows %s", worker_never[i]);
 	/* The relay accepts scrapes (RELAY_METRICS_PORT, bound before its
 	 * drop) but never binds or listens itself. */
 	ck_assert(allowed(SANDBOX_RELAY, "accept4") && !allowed(SANDBOX_RELAY, "bind") &&
@@ -550,8 +616,10 @@ START_TEST(policy_documented_and_tight)
 	for (i = 0; i < (int)(sizeof(exporter_never) / sizeof(exporter_never[0])); i++)
 		ck_assert_msg(!allowed(SANDBOX_EXPORTER, exporter_never[i]), "exporter allows %s",
 		    exporter_never[i]);
-	ck_assert_int_lt(sandbox_allowlist_size(SANDBOX_WORKER), sandbox_allowlist_size(SANDBOX_EXPORTER));
-	ck_assert_int_lt(sandbox_allowlist_size(SANDBOX_EXPORTER), sandbox_allowlist_size(SANDBOX_RELAY));
+	ck_assert_int_lt(
+	    sandbox_allowlist_size(SANDBOX_WORKER), sandbox_allowlist_size(SANDBOX_EXPORTER));
+	ck_assert_int_lt(
+	    sandbox_allowlist_size(SANDBOX_EXPORTER), sandbox_allowlist_size(SANDBOX_RELAY));
 	printf("sb_test: allowlist sizes: worker %d, relay %d, exporter %d\n",
 	    sandbox_allowlist_size(SANDBOX_WORKER), sandbox_allowlist_size(SANDBOX_RELAY),
 	    sandbox_allowlist_size(SANDBOX_EXPORTER));
@@ -658,7 +726,8 @@ main(int argc, char **argv)
 	sb_uid = pw->pw_uid;
 	sb_gid = pw->pw_gid;
 	if (pick_chroot() < 0 || make_relay_dir() < 0) {
-		printf("sb_test: cannot prepare the chroot/relay directories: %s\n", strerror(errno));
+		printf(
+		    "sb_test: cannot prepare the chroot/relay directories: %s\n", strerror(errno));
 		cleanup_dirs();
 		return 1;
 	}
@@ -678,7 +747,8 @@ main(int argc, char **argv)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, unary_rpc_in_sandbox);
 	tcase_add_test(tc, debug_mode_reports);
-	tcase_add_loop_test(tc, violation_kills_worker, 0, (int)(sizeof(kill_ops) / sizeof(kill_ops[0])));
+	tcase_add_loop_test(
+	    tc, violation_kills_worker, 0, (int)(sizeof(kill_ops) / sizeof(kill_ops[0])));
 	suite_add_tcase(s, tc);
 	tc = tcase_create("relay");
 	tcase_set_timeout(tc, 60);

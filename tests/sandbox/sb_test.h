@@ -21,8 +21,8 @@
 #include <sys/types.h>
 #include <grpc/grpc.h>
 
-#define SB_METHOD	"/sbtest.Sandbox/Try"
-#define SB_CTL_FD	3	/* the worker's end of the control socketpair */
+#define SB_METHOD "/sbtest.Sandbox/Try"
+#define SB_CTL_FD 3 /* the worker's end of the control socketpair */
 
 /* --- worker side --- */
 int sbw_main(int argc, char **argv);
@@ -30,25 +30,25 @@ int sbw_main(int argc, char **argv);
 /* --- supervisor/client side --- */
 struct sbw {
 	pid_t pid;
-	int   ctl;	/* control socketpair (our end) */
-	int   errfd;	/* the worker's stderr (a pipe: workers may not write files) */
-	int   status;	/* wait status once reaped */
-	int   reaped;
+	int ctl;    /* control socketpair (our end) */
+	int errfd;  /* the worker's stderr (a pipe: workers may not write files) */
+	int status; /* wait status once reaped */
+	int reaped;
 };
 
 /* Environment for every worker spawned (set by the test setup). */
 struct sbw_env {
-	const char *user;	/* sandbox user, normally "paymentd" */
-	const char *chroot_dir;	/* the empty jail */
-	const char *relay_dir;	/* journal directory for relay mode */
+	const char *user;       /* sandbox user, normally "paymentd" */
+	const char *chroot_dir; /* the empty jail */
+	const char *relay_dir;  /* journal directory for relay mode */
 };
 extern struct sbw_env sb_env;
 
 /* Spawns `sb_test --worker MODE [ARG]` and waits until it reports ready
  * ("R") or failed ("E<message>"). Returns 0 ready, 1 failed (msg filled),
  * -1 on a harness error. */
-int sbw_spawn(struct sbw *w, const char *mode, const char *arg, int debug,
-    char *msg, size_t msglen);
+int
+sbw_spawn(struct sbw *w, const char *mode, const char *arg, int debug, char *msg, size_t msglen);
 /* Waits up to timeout_ms for the worker to exit; 0 when reaped. */
 int sbw_wait(struct sbw *w, int timeout_ms);
 /* Kills (SIGKILL) and reaps a worker still running; closes descriptors. */
@@ -59,27 +59,27 @@ size_t sbw_stderr(struct sbw *w, char *buf, size_t len);
 int sbw_ctl_op(struct sbw *w, const char *op, char *reply, size_t len);
 
 struct sbc {
-	int           lfd;	/* loopback listener the channel connects to */
-	int           port;
-	int           passed;	/* connection handed to the worker */
+	int lfd; /* loopback listener the channel connects to */
+	int port;
+	int passed; /* connection handed to the worker */
 	grpc_channel *ch;
 };
-int  sbc_open(struct sbc *c);
+int sbc_open(struct sbc *c);
 void sbc_close(struct sbc *c);
 /* One unary call; the first one also accepts the connection and passes it
  * to worker w. Returns the grpc status; reply holds the response body. */
-grpc_status_code sbc_call(struct sbc *c, struct sbw *w, const char *payload,
-    char *reply, size_t rlen);
+grpc_status_code
+sbc_call(struct sbc *c, struct sbw *w, const char *payload, char *reply, size_t rlen);
 
 /* --- /proc --- */
 struct sb_status {
 	unsigned long uid[4], gid[4];
-	int           ngroups;
+	int ngroups;
 	unsigned long groups[32];
 	unsigned long long cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
-	int           no_new_privs;
-	int           seccomp;
-	int           found;	/* bitmask of the fields parsed */
+	int no_new_privs;
+	int seccomp;
+	int found; /* bitmask of the fields parsed */
 };
 #define SB_ST_ALL 0x3f
 int sb_read_status(const char *path, struct sb_status *st);

@@ -13,8 +13,8 @@
  * "rc=N errno=E" — if the sandbox lets the process live.
  */
 #include "sb_test.h"
-#include "tests/lib/testlib.h"	/* tl_free_port() */
-#undef fail	/* check.h's old macro: fail() below is ours */
+#include "tests/lib/testlib.h" /* tl_free_port() */
+#undef fail                    /* check.h's old macro: fail() below is ours */
 #include "sandbox/sandbox.h"
 
 #include <errno.h>
@@ -48,8 +48,8 @@
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
 
-static int db_pair[2] = { -1, -1 };	/* stands in for libpq/hiredis sockets */
-static int listen_fd = -1;		/* exporter: bound before the lock-down */
+static int db_pair[2] = { -1, -1 }; /* stands in for libpq/hiredis sockets */
+static int listen_fd = -1;          /* exporter: bound before the lock-down */
 static int listen_port;
 static int old_thread_pipe[2] = { -1, -1 };
 static const char *relay_dir;
@@ -153,12 +153,15 @@ relay_sqlite(void)
 	snprintf(path, sizeof(path), "%s/journal.db", relay_dir);
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
 		goto out;
-	if (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, NULL) != SQLITE_OK)
+	if (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL,
+	        NULL) != SQLITE_OK)
 		goto out;
 	for (i = 0; i < 50; i++)
-		if (sqlite3_exec(db, "INSERT INTO cursor(v) VALUES (randomblob(200))", NULL, NULL, NULL) != SQLITE_OK)
+		if (sqlite3_exec(db, "INSERT INTO cursor(v) VALUES (randomblob(200))", NULL, NULL,
+		        NULL) != SQLITE_OK)
 			goto out;
-	if (sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) != SQLITE_OK)
+	if (sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) !=
+	    SQLITE_OK)
 		goto out;
 	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM cursor", -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_ROW)
@@ -187,7 +190,8 @@ relay_connect(int port)
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons((uint16_t)port);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && send(fd, "hi", 2, MSG_NOSIGNAL) == 2)
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    send(fd, "hi", 2, MSG_NOSIGNAL) == 2)
 		rc = 0;
 	close(fd);
 	return rc;
@@ -271,16 +275,18 @@ run_op(const char *op, char *out, size_t len)
 			_exit(0);
 	} else if (strcmp(op, "vfork") == 0) {
 		/* A violation on purpose: the test proves the filter stops vfork. */
-		rc = vfork();	/* NOLINT(clang-analyzer-security.insecureAPI.vfork) */
+		rc = vfork(); /* NOLINT(clang-analyzer-security.insecureAPI.vfork) */
 		if (rc == 0)
 			_exit(0);
 	} else if (strcmp(op, "clone3") == 0) {
 		rc = syscall(SYS_clone3, NULL, 0);
 	} else if (strcmp(op, "mmap_exec") == 0) {
-		void *p = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		void *p = mmap(
+		    NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		rc = p == MAP_FAILED ? -1 : 0;
 	} else if (strcmp(op, "mprotect_exec") == 0) {
-		void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		void *p = mmap(
+		    NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		rc = p == MAP_FAILED ? -1 : mprotect(p, 4096, PROT_READ | PROT_EXEC);
 	} else if (strcmp(op, "thread") == 0) {
 		pthread_t t;
@@ -291,7 +297,7 @@ run_op(const char *op, char *out, size_t len)
 		errno = e;
 	} else if (strcmp(op, "old_thread_socket") == 0) {
 		if (write(old_thread_pipe[1], "x", 1) == 1)
-			sleep(3);	/* the kill arrives first */
+			sleep(3); /* the kill arrives first */
 		rc = 0;
 	} else if (strcmp(op, "setuid0") == 0) {
 		rc = setuid(0);
@@ -323,7 +329,9 @@ run_op(const char *op, char *out, size_t len)
 		struct pollfd pfd = { db_pair[1], POLLIN, 0 };
 		char buf[8];
 		rc = send(db_pair[0], "q", 1, MSG_NOSIGNAL) == 1 && poll(&pfd, 1, 1000) == 1 &&
-		    recv(db_pair[1], buf, sizeof(buf), 0) == 1 ? 0 : -1;
+		        recv(db_pair[1], buf, sizeof(buf), 0) == 1
+		    ? 0
+		    : -1;
 	} else if (strcmp(op, "getrandom") == 0) {
 		char buf[16];
 		rc = getrandom(buf, sizeof(buf), 0) == (ssize_t)sizeof(buf) ? 0 : -1;
@@ -443,7 +451,7 @@ serve_grpc(grpc_server *srv, grpc_completion_queue *cq, void *method)
 
 		grpc_metadata_array_init(&md);
 		if (grpc_server_request_registered_call(srv, method, &call, &deadline, &md, &req,
-		    cq, cq, (void *)1) != GRPC_CALL_OK)
+		        cq, cq, (void *)1) != GRPC_CALL_OK)
 			_exit(4);
 		ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
 		if (ev.type != GRPC_OP_COMPLETE || !ev.success)
@@ -511,8 +519,8 @@ sbw_main(int argc, char **argv)
 		grpc_init();
 		cq = grpc_completion_queue_create_for_next(NULL);
 		srv = grpc_server_create(NULL, NULL);
-		method = grpc_server_register_method(srv, SB_METHOD, NULL,
-		    GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+		method = grpc_server_register_method(
+		    srv, SB_METHOD, NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
 		grpc_server_register_completion_queue(srv, cq, NULL);
 		grpc_server_start(srv);
 		if (method == NULL)
@@ -558,8 +566,9 @@ sbw_main(int argc, char **argv)
 			fail("relay", "SB_RELAY_DIR unset");
 		snprintf(path, sizeof(path), "%s/journal.db", relay_dir);
 		if (sqlite3_open(path, &db) != SQLITE_OK ||
-		    sqlite3_exec(db, "PRAGMA journal_mode=WAL; CREATE TABLE IF NOT EXISTS cursor(v BLOB);",
-		    NULL, NULL, NULL) != SQLITE_OK)
+		    sqlite3_exec(db,
+		        "PRAGMA journal_mode=WAL; CREATE TABLE IF NOT EXISTS cursor(v BLOB);", NULL,
+		        NULL, NULL) != SQLITE_OK)
 			fail("sqlite", sqlite3_errmsg(db));
 		/* kept open, like the relay's journal handle */
 	}
@@ -571,8 +580,9 @@ sbw_main(int argc, char **argv)
 		snprintf(ids.user, sizeof(ids.user), "nobody");
 	}
 
-	o.profile = strcmp(mode, "relay") == 0 ? SANDBOX_RELAY :
-	    strcmp(mode, "exporter") == 0 ? SANDBOX_EXPORTER : SANDBOX_WORKER;
+	o.profile = strcmp(mode, "relay") == 0 ? SANDBOX_RELAY
+	    : strcmp(mode, "exporter") == 0    ? SANDBOX_EXPORTER
+	                                       : SANDBOX_WORKER;
 	o.chroot_dir = o.profile == SANDBOX_WORKER ? sb_env.chroot_dir : NULL;
 	o.max_fds = o.profile == SANDBOX_WORKER ? 64 : 256;
 	if (strcmp(mode, "drop") == 0) {

@@ -38,14 +38,13 @@ START_TEST(config_env_file_parsing)
 {
 	struct config c;
 	char err[256];
-	const char *env =
-	    "# comment\n"
-	    "export GRPC_PORT=6000\n"
-	    "LOG_FORMAT = console\n"
-	    "REDIS_URL=\"redis://h:1/2\"\n"
-	    "KAFKA_TOPIC_PREFIX=pay # trailing comment\n"
-	    "UNRELATED=whatever\n"
-	    "\r\n";
+	const char *env = "# comment\n"
+	                  "export GRPC_PORT=6000\n"
+	                  "LOG_FORMAT = console\n"
+	                  "REDIS_URL=\"redis://h:1/2\"\n"
+	                  "KAFKA_TOPIC_PREFIX=pay # trailing comment\n"
+	                  "UNRELATED=whatever\n"
+	                  "\r\n";
 
 	cfg_defaults(&c);
 	ck_assert_int_eq(cfg_parse_env_buf(&c, env, strlen(env), 0, err, sizeof(err)), 0);
@@ -64,7 +63,9 @@ Suite *
 config_suite(void)
 {
 	const TTest *const tests[] = {
-		config_defaults_and_ranges, config_env_file_parsing, NULL,
+		config_defaults_and_ranges,
+		config_env_file_parsing,
+		NULL,
 	};
 
 	return tl_suite("config", 0, tests);

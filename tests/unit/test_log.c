@@ -20,7 +20,7 @@ START_TEST(log_escape_and_truncate)
 	ck_assert_str_eq(out, "x\\ufffdy");
 	log_json_escape(out, sizeof(out), "caf\xc3\xa9", 100);
 	ck_assert_str_eq(out, "caf\xc3\xa9");
-	log_json_escape(out, 8, "0123456789", 100);	/* bounded by dst */
+	log_json_escape(out, 8, "0123456789", 100); /* bounded by dst */
 	ck_assert(strlen(out) < 8);
 }
 END_TEST
@@ -29,7 +29,8 @@ Suite *
 log_suite(void)
 {
 	const TTest *const tests[] = {
-		log_escape_and_truncate, NULL,
+		log_escape_and_truncate,
+		NULL,
 	};
 
 	return tl_suite("log", 0, tests);

@@ -24,7 +24,7 @@ START_TEST(validate_accepts_good_request)
 	char msg[256];
 
 	ck_assert_int_eq(pay_validate_authorize(&r, msg, sizeof(msg)), 0);
-	r.amount_cents = 0;	/* a decline, not a bad request */
+	r.amount_cents = 0; /* a decline, not a bad request */
 	ck_assert_int_eq(pay_validate_authorize(&r, msg, sizeof(msg)), 0);
 	r.amount_cents = -5;
 	ck_assert_int_eq(pay_validate_authorize(&r, msg, sizeof(msg)), 0);
@@ -36,16 +36,20 @@ START_TEST(validate_rejects_missing_fields)
 	struct pay_request r;
 	char msg[256];
 
-	r = good_req(); r.idempotency_key = "";
+	r = good_req();
+	r.idempotency_key = "";
 	ck_assert_int_eq(pay_validate_authorize(&r, msg, sizeof(msg)), -1);
 	ck_assert_str_eq(msg, "idempotency_key is required");
-	r = good_req(); r.payer = "";
+	r = good_req();
+	r.payer = "";
 	ck_assert_int_eq(pay_validate_authorize(&r, msg, sizeof(msg)), -1);
 	ck_assert_str_eq(msg, "payer_account_id is required");
-	r = good_req(); r.payee = NULL;
+	r = good_req();
+	r.payee = NULL;
 	ck_assert_int_eq(pay_validate_authorize(&r, msg, sizeof(msg)), -1);
 	ck_assert_str_eq(msg, "payee_account_id is required");
-	r = good_req(); r.currency = "";
+	r = good_req();
+	r.currency = "";
 	ck_assert_int_eq(pay_validate_authorize(&r, msg, sizeof(msg)), -1);
 	ck_assert_str_eq(msg, "currency is required");
 }
@@ -56,27 +60,37 @@ START_TEST(validate_rejects_malformed_fields)
 	struct pay_request r;
 	char msg[256], big[2048];
 
-	r = good_req(); r.currency = "usd";
+	r = good_req();
+	r.currency = "usd";
 	ck_assert_int_eq(pay_validate_authorize(&r, msg, sizeof(msg)), -1);
 	ck_assert_ptr_nonnull(strstr(msg, "ISO 4217"));
-	r = good_req(); r.currency = "USDX";
+	r = good_req();
+	r.currency = "USDX";
 	ck_assert_int_eq(pay_validate_authorize(&r, msg, sizeof(msg)), -1);
-	r = good_req(); r.payer = "acc payer";
+	r = good_req();
+	r.payer = "acc payer";
 	ck_assert_int_eq(pay_validate_authorize(&r, msg, sizeof(msg)), -1);
 	ck_assert_ptr_nonnull(strstr(msg, "payer_account_id"));
-	memset(big, 'a', 200); big[200] = '\0';
-	r = good_req(); r.idempotency_key = big;
+	memset(big, 'a', 200);
+	big[200] = '\0';
+	r = good_req();
+	r.idempotency_key = big;
 	ck_assert_int_eq(pay_validate_authorize(&r, msg, sizeof(msg)), -1);
 	ck_assert_ptr_nonnull(strstr(msg, "too long"));
-	r = good_req(); r.idempotency_key = "k\x01";
+	r = good_req();
+	r.idempotency_key = "k\x01";
 	ck_assert_int_eq(pay_validate_authorize(&r, msg, sizeof(msg)), -1);
-	r = good_req(); r.description = "bad \xff utf8";
+	r = good_req();
+	r.description = "bad \xff utf8";
 	ck_assert_int_eq(pay_validate_authorize(&r, msg, sizeof(msg)), -1);
 	ck_assert_str_eq(msg, "description must be valid UTF-8");
-	memset(big, 'd', 2000); big[2000] = '\0';
-	r = good_req(); r.description = big;
+	memset(big, 'd', 2000);
+	big[2000] = '\0';
+	r = good_req();
+	r.description = big;
 	ck_assert_int_eq(pay_validate_authorize(&r, msg, sizeof(msg)), -1);
-	r = good_req(); r.description = "caf\xc3\xa9 \xe2\x98\x95";	/* café ☕ */
+	r = good_req();
+	r.description = "caf\xc3\xa9 \xe2\x98\x95"; /* café ☕ */
 	ck_assert_int_eq(pay_validate_authorize(&r, msg, sizeof(msg)), 0);
 }
 END_TEST
@@ -84,11 +98,11 @@ END_TEST
 START_TEST(utf8_rejects_overlong_and_surrogates)
 {
 	ck_assert_int_eq(pay_utf8_valid("plain"), 1);
-	ck_assert_int_eq(pay_utf8_valid("\xc0\xaf"), 0);		/* overlong '/' */
-	ck_assert_int_eq(pay_utf8_valid("\xed\xa0\x80"), 0);	/* U+D800 */
-	ck_assert_int_eq(pay_utf8_valid("\xf4\x90\x80\x80"), 0);	/* > U+10FFFF */
-	ck_assert_int_eq(pay_utf8_valid("\xf0\x9f\x92\xb3"), 1);	/* 💳 */
-	ck_assert_int_eq(pay_utf8_valid("\xe2\x82"), 0);		/* truncated */
+	ck_assert_int_eq(pay_utf8_valid("\xc0\xaf"), 0);         /* overlong '/' */
+	ck_assert_int_eq(pay_utf8_valid("\xed\xa0\x80"), 0);     /* U+D800 */
+	ck_assert_int_eq(pay_utf8_valid("\xf4\x90\x80\x80"), 0); /* > U+10FFFF */
+	ck_assert_int_eq(pay_utf8_valid("\xf0\x9f\x92\xb3"), 1); /* 💳 */
+	ck_assert_int_eq(pay_utf8_valid("\xe2\x82"), 0);         /* truncated */
 }
 END_TEST
 
@@ -100,19 +114,24 @@ START_TEST(fingerprint_is_stable_and_field_sensitive)
 	pay_fingerprint(&a, fa);
 	pay_fingerprint(&b, fb);
 	ck_assert_mem_eq(fa, fb, 32);
-	b.idempotency_key = "other-key";	/* the key is not part of it */
+	b.idempotency_key = "other-key"; /* the key is not part of it */
 	pay_fingerprint(&b, fb);
 	ck_assert_mem_eq(fa, fb, 32);
-	b = good_req(); b.amount_cents = 5001;
+	b = good_req();
+	b.amount_cents = 5001;
 	pay_fingerprint(&b, fb);
 	ck_assert(memcmp(fa, fb, 32) != 0);
-	b = good_req(); b.description = "Coffee ";
+	b = good_req();
+	b.description = "Coffee ";
 	pay_fingerprint(&b, fb);
 	ck_assert(memcmp(fa, fb, 32) != 0);
 	/* Length prefixes: moving a character across a field boundary
 	 * must change the fingerprint. */
-	a.payer = "ab"; a.payee = "c";
-	b = good_req(); b.payer = "a"; b.payee = "bc";
+	a.payer = "ab";
+	a.payee = "c";
+	b = good_req();
+	b.payer = "a";
+	b.payee = "bc";
 	pay_fingerprint(&a, fa);
 	pay_fingerprint(&b, fb);
 	ck_assert(memcmp(fa, fb, 32) != 0);
@@ -170,10 +189,15 @@ Suite *
 pay_validate_suite(void)
 {
 	const TTest *const tests[] = {
-		validate_accepts_good_request, validate_rejects_missing_fields,
-		validate_rejects_malformed_fields, utf8_rejects_overlong_and_surrogates,
-		fingerprint_is_stable_and_field_sensitive, ulid_encoding,
-		correlation_id_sanitized, error_code_mapping, NULL,
+		validate_accepts_good_request,
+		validate_rejects_missing_fields,
+		validate_rejects_malformed_fields,
+		utf8_rejects_overlong_and_surrogates,
+		fingerprint_is_stable_and_field_sensitive,
+		ulid_encoding,
+		correlation_id_sanitized,
+		error_code_mapping,
+		NULL,
 	};
 
 	return tl_suite("pay_validate", 0, tests);

@@ -19,12 +19,34 @@ START_TEST(proto_round_trip_matches_seed_wire_format)
 	 * {idempotency_key:"k", payer:"a", payee:"b", amount_cents:5000,
 	 *  currency:"USD", description:"c"}: field numbers 1..6. */
 	static const uint8_t expect[] = {
-		0x0a, 0x01, 'k', 0x12, 0x01, 'a', 0x1a, 0x01, 'b',
-		0x20, 0x88, 0x27, 0x2a, 0x03, 'U', 'S', 'D', 0x32, 0x01, 'c',
+		0x0a,
+		0x01,
+		'k',
+		0x12,
+		0x01,
+		'a',
+		0x1a,
+		0x01,
+		'b',
+		0x20,
+		0x88,
+		0x27,
+		0x2a,
+		0x03,
+		'U',
+		'S',
+		'D',
+		0x32,
+		0x01,
+		'c',
 	};
 
-	r.idempotency_key = "k"; r.payer_account_id = "a"; r.payee_account_id = "b";
-	r.amount_cents = 5000; r.currency = "USD"; r.description = "c";
+	r.idempotency_key = "k";
+	r.payer_account_id = "a";
+	r.payee_account_id = "b";
+	r.amount_cents = 5000;
+	r.currency = "USD";
+	r.description = "c";
 	n = protobuf_c_message_pack(&r.base, buf);
 	ck_assert_uint_eq(n, sizeof(expect));
 	ck_assert_mem_eq(buf, expect, sizeof(expect));
@@ -42,7 +64,8 @@ Suite *
 payment_proto_suite(void)
 {
 	const TTest *const tests[] = {
-		proto_round_trip_matches_seed_wire_format, NULL,
+		proto_round_trip_matches_seed_wire_format,
+		NULL,
 	};
 
 	return tl_suite("payment_proto", 0, tests);

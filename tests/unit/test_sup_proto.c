@@ -67,7 +67,7 @@ START_TEST(handoff_frame_round_trip)
 	ck_assert_int_eq(write(p[1], "x", 1), 1);
 	{
 		char c = 0;
-		ck_assert_int_eq(read(fd, &c, 1), 1);	/* the same pipe */
+		ck_assert_int_eq(read(fd, &c, 1), 1); /* the same pipe */
 		ck_assert_int_eq(c, 'x');
 	}
 	close(fd);
@@ -77,7 +77,7 @@ START_TEST(handoff_frame_round_trip)
 	ck_assert_int_eq(handed, 1);
 	close(fd);
 	close(sv[0]);
-	ck_assert_int_eq(sup_proto_recv_client(sv[1], &fd, peer, &handed), 0);	/* EOF */
+	ck_assert_int_eq(sup_proto_recv_client(sv[1], &fd, peer, &handed), 0); /* EOF */
 	close(sv[1]);
 	close(p[0]);
 	close(p[1]);
@@ -92,17 +92,17 @@ START_TEST(malformed_frames_refused_without_leaks)
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
 	ck_assert_int_eq(pipe(p), 0);
 	before = open_fds();
-	send_raw(sv[0], "Xipv4:1.2.3.4:5", 15, p[0], 1);	/* unknown byte */
+	send_raw(sv[0], "Xipv4:1.2.3.4:5", 15, p[0], 1); /* unknown byte */
 	ck_assert_int_eq(sup_proto_recv_client(sv[1], &fd, peer, &handed), -2);
-	send_raw(sv[0], "Fipv4:1.2.3.4:5", 15, -1, 0);		/* no descriptor */
+	send_raw(sv[0], "Fipv4:1.2.3.4:5", 15, -1, 0); /* no descriptor */
 	ck_assert_int_eq(sup_proto_recv_client(sv[1], &fd, peer, &handed), -2);
-	send_raw(sv[0], "Fipv4:1.2.3.4:5", 15, p[0], 2);	/* two */
+	send_raw(sv[0], "Fipv4:1.2.3.4:5", 15, p[0], 2); /* two */
 	ck_assert_int_eq(sup_proto_recv_client(sv[1], &fd, peer, &handed), -2);
 	memset(big, 'a', sizeof(big));
 	big[0] = SUP_MSG_FD;
-	send_raw(sv[0], big, sizeof(big), p[0], 1);		/* peer too long */
+	send_raw(sv[0], big, sizeof(big), p[0], 1); /* peer too long */
 	ck_assert_int_eq(sup_proto_recv_client(sv[1], &fd, peer, &handed), -2);
-	ck_assert_int_eq(open_fds(), before);	/* every passed copy closed */
+	ck_assert_int_eq(open_fds(), before); /* every passed copy closed */
 	close(sv[0]);
 	close(sv[1]);
 	close(p[0]);

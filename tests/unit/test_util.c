@@ -18,7 +18,7 @@ START_TEST(random_pool_not_shared_across_fork)
 	int pfd[2], st;
 	pid_t pid;
 
-	ck_assert_int_eq(util_random(warm, sizeof(warm)), 0);	/* pool filled */
+	ck_assert_int_eq(util_random(warm, sizeof(warm)), 0); /* pool filled */
 	ck_assert_int_eq(pipe(pfd), 0);
 	pid = fork();
 	ck_assert_int_ne(pid, -1);
@@ -48,7 +48,8 @@ Suite *
 util_suite(void)
 {
 	const TTest *const tests[] = {
-		random_pool_not_shared_across_fork, NULL,
+		random_pool_not_shared_across_fork,
+		NULL,
 	};
 
 	return tl_suite("util", 0, tests);

@@ -10,15 +10,17 @@
 #include <stdio.h>
 
 int
-journal_failure(struct journal *j, int64_t seq, const char *event_id, const char *error,
-    int *count, char *err, size_t errlen)
+journal_failure(struct journal *j, int64_t seq, const char *event_id, const char *error, int *count,
+    char *err, size_t errlen)
 {
 	sqlite3_stmt *s = NULL;
 	int rc = -1;
 
-	if (jn_prepare(j, "INSERT INTO failures VALUES (?, ?, 1, ?, strftime('%Y-%m-%dT%H:%M:%fZ')) "
-	    "ON CONFLICT (seq) DO UPDATE SET count = count + 1, last_error = excluded.last_error, "
-	    "updated_at = excluded.updated_at RETURNING count", &s, err, errlen) < 0)
+	if (jn_prepare(j,
+	        "INSERT INTO failures VALUES (?, ?, 1, ?, strftime('%Y-%m-%dT%H:%M:%fZ')) "
+	        "ON CONFLICT (seq) DO UPDATE SET count = count + 1, last_error = excluded.last_error, "
+	        "updated_at = excluded.updated_at RETURNING count",
+	        &s, err, errlen) < 0)
 		return -1;
 	sqlite3_bind_int64(s, 1, seq);
 	sqlite3_bind_text(s, 2, event_id, -1, SQLITE_TRANSIENT);

@@ -15,13 +15,13 @@
 
 struct journal {
 	sqlite3 *db;
-	int      lock_fd;
+	int lock_fd;
 };
 
-int  jn_fail(struct journal *j, const char *what, char *err, size_t errlen);
-int  jn_exec(struct journal *j, const char *sql, char *err, size_t errlen);
-int  jn_prepare(struct journal *j, const char *sql, sqlite3_stmt **s, char *err, size_t errlen);
-int  jn_step_done(struct journal *j, sqlite3_stmt *s, const char *what, char *err, size_t errlen);
+int jn_fail(struct journal *j, const char *what, char *err, size_t errlen);
+int jn_exec(struct journal *j, const char *sql, char *err, size_t errlen);
+int jn_prepare(struct journal *j, const char *sql, sqlite3_stmt **s, char *err, size_t errlen);
+int jn_step_done(struct journal *j, sqlite3_stmt *s, const char *what, char *err, size_t errlen);
 void jn_rollback(struct journal *j);
 
 #endif

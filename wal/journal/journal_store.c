@@ -18,18 +18,18 @@
 #include <sys/file.h>
 
 static const char *schema =
-	"CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS window (seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL,"
-	"  topic TEXT NOT NULL, partition INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS window_offsets (topic TEXT NOT NULL, partition INTEGER NOT NULL,"
-	"  start_offset INTEGER NOT NULL, PRIMARY KEY (topic, partition));"
-	"CREATE TABLE IF NOT EXISTS partition_cursor (topic TEXT NOT NULL, partition INTEGER NOT NULL,"
-	"  next_offset INTEGER NOT NULL, PRIMARY KEY (topic, partition));"
-	"CREATE TABLE IF NOT EXISTS failures (seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL,"
-	"  count INTEGER NOT NULL, last_error TEXT, updated_at TEXT NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS dlq (seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL,"
-	"  error TEXT NOT NULL, retry_count INTEGER NOT NULL, failed_at TEXT NOT NULL);"
-	"INSERT OR IGNORE INTO meta VALUES ('max_published_seq', 0), ('windows', 0);";
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS window (seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL,"
+    "  topic TEXT NOT NULL, partition INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS window_offsets (topic TEXT NOT NULL, partition INTEGER NOT NULL,"
+    "  start_offset INTEGER NOT NULL, PRIMARY KEY (topic, partition));"
+    "CREATE TABLE IF NOT EXISTS partition_cursor (topic TEXT NOT NULL, partition INTEGER NOT NULL,"
+    "  next_offset INTEGER NOT NULL, PRIMARY KEY (topic, partition));"
+    "CREATE TABLE IF NOT EXISTS failures (seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL,"
+    "  count INTEGER NOT NULL, last_error TEXT, updated_at TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS dlq (seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL,"
+    "  error TEXT NOT NULL, retry_count INTEGER NOT NULL, failed_at TEXT NOT NULL);"
+    "INSERT OR IGNORE INTO meta VALUES ('max_published_seq', 0), ('windows', 0);";
 
 int
 jn_fail(struct journal *j, const char *what, char *err, size_t errlen)
@@ -118,7 +118,8 @@ journal_lock(const char *path, int *fd, char *err, size_t errlen)
 		return -1;
 	}
 	if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
-		snprintf(err, errlen, "journal %s is locked by another relay (%s)", path, strerror(errno));
+		snprintf(err, errlen, "journal %s is locked by another relay (%s)", path,
+		    strerror(errno));
 		close(*fd);
 		*fd = -1;
 		return -1;
@@ -137,9 +138,11 @@ journal_open(const char *path, int lock_fd, struct journal **out, char *err, siz
 	j->lock_fd = lock_fd;
 	if (j->lock_fd < 0 && journal_lock(path, &j->lock_fd, err, errlen) < 0)
 		goto out;
-	if (sqlite3_open_v2(path, &j->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-	    SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "journal %s: %s", path, j->db ? sqlite3_errmsg(j->db) : "out of memory");
+	if (sqlite3_open_v2(path, &j->db,
+	        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+	        NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "journal %s: %s", path,
+		    j->db ? sqlite3_errmsg(j->db) : "out of memory");
 		goto out;
 	}
 	/* Nobody else writes this file (the flock); waiting only covers an
@@ -198,8 +201,9 @@ journal_stats(struct journal *j, struct journal_stats *st, char *err, size_t err
 {
 	memset(st, 0, sizeof(*st));
 	if (count_of(j, "SELECT value FROM meta WHERE key = 'max_published_seq'",
-	    &st->max_published_seq, err, errlen) < 0 ||
-	    count_of(j, "SELECT value FROM meta WHERE key = 'windows'", &st->windows, err, errlen) < 0 ||
+	        &st->max_published_seq, err, errlen) < 0 ||
+	    count_of(j, "SELECT value FROM meta WHERE key = 'windows'", &st->windows, err, errlen) <
+	        0 ||
 	    count_of(j, "SELECT count(*) FROM dlq", &st->dlq, err, errlen) < 0 ||
 	    count_of(j, "SELECT count(*) FROM window", &st->open_window, err, errlen) < 0 ||
 	    count_of(j, "PRAGMA synchronous", &st->synchronous, err, errlen) < 0)

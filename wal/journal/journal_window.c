@@ -14,8 +14,8 @@
 #include <string.h>
 
 static const char *RAISE_SQL =
-	"INSERT INTO partition_cursor VALUES (?, ?, ?) ON CONFLICT (topic, partition) "
-	"DO UPDATE SET next_offset = max(next_offset, excluded.next_offset)";
+    "INSERT INTO partition_cursor VALUES (?, ?, ?) ON CONFLICT (topic, partition) "
+    "DO UPDATE SET next_offset = max(next_offset, excluded.next_offset)";
 
 static void
 copy_text(char *dst, size_t len, sqlite3_stmt *s, int col)
@@ -65,8 +65,8 @@ out:
 }
 
 static int
-load_offsets(struct journal *j, const char *sql, struct journal_offset **out, size_t *n,
-    char *err, size_t errlen)
+load_offsets(struct journal *j, const char *sql, struct journal_offset **out, size_t *n, char *err,
+    size_t errlen)
 {
 	sqlite3_stmt *s = NULL;
 	size_t cap = 0;
@@ -104,13 +104,15 @@ out:
 int
 journal_cursors(struct journal *j, struct journal_offset **out, size_t *n, char *err, size_t errlen)
 {
-	return load_offsets(j, "SELECT topic, partition, next_offset FROM partition_cursor "
-	    "ORDER BY topic, partition", out, n, err, errlen);
+	return load_offsets(j,
+	    "SELECT topic, partition, next_offset FROM partition_cursor "
+	    "ORDER BY topic, partition",
+	    out, n, err, errlen);
 }
 
 int
-journal_cursors_raise(struct journal *j, const struct journal_offset *off, size_t n,
-    char *err, size_t errlen)
+journal_cursors_raise(
+    struct journal *j, const struct journal_offset *off, size_t n, char *err, size_t errlen)
 {
 	if (jn_exec(j, "BEGIN IMMEDIATE", err, errlen) < 0)
 		return -1;
@@ -173,8 +175,8 @@ journal_window_load(struct journal *j, struct journal_event **ev, size_t *n,
 	*n = 0;
 	*start = NULL;
 	*nstart = 0;
-	if (jn_prepare(j, "SELECT seq, event_id, topic, partition FROM window ORDER BY seq",
-	    &s, err, errlen) < 0)
+	if (jn_prepare(j, "SELECT seq, event_id, topic, partition FROM window ORDER BY seq", &s,
+	        err, errlen) < 0)
 		return -1;
 	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
 		if (grow((void **)ev, &cap, *n, sizeof(**ev)) < 0) {
@@ -191,8 +193,10 @@ journal_window_load(struct journal *j, struct journal_event **ev, size_t *n,
 		jn_fail(j, "window", err, errlen);
 		goto out;
 	}
-	if (load_offsets(j, "SELECT topic, partition, start_offset FROM window_offsets "
-	    "ORDER BY topic, partition", start, nstart, err, errlen) < 0)
+	if (load_offsets(j,
+	        "SELECT topic, partition, start_offset FROM window_offsets "
+	        "ORDER BY topic, partition",
+	        start, nstart, err, errlen) < 0)
 		goto out;
 	rc = 0;
 out:
@@ -215,15 +219,19 @@ journal_window_end(struct journal *j, int64_t max_seq, const struct journal_offs
 
 	if (jn_exec(j, "BEGIN IMMEDIATE", err, errlen) < 0)
 		return -1;
-	if (jn_exec(j, "DELETE FROM window; DELETE FROM window_offsets;"
-	    "UPDATE meta SET value = value + 1 WHERE key = 'windows'", err, errlen) < 0 ||
+	if (jn_exec(j,
+	        "DELETE FROM window; DELETE FROM window_offsets;"
+	        "UPDATE meta SET value = value + 1 WHERE key = 'windows'",
+	        err, errlen) < 0 ||
 	    jn_prepare(j, "UPDATE meta SET value = max(value, ?) WHERE key = 'max_published_seq'",
-	    &m, err, errlen) < 0 ||
-	    jn_prepare(j, "INSERT OR REPLACE INTO dlq VALUES (?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ'))",
-	    &d, err, errlen) < 0)
+	        &m, err, errlen) < 0 ||
+	    jn_prepare(j,
+	        "INSERT OR REPLACE INTO dlq VALUES (?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ'))",
+	        &d, err, errlen) < 0)
 		goto out;
 	sqlite3_bind_int64(m, 1, max_seq);
-	if (jn_step_done(j, m, "cursor", err, errlen) < 0 || raise_all(j, next, nnext, err, errlen) < 0)
+	if (jn_step_done(j, m, "cursor", err, errlen) < 0 ||
+	    raise_all(j, next, nnext, err, errlen) < 0)
 		goto out;
 	for (i = 0; i < ndlq; i++) {
 		sqlite3_bind_int64(d, 1, dlq[i].seq);
