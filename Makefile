@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # paymentd — top-level Makefile.
 #
 # Each module keeps its own fragment (daemon/daemon.mk, sandbox/sandbox.mk,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # daemon/daemon.mk — paymentd (the root supervisor), paymentd-worker (the
 # exec'd, sandboxed grpc worker), paymentctl and payment-verify.
 #

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // k6-balance.js — GetAccountBalance load against paymentd (read path).
 //
 //   k6 run -e PROFILE=smoke|load|stress [-e TARGET=host:port]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // k6-common.js — shared by the k6 scripts in load-tests/: test profiles
 // (smoke/load/stress, chosen with -e PROFILE=...), account selection and
 // idempotency keys. The scripts mirror paymentd-loadgen's scenarios so

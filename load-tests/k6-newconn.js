@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // k6-newconn.js — the original service's k6 pattern: every iteration
 // connects, authorizes one payment and closes, so each payment pays for a
 // TCP connection, the HTTP/2 handshake and (in paymentd) handing the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // k6-payments.js — AuthorizePayment load against paymentd.
 //
 //   k6 run -e PROFILE=smoke|load|stress [-e SCENARIO=uniform|hot]

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # load-tests/load.mk — the load generator, the ledger verifier, the
 # benchmark and the libFuzzer harnesses. Included by the top Makefile.
 #

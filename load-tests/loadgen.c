@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * loadgen.c — paymentd-loadgen, a load generator for paymentd on the grpc
  * core async API.

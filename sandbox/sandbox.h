@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sandbox.h — privilege separation for paymentd's untrusted-input
  * processes (workers) and its unprivileged helper (the outbox relay).

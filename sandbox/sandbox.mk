@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # sandbox/sandbox.mk — the sandbox library (privilege drop + seccomp
 # profiles) linked into paymentd and payment-relay, its test program, and
 # the systemd units' install target. Included by the top Makefile before

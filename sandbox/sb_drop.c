@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sb_drop.c — identity and resource lock-down, and sandbox_enter() which
  * adds the seccomp filter on top (see sandbox.h for the contract).

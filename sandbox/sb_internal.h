@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sb_internal.h — the policy table shared by sb_policy.c (what each
  * profile allows, and why) and sb_seccomp.c (which turns it into a

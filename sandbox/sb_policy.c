@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sb_policy.c — what each seccomp profile allows, and why (one row per
  * rule; docs/sandbox.md carries the same table for readers, and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sb_seccomp.c — turns the policy table (sb_policy.c) into a seccomp
  * filter and loads it on every thread of the process.

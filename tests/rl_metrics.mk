@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/rl_metrics.mk — tests of the rate limiter (daemon/rl.c, against a
 # real Redis) and of the metrics (daemon/metrics*.c: rendering, shared
 # counters across processes, the HTTP exporter, promtool). Run by

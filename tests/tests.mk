@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/tests.mk — unit and integration test binaries (libcheck).
 
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * relay_envelope.c — outbox row to message bodies (see relay_envelope.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * relay_envelope.h — turning an outbox row into Kafka message bodies, as
  * pure functions (no I/O; unit-tested in tests/relay/relay_unit.c).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * relay_kafka.c — payment-relay's producer (see relay_kafka.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * relay_kafka.h — the relay's producer: librdkafka with
  * enable.idempotence=true, acks=all and no local message timeout, plus

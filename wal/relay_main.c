@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * relay_main.c — payment-relay: publishes the Postgres outbox to
  * Kafka/Redpanda exactly once, through broker outages and its own crashes.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * relay_metrics.c — GET /metrics for payment-relay (see relay_metrics.h).
  *

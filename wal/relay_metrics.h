@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * relay_metrics.h — the relay's own Prometheus endpoint (RELAY_METRICS_PORT).
  *

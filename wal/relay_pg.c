@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * relay_pg.c — Postgres access of payment-relay (see relay_pg.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * relay_pg.h — the relay's Postgres side: one connection holding the
  * relay's advisory lock, the outbox read, and the per-window settlement.

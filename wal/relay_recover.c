@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * relay_recover.c — the recovery scan (see relay_recover.h).
  *

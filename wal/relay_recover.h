@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * relay_recover.h — reading back what a window left on the broker.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * relay_retry.h — how the relay's retrying helpers (relay_pg.h,
  * relay_kafka.h) wait between attempts.

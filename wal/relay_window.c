@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * relay_window.c — the relay's windows: the outbox published to the
  * broker one bounded batch at a time, exactly once.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * relay_window.h — the relay's windows (relay_window.c) and the process
  * state they run on.

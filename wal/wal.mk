@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # wal/wal.mk — payment-relay (outbox -> Kafka) with its SQLite journal, the
 # Kafka-protocol test broker, the sample consumer, the relay's unit tests
 # and the operator targets (docs/relay.md).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * backoff.c — jittered exponential backoff (see backoff.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * backoff.h — the one jittered exponential backoff (libc only).
  *

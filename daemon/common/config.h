@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * config.h — paymentd configuration from the environment and an optional
  * .env file (ENV_FILE, default ./.env; real environment variables win).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * http_min.c — the smallest HTTP/1.1 server that Prometheus can scrape:
  * GET (or HEAD) /metrics, one request per connection, shared by paymentd's

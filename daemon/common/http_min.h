@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * http_min.h — a minimal HTTP/1.1 responder for /metrics endpoints.
  *

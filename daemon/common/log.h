@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * log.h — structured logging: one JSON object per line on stderr, or a
  * human "console" format (LOG_FORMAT=console).

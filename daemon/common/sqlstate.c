@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sqlstate.c — SQLSTATE codes to classes (see sqlstate.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sqlstate.h — the one SQLSTATE classifier (libc only).
  *

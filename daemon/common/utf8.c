@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * utf8.c — UTF-8 validation, counting and cutting (see utf8.h).
  */

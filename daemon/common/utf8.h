@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * utf8.h — the one UTF-8 validator (libc only, no allocation).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * util.c — fatal(), checked allocation, clocks and small fd helpers.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * util.h — process-level helpers shared by every paymentd binary.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * version.h — the paymentd release string, shared by `paymentd version`
  * and the paymentd_build_info metric. Override with -DPAYMENTD_VERSION.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ctl_main.c — paymentctl, a small command-line client for paymentd.
  *

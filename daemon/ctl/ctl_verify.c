@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * verify.c — payment-verify: checks the ledger invariants of a paymentd
  * database and, optionally, that the outbox and the Kafka topics agree.

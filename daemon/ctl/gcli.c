@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * gcli.c — blocking unary client calls (gcli.h).
  */

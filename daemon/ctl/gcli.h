@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * gcli.h — a minimal blocking unary gRPC client over the grpc C core.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * grpc_tune.cc — the one setting of grpc's runtime that C cannot reach.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * grpc_util.c — byte-buffer, metadata and deadline helpers (grpc_util.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * grpc_util.h — small helpers over the grpc C core API shared by the worker
  * (server side) and the clients (paymentctl, tests, load generator).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ledger.c — libpq access for workers (see ledger.h for the contract).
  *

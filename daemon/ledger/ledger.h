@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ledger.h — the worker's view of the PostgreSQL ledger: one libpq
  * connection with prepared statements, used by one thread.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * migrate.c — `paymentd migrate` and `paymentd reset-test-data`
  * (see migrate.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pay_validate.c — validation, fingerprinting and id generation for
  * payments (see pay_validate.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pay_validate.h — pure request logic of AuthorizePayment, kept free of
  * grpc and libpq so it is unit-tested directly and fuzzed.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * metrics.c — the shared counters and their text rendering (see metrics.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * metrics.h — Prometheus metrics shared by every paymentd process.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * metrics_http.c — the metrics exporter process: serves GET /metrics
  * through http_min.c (see metrics.h for the contract).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rl.c — the Redis sliding-window rate limiter (see rl.h for the contract).
  *

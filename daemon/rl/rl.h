@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rl.h — per-client, per-method sliding-window rate limiting in Redis.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sup.h — the privileged supervisor: listens, accepts, starts workers
  * (fork + exec of paymentd-worker, sup_spawn.c) and hands each one client

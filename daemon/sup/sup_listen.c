@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sup_listen.c — the supervisor's listening socket: inherited from systemd
  * socket activation, or bound here (IPv4 or IPv6 literal, or a name).

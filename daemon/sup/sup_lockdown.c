@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sup_lockdown.c — see sup_lockdown.h. One place for the fail-closed policy, so the
  * worker and the exporter cannot drift apart.

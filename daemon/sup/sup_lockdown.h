@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sup_lockdown.h — process-level sandbox entry for the supervisor's
  * children: exec'd workers, the metrics exporter, the log forwarder.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sup_logfwd.c — the log forwarder (see sup.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sup_proto.c — the frames of sup_proto.h: one implementation that both
  * sides link, so the supervisor and the worker cannot disagree about the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sup_proto.h — the whole supervisor <-> child protocol, in one place (as
  * Postfix's master_proto.h): how a worker is started, which descriptors it

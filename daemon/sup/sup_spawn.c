@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sup_spawn.c — starts one worker: fork, drop to the sandbox user keeping
  * only CAP_SYS_CHROOT, lay out the descriptors of sup_proto.h, exec

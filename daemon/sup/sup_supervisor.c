@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sup_supervisor.c — the privileged supervisor process (see sup.h).
  *

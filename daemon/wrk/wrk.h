@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wrk.h — internals shared by the worker's files (wrk_worker.c runs the
  * grpc server loop; wrk_rpc.c and wrk_health.c are the method handlers).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wrk_health.c — grpc.health.v1.Health/Check.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wrk_main.c — main() of paymentd-worker, the image the supervisor execs
  * for every worker (sup_proto.h has the descriptor contract).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wrk_reflect.c — server reflection (see wrk_reflect.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wrk_reflect.h — gRPC server reflection (grpc.reflection.v1 and v1alpha)
  * over the descriptor set embedded at build time.

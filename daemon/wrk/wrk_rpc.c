@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wrk_rpc.c — PaymentService handlers: decode, validate, call the ledger,
  * encode. Business declines are OK responses with status DECLINED; gRPC

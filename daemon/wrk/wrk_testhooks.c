@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wrk_testhooks.c — TEST-ONLY method that makes a sandboxed worker attempt
  * a forbidden operation, so tests can prove the seccomp policy holds.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wrk_worker.c — one worker process: serves exactly one client connection
  * with the grpc C core, then exits with a code from sup/sup_proto.h.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_authorize.c — libFuzzer harness for what a worker does with the
  * untrusted bytes of an AuthorizePayment call before touching Postgres

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_env.c — libFuzzer harness for the .env parser, cfg_parse_env_buf()
  * (daemon/config.c), which reads an operator-supplied file before anything

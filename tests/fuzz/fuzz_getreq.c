@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_getreq.c — libFuzzer harness for the small requests a worker
  * decodes from untrusted bytes: GetPaymentRequest and

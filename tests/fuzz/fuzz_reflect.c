@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_reflect.c — libFuzzer harness for server reflection: refl_answer()
  * (daemon/wrk_reflect.c) turns any client bytes into a response over the

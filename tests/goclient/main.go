@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // paymentd-goclient — a small grpc-go client of payment.v1.PaymentService,
 // for driving paymentd the way a Go service does: ONE channel, i.e. one
 // HTTP/2 connection, shared by N goroutines issuing calls concurrently.

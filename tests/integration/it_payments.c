@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * it_payments.c — integration tests against a running paymentd (real
  * supervisor, real forked workers, real Postgres) through its gRPC port.

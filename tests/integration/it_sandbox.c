@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * it_sandbox.c — proves the worker sandbox on a real paymentd: the
  * credentials a worker ends up with, and that forbidden syscalls kill only

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * it_util.h — helpers for integration tests that talk to a running
  * paymentd over its real gRPC port (PAYMENTD_TARGET) and inspect its

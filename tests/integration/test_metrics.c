@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_metrics.c — the shared metrics (daemon/metrics.c) and the exporter
  * (daemon/metrics_http.c).

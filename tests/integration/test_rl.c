@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_rl.c — the rate limiter (daemon/rl.c) against a real Redis.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * kafka_mock.c — a Kafka-protocol test broker: librdkafka's mock cluster
  * run as its own process on loopback, with a control channel for faults.

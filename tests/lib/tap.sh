@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/lib/tap.sh — the result helper of every shell suite (tests/suites/*,
 # tests/relay/lib.sh, chaos-tests/).
 #

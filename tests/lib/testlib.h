@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * testlib.h — what the libcheck test programs share (build/test_unit,
  * it_payments, it_sandbox, test_rl, test_metrics, relay_unit, sb_test).

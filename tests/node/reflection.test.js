@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Reflection, health and contract tests with independent clients
 // (@grpc/grpc-js + grpc-js-reflection-client): no .proto file is loaded,
 // everything comes from paymentd's reflection service, as with grpcurl.

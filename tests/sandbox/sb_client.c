@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sb_client.c — the supervisor and client side of the sandbox tests (see
  * sb_test.h): spawns workers (fork + exec of this program, so grpc starts

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sb_proc.c — reads a process's credentials and sandbox state from
  * /proc/PID/status, the kernel's own account (not the process's word).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sb_test.c — libcheck cases for the sandbox (sandbox/), on workers that
  * mimic paymentd's (sb_worker.c) and are fed a real loopback connection

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sb_test.h — pieces of the sandbox test program (build/sb_test).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sb_worker.c — the worker look-alike (see sb_test.h). It follows the
  * order paymentd's worker uses: grpc_init, completion queue, server,

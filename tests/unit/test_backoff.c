@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_backoff.c — daemon/common/backoff.c: doubling from base up to the
  * cap, equal jitter inside [d/2, d] with both ends reachable, and the

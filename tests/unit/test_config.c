@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_config.c — daemon/common/config.c: defaults, ranges and the
  * environment-file parser.

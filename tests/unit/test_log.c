@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_log.c — daemon/common/log.c: JSON escaping and truncation.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_main.c — build/test_unit: every module's unit tests (see unit.h) in
  * one runner, so Check prints one summary line.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_pay_validate.c — daemon/ledger/pay_validate.c: request validation,
  * UTF-8 checks, request fingerprints, ULIDs, correlation ids and the

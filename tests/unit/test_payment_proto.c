@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_payment_proto.c — the protobuf-c code generated from
  * proto/payment/v1/payment.proto: the wire format the seed's clients

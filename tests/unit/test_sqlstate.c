@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_sqlstate.c — daemon/common/sqlstate.c: each class with the codes
  * Postgres sends for it, the neighbours that must not fall into it, and

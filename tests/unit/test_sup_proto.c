@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_sup_proto.c — the supervisor <-> worker frames (daemon/sup/sup_proto.c):
  * a good hand-off frame round-trips; every malformed one (unknown byte, no

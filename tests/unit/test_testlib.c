@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_testlib.c — tests/lib/testlib.c, the helpers of the libcheck
  * programs: free ports come from the harness's pool (or from below the

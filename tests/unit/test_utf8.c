@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_utf8.c — daemon/common/utf8.c: sequence lengths at the edges of
  * each encoding length, the forms RFC 3629 forbids (overlong, surrogates,

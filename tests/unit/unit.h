@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * unit.h — the unit tests (build/test_unit): one file per module,
  * mirroring the source layout, each giving its suite; test_main.c runs

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * unit_suites_extra.h — libcheck suites of the shared libc-only helpers
  * in daemon/common/ (utf8, backoff, sqlstate), one per file in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * journal.h — the relay's local SQLite journal (WAL mode, synchronous=FULL).
  *

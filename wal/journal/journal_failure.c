@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * journal_failure.c — per-event failure counts (see journal.h).
  *

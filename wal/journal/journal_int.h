@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * journal_int.h — what the journal_*.c files share (not for callers).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * journal_store.c — opening, locking and describing the relay journal
  * (see journal.h for the contract).

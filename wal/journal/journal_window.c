@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * journal_window.c — the in-flight window and the publish cursors
  * (see journal.h for the contract).
