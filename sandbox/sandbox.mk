@@ -18,7 +18,7 @@ SB_TEST_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(SB_TEST_SRC))
 
 $(BUILD)/tests/sandbox/%.o: ALL_CFLAGS += $(SB_CHECK_CFLAGS)
 
-$(BUILD)/sb_test: $(SB_TEST_OBJ) $(BUILD)/tests/lib/testlib.o $(SANDBOX_OBJ)
+$(BUILD)/sb_test: $(SB_TEST_OBJ) $(BUILD)/tests/lib/testlib.o $(BUILD)/daemon/sup/sup_proto.o $(SANDBOX_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(SB_CHECK_LIBS)
 

@@ -42,6 +42,10 @@ void util_child_signals(void (*on_term)(int));
 /* _exit(code), after writing gcov's counters in coverage builds (COV=1):
  * _exit skips the atexit handler that would. For sandboxed processes. */
 void util_exit_now(int code) __attribute__((noreturn));
+/* The canonical name of gRPC status code (0..16: "OK" .. "UNAUTHENTICATED"),
+ * "UNKNOWN" for anything else. A table of strings: the supervisor's metrics
+ * need it without linking grpc. */
+const char *util_grpc_code_name(int code);
 
 /* Sets O_NONBLOCK / FD_CLOEXEC on fd; 0 on success, -1 with errno. */
 /* A listening TCP socket (CLOEXEC, SO_REUSEADDR, blocking) on host (empty

@@ -88,27 +88,5 @@ gu_ms_left(gpr_timespec deadline)
 const char *
 gu_status_name(grpc_status_code code)
 {
-	static const char *names[] = {
-		"OK",
-		"CANCELLED",
-		"UNKNOWN",
-		"INVALID_ARGUMENT",
-		"DEADLINE_EXCEEDED",
-		"NOT_FOUND",
-		"ALREADY_EXISTS",
-		"PERMISSION_DENIED",
-		"RESOURCE_EXHAUSTED",
-		"FAILED_PRECONDITION",
-		"ABORTED",
-		"OUT_OF_RANGE",
-		"UNIMPLEMENTED",
-		"INTERNAL",
-		"UNAVAILABLE",
-		"DATA_LOSS",
-		"UNAUTHENTICATED",
-	};
-
-	if ((unsigned)code < ARRAY_LEN(names))
-		return names[code];
-	return "UNKNOWN";
+	return util_grpc_code_name((int)code);
 }

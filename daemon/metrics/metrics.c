@@ -9,6 +9,7 @@
  * single atomic add updates them (a double would need a CAS loop).
  */
 #include "metrics.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <math.h>
@@ -62,26 +63,6 @@ static const char *const method_names[METRICS_NMETHODS] = {
 	"HealthWatch",
 	"Reflection",
 	"Unknown",
-};
-
-static const char *const code_names[METRICS_NCODES] = {
-	"OK",
-	"CANCELLED",
-	"UNKNOWN",
-	"INVALID_ARGUMENT",
-	"DEADLINE_EXCEEDED",
-	"NOT_FOUND",
-	"ALREADY_EXISTS",
-	"PERMISSION_DENIED",
-	"RESOURCE_EXHAUSTED",
-	"FAILED_PRECONDITION",
-	"ABORTED",
-	"OUT_OF_RANGE",
-	"UNIMPLEMENTED",
-	"INTERNAL",
-	"UNAVAILABLE",
-	"DATA_LOSS",
-	"UNAUTHENTICATED",
 };
 
 /* Indexed by PaymentStatus - 1; the last slot takes anything else. */
@@ -395,7 +376,7 @@ metrics_render(const struct metrics *m, char *buf, size_t len, const char *versi
 	for (i = 0; i < METRICS_NMETHODS; i++)
 		for (j = 0; j < METRICS_NCODES; j++)
 			put(&o, "grpc_requests_total{method=\"%s\",code=\"%s\"} %llu\n",
-			    method_names[i], code_names[j],
+			    method_names[i], util_grpc_code_name(j),
 			    (unsigned long long)LOAD(&m->rpc[i][j]));
 
 	header(&o, "grpc_request_duration_seconds", "histogram",

@@ -7,6 +7,7 @@
  * paymentd's supervisor does, then drives unary calls.
  */
 #include "sb_test.h"
+#include "sup/sup_proto.h"
 #include "tests/lib/testlib.h"
 
 #include <errno.h>
@@ -176,15 +177,11 @@ sbc_close(struct sbc *c)
 	c->lfd = -1;
 }
 
-/* The supervisor's half of the hand-off. */
+/* The supervisor's half of the hand-off, with the real frame code. */
 static int
 pass_connection(struct sbc *c, struct sbw *w)
 {
 	struct pollfd p = { c->lfd, POLLIN, 0 };
-	char cbuf[CMSG_SPACE(sizeof(int))], one = 'F';
-	struct iovec iov = { &one, 1 };
-	struct msghdr mh;
-	struct cmsghdr *cm;
 	int fd, rc;
 
 	if (poll(&p, 1, 10000) != 1)
@@ -192,18 +189,7 @@ pass_connection(struct sbc *c, struct sbw *w)
 	fd = accept4(c->lfd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	memset(&mh, 0, sizeof(mh));
-	memset(cbuf, 0, sizeof(cbuf));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = cbuf;
-	mh.msg_controllen = sizeof(cbuf);
-	cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(fd));
-	rc = sendmsg(w->ctl, &mh, MSG_NOSIGNAL) == 1 ? 0 : -1;
+	rc = sup_proto_send_client(w->ctl, fd, "ipv4:127.0.0.1:1", 0);
 	close(fd);
 	return rc;
 }

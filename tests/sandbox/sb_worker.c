@@ -14,6 +14,7 @@
  * "rc=N errno=E" — if the sandbox lets the process live.
  */
 #include "sb_test.h"
+#include "sup/sup_proto.h"
 #include "tests/lib/testlib.h" /* tl_free_port() */
 #undef fail                    /* check.h's old macro: fail() below is ours */
 #include "sandbox/sandbox.h"
@@ -392,25 +393,15 @@ serve_ctl(void)
 	}
 }
 
+/* The worker's half of the hand-off (sup_proto.c, as paymentd-worker). */
 static int
 recv_fd(int s)
 {
-	char c, cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { &c, 1 };
-	struct msghdr mh;
-	struct cmsghdr *cm;
-	int fd = -1;
+	char peer[SUP_PEER_MAX];
+	int fd = -1, handed_on;
 
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = cbuf;
-	mh.msg_controllen = sizeof(cbuf);
-	if (recvmsg(s, &mh, MSG_CMSG_CLOEXEC) != 1)
+	if (sup_proto_recv_client(s, &fd, peer, &handed_on) != 1)
 		return -1;
-	cm = CMSG_FIRSTHDR(&mh);
-	if (cm != NULL && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
-		memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
 	return fd;
 }
 
