@@ -17,11 +17,26 @@
 #     side's median round, and the per-round ratios are listed, because on
 #     a small shared VM one 10-second pair can be off by 20% either way;
 #   the hot-account variant of both; GetAccountBalance and its query;
+#   the same AuthorizePayment step, once, with the users' own load tools
+#     beside the C loadgen at each of $BENCH_TOOLS_CONCURRENCY (default
+#     "8 64"): ghz with one connection multiplexing all calls
+#     (--connections=1 --concurrency=C), ghz with one connection per call
+#     (--connections=C, the loadgen's shape), and paymentd-goclient (grpc-go,
+#     one channel = one connection, -concurrency C); same accounts, same
+#     amounts, a fresh idempotency key per call; their payments are counted
+#     in the ledger afterwards (must equal the calls answered OK);
 #   new-connection cost (loadgen newconn vs pgbench -C);
-# then payment-verify on the result. Prints one table (also written to
+# then payment-verify on the result. The tools come from
+# scripts/install-tools ghz goclient (run first; cached after the first
+# time; BENCH_TOOLS=0 skips those rows). paymentd's /metrics is enabled on
+# the bench block's metrics port (BENCH_PORT_BASE+3, BENCH_METRICS_PORT) for
+# the worker start time (worker_start_seconds), printed for the newconn
+# step and for the whole bench. Prints one table (also written to
 # $BENCH_OUT/bench.txt, raw JSON lines in $BENCH_OUT/results.jsonl) with
-# the ratio paymentd/pgbench. Exits 1 if any step had errors or the ledger
-# check failed; a missed throughput target is reported, not an error.
+# the ratio paymentd/pgbench, and a second table of the load generators
+# with their ratio to the C loadgen's row of the same concurrency. Exits 1
+# if any step had errors, a tool's payments did not match the ledger, or
+# the ledger check failed; a missed throughput target is reported, not an error.
 # Stops everything it started. All traffic stays on 127.0.0.1.
 set -euo pipefail
 
@@ -37,6 +52,11 @@ ROUND=1
 HOT_C=${BENCH_HOT_CONCURRENCY:-32}
 BAL_C=${BENCH_BALANCE_CONCURRENCY:-32}
 NEWCONN_C=${BENCH_NEWCONN_CONCURRENCY:-4}
+TOOLS_LEVELS=${BENCH_TOOLS_CONCURRENCY:-8 64}
+USE_TOOLS=${BENCH_TOOLS:-1}
+TOOLS_BIN=${TOOLS_BIN:-$BUILD_DIR/tools/bin}
+# Idempotency keys of the ghz and goclient rows start with this run's id.
+RUN_ID=$(date +%s)-$$
 ACCOUNTS=${BENCH_ACCOUNTS:-10000}
 PREFIX=bench-
 OUT=${BENCH_OUT:-$BUILD_DIR/bench}
@@ -46,11 +66,13 @@ export STACK_DIR=${BENCH_STACK_DIR:-/tmp/paymentd-bench-stack}
 # The bench block of tests/lib/ports.sh, below the kernel's ephemeral range
 # (a listening port in it can collide with some other client's outgoing
 # connection on a busy machine); BENCH_PORT_BASE, BENCH_PG_PORT,
-# BENCH_REDIS_PORT and BENCH_GRPC_PORT override it.
+# BENCH_REDIS_PORT, BENCH_GRPC_PORT and BENCH_METRICS_PORT override it.
 . "$ROOT/tests/lib/ports.sh"
 ports_profile bench
 export STACK_DURABLE=1
-export GRPC_HOST=127.0.0.1 METRICS_PORT=0 LOG_LEVEL=WARNING ENV_FILE=/dev/null
+# METRICS_PORT (the block's +3) serves worker_start_seconds; nothing else
+# scrapes it during a step.
+export GRPC_HOST=127.0.0.1 METRICS_PORT LOG_LEVEL=WARNING ENV_FILE=/dev/null
 export MIGRATIONS_DIR=$ROOT/migrations
 # 64 clients + the warm pool must fit; the default (64) would queue one.
 export MAX_WORKERS=${MAX_WORKERS:-128}
@@ -66,9 +88,19 @@ for b in paymentd paymentctl paymentd-loadgen payment-verify; do
 done
 [ -x "$PG_BIN/pgbench" ] || die "pgbench not found in $PG_BIN"
 command -v jq >/dev/null || die "jq missing (scripts/install-deps)"
-for p in "$PG_PORT" "$REDIS_PORT" "$GRPC_PORT"; do
+command -v curl >/dev/null || die "curl missing (scripts/install-deps)"
+for p in "$PG_PORT" "$REDIS_PORT" "$GRPC_PORT" "$METRICS_PORT"; do
     if ss -Htln "sport = :$p" | grep -q .; then die "port $p is in use (set BENCH_*_PORT)"; fi
 done
+
+# ghz and paymentd-goclient, pinned; a no-op once they are built.
+if [ "$USE_TOOLS" = 1 ]; then
+    BUILD=$BUILD_DIR TOOLS_DIR=$TOOLS_BIN scripts/install-tools ghz goclient ||
+        die "scripts/install-tools ghz goclient failed (BENCH_TOOLS=0 skips the ghz/goclient rows)"
+    for b in ghz paymentd-goclient; do
+        [ -x "$TOOLS_BIN/$b" ] || die "$TOOLS_BIN/$b missing after scripts/install-tools"
+    done
+fi
 
 mkdir -p "$OUT"
 : >"$OUT/results.jsonl"
@@ -101,7 +133,7 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 "$BUILD_DIR/paymentctl" --target "$TARGET" health >/dev/null 2>&1 || { tail -n 20 "$OUT/paymentd.log"; die "paymentd not healthy"; }
-echo "bench: durable stack (fsync=$fsync, synchronous_commit=$sc), paymentd on $TARGET" \
+echo "bench: durable stack (fsync=$fsync, synchronous_commit=$sc), paymentd on $TARGET, /metrics on :$METRICS_PORT" \
      "(SANDBOX=${SANDBOX:-on}, RATE_LIMIT_ENABLED=$RATE_LIMIT_ENABLED, MAX_WORKERS=$MAX_WORKERS)"
 
 LG=("$BUILD_DIR/paymentd-loadgen" --target "$TARGET" --account-prefix "$PREFIX" --json)
@@ -183,6 +215,124 @@ run_pgbench() {
               printf "\"errors\":%d,\"busy\":%d,\"ext\":%d,\"round\":%d}\n", failed + bad, busy, ext, round }' >>"$OUT/results.jsonl"
 }
 
+# Client CPU of one foreground command: this shell's reaped-children times
+# (bash `times`, second line; written to a file by the shell itself, since a
+# $(...) subshell has no children of its own) before and after it.
+times_cpu() {   # times_cpu FILE0 FILE1: user+sys seconds between the two
+    awk 'FNR == 2 { for (i = 1; i <= 2; i++) { split($i, t, "m"); v = t[1] * 60 + t[2]; s += (NR == FNR ? -v : v) } }
+         END { printf "%.2f", s }' "$1" "$2"
+}
+# ledger_count KEY_PREFIX: "ROWS DECLINED" of the payments with that key prefix.
+ledger_count() {
+    "${SU[@]}" -F ' ' -c "SELECT count(*), count(*) FILTER (WHERE status = 'DECLINED')
+                          FROM payments WHERE idempotency_key LIKE '$1%'"
+}
+
+# ghz's call data: a Go text/template over the whole file, run per call
+# (--data-file is used as is; -d would be re-marshalled by ghz with its keys
+# sorted, which breaks a variable shared by two fields). Payer and payee
+# uniform over the funded accounts and never equal, 1..1000 cents, a fresh
+# key per call ({{.RequestNumber}} is unique within a run, .UUID per call).
+ghz_data() {   # ghz_data KEY_PREFIX
+    cat <<EOF
+{"idempotency_key": "$1{{.RequestNumber}}-{{.UUID}}",
+ {{- \$p := randomInt 0 $ACCOUNTS }}
+ "payer_account_id": "$PREFIX{{ printf "%06d" \$p }}",
+ "payee_account_id": "$PREFIX{{ printf "%06d" (mod (add \$p (randomInt 1 $ACCOUNTS)) $ACCOUNTS) }}",
+ "amount_cents": {{ randomInt 1 1001 }}, "currency": "USD", "description": "ghz"}
+EOF
+}
+
+# run_ghz TOOL LABEL CONCURRENCY CONNECTIONS — ghz for warmup+step seconds
+# (--duration-stop=wait: every call it started is answered and counted);
+# like pgbench's log, its per-call details are cut to the calls completing
+# in [start+W, start+W+S] (start = the first call's start). errors = every
+# non-OK call of the run, plus any difference between the calls answered
+# OK and the payments the ledger holds under the run's key prefix.
+run_ghz() {
+    local tool=$1 label=$2 c=$3 conns=$4 kp a b busy ext rows declined clcpu
+    kp="$tool-$RUN_ID-$label-"
+    ghz_data "$kp" >"$OUT/ghz-data-$tool-$label.json"
+    checkpoint
+    a=$(cpu_snap)
+    times >"$OUT/.times0"
+    TZ=UTC "$TOOLS_BIN/ghz" --insecure --proto "$ROOT/proto/payment/v1/payment.proto" \
+        --import-paths "$ROOT/proto" --call payment.v1.PaymentService.AuthorizePayment \
+        --data-file "$OUT/ghz-data-$tool-$label.json" --concurrency "$c" --connections "$conns" \
+        --duration "$((WARMUP + STEP))s" --duration-stop wait --timeout 20s \
+        --format json --output "$OUT/ghz-$tool-$label.json" "$TARGET" 2>"$OUT/ghz-$tool-$label.err" ||
+        { cat "$OUT/ghz-$tool-$label.err"; die "ghz step $tool $label failed"; }
+    times >"$OUT/.times1"
+    b=$(cpu_snap)
+    read -r busy ext <<<"$(busy_pct "$a" "$b")"
+    read -r rows declined <<<"$(ledger_count "$kp")"
+    clcpu=$(times_cpu "$OUT/.times0" "$OUT/.times1"); rm -f "$OUT/.times0" "$OUT/.times1"
+    jq -c --arg tool "$tool" --arg lbl "$label" --argjson c "$c" --argjson conns "$conns" \
+        --argjson w "$WARMUP" --argjson s "$STEP" --argjson busy "$busy" --argjson ext "$ext" \
+        --argjson clcpu "$clcpu" \
+        --argjson rows "$rows" --argjson declined "$declined" '
+        def ts: capture("^(?<d>[^.Z]+)(?<f>[.][0-9]+)?Z$")
+            | ((.d + "Z") | fromdateiso8601) + ("0" + (.f // ".0") | tonumber);
+        [ .details[] | { t: (.timestamp | ts), l: (.latency / 1e6), ok: (.status == "OK"), e: .error } ] as $d
+        | ($d | map(.t - .l / 1000) | min) as $t0
+        | ([ $d[] | select(.t >= $t0 + $w and .t <= $t0 + $w + $s) | .l ] | sort) as $v
+        | ($v | length) as $n
+        | def q(p): if $n == 0 then 0 else $v[([((p * $n) | ceil) - 1, 0] | max)] * 1000 | round / 1000 end;
+        ($d | map(select(.ok)) | length) as $ok
+        | { tool: $tool, label: $lbl, concurrency: $c, connections: $conns, rps: ($n / $s * 10 | round / 10),
+            p50: q(0.5), p95: q(0.95), p99: q(0.99), p999: q(0.999),
+            errors: (($d | length) - $ok + (if $rows != $ok then 1 else 0 end)),
+            busy: $busy, ext: $ext, client_cpu_s: $clcpu, declined: $declined,
+            calls: ($d | length), ok: $ok, ledger_rows: $rows,
+            first_error: ([ $d[] | select(.ok | not) | .e ][0] // null), round: 1 }' \
+        "$OUT/ghz-$tool-$label.json" >>"$OUT/results.jsonl"
+}
+
+# run_goclient LABEL CONCURRENCY — paymentd-goclient, one channel (one
+# HTTP/2 connection), C calls in flight, for the step's seconds. It has no
+# warmup: it waits for the channel to be READY before its clock starts,
+# and every finished call counts (no p99.9: it does not report one).
+run_goclient() {
+    local label=$1 c=$2 kp a b busy ext rows declined clcpu rc=0
+    kp="gc-$RUN_ID-$label"
+    checkpoint
+    a=$(cpu_snap)
+    times >"$OUT/.times0"
+    "$TOOLS_BIN/paymentd-goclient" -target "$TARGET" -concurrency "$c" -duration "${STEP}s" \
+        -prefix "$PREFIX" -accounts "$ACCOUNTS" -amount 1 -amount-max 1000 -key-prefix "$kp" \
+        -json >"$OUT/goclient-$label.json" 2>"$OUT/goclient-$label.err" || rc=$?
+    times >"$OUT/.times1"
+    b=$(cpu_snap)
+    [ "$rc" -le 1 ] && jq -e .requests "$OUT/goclient-$label.json" >/dev/null 2>&1 ||
+        { cat "$OUT/goclient-$label.err"; die "paymentd-goclient step $label failed (exit $rc)"; }
+    read -r busy ext <<<"$(busy_pct "$a" "$b")"
+    read -r rows declined <<<"$(ledger_count "$kp-")"
+    clcpu=$(times_cpu "$OUT/.times0" "$OUT/.times1"); rm -f "$OUT/.times0" "$OUT/.times1"
+    jq -c --arg lbl "$label" --argjson busy "$busy" --argjson ext "$ext" \
+        --argjson clcpu "$clcpu" \
+        --argjson rows "$rows" --argjson declined "$declined" '
+        { tool: "goclient", label: $lbl, concurrency: .concurrency, connections: .connections,
+          rps: .throughput_rps, p50: .latency_ms.p50, p95: .latency_ms.p95, p99: .latency_ms.p99, p999: null,
+          errors: ((.requests - .ok) + (if $rows != .ok then 1 else 0 end)),
+          busy: $busy, ext: $ext, client_cpu_s: $clcpu, declined: $declined,
+          calls: .requests, ok: .ok, ledger_rows: $rows,
+          first_error: (if .first_error == "" then null else .first_error end), round: 1 }' \
+        "$OUT/goclient-$label.json" >>"$OUT/results.jsonl"
+}
+
+# worker_starts: "SUM COUNT" of worker_start_seconds on paymentd's /metrics.
+worker_starts() {
+    curl -fsS --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics" 2>/dev/null | awk '
+        $1 == "worker_start_seconds_sum" { s = $2 } $1 == "worker_start_seconds_count" { c = $2 }
+        END { if (c != "") print s, c; else print "- -" }'
+}
+# ws_mean "SUM0 COUNT0" "SUM1 COUNT1": the mean start time between two scrapes.
+ws_mean() {
+    echo "$1 $2" | awk '$1 == "-" || $3 == "-" { print "could not read /metrics"; exit }
+        { n = $4 - $2; if (n <= 0) { print "no worker started"; exit }
+          printf "%.2f ms mean over %d worker starts", 1000 * ($3 - $1) / n, n }'
+}
+
 PGB=load-tests/pgbench
 i=0
 for ROUND in $(seq "$ROUNDS"); do
@@ -199,6 +349,14 @@ for ROUND in $(seq "$ROUNDS"); do
     done
 done
 ROUND=1
+if [ "$USE_TOOLS" = 1 ]; then
+    for c in $TOOLS_LEVELS; do
+        echo "bench: AuthorizePayment uniform, concurrency $c: ghz on 1 connection, ghz on $c, paymentd-goclient (1 channel)"
+        run_ghz ghz-1conn "authorize-c$c" "$c" 1
+        run_ghz ghz-Nconn "authorize-c$c" "$c" "$c"
+        run_goclient "authorize-c$c" "$c"
+    done
+fi
 echo "bench: AuthorizePayment hot account, concurrency $HOT_C"
 run_loadgen "hot-c$HOT_C" hot "$HOT_C" --connections "$HOT_C"
 run_pgbench "hot-c$HOT_C" "$PGB/authorize-hot.sql" "$HOT_C"
@@ -206,9 +364,12 @@ echo "bench: GetAccountBalance, concurrency $BAL_C"
 run_loadgen "balance-c$BAL_C" balance "$BAL_C" --connections "$BAL_C"
 run_pgbench "balance-c$BAL_C" "$PGB/balance.sql" "$BAL_C"
 echo "bench: new connection per AuthorizePayment, concurrency $NEWCONN_C"
+ws_newconn0=$(worker_starts)
 run_loadgen "newconn-c$NEWCONN_C" newconn "$NEWCONN_C"
+ws_newconn1=$(worker_starts)
 run_pgbench "newconn-c$NEWCONN_C" "$PGB/authorize-uniform.sql" "$NEWCONN_C" -C
 
+ws_end=$(worker_starts)
 verify_out=$("$BUILD_DIR/payment-verify" --max-report 5 2>&1) && verify_rc=0 || verify_rc=$?
 
 # Per tool and step, the round with the median throughput (all of its
@@ -236,6 +397,40 @@ MEDIAN='group_by([.tool, .label]) | map(sort_by(.rps) | .[(length - 1) / 2 | flo
             "$l" "$c" "$r" "$p50" "$p95" "$p99" "$p999" "$busy" "$ext" "$clcpu" "$gr" "$g50" "$g95" "$g99" "$gbusy" "$gext" "$ratio" \
             "$([ "$errs" != 0 ] && echo "  ($errs errors)")"
     done
+    if [ "$USE_TOOLS" = 1 ]; then
+        echo
+        echo "load generators, same AuthorizePayment step and accounts (ratio = throughput / the C loadgen's row above at that concurrency)"
+        printf "%-15s %4s | %-9s %5s | %9s %6s %6s %6s %6s %4s %4s %5s | %6s\n" \
+            step conc tool conns "calls/s" p50ms p95ms p99ms p999ms cpu% ext% clcpu "vs C"
+        jq -rs --arg levels "$TOOLS_LEVELS" "$MEDIAN"'
+            | ($levels | split(" ") | map(select(. != "") | tonumber)) as $lv
+            | (map(select(.tool == "paymentd")) | INDEX(.label)) as $lg
+            | ["paymentd", "ghz-1conn", "ghz-Nconn", "goclient"] as $order
+            | [ .[] | select((.label | startswith("authorize-")) and (.concurrency as $c | $lv | index($c)))
+                    | select(.tool as $t | $order | index($t)) ]
+            | sort_by(.concurrency, (.tool as $t | $order | index($t)))[]
+            | ($lg[.label].rps // 0) as $base
+            | [ .label, .concurrency, (if .tool == "paymentd" then "loadgen" else .tool end),
+                (.connections // .concurrency), .rps, .p50, .p95, .p99, (.p999 // "-"), .busy, .ext,
+                (.client_cpu_s // 0), (if $base > 0 then .rps / $base else "-" end), .errors,
+                (if .ledger_rows != null then "\(.ledger_rows) in ledger" else "" end) ]
+            | @tsv' "$OUT/results.jsonl" |
+        while IFS=$'\t' read -r l c t n r p50 p95 p99 p999 busy ext clcpu ratio errs led; do
+            [ "$p999" = - ] || p999=$(printf "%.2f" "$p999")
+            [ "$ratio" = - ] || ratio=$(printf "%.2fx" "$ratio")
+            printf "%-15s %4s | %-9s %5s | %9.1f %6.2f %6.2f %6.2f %6s %4s %4s %5.1f | %6s%s\n" \
+                "$l" "$c" "$t" "$n" "$r" "$p50" "$p95" "$p99" "$p999" "$busy" "$ext" "$clcpu" "$ratio" \
+                "$([ "$errs" != 0 ] && echo "  ($errs errors; $led)")"
+        done
+        echo "loadgen = paymentd-loadgen (C, grpc core), one connection per call in flight, median round; ghz-1conn ="
+        echo "ghz --connections=1 --concurrency=C (all calls multiplexed on one HTTP/2 connection, served by one worker,"
+        echo "one RPC at a time); ghz-Nconn = ghz --connections=C; goclient = paymentd-goclient, one grpc-go channel"
+        echo "(one connection), C calls in flight, no warmup. ghz and goclient ran once, after the rounds; errors"
+        echo "include non-OK calls and any gap between calls answered OK and the payments found in the ledger under"
+        echo "the run's idempotency key prefix. clcpu = the client's CPU seconds (whole run, warmup included)."
+    fi
+    echo "worker start (worker_start_seconds on /metrics, fork to READY): newconn step $(ws_mean "$ws_newconn0" "$ws_newconn1");" \
+         "whole bench $(ws_mean "0 0" "$ws_end")"
     echo "cpu% = whole-machine CPU busy during the step, ext% = the part of it used by processes outside the bench"
     echo "(other users of a shared machine: compare only steps with low ext%); clcpu = CPU seconds the loadgen used."
     echo "newconn: paymentd latency includes TCP + HTTP/2 setup and a worker hand-off; pgbench -C latency excludes"
