@@ -1,7 +1,7 @@
 # chaos-tests/lib.sh — shared helpers for the chaos scenarios.
 #
 # Each scenario runs against its own full stack (private Postgres, Redis,
-# mock Kafka broker, relay, paymentd) under $CHAOS_DIR, drives payments
+# relay, paymentd, its own Kafka topics) under $CHAOS_DIR, drives payments
 # with many concurrent clients, injects one kind of fault, and then checks
 # what a user cares about:
 #   - every idempotency key a client saw succeed still maps to exactly one
@@ -10,9 +10,22 @@
 #     retried until they get an answer, and still make at most one payment;
 #   - the ledger invariants hold (entries sum to zero, balances equal their
 #     entries and last balance_after, no overdraft);
-#   - after the relay drains, each event is on the broker exactly once;
+#   - after the relay drains, each event is on the broker exactly once:
+#     the committed messages (read with isolation.level=read_committed)
+#     against the published outbox rows, by event_id — no duplicate, none
+#     lost, nothing else;
 #   - both /metrics endpoints (paymentd's, the relay's) answer and agree.
 # Results are printed as "ok - ..." / "FAIL - ..." lines and counted.
+#
+# The broker (KAFKA):
+#   real (default)  Apache Kafka 3.9.1 (scripts/kafka-broker), one process
+#                   for the whole run on KAFKA_PORT (and +1) of the chaos
+#                   block (CHAOS_KAFKA_PORT overrides it), data under
+#                   $CHAOS_DIR/kafka; every scenario gets its own topics
+#                   (prefix chaos-N-RUN); broker-outage kills it with
+#                   SIGKILL and starts it again with its data.
+#   mock            build/kafka-mock, a new one per scenario (machines
+#                   without Java); broker-outage is kafka_ctl down/up.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # ok/bad/check/tap_summary, and the stack helpers (ports_profile, q,
@@ -26,6 +39,13 @@ export STACK_DIR=$CHAOS_DIR/stack
 # override it). Both /metrics endpoints on, as in production: they are
 # scraped after every fault (check_metrics).
 ports_profile chaos || exit 1
+KAFKA=${KAFKA:-real}
+case $KAFKA in
+    real | mock) ;;
+    *) echo "chaos: KAFKA must be real or mock, not '$KAFKA'" >&2; exit 2 ;;
+esac
+CHAOS_KAFKA_DIR=$CHAOS_DIR/kafka
+CHAOS_N=0
 export GRPC_HOST=127.0.0.1
 export ENV_FILE=/dev/null LOG_LEVEL=${LOG_LEVEL:-WARNING}
 export STACK_DURABLE=1 MIGRATIONS_DIR=$ROOT/migrations
@@ -35,9 +55,31 @@ T=127.0.0.1:$GRPC_PORT
 
 PAYMENTD_PID=
 
+# The run's real broker: started by the first scenario (fresh data), and
+# again by a later one if a fault left it down.
+chaos_broker() {
+    local t0=$SECONDS
+    if [ "$KAFKA_KIND" = real ] && stack_kafka status >/dev/null 2>&1; then return 0; fi
+    if [ "$KAFKA_KIND" = real ]; then
+        echo "note - the broker was not running after the last scenario: starting it again"
+        stack_kafka resume >/dev/null 2>&1
+        stack_stop_kafka
+    else
+        "$STACK_KAFKA_BROKER" stop "$CHAOS_KAFKA_DIR" >/dev/null 2>&1
+        rm -rf "$CHAOS_KAFKA_DIR"
+    fi
+    stack_start_kafka "$CHAOS_KAFKA_DIR" "$KAFKA_PORT" || return 1
+    echo "note - Apache Kafka broker pid $KAFKA_PID on $KAFKA_BOOT (up in $((SECONDS - t0)) s)"
+}
+# At the end of the run (chaos-tests/run's EXIT trap).
+chaos_broker_stop() { [ "$KAFKA_KIND" = real ] && stack_stop_kafka; return 0; }
+
 stack_up() {
     stack_infra_stop	# a previous run's servers
-    rm -rf "$CHAOS_DIR"; mkdir -p "$CHAOS_DIR/logs" "$CHAOS_DIR/relay" "$CHAOS_DIR/load"
+    # Everything of the previous scenario but the run's broker.
+    mkdir -p "$CHAOS_DIR"
+    find "$CHAOS_DIR" -mindepth 1 -maxdepth 1 ! -name kafka -exec rm -rf {} +
+    mkdir -p "$CHAOS_DIR/logs" "$CHAOS_DIR/relay" "$CHAOS_DIR/load"
     [ "$(id -u)" = 0 ] && chown paymentd: "$CHAOS_DIR/relay"
     stack_infra_start || return 1
     stack_migrate "$CHAOS_DIR/logs/migrate.log" || return 1
@@ -50,7 +92,14 @@ SELECT authorize_payment('fund-chaos-' || i, 'acc-equity-usd', 'chaos-' || i, 10
   FROM generate_series(0, 19) i;
 DELETE FROM outbox WHERE correlation_id = 'reset-test-data';
 SQL
-    stack_start_kafka "$CHAOS_DIR" "$CHAOS_DIR/logs/kafka-mock.log" || return 1
+    CHAOS_N=$((CHAOS_N + 1))
+    export KAFKA_TOPIC_PREFIX=chaos-$CHAOS_N-$$
+    if [ "$KAFKA" = real ]; then
+        chaos_broker || return 1
+        stack_kafka_topics "$KAFKA_TOPIC_PREFIX" || return 1
+    else
+        stack_start_kafka_mock "$CHAOS_DIR" "$CHAOS_DIR/logs/kafka-mock.log" || return 1
+    fi
     export REDPANDA_BROKERS=$KAFKA_BOOT RELAY_JOURNAL_PATH=$CHAOS_DIR/relay/journal.db
     relay_start
     paymentd_start
@@ -66,8 +115,23 @@ relay_start() { stack_start_relay "$CHAOS_DIR/logs/relay.log"; }
 
 stack_down() {
     stack_stop "$PAYMENTD_PID" "$RELAY_PID"
-    stack_stop "$KAFKA_PID"
+    [ "$KAFKA_KIND" = mock ] && stack_stop_kafka
     stack_infra_stop
+}
+
+# The broker goes away for SECONDS and comes back: real, SIGKILL and a
+# restart with its data (the restart itself takes some seconds more);
+# mock, kafka_ctl down/up.
+broker_down() {   # broker_down SECONDS
+    if [ "$KAFKA" = real ]; then
+        stack_kafka kill9 || return 1
+        sleep "$1"
+        stack_kafka restart
+    else
+        kafka_ctl down 1 || return 1
+        sleep "$1"
+        kafka_ctl up 1
+    fi
 }
 
 # One client: N payments with its own keys, one connection per request
@@ -175,21 +239,29 @@ check_metrics() {
 }
 
 check_events() {
-    local label=$1 msgs distinct rows pend
+    local label=$1 msgs distinct rows pend dups lost extra dlq tp
     stack_wait_drained 60
     pend=$(stack_outbox_pending)
     [ "$pend" = 0 ] && ok "$label: the relay drained the outbox" || bad "$label: $pend events still unpublished"
     kill -0 "$RELAY_PID" 2>/dev/null && ok "$label: relay still running" || bad "$label: relay died"
-    msgs=0; distinct=0
+    # What a consumer of committed data sees, by event_id, against the rows.
     for tp in paymentauthorized paymentdeclined; do
-        kcat -b "$REDPANDA_BROKERS" -C -t "payments.$tp" -e -q -f '%h\n' 2>/dev/null
-    done >"$CHAOS_DIR/events"
+        stack_kafka_read "$KAFKA_TOPIC_PREFIX.$tp" '%h\n'
+    done | grep -o 'event_id=[0-9a-f-]*' | cut -d= -f2 | sort >"$CHAOS_DIR/events"
+    stack_kafka_read "$KAFKA_TOPIC_PREFIX.dlq" '%h\n' | grep -o 'event_id=[0-9a-f-]*' | cut -d= -f2 |
+        sort >"$CHAOS_DIR/events.dlq"
+    q -c "SELECT event_id FROM outbox WHERE published_at IS NOT NULL ORDER BY 1" >"$CHAOS_DIR/events.pg"
     msgs=$(wc -l <"$CHAOS_DIR/events")
-    distinct=$(grep -o 'event_id=[0-9a-f-]*' "$CHAOS_DIR/events" | sort -u | wc -l)
-    rows=$(q -c "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL AND last_error IS NULL")
-    [ "$msgs" = "$distinct" ] && [ "$distinct" = "$rows" ] \
-        && ok "$label: events exactly once ($msgs messages = $distinct event ids = $rows outbox rows)" \
-        || bad "$label: messages=$msgs distinct=$distinct outbox=$rows"
+    distinct=$(sort -u "$CHAOS_DIR/events" | wc -l)
+    dlq=$(wc -l <"$CHAOS_DIR/events.dlq")
+    rows=$(wc -l <"$CHAOS_DIR/events.pg")
+    dups=$((msgs - distinct))
+    sort -u "$CHAOS_DIR/events" "$CHAOS_DIR/events.dlq" >"$CHAOS_DIR/events.all"
+    lost=$(comm -23 "$CHAOS_DIR/events.pg" "$CHAOS_DIR/events.all" | wc -l)
+    extra=$(comm -13 "$CHAOS_DIR/events.pg" "$CHAOS_DIR/events.all" | wc -l)
+    [ "$dups" = 0 ] && [ "$lost" = 0 ] && [ "$extra" = 0 ] && [ "$rows" -gt 0 ] && [ $((msgs + dlq)) = "$rows" ] \
+        && ok "$label: events exactly once on the $KAFKA broker ($msgs committed messages = $distinct event ids = $((rows - dlq)) outbox rows + $dlq dead-lettered; 0 duplicates, 0 lost; read_committed)" \
+        || bad "$label: $KAFKA broker, read_committed: messages=$msgs distinct=$distinct duplicates=$dups dlq=$dlq outbox=$rows lost=$lost extra=$extra"
 }
 
 health_of() { "$BUILD_DIR/paymentctl" --target "$T" --timeout 2000 health 2>/dev/null | sed -n 's/.*"status": "\([A-Z_]*\)".*/\1/p'; }

@@ -34,7 +34,12 @@
 static volatile sig_atomic_t stop;
 static char *seen[SEEN_SLOTS];
 
-static void on_term(int s) { (void)s; stop = 1; }
+static void
+on_term(int s)
+{
+	(void)s;
+	stop = 1;
+}
 
 /* Open-addressing set of event ids; returns 1 if id was new. */
 static int
@@ -55,7 +60,7 @@ remember(const char *id)
 		if (strcmp(seen[slot], id) == 0)
 			return 0;
 	}
-	return 1;	/* full: let it through rather than lose it */
+	return 1; /* full: let it through rather than lose it */
 }
 
 int
@@ -72,11 +77,15 @@ main(int argc, char **argv)
 	rd_kafka_topic_partition_list_t *tl;
 
 	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--group") && i + 1 < argc) group = argv[++i];
-		else if (!strcmp(argv[i], "--from-beginning")) from_beginning = 1;
-		else if (!strcmp(argv[i], "--idle-exit") && i + 1 < argc) idle_exit = atoi(argv[++i]);
+		if (!strcmp(argv[i], "--group") && i + 1 < argc)
+			group = argv[++i];
+		else if (!strcmp(argv[i], "--from-beginning"))
+			from_beginning = 1;
+		else if (!strcmp(argv[i], "--idle-exit") && i + 1 < argc)
+			idle_exit = atoi(argv[++i]);
 		else {
-			fprintf(stderr, "usage: sample-consumer [--group G] [--from-beginning] [--idle-exit S]\n");
+			fprintf(stderr,
+			    "usage: sample-consumer [--group G] [--from-beginning] [--idle-exit S]\n");
 			return 2;
 		}
 	}
@@ -91,7 +100,8 @@ main(int argc, char **argv)
 	if (rd_kafka_conf_set(c, "bootstrap.servers", cfg.brokers, err, sizeof(err)) ||
 	    rd_kafka_conf_set(c, "group.id", group, err, sizeof(err)) ||
 	    rd_kafka_conf_set(c, "isolation.level", "read_committed", err, sizeof(err)) ||
-	    rd_kafka_conf_set(c, "auto.offset.reset", from_beginning ? "earliest" : "latest", err, sizeof(err)))
+	    rd_kafka_conf_set(
+	        c, "auto.offset.reset", from_beginning ? "earliest" : "latest", err, sizeof(err)))
 		fatal("kafka config: %s", err);
 	rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
 	if (rk == NULL)
@@ -106,8 +116,8 @@ main(int argc, char **argv)
 	if (rd_kafka_subscribe(rk, tl))
 		fatal("subscribe failed");
 	rd_kafka_topic_partition_list_destroy(tl);
-	fprintf(stderr, "consuming %s, %s, %s from %s (isolation.level=read_committed)\n", topics[0], topics[1],
-	    topics[2], cfg.brokers);
+	fprintf(stderr, "consuming %s, %s, %s from %s (isolation.level=read_committed)\n",
+	    topics[0], topics[1], topics[2], cfg.brokers);
 	while (!stop) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 500);
 		json_t *env, *pl;
@@ -125,7 +135,7 @@ main(int argc, char **argv)
 		last = util_now_ms();
 		env = json_loadb(m->payload, m->len, 0, NULL);
 		eid = env ? json_string_value(json_object_get(env, "event_id")) : NULL;
-		if (eid == NULL && env) {	/* DLQ record: envelope inside */
+		if (eid == NULL && env) { /* DLQ record: envelope inside */
 			json_t *inner = json_object_get(env, "envelope");
 			eid = json_string_value(json_object_get(inner, "event_id"));
 		}

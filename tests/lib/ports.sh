@@ -9,7 +9,8 @@
 #   ports_profile PROFILE     PROFILE is test, chaos, dev or bench
 #
 # which exports PORTS_PROFILE, PORTS_BASE (the profile's block), PG_PORT,
-# REDIS_PORT, GRPC_PORT, METRICS_PORT, RELAY_METRICS_PORT and
+# REDIS_PORT, GRPC_PORT, METRICS_PORT, RELAY_METRICS_PORT, KAFKA_PORT (the
+# real Kafka broker's listener; its KRaft controller takes KAFKA_PORT+1) and
 # PORTS_POOL_LO/PORTS_POOL_HI (the block's range for free-port look-ups,
 # also read by tests/lib/testlib.c). Then
 #
@@ -42,29 +43,37 @@
 # Inside a block (offsets from its base):
 #
 #   +0 pg  +1 redis  +2 grpc  +3 metrics  +4 relay-metrics
+#   +5 kafka, +6 kafka-controller: the real Apache Kafka broker
+#       (scripts/kafka-broker start DIR PORT listens on PORT and PORT+1):
+#       the relay suites' broker (one suite at a time), the chaos run's,
+#       make run's
 #   +10 drain (22-drain's own paymentd)
 #   +11 e2e, +12 e2e-metrics (27-operability-e2e)
 #   +13 exec-workers, +14 exec-workers-metrics (41-exec-workers)
 #   +15 ports-probe (11-ports)
-#   +100..+104 chaos-pg chaos-redis chaos-grpc chaos-metrics
-#       chaos-relay-metrics: the short chaos run inside make test
-#       (tests/suites/80-chaos-short), so that it never shares ports with
-#       a standalone chaos run
+#   +100..+106 chaos-pg chaos-redis chaos-grpc chaos-metrics
+#       chaos-relay-metrics chaos-kafka chaos-kafka-controller: the short
+#       chaos run inside make test (tests/suites/80-chaos-short), so that it
+#       never shares ports with a standalone chaos run
 #   +500..+999 the pool (port_free, tl_free_port() in tests/lib/testlib.c)
 #
 # Single ports can still be set as before: TEST_PG_PORT, TEST_REDIS_PORT,
-# TEST_GRPC_PORT, TEST_METRICS_PORT, TEST_RELAY_METRICS_PORT; CHAOS_*_PORT
-# (same names); BENCH_PG_PORT, BENCH_REDIS_PORT, BENCH_GRPC_PORT; for dev
-# DEV_*_PORT or, as scripts/dev-up always honoured, plain PG_PORT,
-# REDIS_PORT, GRPC_PORT, METRICS_PORT, RELAY_METRICS_PORT. Dev's metrics
-# ports stay 9090/9091 (documented; below the ephemeral range).
+# TEST_GRPC_PORT, TEST_METRICS_PORT, TEST_RELAY_METRICS_PORT,
+# TEST_KAFKA_PORT; CHAOS_*_PORT (same names); BENCH_PG_PORT,
+# BENCH_REDIS_PORT, BENCH_GRPC_PORT, BENCH_KAFKA_PORT; for dev DEV_*_PORT
+# or, as scripts/dev-up always honoured, plain PG_PORT, REDIS_PORT,
+# GRPC_PORT, METRICS_PORT, RELAY_METRICS_PORT (the dev broker's port only
+# as DEV_KAFKA_PORT). The controller's port always follows KAFKA_PORT
+# (+1). Dev's metrics ports stay 9090/9091 (documented; below the
+# ephemeral range).
 
 PORTS_BLOCK=1000
 PORTS_POOL_OFFSET=500
 # name:offset for port_for and ports_list (the service ports come first).
-PORTS_NAMED="pg:0 redis:1 grpc:2 metrics:3 relay-metrics:4 drain:10 e2e:11 e2e-metrics:12
-exec-workers:13 exec-workers-metrics:14 ports-probe:15
-chaos-pg:100 chaos-redis:101 chaos-grpc:102 chaos-metrics:103 chaos-relay-metrics:104"
+PORTS_NAMED="pg:0 redis:1 grpc:2 metrics:3 relay-metrics:4 kafka:5 kafka-controller:6
+drain:10 e2e:11 e2e-metrics:12 exec-workers:13 exec-workers-metrics:14 ports-probe:15
+chaos-pg:100 chaos-redis:101 chaos-grpc:102 chaos-metrics:103 chaos-relay-metrics:104
+chaos-kafka:105 chaos-kafka-controller:106"
 
 ports_ephemeral() {
     local lo=32768 hi=60999
@@ -117,7 +126,7 @@ ports_profile() {   # ports_profile test|chaos|dev|bench
     export PORTS_PROFILE=$1 PORTS_BASE=$base
     export PORTS_POOL_LO=$((base + PORTS_POOL_OFFSET)) PORTS_POOL_HI=$((base + PORTS_BLOCK - 1))
     local v_pg=${pre}_PG_PORT v_redis=${pre}_REDIS_PORT v_grpc=${pre}_GRPC_PORT
-    local v_metrics=${pre}_METRICS_PORT v_relay=${pre}_RELAY_METRICS_PORT
+    local v_metrics=${pre}_METRICS_PORT v_relay=${pre}_RELAY_METRICS_PORT v_kafka=${pre}_KAFKA_PORT
     if [ "$1" = dev ]; then
         read -r lo hi <<<"$(ports_ephemeral)"
         local dm=9090 drm=9091
@@ -127,12 +136,16 @@ ports_profile() {   # ports_profile test|chaos|dev|bench
         export GRPC_PORT=${!v_grpc:-${GRPC_PORT:-50051}}
         export METRICS_PORT=${!v_metrics:-${METRICS_PORT:-$dm}}
         export RELAY_METRICS_PORT=${!v_relay:-${RELAY_METRICS_PORT:-$drm}}
+        # (No plain KAFKA_PORT here: it is new, and the harness exports its
+        # own test-block KAFKA_PORT to everything it runs.)
+        export KAFKA_PORT=${!v_kafka:-$((base + 5))}
     else
         export PG_PORT=${!v_pg:-$base}
         export REDIS_PORT=${!v_redis:-$((base + 1))}
         export GRPC_PORT=${!v_grpc:-$((base + 2))}
         export METRICS_PORT=${!v_metrics:-$((base + 3))}
         export RELAY_METRICS_PORT=${!v_relay:-$((base + 4))}
+        export KAFKA_PORT=${!v_kafka:-$((base + 5))}
     fi
 }
 
@@ -151,6 +164,8 @@ port_for() {   # port_for NAME
         grpc) echo "$GRPC_PORT"; return 0 ;;
         metrics) echo "$METRICS_PORT"; return 0 ;;
         relay-metrics) echo "$RELAY_METRICS_PORT"; return 0 ;;
+        kafka) echo "$KAFKA_PORT"; return 0 ;;
+        kafka-controller) echo $((KAFKA_PORT + 1)); return 0 ;;
     esac
     if off=$(_ports_offset "$1"); then echo $((PORTS_BASE + off)); return 0; fi
     port_free "$1"

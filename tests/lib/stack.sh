@@ -1,8 +1,11 @@
 # tests/lib/stack.sh — starting, checking and stopping the processes of a
 # test stack: the private PostgreSQL and Redis (scripts/stack), paymentd
-# (or its test-hooks build), the outbox relay and the Kafka-protocol mock
-# broker. Used by tests/run-all, the suites, tests/relay/lib.sh,
-# chaos-tests/ and scripts/dev-up / dev-down.
+# (or its test-hooks build), the outbox relay and a Kafka broker: the real
+# one (Apache Kafka 3.9.1 from tests/kafka/pom.xml, run by
+# scripts/kafka-broker) or the Kafka-protocol mock (build/kafka-mock,
+# librdkafka's mock cluster, for faults injected on cue). Used by
+# tests/run-all, the suites, tests/relay/lib.sh, chaos-tests/ and
+# scripts/dev-up / dev-down.
 #
 # Contract: sourced (bash, safe under set -euo pipefail); sources
 # tests/lib/ports.sh (port_for, port_free, ports_profile). BUILD_DIR names
@@ -28,12 +31,53 @@
 #                         the health poll alone
 #   stack_health TARGET   one health probe (status 0 if SERVING)
 #   stack_start_relay LOG starts $BUILD_DIR/payment-relay; sets RELAY_PID
+#   stack_start_kafka DIR PORT
+#                         the real broker: scripts/kafka-broker start DIR
+#                         PORT (KRaft single node on 127.0.0.1:PORT, its
+#                         controller on PORT+1, data in DIR/data, kept
+#                         across restarts; a broker still running from DIR
+#                         is stopped first), output in DIR/kafka-broker.log;
+#                         returns once it answers metadata. Sets
+#                         KAFKA_KIND=real, KAFKA_DIR, KAFKA_BOOT
+#                         (127.0.0.1:PORT), KAFKA_PID (not a child:
+#                         setsid'd by kafka-broker)
 #   stack_start_kafka DIR [LOG]
-#                         starts kafka-mock with DIR/kafka.boot (bootstrap
-#                         address) and DIR/kafka.ctl (control socket), waits
-#                         for both; sets KAFKA_PID, KAFKA_BOOT, KAFKA_CTL
+#                         (no port) the mock: starts kafka-mock with
+#                         DIR/kafka.boot (bootstrap address) and DIR/kafka.ctl
+#                         (control socket), waits for both; it creates the
+#                         topics of $KAFKA_TOPIC_PREFIX (default payments)
+#                         itself. Sets KAFKA_KIND=mock, KAFKA_PID, KAFKA_BOOT,
+#                         KAFKA_CTL
+#   stack_start_kafka_real DIR PORT, stack_start_kafka_mock DIR [LOG]
+#                         the same, by name
+#   stack_start_kafka_async DIR PORT
+#                         the real broker's start in the background (its
+#                         JVM takes seconds: let it overlap other work);
+#                         stack_kafka_await then waits for it and sets
+#                         KAFKA_* as stack_start_kafka DIR PORT does
+#   stack_stop_kafka      stops the broker started last (real: controlled
+#                         shutdown, data kept; mock: SIGTERM); no-op if none
+#   stack_kafka_topics PREFIX
+#                         real: PREFIX.paymentauthorized, .paymentdeclined
+#                         (3 partitions), .dlq (1) with scripts/kafka-broker
+#                         create-topics (repeatable; up to 3 tries, as its
+#                         check can run ahead of the broker's metadata);
+#                         mock: succeeds only for the prefix the mock was
+#                         started with
+#   stack_kafka kill9|restart|pause|resume|status
+#                         a fault on the real broker (scripts/kafka-broker
+#                         VERB DIR: SIGKILL / start again with its data /
+#                         SIGSTOP / SIGCONT); updates KAFKA_PID. Status 1 on
+#                         the mock (use kafka_ctl there)
 #   kafka_ctl ARGS...     kafka-mock ctl $KAFKA_CTL ARGS (down 1, up 1,
-#                         rtt 1 MS, err ...)
+#                         rtt 1 MS, err ...): faults on cue, mock only
+#   stack_kafka_read TOPIC FORMAT [ISOLATION]
+#                         every message of TOPIC, one kcat -f FORMAT line
+#                         each, read to the end with isolation.level
+#                         ISOLATION (default read_committed: what a
+#                         consumer of committed data sees; the mock ignores
+#                         it); bounded by KAFKA_READ_TIMEOUT (60) seconds;
+#                         kcat's errors appended to $KAFKA_DIR/kcat.err
 #   stack_stop PID...     SIGTERM to all, up to STACK_STOP_SECONDS (10) for
 #                         them to exit, then SIGKILL; reaps its children
 #   stack_alive PID       running (and not a zombie)
@@ -54,7 +98,8 @@ STACK_LIB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # shellcheck source=ports.sh
 . "$STACK_LIB_ROOT/tests/lib/ports.sh"
 BUILD_DIR=${BUILD_DIR:-$STACK_LIB_ROOT/build}
-STACK_PID= RELAY_PID= KAFKA_PID= KAFKA_BOOT= KAFKA_CTL=
+STACK_PID= RELAY_PID= KAFKA_PID= KAFKA_BOOT= KAFKA_CTL= KAFKA_KIND= KAFKA_DIR= KAFKA_MOCK_PREFIX=
+STACK_KAFKA_BROKER=$STACK_LIB_ROOT/scripts/kafka-broker
 
 q() { psql -qAtX -v ON_ERROR_STOP=1 "$@"; }
 
@@ -137,13 +182,21 @@ stack_start_relay() {   # stack_start_relay LOG
     RELAY_PID=$!
 }
 
-stack_start_kafka() {   # stack_start_kafka DIR [LOG]
+stack_start_kafka() {   # stack_start_kafka DIR PORT (real) | DIR [LOG] (mock)
+    case ${2:-} in
+        '' | *[!0-9]*) stack_start_kafka_mock "$@" ;;
+        *) stack_start_kafka_real "$@" ;;
+    esac
+}
+
+stack_start_kafka_mock() {   # stack_start_kafka_mock DIR [LOG]
     local dir=$1 log=${2:-$1/kafka-mock.log} i
     mkdir -p "$dir"
     rm -f "$dir/kafka.boot" "$dir/kafka.ctl"
     "$BUILD_DIR/kafka-mock" --bootstrap-file "$dir/kafka.boot" --control "$dir/kafka.ctl" >>"$log" 2>&1 &
     KAFKA_PID=$!
-    KAFKA_CTL=$dir/kafka.ctl
+    KAFKA_CTL=$dir/kafka.ctl KAFKA_KIND=mock KAFKA_DIR=$dir
+    KAFKA_MOCK_PREFIX=${KAFKA_TOPIC_PREFIX:-payments}
     for ((i = 0; i < 100; i++)); do
         [ -s "$dir/kafka.boot" ] && [ -S "$KAFKA_CTL" ] && break
         stack_alive "$KAFKA_PID" || break
@@ -155,6 +208,90 @@ stack_start_kafka() {   # stack_start_kafka DIR [LOG]
         return 1
     fi
     KAFKA_BOOT=$(cat "$dir/kafka.boot")
+}
+
+stack_start_kafka_real() {   # stack_start_kafka_real DIR PORT
+    local dir=$1 port=$2
+    mkdir -p "$dir"
+    dir=$(cd "$dir" && pwd)
+    KAFKA_KIND=real KAFKA_DIR=$dir KAFKA_CTL= KAFKA_PID= KAFKA_BOOT=127.0.0.1:$port
+    # A broker left running from DIR (a run that was killed) holds the ports.
+    "$STACK_KAFKA_BROKER" stop "$dir" >>"$dir/kafka-broker.log" 2>&1 || true
+    if ! "$STACK_KAFKA_BROKER" start "$dir" "$port" >>"$dir/kafka-broker.log" 2>&1; then
+        echo "stack: the Kafka broker did not start on 127.0.0.1:$port; end of $dir/kafka-broker.log:" >&2
+        _stack_log_tail "$dir/kafka-broker.log" >&2
+        return 1
+    fi
+    KAFKA_PID=$(cat "$dir/broker.pid" 2>/dev/null)
+}
+
+STACK_KAFKA_ASYNC_PID= STACK_KAFKA_ASYNC_DIR= STACK_KAFKA_ASYNC_PORT=
+stack_start_kafka_async() {   # stack_start_kafka_async DIR PORT
+    mkdir -p "$1"
+    STACK_KAFKA_ASYNC_DIR=$(cd "$1" && pwd) STACK_KAFKA_ASYNC_PORT=$2
+    (stack_start_kafka_real "$STACK_KAFKA_ASYNC_DIR" "$2") &
+    STACK_KAFKA_ASYNC_PID=$!
+}
+
+stack_kafka_await() {   # status 1 if the background start failed (it said why)
+    local rc=0
+    [ -n "$STACK_KAFKA_ASYNC_PID" ] || { echo "stack: no broker is starting" >&2; return 1; }
+    wait "$STACK_KAFKA_ASYNC_PID" || rc=$?
+    STACK_KAFKA_ASYNC_PID=
+    [ "$rc" = 0 ] || return 1
+    KAFKA_KIND=real KAFKA_DIR=$STACK_KAFKA_ASYNC_DIR KAFKA_CTL= KAFKA_BOOT=127.0.0.1:$STACK_KAFKA_ASYNC_PORT
+    KAFKA_PID=$(cat "$KAFKA_DIR/broker.pid" 2>/dev/null)
+}
+
+stack_stop_kafka() {
+    case $KAFKA_KIND in
+        real) "$STACK_KAFKA_BROKER" stop "$KAFKA_DIR" >>"$KAFKA_DIR/kafka-broker.log" 2>&1 || true ;;
+        mock) stack_stop "$KAFKA_PID" ;;
+    esac
+    KAFKA_PID= KAFKA_KIND= KAFKA_CTL=
+    return 0
+}
+
+stack_kafka_topics() {   # stack_kafka_topics PREFIX
+    case $KAFKA_KIND in
+        real)
+            # create-topics checks them with kcat -L at once, and a broker
+            # can answer that before its metadata has the new topics ("has
+            # 'no' partitions"): it is repeatable (--if-not-exists), so again.
+            local try
+            for try in 1 2 3; do
+                "$STACK_KAFKA_BROKER" create-topics "$KAFKA_DIR" "${KAFKA_BOOT##*:}" "$1" \
+                    >>"$KAFKA_DIR/kafka-broker.log" 2>&1 && return 0
+                sleep 1
+            done
+            echo "stack: creating the topics $1.* failed 3 times; end of $KAFKA_DIR/kafka-broker.log:" >&2
+            _stack_log_tail "$KAFKA_DIR/kafka-broker.log" >&2
+            return 1 ;;
+        mock)
+            [ "$1" = "$KAFKA_MOCK_PREFIX" ] && return 0
+            echo "stack: kafka-mock has the topics $KAFKA_MOCK_PREFIX.* only (start it with KAFKA_TOPIC_PREFIX=$1)" >&2
+            return 1 ;;
+        *) echo "stack: no broker started" >&2; return 1 ;;
+    esac
+}
+
+stack_kafka() {   # stack_kafka kill9|restart|pause|resume|status
+    if [ "$KAFKA_KIND" != real ]; then
+        echo "stack: stack_kafka $1 needs the real broker (the mock takes kafka_ctl)" >&2
+        return 1
+    fi
+    if [ "$1" = status ]; then "$STACK_KAFKA_BROKER" status "$KAFKA_DIR"; return; fi
+    "$STACK_KAFKA_BROKER" "$1" "$KAFKA_DIR" >>"$KAFKA_DIR/kafka-broker.log" 2>&1 || {
+        echo "stack: kafka-broker $1 failed; end of $KAFKA_DIR/kafka-broker.log:" >&2
+        _stack_log_tail "$KAFKA_DIR/kafka-broker.log" >&2
+        return 1
+    }
+    [ "$1" != restart ] || KAFKA_PID=$(cat "$KAFKA_DIR/broker.pid" 2>/dev/null)
+}
+
+stack_kafka_read() {   # stack_kafka_read TOPIC FORMAT [ISOLATION]
+    timeout "${KAFKA_READ_TIMEOUT:-60}" kcat -b "$KAFKA_BOOT" -C -X "isolation.level=${3:-read_committed}" \
+        -t "$1" -e -q -f "$2" 2>>"${KAFKA_DIR:-/tmp}/kcat.err"
 }
 
 kafka_ctl() { "$BUILD_DIR/kafka-mock" ctl "$KAFKA_CTL" "$@" >/dev/null; }
