@@ -6,7 +6,7 @@
 #                        (VERIFY_KAFKA=host:port also compares with the broker)
 #   make loadgen         build paymentd-loadgen
 #   make bench           load-tests/bench.sh: paymentd vs pgbench on a private
-#                        durable stack (about 3 minutes)
+#                        durable stack (about 8 minutes with 3 rounds)
 #   make fuzz            build the harnesses with clang and run each for
 #                        FUZZ_RUNS executions (FUZZ_SECONDS caps the time)
 

@@ -37,7 +37,9 @@ TEST_BINS += $(BUILD)/relay_unit $(BUILD)/kafka-mock
 
 relay: $(RELAY_BINS) $(BUILD)/kafka-mock
 
-REDPANDA_BROKERS ?= localhost:19092
+# make run's broker when its stack is up (.stack/env), else docker-compose's Redpanda.
+STACK_DIR ?= .stack
+REDPANDA_BROKERS ?= $(or $(shell sed -n 's/^REDPANDA_BROKERS=//p' $(STACK_DIR)/env 2>/dev/null),localhost:19092)
 KAFKA_TOPIC_PREFIX ?= payments
 
 run-outbox-processor: $(BUILD)/payment-relay
@@ -52,7 +54,9 @@ kafka-topics:
 # The relay publishes to existing topics (it reads their partition counts
 # first). The mock broker creates them itself; on a real Kafka/Redpanda:
 kafka-create-topics:
-	@if command -v rpk >/dev/null; then \
+	@if [ -f $(STACK_DIR)/kafka/broker.pid ] && kill -0 $$(cat $(STACK_DIR)/kafka/broker.pid) 2>/dev/null; then \
+		scripts/kafka-broker create-topics $(STACK_DIR)/kafka $(lastword $(subst :, ,$(REDPANDA_BROKERS))) $(KAFKA_TOPIC_PREFIX); \
+	elif command -v rpk >/dev/null; then \
 		for t in paymentauthorized paymentdeclined; do \
 			rpk topic create -X brokers=$(REDPANDA_BROKERS) $(KAFKA_TOPIC_PREFIX).$$t -p 3; done; \
 		rpk topic create -X brokers=$(REDPANDA_BROKERS) $(KAFKA_TOPIC_PREFIX).dlq -p 1; \
@@ -63,11 +67,11 @@ kafka-create-topics:
 	fi
 
 kafka-consume:
-	kcat -b $(REDPANDA_BROKERS) -C -t $(KAFKA_TOPIC_PREFIX).paymentauthorized \
+	kcat -b $(REDPANDA_BROKERS) -C -X isolation.level=read_committed -t $(KAFKA_TOPIC_PREFIX).paymentauthorized \
 		-t $(KAFKA_TOPIC_PREFIX).paymentdeclined -f '%t [%p] @%o key=%k %h\n%s\n\n' -e
 
 kafka-consume-dlq:
-	kcat -b $(REDPANDA_BROKERS) -C -t $(KAFKA_TOPIC_PREFIX).dlq -f '%t [%p] @%o %h\n%s\n\n' -e
+	kcat -b $(REDPANDA_BROKERS) -C -X isolation.level=read_committed -t $(KAFKA_TOPIC_PREFIX).dlq -f '%t [%p] @%o %h\n%s\n\n' -e
 
 outbox-logs:
 	@f=$${STACK_DIR:-.stack}/logs/relay.log; if test -f $$f; then tail -n 100 -f $$f; \
