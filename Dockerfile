@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Multi-stage build of paymentd on Debian 12: the same packages and the same
 # `make` as the local stack (scripts/install-deps), so what CI tests is what
 # the image runs.

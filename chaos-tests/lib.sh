@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # chaos-tests/lib.sh — shared helpers for the chaos scenarios.
 #
 # Each scenario runs against its own full stack (private Postgres, Redis,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # load-tests/bench.sh — `make bench`: paymentd against pgbench on one private,
 # durable stack, same accounts, same concurrency, same run.
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sample_consumer.c — an example consumer of paymentd's events: reads the
  * payment topics (and the DLQ), drops redeliveries by event_id, prints one
@@ -81,9 +82,16 @@ main(int argc, char **argv)
 			group = argv[++i];
 		else if (!strcmp(argv[i], "--from-beginning"))
 			from_beginning = 1;
-		else if (!strcmp(argv[i], "--idle-exit") && i + 1 < argc)
-			idle_exit = atoi(argv[++i]);
-		else {
+		else if (!strcmp(argv[i], "--idle-exit") && i + 1 < argc) {
+			int64_t v;
+
+			if (util_parse_i64(argv[++i], 0, 86400, &v) < 0) {
+				fprintf(stderr,
+				    "sample-consumer: --idle-exit: expected 0..86400 seconds\n");
+				return 2;
+			}
+			idle_exit = (int)v;
+		} else {
 			fprintf(stderr,
 			    "usage: sample-consumer [--group G] [--from-beginning] [--idle-exit S]\n");
 			return 2;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/lib/ports.sh — the one place that chooses the listening ports of the
 # tests (tests/run-all and its suites), the chaos tests (chaos-tests/), the
 # development stack (make run: scripts/dev-up, dev-down, stack) and the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/lib/stack.sh — starting, checking and stopping the processes of a
 # test stack: the private PostgreSQL and Redis (scripts/stack), paymentd
 # (or its test-hooks build), the outbox relay and a Kafka broker: the real

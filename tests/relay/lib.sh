@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/relay/lib.sh — shared by the tests/suites/3x-relay-* scripts.
 #
 # Contract: sourced by a suite after `set -uo pipefail`, with the harness's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * relay_unit.c — libcheck unit tests of the relay's pure parts and its
  * journal: journal open/lock/window/cursor/failure/DLQ records and their
@@ -111,9 +112,11 @@ START_TEST(journal_window_roundtrip_and_reload)
 	struct journal_offset start[2] = {
 		joff("payments.paymentauthorized", 2, 40), joff("payments.paymentdeclined", 0, 5),
 	}, *gs = NULL, *cur = NULL;
-	struct journal_dlq dlq[1] = { { 9, "33333333-3333-3333-3333-333333333333", "invalid event: x", 0 } };
+	struct journal_dlq dlq[1] = { { 9, "33333333-3333-3333-3333-333333333333",
+	    "invalid event: x", 0 } };
 	struct journal_offset next[2] = {
-		joff("payments.paymentauthorized", 2, 41), joff("payments.dlq", 0, 1),
+		joff("payments.paymentauthorized", 2, 41),
+		joff("payments.dlq", 0, 1),
 	};
 	struct journal_stats st;
 	size_t n, ns, nc;
@@ -125,7 +128,7 @@ START_TEST(journal_window_roundtrip_and_reload)
 	j = jopen();
 	ck_assert_int_eq(journal_stats(j, &st, err, sizeof(err)), 0);
 	ck_assert_int_eq(st.open_window, 3);
-	ck_assert_int_eq(st.synchronous, 2);	/* FULL: commits wait for fsync */
+	ck_assert_int_eq(st.synchronous, 2); /* FULL: commits wait for fsync */
 	ck_assert_int_eq(journal_window_load(j, &got, &n, &gs, &ns, err, sizeof(err)), 0);
 	ck_assert_uint_eq(n, 3);
 	ck_assert_uint_eq(ns, 2);
@@ -180,7 +183,8 @@ START_TEST(journal_failure_counts)
 
 	ck_assert_int_eq(journal_failures_of(j, 5, &c, err, sizeof(err)), 0);
 	ck_assert_int_eq(c, 0);
-	ck_assert_int_eq(journal_failure(j, 5, "e5", "Broker: Message size too large", &c, err, sizeof(err)), 0);
+	ck_assert_int_eq(
+	    journal_failure(j, 5, "e5", "Broker: Message size too large", &c, err, sizeof(err)), 0);
 	ck_assert_int_eq(c, 1);
 	ck_assert_int_eq(journal_failure(j, 5, "e5", "again", &c, err, sizeof(err)), 0);
 	ck_assert_int_eq(c, 2);
@@ -205,7 +209,9 @@ START_TEST(journal_write_failure_is_reported)
 	/* Another writer holds the database: the write cannot be made
 	 * durable, and the journal must say so instead of pretending. */
 	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_exec(db, "BEGIN IMMEDIATE; DELETE FROM meta WHERE 0", NULL, NULL, NULL), SQLITE_OK);
+	ck_assert_int_eq(
+	    sqlite3_exec(db, "BEGIN IMMEDIATE; DELETE FROM meta WHERE 0", NULL, NULL, NULL),
+	    SQLITE_OK);
 	ck_assert_int_eq(journal_window_begin(j, ev, 1, NULL, 0, err, sizeof(err)), -1);
 	ck_assert_msg(strstr(err, "locked") != NULL, "error: %s", err);
 	ck_assert_int_eq(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
@@ -223,17 +229,17 @@ END_TEST
 /* ---- envelope -------------------------------------------------------- */
 
 static const char *AUTH_PAYLOAD =
-	"{\"payment_id\": \"pay-1\", \"payer_account_id\": \"acc-payer-001\", "
-	"\"payee_account_id\": \"acc-payee-002\", \"amount_cents\": 250, \"currency\": \"USD\", "
-	"\"description\": \"coffee\", \"status\": \"AUTHORIZED\", \"error_code\": null, "
-	"\"error_message\": null, \"processed_at\": \"2026-11-26T22:00:00.123456Z\"}";
+    "{\"payment_id\": \"pay-1\", \"payer_account_id\": \"acc-payer-001\", "
+    "\"payee_account_id\": \"acc-payee-002\", \"amount_cents\": 250, \"currency\": \"USD\", "
+    "\"description\": \"coffee\", \"status\": \"AUTHORIZED\", \"error_code\": null, "
+    "\"error_message\": null, \"processed_at\": \"2026-11-26T22:00:00.123456Z\"}";
 
 static const char *DECL_PAYLOAD =
-	"{\"payment_id\": \"pay-2\", \"payer_account_id\": \"acc-payer-001\", "
-	"\"payee_account_id\": \"acc-payee-002\", \"amount_cents\": 0, \"currency\": \"USD\", "
-	"\"description\": \"\", \"status\": \"DECLINED\", \"error_code\": \"INVALID_AMOUNT\", "
-	"\"error_message\": \"amount_cents must be positive, got 0\", "
-	"\"processed_at\": \"2026-11-26T22:00:00Z\"}";
+    "{\"payment_id\": \"pay-2\", \"payer_account_id\": \"acc-payer-001\", "
+    "\"payee_account_id\": \"acc-payee-002\", \"amount_cents\": 0, \"currency\": \"USD\", "
+    "\"description\": \"\", \"status\": \"DECLINED\", \"error_code\": \"INVALID_AMOUNT\", "
+    "\"error_message\": \"amount_cents must be positive, got 0\", "
+    "\"processed_at\": \"2026-11-26T22:00:00Z\"}";
 
 static struct relay_row
 row(const char *type, const char *payload)
@@ -309,6 +315,19 @@ expect_poison(const char *type, const char *payload, const char *reason)
 	ck_assert_msg(strstr(why, reason) != NULL, "want '%s', got '%s'", reason, why);
 }
 
+/* Overwrites the first occurrence of from in buf with to (same length). */
+static void
+replace_in(char *buf, const char *from, const char *to)
+{
+	char *at = strstr(buf, from);
+	size_t i;
+
+	ck_assert_ptr_nonnull(at);
+	ck_assert_uint_eq(strlen(from), strlen(to));
+	for (i = 0; to[i] != '\0'; i++) /* in place: buf stays terminated */
+		at[i] = to[i];
+}
+
 START_TEST(envelope_poison)
 {
 	char buf[1024];
@@ -321,19 +340,20 @@ START_TEST(envelope_poison)
 	/* The payload must agree with the event type. */
 	expect_poison("PaymentDeclined", AUTH_PAYLOAD, "PaymentDeclined with status AUTHORIZED");
 	expect_poison("PaymentAuthorized", DECL_PAYLOAD, "PaymentAuthorized with status DECLINED");
-	snprintf(buf, sizeof(buf), "%.*s, \"extra\": 1}", (int)strlen(AUTH_PAYLOAD) - 1, AUTH_PAYLOAD);
+	snprintf(
+	    buf, sizeof(buf), "%.*s, \"extra\": 1}", (int)strlen(AUTH_PAYLOAD) - 1, AUTH_PAYLOAD);
 	expect_poison("PaymentAuthorized", buf, "unknown field extra");
 	snprintf(buf, sizeof(buf), "%s", AUTH_PAYLOAD);
-	memcpy(strstr(buf, "USD"), "usd", 3);
+	replace_in(buf, "USD", "usd");
 	expect_poison("PaymentAuthorized", buf, "three capital letters");
 	snprintf(buf, sizeof(buf), "%s", AUTH_PAYLOAD);
-	memcpy(strstr(buf, "2026-11-26T22"), "2026-11-26 22", 13);
+	replace_in(buf, "2026-11-26T22", "2026-11-26 22");
 	expect_poison("PaymentAuthorized", buf, "processed_at");
 	snprintf(buf, sizeof(buf), "%s", AUTH_PAYLOAD);
-	memcpy(strstr(buf, "250"), "\"2\"", 3);
+	replace_in(buf, "250", "\"2\"");
 	expect_poison("PaymentAuthorized", buf, "amount_cents must be an integer");
 	snprintf(buf, sizeof(buf), "%s", DECL_PAYLOAD);
-	memcpy(strstr(buf, "INVALID_AMOUNT"), "NOT_A_REAL_COD", 14);
+	replace_in(buf, "INVALID_AMOUNT", "NOT_A_REAL_COD");
 	expect_poison("PaymentDeclined", buf, "known error_code");
 }
 END_TEST
@@ -366,8 +386,10 @@ START_TEST(dlq_records)
 	ck_assert_ptr_nonnull(o);
 	ck_assert_int_eq(json_integer_value(json_object_get(o, "outbox_seq")), 42);
 	ck_assert_int_eq(json_integer_value(json_object_get(o, "retry_count")), 5);
-	ck_assert_str_eq(json_string_value(json_object_get(o, "failed_at")), "2026-11-26T23:00:00.000Z");
-	ck_assert_str_eq(json_string_value(json_object_get(o, "error")), "retries exhausted (5): x");
+	ck_assert_str_eq(
+	    json_string_value(json_object_get(o, "failed_at")), "2026-11-26T23:00:00.000Z");
+	ck_assert_str_eq(
+	    json_string_value(json_object_get(o, "error")), "retries exhausted (5): x");
 	e = json_object_get(o, "envelope");
 	ck_assert_str_eq(json_string_value(json_object_get(e, "event_id")), r.event_id);
 	ck_assert(json_is_object(json_object_get(e, "payload")));
@@ -379,17 +401,20 @@ START_TEST(dlq_records)
 	 * stays valid UTF-8 (jansson refuses anything else). */
 	big[0] = '"';
 	for (i = 1; i + 2 < 1500; i += 2)
-		memcpy(big + i, "\xc3\xa9", 2);	/* é */
+		memcpy(big + i, "\xc3\xa9", 2); /* é */
 	big[i] = '"';
 	big[i + 1] = '\0';
 	r = row("PaymentAuthorized", big);
-	rec = relay_dlq_record(&r, NULL, 0, "2026-11-26T23:00:00.000Z", "invalid event: payload is not a JSON object");
+	rec = relay_dlq_record(
+	    &r, NULL, 0, "2026-11-26T23:00:00.000Z", "invalid event: payload is not a JSON object");
 	ck_assert_ptr_nonnull(rec);
 	o = json_loads(rec, 0, NULL);
 	e = json_object_get(o, "envelope");
 	ck_assert_ptr_null(json_object_get(e, "payload"));
-	ck_assert_uint_le(strlen(json_string_value(json_object_get(e, "raw_payload"))), RELAY_RAW_PAYLOAD_MAX);
-	ck_assert_uint_ge(strlen(json_string_value(json_object_get(e, "raw_payload"))), RELAY_RAW_PAYLOAD_MAX - 3);
+	ck_assert_uint_le(
+	    strlen(json_string_value(json_object_get(e, "raw_payload"))), RELAY_RAW_PAYLOAD_MAX);
+	ck_assert_uint_ge(strlen(json_string_value(json_object_get(e, "raw_payload"))),
+	    RELAY_RAW_PAYLOAD_MAX - 3);
 	ck_assert_str_eq(json_string_value(json_object_get(e, "aggregate_id")), "pay-1");
 	json_decref(o);
 	free(rec);
@@ -400,7 +425,7 @@ START_TEST(utf8_and_datetime)
 {
 	ck_assert_uint_eq(relay_utf8_cut("abc", 10), 3);
 	ck_assert_uint_eq(relay_utf8_cut("abc", 2), 2);
-	ck_assert_uint_eq(relay_utf8_cut("a\xc3\xa9z", 2), 1);	/* not inside é */
+	ck_assert_uint_eq(relay_utf8_cut("a\xc3\xa9z", 2), 1); /* not inside é */
 	ck_assert_uint_eq(relay_utf8_cut("a\xc3\xa9z", 3), 3);
 	ck_assert(relay_is_datetime("2026-11-26T22:00:00Z"));
 	ck_assert(relay_is_datetime("2026-11-26T22:00:00.123456Z"));
@@ -424,7 +449,8 @@ START_TEST(backoff_bounds)
 	ck_assert_int_eq(relay_backoff_ms(20, 0.5, 30, 10000), 30000);
 	ck_assert_int_eq(relay_backoff_ms(1000, 0.5, 30, 0), 15000);
 	for (a = 0; a < 40; a++) {
-		int64_t lo = relay_backoff_ms(a, 0.1, 2, 0), hi = relay_backoff_ms(a, 0.1, 2, 10000);
+		int64_t lo = relay_backoff_ms(a, 0.1, 2, 0),
+		        hi = relay_backoff_ms(a, 0.1, 2, 10000);
 		int64_t mid = relay_backoff_ms(a, 0.1, 2, 5000);
 
 		ck_assert_int_le(hi, 2000);

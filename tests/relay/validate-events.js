@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // validate-events.js — validates messages really taken off the broker
 // against the JSON Schemas in schemas/ (ajv, draft 2020-12, strict mode,
 // formats checked).
