@@ -288,10 +288,13 @@ void __gcov_dump(void);
 #endif
 
 void
-util_exit_now(int code)
+util_exit_now(int code, int dump)
 {
 #ifdef PAYMENTD_COVERAGE
-	__gcov_dump();
+	if (dump)
+		__gcov_dump();
+#else
+	(void)dump;
 #endif
 	_exit(code);
 }

@@ -39,9 +39,10 @@ int util_random(void *buf, size_t n);
  * flag), SIGPIPE and SIGHUP ignored, SIGCHLD default, and the mask the
  * supervisor used for its signalfd cleared. */
 void util_child_signals(void (*on_term)(int));
-/* _exit(code), after writing gcov's counters in coverage builds (COV=1):
- * _exit skips the atexit handler that would. For sandboxed processes. */
-void util_exit_now(int code) __attribute__((noreturn));
+/* _exit(code); in coverage builds (COV=1) first writes gcov's counters,
+ * which _exit would skip, when dump is set: pass 0 from a process under its
+ * seccomp filter (the write would need open(2), which kills it). */
+void util_exit_now(int code, int dump) __attribute__((noreturn));
 /* The canonical name of gRPC status code (0..16: "OK" .. "UNAUTHENTICATED"),
  * "UNKNOWN" for anything else. A table of strings: the supervisor's metrics
  * need it without linking grpc. */

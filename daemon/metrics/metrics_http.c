@@ -251,5 +251,5 @@ metrics_exporter_main(const struct config *cfg, struct metrics *shm, int listen_
 	free(e.body);
 	/* _exit: nothing is buffered, and atexit work (LeakSanitizer in SAN
 	 * builds) cannot run in a process that may no longer ptrace itself. */
-	util_exit_now(SUP_EXPORTER_EXIT_OK);
+	util_exit_now(SUP_EXPORTER_EXIT_OK, !cfg->sandbox);
 }

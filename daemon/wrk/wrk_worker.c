@@ -953,5 +953,5 @@ wrk_worker_run(const struct config *cfg, int ctl_fd, struct metrics *metrics)
 	    LF_I("exit_code", w.exit_code));
 	/* Skip grpc teardown: the process ends here and the kernel reclaims
 	 * everything; a slow grpc_shutdown would only delay the next worker. */
-	util_exit_now(w.exit_code);
+	util_exit_now(w.exit_code, !w.cfg->sandbox);
 }
