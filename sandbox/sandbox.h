@@ -39,6 +39,8 @@ enum sandbox_profile {
 				 * (never writes) files such as resolv.conf */
 	SANDBOX_LOGFWD,   /* log forwarder: copies a pipe to a file it
 				 * was given; read, write, exit, nothing else */
+	SANDBOX_KEYHOLDER, /* key-holder: signs for workers over channels it
+				 * is handed; no sockets, no files */
 };
 
 struct sandbox_opts {
@@ -53,6 +55,10 @@ struct sandbox_opts {
 	 * building the allowlist only — never in production. */
 	int debug;
 	int max_fds; /* RLIMIT_NOFILE; <= 0 keeps the current one */
+	/* RLIMIT_AS in MiB; <= 0 keeps the current one. Not set under
+	 * AddressSanitizer, whose shadow memory needs terabytes of address
+	 * space. */
+	int max_as_mb;
 };
 
 int sandbox_resolve(const char *user, struct sandbox_ids *ids, char *err, size_t errlen);

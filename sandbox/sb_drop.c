@@ -427,6 +427,11 @@ sandbox_drop(const struct sandbox_ids *ids, const struct sandbox_opts *o, char *
 	if (o->max_fds > 0 &&
 	    set_limit(RLIMIT_NOFILE, (rlim_t)o->max_fds, "RLIMIT_NOFILE", err, errlen) < 0)
 		goto out;
+#if !defined(__SANITIZE_ADDRESS__)
+	if (o->max_as_mb > 0 && set_limit(RLIMIT_AS, (rlim_t)o->max_as_mb * 1024 * 1024,
+	                            "RLIMIT_AS", err, errlen) < 0)
+		goto out;
+#endif
 	/* RLIMIT_NPROC is deliberately left alone: it counts threads, and
 	 * grpc starts threads on demand. The filter forbids forks instead. */
 

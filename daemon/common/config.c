@@ -45,7 +45,7 @@ static const struct cvar vars[] = {
 	S("REDPANDA_BROKERS", brokers, "localhost:19092",
 	    "Kafka/Redpanda bootstrap servers, comma separated"),
 	S("GRPC_HOST", grpc_host, "0.0.0.0", "Address the supervisor listens on"),
-	I("GRPC_PORT", grpc_port, "50051", 1, 65535, "gRPC (HTTP/2 cleartext) port"),
+	I("GRPC_PORT", grpc_port, "50051", 1, 65535, "gRPC port (HTTP/2 over TLS, or cleartext with TLS=off)"),
 	I("MAX_WORKERS", max_workers, "64", 1, 4096,
 	    "Concurrent connections (one worker process each); more wait in the backlog"),
 	I("WORKER_POOL_SIZE", worker_pool_size, "4", 0, 4096,
@@ -58,6 +58,37 @@ static const struct cvar vars[] = {
 	    "How long in-flight RPCs may run after SIGTERM"),
 	I("MAX_CONCURRENT_STREAMS", max_concurrent_streams, "100", 1, 10000,
 	    "HTTP/2 streams per connection"),
+	B("TLS", tls, "on",
+	    "TLS on the gRPC port; off (cleartext) only on loopback unless ALLOW_INSECURE=on"),
+	S("TLS_CERT_FILE", tls_cert_file, "",
+	    "Server certificate chain (PEM, leaf first; RSA or ECDSA); re-read on SIGHUP"),
+	S("TLS_KEY_FILE", tls_key_file, "",
+	    "Server private key (PEM); read only by the key-holder process, never by a worker"),
+	S("TLS_CLIENT_CA_FILE", tls_client_ca_file, "",
+	    "CA bundle (PEM) client certificates must chain to (mTLS)"),
+	S("TLS_CLIENT_AUTH", tls_client_auth, "require",
+	    "Client certificates: none, request (verified if sent) or require (mTLS)"),
+	S("TLS_MIN_VERSION", tls_min_version, "1.2", "Lowest TLS version accepted: 1.2 or 1.3"),
+	B("ALLOW_INSECURE", allow_insecure, "off",
+	    "Allow TLS=off on a non-loopback GRPC_HOST (logged as a warning at every start)"),
+	I("MAX_HEADER_BYTES", max_header_bytes, "16384", 1024, 1048576,
+	    "Largest HTTP/2 header block a client may send (declared or actual); GOAWAY beyond"),
+	I("HANDSHAKE_TIMEOUT_SECONDS", handshake_timeout_s, "5", 1, 300,
+	    "Deadline for the TLS handshake and the HTTP/2 preface + SETTINGS of a connection"),
+	I("FIRST_RPC_TIMEOUT_SECONDS", first_rpc_timeout_s, "30", 1, 86400,
+	    "A connection that has not started an RPC this long after it opened is closed"),
+	I("STREAM_IDLE_TIMEOUT_SECONDS", stream_idle_timeout_s, "120", 1, 86400,
+	    "Health Watch and reflection streams without a message this long are closed"),
+	I("MAX_CONNECTIONS_PER_IP", max_connections_per_ip, "16", 0, 100000,
+	    "Connections (workers) one source address may hold at once (0: no cap)"),
+	I("CONNECTION_RATE_PER_IP", connection_rate_per_ip, "20", 0, 1000000,
+	    "New connections per second one source address may open, sustained (0: no limit)"),
+	I("CONNECTION_BURST_PER_IP", connection_burst_per_ip, "40", 1, 1000000,
+	    "Burst of new connections one source address may open above that rate"),
+	I("WORKER_MAX_MEMORY_MB", worker_max_memory_mb, "512", 0, 1048576,
+	    "Address-space limit of each worker (RLIMIT_AS; 0: none; ignored under ASan)"),
+	I("WORKER_CPU_BUDGET_SECONDS", worker_cpu_budget_s, "30", 0, 86400,
+	    "CPU seconds a worker may burn without completing an RPC before it is killed (0: off)"),
 	I("IDEMPOTENCY_KEY_TTL_SECONDS", idempotency_ttl_s, "86400", 1, 31536000,
 	    "How long an idempotency key is remembered"),
 	I("DB_RETRY_MAX", db_retry_max, "10", 0, 1000,
@@ -67,8 +98,8 @@ static const struct cvar vars[] = {
 	{ "LOG_FORMAT", C_FORMAT, offsetof(struct config, log_format), 0, "json", 0, 0,
 	    "json or console" },
 	I("METRICS_PORT", metrics_port, "9090", 0, 65535, "Prometheus /metrics port (0 disables)"),
-	S("METRICS_HOST", metrics_host, "",
-	    "Address /metrics listens on (empty: same as GRPC_HOST)"),
+	S("METRICS_HOST", metrics_host, "127.0.0.1",
+	    "Address both /metrics endpoints listen on (empty: same as GRPC_HOST)"),
 	S("PAYMENTD_USER", user, "paymentd", "Unprivileged user the workers and relay run as"),
 	S("PAYMENTD_CHROOT", chroot_dir, "/var/lib/paymentd/empty",
 	    "Empty directory workers chroot into"),
@@ -97,7 +128,7 @@ static const struct cvar vars[] = {
 	S("RELAY_JOURNAL_PATH", journal_path, "/var/lib/payment-relay/journal.db",
 	    "SQLite WAL journal of the relay"),
 	I("RELAY_METRICS_PORT", relay_metrics_port, "9091", 0, 65535,
-	    "payment-relay's own /metrics port (0 disables); binds METRICS_HOST, else GRPC_HOST"),
+	    "payment-relay's own /metrics port (0 disables); binds METRICS_HOST"),
 	S("MIGRATIONS_DIR", migrations_dir, PAYMENTD_MIGRATIONS_DIR,
 	    "Directory of NNNN_name.sql migrations"),
 };
@@ -354,6 +385,17 @@ cfg_load(struct config *c, char *err, size_t errlen)
 	if (c->worker_pool_size > c->max_workers) {
 		snprintf(err, errlen, "WORKER_POOL_SIZE: %d exceeds MAX_WORKERS (%d)",
 		    c->worker_pool_size, c->max_workers);
+		return -1;
+	}
+	if (strcmp(c->tls_client_auth, "none") != 0 && strcmp(c->tls_client_auth, "request") != 0 &&
+	    strcmp(c->tls_client_auth, "require") != 0) {
+		snprintf(err, errlen, "TLS_CLIENT_AUTH: invalid value \"%.32s\" (none, request or require)",
+		    c->tls_client_auth);
+		return -1;
+	}
+	if (strcmp(c->tls_min_version, "1.2") != 0 && strcmp(c->tls_min_version, "1.3") != 0) {
+		snprintf(err, errlen, "TLS_MIN_VERSION: invalid value \"%.32s\" (1.2 or 1.3)",
+		    c->tls_min_version);
 		return -1;
 	}
 	if (c->outbox_base_delay_s > c->outbox_max_delay_s) {

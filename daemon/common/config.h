@@ -28,6 +28,24 @@ struct config {
 	int worker_max_age_s;
 	int shutdown_grace_s;
 	int max_concurrent_streams;
+	/* Transport security (issue: TLS/mTLS, front door). */
+	int tls;                 /* 1: TLS on the gRPC port */
+	char tls_cert_file[256]; /* PEM chain, leaf first */
+	char tls_key_file[256];  /* PEM private key: read by the key-holder only */
+	char tls_client_ca_file[256];
+	char tls_client_auth[16]; /* none | request | require */
+	char tls_min_version[8];  /* 1.2 | 1.3 */
+	int allow_insecure;       /* cleartext on a non-loopback address */
+	/* Front door: what a client can hold before it sends an RPC. */
+	int max_header_bytes;
+	int handshake_timeout_s;
+	int first_rpc_timeout_s;
+	int stream_idle_timeout_s;
+	int max_connections_per_ip;
+	int connection_rate_per_ip;
+	int connection_burst_per_ip;
+	int worker_max_memory_mb;
+	int worker_cpu_budget_s;
 	/* Payments. */
 	int idempotency_ttl_s;
 	int db_retry_max;

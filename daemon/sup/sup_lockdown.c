@@ -32,6 +32,9 @@ sup_lockdown_enter(const struct config *cfg, enum sandbox_profile profile, const
 	o.chroot_dir = chroot_dir;
 	o.debug = cfg->sandbox_debug;
 	o.max_fds = max_fds;
+	/* The memory bound of a worker: one hostile connection must not take
+	 * the host's memory with it (sup_proto.h, WORKER_MAX_MEMORY_MB). */
+	o.max_as_mb = profile == SANDBOX_WORKER ? cfg->worker_max_memory_mb : 0;
 	if (sandbox_resolve(cfg->user, &ids, err, sizeof(err)) < 0 ||
 	    sandbox_enter(&ids, &o, err, sizeof(err)) < 0) {
 		snprintf(msg, sizeof(msg), "%s: sandbox setup failed; refusing to serve", who);

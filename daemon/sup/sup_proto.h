@@ -21,6 +21,14 @@
  *   3   SUP_FD_CTL         control channel: AF_UNIX SOCK_STREAM socketpair
  *   4   SUP_FD_METRICS     memfd of the shared metrics region (metrics.h)
  *   5   SUP_FD_CONFIG      memfd holding a struct sup_config_blob
+ *   6   SUP_FD_TLS         TLS=on only: sealed memfd, struct sup_tls_blob
+ *                          (certificate chain, client CA bundle, session
+ *                          ticket keys) — public material only
+ *   7   SUP_FD_KEY         TLS=on only: this worker's own channel to the
+ *                          key-holder (AF_UNIX SOCK_SEQPACKET), which makes
+ *                          the one private-key signature of its handshake
+ *   8   SUP_FD_STATUS      memfd of this worker's struct sup_status page,
+ *                          written by the worker, read by the supervisor
  *   argv = { "paymentd-worker", NULL }; the environment is the supervisor's.
  * Nothing else is open (the child closes every other descriptor).
  *
@@ -32,6 +40,9 @@
  *   'B' SUP_MSG_BUSY   took its client fd, before reading a byte of it; until
  *                      then the supervisor keeps its own copy and hands the
  *                      connection to another worker if this one dies
+ *   'P' SUP_MSG_POOLED the client closed (or was reclaimed) before sending a
+ *                      single byte: the worker has seen no client input and
+ *                      is idle in the pool again, exactly as after READY
  * Anything else is a protocol violation: the supervisor logs it and kills the
  * worker (SIGKILL, counted as reason "protocol").
  *
@@ -44,6 +55,22 @@
  *   "ipv4:10.0.0.7:5555"): a sandboxed worker may not call getpeername(2).
  * A frame with another first byte, no descriptor, more than one, or a longer
  * peer is rejected: the worker logs it and exits SUP_EXIT_IPC.
+ *
+ * Signals, supervisor -> worker:
+ *   SIGTERM  drain: GOAWAY, finish in-flight RPCs, exit SUP_EXIT_OK
+ *   SIGUSR1  reclaim (stress mode: every worker is taken and a new client
+ *            waits): sent only to a worker whose status page shows no RPC
+ *            in flight; it sends GOAWAY at once and exits without lingering
+ *            (or, if it has read no client byte yet, answers SUP_MSG_POOLED)
+ *   SIGKILL  protocol violation, or the CPU budget was burnt (see below)
+ *
+ * The status page (SUP_FD_STATUS) is one page per worker, shared: the worker
+ * stores, the supervisor only loads. It carries hints (a compromised worker
+ * can lie in it, and hurts only itself by doing so): RPCs in flight and
+ * completed, when the last one ended. The CPU budget is measured by the
+ * kernel (/proc/PID/stat), not by the worker: a worker whose CPU time grows
+ * by WORKER_CPU_BUDGET_SECONDS while its completed count stands still is
+ * killed (worker_exits_total{reason="cpu_budget"}).
  *
  * Exit codes of a worker (the supervisor's reap() is the only reader):
  *   code  name               meaning                          supervisor action
@@ -86,6 +113,10 @@
 #define SUP_FD_CTL               3
 #define SUP_FD_METRICS           4
 #define SUP_FD_CONFIG            5
+#define SUP_FD_TLS               6
+#define SUP_FD_KEY               7
+#define SUP_FD_STATUS            8
+#define SUP_FD_LAST              SUP_FD_STATUS
 #define SUP_WORKER_EXE           "paymentd-worker"
 #define SUP_WORKER_TESTHOOKS_EXE "paymentd-worker-testhooks"
 
@@ -93,6 +124,7 @@
 #define SUP_MSG_READY 'R'
 #define SUP_MSG_NODB  'D'
 #define SUP_MSG_BUSY  'B'
+#define SUP_MSG_POOLED 'P'
 /* Supervisor -> worker. */
 #define SUP_MSG_FD     'F'
 #define SUP_MSG_HANDED 'H'
@@ -130,6 +162,42 @@ struct sup_config_blob {
 	struct config cfg;
 };
 
+/* A worker's status page (SUP_FD_STATUS). Fields are written with relaxed
+ * atomic stores by the worker and read the same way by the supervisor. */
+#define SUP_STATUS_MAGIC 0x50445354u /* "PDST" */
+struct sup_status {
+	uint32_t magic;
+	uint32_t phase;         /* SUP_PHASE_* */
+	int64_t conn_start_ms;  /* CLOCK_MONOTONIC ms the client was taken */
+	int64_t last_rpc_ms;    /* last RPC start or end (monotonic ms) */
+	uint64_t rpcs_done;     /* RPCs completed on this connection */
+	int32_t inflight;       /* RPCs in flight (unary + reflection; not Watch) */
+	int32_t pad;
+};
+#define SUP_PHASE_POOL    0 /* waiting for a client */
+#define SUP_PHASE_FRONT   1 /* client taken, TLS / preface not done */
+#define SUP_PHASE_SERVING 2 /* HTTP/2 up, serving RPCs */
+#define SUP_PHASE_CLOSING 3 /* GOAWAY sent */
+
+/* The TLS material of a worker (SUP_FD_TLS): a header, then cert_len bytes
+ * of PEM certificate chain, then ca_len bytes of PEM CA bundle (0: none).
+ * Public material only; the private key stays with the key-holder. */
+#define SUP_TLS_MAGIC      "PDTLS001"
+#define SUP_TLS_TICKET_LEN 80 /* OpenSSL's SSL_CTX_set_tlsext_ticket_keys */
+#define SUP_TLS_MAX_PEM    (1u << 20)
+struct sup_tls_blob {
+	char magic[8];
+	uint32_t cert_len;
+	uint32_t ca_len;
+	uint64_t generation; /* bumps on every SIGHUP reload */
+	unsigned char ticket_keys[SUP_TLS_TICKET_LEN];
+};
+
+/* ---- key-holder channel (SUP_FD_KEY) -------------------------------
+ * (the key-holder's own section: its start, descriptors, the request and
+ * reply of a signature, its budget and exit codes) */
+/* ---- end of key-holder channel --------------------------------------- */
+
 /* 1 if b is a byte a worker may send, else 0. */
 int sup_proto_worker_byte_ok(char b);
 
@@ -140,6 +208,14 @@ int sup_proto_send_client(int ctl, int fd, const char *peer, int handed_on);
  * and *handed_on filled; 0 on end of file; -1 on a read error (errno);
  * -2 on a malformed frame (any descriptor that came with it is closed). */
 int sup_proto_recv_client(int ctl, int *fd, char peer[SUP_PEER_MAX], int *handed_on);
+
+/* Writes the TLS blob (header + cert + ca) into a new sealed memfd; returns
+ * it, or -1 with err. read: maps fd and returns malloc'd copies of the two
+ * PEM texts (NUL-terminated; *ca NULL when none) and the header. */
+int sup_proto_tls_fd(const struct sup_tls_blob *hdr, const char *cert, const char *ca,
+    char *err, size_t errlen);
+int sup_proto_tls_read(int fd, struct sup_tls_blob *hdr, char **cert, char **ca, char *err,
+    size_t errlen);
 
 /* Writes cfg into a new sealed memfd; returns it, or -1 with err. */
 int sup_proto_config_fd(const struct config *cfg, char *err, size_t errlen);

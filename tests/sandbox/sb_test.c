@@ -475,7 +475,7 @@ assert_unchanged(void)
 START_TEST(fail_closed)
 {
 	struct sandbox_ids ids, root_ids = { 0, 0, "root" };
-	struct sandbox_opts o = { SANDBOX_WORKER, NULL, 0, 64 };
+	struct sandbox_opts o = { SANDBOX_WORKER, NULL, 0, 64, 0 };
 	char err[512], dir[64] = "/tmp/sbtest-jail-XXXXXX", file[128];
 	int fd;
 
