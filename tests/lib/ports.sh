@@ -52,6 +52,10 @@
 #   +11 e2e, +12 e2e-metrics (27-operability-e2e)
 #   +13 exec-workers, +14 exec-workers-metrics (41-exec-workers)
 #   +15 ports-probe (11-ports)
+#   +16 front-door, +17 front-door-metrics (45-front-door)
+#   +18 tls, +19 tls-metrics (44-tls, 51-node-tls)
+#   +20 keyholder, +21 keyholder-metrics (46-keyholder)
+#   +22 scrape, +23 scrape-metrics, +24 scrape-relay-metrics (47-scrape)
 #   +100..+106 chaos-pg chaos-redis chaos-grpc chaos-metrics
 #       chaos-relay-metrics chaos-kafka chaos-kafka-controller: the short
 #       chaos run inside make test (tests/suites/80-chaos-short), so that it
@@ -72,7 +76,7 @@ PORTS_BLOCK=1000
 PORTS_POOL_OFFSET=500
 # name:offset for port_for and ports_list (the service ports come first).
 PORTS_NAMED="pg:0 redis:1 grpc:2 metrics:3 relay-metrics:4 kafka:5 kafka-controller:6
-drain:10 e2e:11 e2e-metrics:12 exec-workers:13 exec-workers-metrics:14 ports-probe:15
+drain:10 e2e:11 e2e-metrics:12 exec-workers:13 exec-workers-metrics:14 ports-probe:15 front-door:16 front-door-metrics:17 tls:18 tls-metrics:19 keyholder:20 keyholder-metrics:21 scrape:22 scrape-metrics:23 scrape-relay-metrics:24
 chaos-pg:100 chaos-redis:101 chaos-grpc:102 chaos-metrics:103 chaos-relay-metrics:104
 chaos-kafka:105 chaos-kafka-controller:106"
 
