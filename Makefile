@@ -20,12 +20,12 @@ BUILD       := build-cov
 SANFLAGS    := --coverage -DPAYMENTD_COVERAGE
 endif
 GEN         := $(BUILD)/gen
-PKGS        := grpc libprotobuf-c libcrypto libpq hiredis jansson libseccomp sqlite3 rdkafka libsystemd
+PKGS        := grpc libprotobuf-c libssl libcrypto libpq hiredis jansson libseccomp sqlite3 rdkafka libsystemd
 PKG_CFLAGS  := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 MIGRATIONS_INSTALL_DIR ?= $(PREFIX)/share/paymentd/migrations
-# paymentd-worker: the supervisor execs it from next to its own binary,
-# else from here.
+# paymentd-worker and paymentd-keyholder: the supervisor execs them from
+# next to its own binary, else from here.
 LIBEXEC_DIR ?= $(PREFIX)/libexec/paymentd
 
 # CFLAGS/LDFLAGS are the user's; the flags the code needs live in PD_CFLAGS.
@@ -75,9 +75,11 @@ all: deps-check
 -include sandbox/sandbox.mk
 -include wal/wal.mk
 include daemon/daemon.mk
+-include daemon/kh/kh.mk
 -include tests/tests.mk
 -include tests/rl_metrics.mk
 -include load-tests/load.mk
+-include tests/attack/attack.mk
 
 all: $(BINS)
 
@@ -210,7 +212,7 @@ install: all install-units
 		$(DESTDIR)$(PREFIX)/share/doc/paymentd
 	install -m 0755 $(INSTALL_BINS) $(DESTDIR)$(PREFIX)/bin/
 	install -d $(DESTDIR)$(LIBEXEC_DIR)
-	install -m 0755 $(BUILD)/paymentd-worker $(DESTDIR)$(LIBEXEC_DIR)/
+	install -m 0755 $(BUILD)/paymentd-worker $(BUILD)/paymentd-keyholder $(DESTDIR)$(LIBEXEC_DIR)/
 	install -m 0644 migrations/*.sql $(DESTDIR)$(MIGRATIONS_INSTALL_DIR)/
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/paymentd/
 

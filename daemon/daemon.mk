@@ -4,19 +4,25 @@
 #
 # Which folder links into which binary is the privilege map: paymentd gets
 # sup/, metrics/, rl/ (config check, peer names), ledger/migrate and
-# common/ — no grpc, no protobuf (`ldd build/paymentd` shows it);
+# common/ — no grpc, no protobuf, no libssl (`ldd build/paymentd` shows it);
+# front/front_h2guard only for the names of its verdicts (metrics labels:
+# the supervisor never feeds it a byte);
 # paymentd-worker gets wrk/, grpc/, ledger/, rl/, metrics/ and common/.
 
 SUP_SRC := daemon/sup/sup_main.c daemon/sup/sup_supervisor.c daemon/sup/sup_listen.c \
            daemon/sup/sup_spawn.c daemon/sup/sup_logfwd.c daemon/sup/sup_lockdown.c \
-           daemon/sup/sup_proto.c daemon/ledger/migrate.c daemon/rl/rl.c \
+           daemon/sup/sup_proto.c daemon/sup/sup_door.c daemon/sup/sup_tls.c \
+           daemon/sup/sup_pgcheck.c daemon/sup/sup_kh.c daemon/ledger/migrate.c daemon/rl/rl.c \
+           daemon/front/front_h2guard.c \
            daemon/metrics/metrics.c daemon/metrics/metrics_http.c daemon/common/http_min.c
 SUP_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(SUP_SRC))
 
 WRK_SRC := daemon/wrk/wrk_main.c daemon/wrk/wrk_worker.c daemon/wrk/wrk_rpc.c \
            daemon/wrk/wrk_health.c daemon/wrk/wrk_reflect.c daemon/grpc/grpc_util.c \
            daemon/ledger/ledger.c daemon/ledger/pay_validate.c daemon/rl/rl.c \
-           daemon/metrics/metrics.c daemon/sup/sup_lockdown.c daemon/sup/sup_proto.c
+           daemon/metrics/metrics.c daemon/sup/sup_lockdown.c daemon/sup/sup_proto.c \
+           daemon/wrk/wrk_front.c daemon/tls/tls_server.c daemon/tls/tls_remotekey.c \
+           daemon/front/front_h2guard.c
 WRK_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(WRK_SRC)) $(BUILD)/daemon/grpc/grpc_tune.o
 
 PAYMENTCTL_SRC := daemon/ctl/ctl_main.c daemon/ctl/gcli.c daemon/grpc/grpc_util.c

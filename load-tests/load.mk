@@ -10,7 +10,7 @@
 #   make fuzz            build the harnesses with clang and run each for
 #                        FUZZ_RUNS executions (FUZZ_SECONDS caps the time)
 
-LOADGEN_OBJ := $(BUILD)/load-tests/loadgen.o $(BUILD)/daemon/grpc/grpc_util.o $(BUILD)/daemon/grpc/grpc_tune.o
+LOADGEN_OBJ := $(BUILD)/load-tests/loadgen.o $(BUILD)/daemon/ctl/gcli.o $(BUILD)/daemon/grpc/grpc_util.o $(BUILD)/daemon/grpc/grpc_tune.o
 
 $(BUILD)/paymentd-loadgen: $(LOADGEN_OBJ) $(COMMON_OBJ) $(PROTO_OBJ)
 	@echo "  LD      $@"
@@ -45,7 +45,7 @@ FUZZ_CFLAGS   = -std=gnu11 -g -O1 -D_GNU_SOURCE -Wall -Wextra -Werror \
                 -I$(GEN) -Idaemon -I. $(shell pkg-config --cflags libprotobuf-c libcrypto 2>/dev/null) $(FUZZ_SAN)
 FUZZ_LIBS     = $(shell pkg-config --libs libprotobuf-c libcrypto 2>/dev/null)
 FUZZ_DIR     := $(BUILD)/fuzz
-FUZZ_HARNESSES := fuzz_authorize fuzz_env fuzz_reflect fuzz_getreq
+FUZZ_HARNESSES := fuzz_authorize fuzz_env fuzz_reflect fuzz_getreq fuzz_h2guard
 
 # Library sources each harness needs (besides its own file).
 FUZZ_LIB_fuzz_authorize := daemon/ledger/pay_validate.c daemon/common/util.c daemon/common/log.c daemon/common/utf8.c $(GEN)/payment/v1/payment.pb-c.c
@@ -55,6 +55,7 @@ FUZZ_LIB_fuzz_reflect   := daemon/wrk/wrk_reflect.c daemon/common/util.c daemon/
                            $(GEN)/google/protobuf/descriptor.pb-c.c
 FUZZ_LIB_fuzz_getreq    := daemon/ledger/pay_validate.c daemon/common/util.c daemon/common/log.c daemon/common/utf8.c $(GEN)/payment/v1/payment.pb-c.c \
                            $(GEN)/grpc/health/v1/health.pb-c.c
+FUZZ_LIB_fuzz_h2guard   := daemon/front/front_h2guard.c
 
 $(FUZZ_DIR)/obj/%.o: %.c $(PROTO_H)
 	@mkdir -p $(dir $@)

@@ -10,6 +10,8 @@
  *       [--accounts K | --setup-accounts K [--database-url URL]]
  *       [--account-prefix P] [--currency C] [--amount-max CENTS]
  *       [--timeout MS] [--label TEXT] [--json]
+ *       [--plaintext | [--tls-ca FILE] [--tls-cert FILE --tls-key FILE]
+ *        [--tls-server-name NAME]]
  *  - Each thread owns one completion queue, its share of the M HTTP/2
  *    connections (one channel each, never shared, so M workers serve them)
  *    and its share of the N call slots. Closed loop (default): every slot
@@ -25,10 +27,16 @@
  *    and tops each up from the equity account through authorize_payment,
  *    so the ledger stays balanced; re-running it is cheap and idempotent.
  *    Without accounts the seed accounts acc-payer-001/acc-payee-002 are used.
+ *  - Transport as paymentctl's (daemon/ctl/gcli.h): TLS by default, the
+ *    files from the flags or PAYMENTD_TLS_CA/_CERT/_KEY; cleartext with
+ *    --plaintext or PAYMENTD_PLAINTEXT=1 (the test stacks). The PEM files
+ *    are read once; every channel (newconn: every call) shares the
+ *    credentials, so each new connection pays the handshake, not file I/O.
  *  - Output: a text table, or one JSON object with --json. Exit status 0 if
  *    the run completed (errors are reported, not fatal), 1 if it could not
  *    run (connect/setup failure), 2 for usage errors.
  */
+#include "ctl/gcli.h"
 #include "grpc/grpc_util.h"
 #include "common/util.h"
 #include "payment/v1/payment.pb-c.h"
@@ -64,6 +72,7 @@ static const char *const scenario_names[] = { "uniform", "hot", "balance", "newc
 
 struct opts {
 	const char *target, *dburl, *prefix, *currency, *label;
+	struct gcli_transport tr;
 	enum scenario sc;
 	int concurrency, connections, threads, timeout_ms, json, setup;
 	long accounts;
@@ -253,23 +262,14 @@ account_name(char *buf, size_t len, long i)
 static grpc_channel *
 new_channel(void)
 {
-	grpc_channel_credentials *creds = grpc_insecure_credentials_create();
-	grpc_arg args[2];
-	grpc_channel_args ca = { 2, args };
-	grpc_channel *ch;
-
 	/* A private subchannel pool gives every channel its own TCP
-	 * connection (and so its own paymentd worker); retries off so each
-	 * measured call is exactly one attempt. */
-	args[0].type = GRPC_ARG_INTEGER;
-	args[0].key = (char *)GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL;
-	args[0].value.integer = 1;
-	args[1].type = GRPC_ARG_INTEGER;
-	args[1].key = (char *)GRPC_ARG_ENABLE_RETRIES;
-	args[1].value.integer = 0;
-	ch = grpc_channel_create(O.target, creds, &ca);
-	grpc_channel_credentials_release(creds);
-	return ch;
+	 * connection (and so its own paymentd worker); gcli turns retries
+	 * off, so each measured call is exactly one attempt. */
+	grpc_arg pool = { .type = GRPC_ARG_INTEGER,
+		.key = (char *)GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL,
+		.value.integer = 1 };
+
+	return gcli_channel_over(&O.tr, O.target, &pool, 1);
 }
 
 /* Connects ch eagerly and waits for READY, so connection setup is not
@@ -593,9 +593,13 @@ thread_main(void *arg)
 		t->reg_auth[i] = grpc_channel_register_call(t->ch[i], M_AUTHORIZE, NULL, NULL);
 		t->reg_bal[i] = grpc_channel_register_call(t->ch[i], M_BALANCE, NULL, NULL);
 		if (wait_ready(t->ch[i], t->cq, CONNECT_TIMEOUT_MS) < 0) {
-			snprintf(t->err, sizeof(t->err),
-			    "connection %d to %s not ready within %d ms", i, O.target,
-			    CONNECT_TIMEOUT_MS);
+			char how[384];
+
+			/* A refused TLS handshake looks like this too: say which. */
+			gcli_transport_describe(&O.tr, how, sizeof(how));
+			(void)util_fmt(t->err, sizeof(t->err),
+			    "connection %d to %s not ready within %d ms over %s", i, O.target,
+			    CONNECT_TIMEOUT_MS, how);
 			atomic_store(&setup_failed, 1);
 			break;
 		}
@@ -770,6 +774,7 @@ report(const struct stats *s, double window_s, const char *first_err)
 		json_object_set_new(o, "scenario", json_string(scenario_names[O.sc]));
 		json_object_set_new(o, "mode", json_string(O.rate > 0 ? "open" : "closed"));
 		json_object_set_new(o, "target", json_string(O.target));
+		json_object_set_new(o, "transport", json_string(O.tr.tls ? "tls" : "plaintext"));
 		json_object_set_new(o, "concurrency", json_integer(O.concurrency));
 		json_object_set_new(
 		    o, "connections", json_integer(O.sc == SC_NEWCONN ? 0 : O.connections));
@@ -825,8 +830,9 @@ report(const struct stats *s, double window_s, const char *first_err)
 		json_decref(o);
 		return;
 	}
-	printf("paymentd-loadgen  %s  scenario=%s  mode=%s  target=%s\n", O.label ? O.label : "",
-	    scenario_names[O.sc], O.rate > 0 ? "open" : "closed", O.target);
+	printf("paymentd-loadgen  %s  scenario=%s  mode=%s  target=%s  transport=%s\n",
+	    O.label ? O.label : "", scenario_names[O.sc], O.rate > 0 ? "open" : "closed", O.target,
+	    O.tr.tls ? "tls" : "plaintext");
 	printf("  %-14s %d outstanding, %d connections, %d threads, %ld accounts\n", "shape",
 	    O.concurrency, O.sc == SC_NEWCONN ? 0 : O.connections, O.threads, O.accounts);
 	if (O.rate > 0)
@@ -894,7 +900,13 @@ usage(void)
 	    "  --currency C              default USD\n"
 	    "  --amount-max CENTS        payment amounts are 1..CENTS (default 1000)\n"
 	    "  --label TEXT              name of this run in the report\n"
-	    "  --json                    one JSON object instead of the table\n");
+	    "  --json                    one JSON object instead of the table\n"
+	    "  --plaintext               cleartext (also PAYMENTD_PLAINTEXT=1); default TLS\n"
+	    "  --tls-ca FILE             PEM roots for the server (default $PAYMENTD_TLS_CA,\n"
+	    "                            else the system's)\n"
+	    "  --tls-cert FILE           client certificate for mutual TLS ($PAYMENTD_TLS_CERT)\n"
+	    "  --tls-key FILE            its private key ($PAYMENTD_TLS_KEY)\n"
+	    "  --tls-server-name NAME    name the server's certificate must carry\n");
 	exit(2);
 }
 
@@ -938,6 +950,11 @@ parse_args(int argc, char **argv)
 		{ "label", 1, NULL, 'l' },
 		{ "json", 0, NULL, 'j' },
 		{ "help", 0, NULL, 'h' },
+		{ "plaintext", 0, NULL, 'P' },
+		{ "tls-ca", 1, NULL, 'A' },
+		{ "tls-cert", 1, NULL, 'E' },
+		{ "tls-key", 1, NULL, 'Y' },
+		{ "tls-server-name", 1, NULL, 'N' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c, i;
@@ -987,6 +1004,11 @@ parse_args(int argc, char **argv)
 		case 'a': O.amount_max = (long long)num_arg("--amount-max", optarg, 1, 1e15); break;
 		case 'l': O.label = optarg; break;
 		case 'j': O.json = 1; break;
+		case 'P': O.tr.plaintext = 1; break;
+		case 'A': O.tr.ca_file = optarg; break;
+		case 'E': O.tr.cert_file = optarg; break;
+		case 'Y': O.tr.key_file = optarg; break;
+		case 'N': O.tr.server_name = optarg; break;
 		default: usage();
 		}
 	}
@@ -1057,13 +1079,21 @@ main(int argc, char **argv)
 	signal(SIGINT, on_int);
 	signal(SIGTERM, on_int);
 
-	if (O.setup && setup_accounts(err, sizeof(err)) < 0) {
-		fprintf(stderr, "paymentd-loadgen: %s\n", err);
-		return 1;
-	}
-
 	gu_tune_runtime(); /* before grpc_init: see daemon/grpc_tune.cc */
 	grpc_init();
+	/* Before the account setup: a bad TLS flag must not leave it half
+	 * done against the database. */
+	if (gcli_transport_setup(&O.tr, err, sizeof(err)) < 0) {
+		fprintf(stderr, "paymentd-loadgen: %s\n", err);
+		grpc_shutdown();
+		return 2;
+	}
+	if (O.setup && setup_accounts(err, sizeof(err)) < 0) {
+		fprintf(stderr, "paymentd-loadgen: %s\n", err);
+		gcli_transport_release(&O.tr);
+		grpc_shutdown();
+		return 1;
+	}
 	th = xcalloc((size_t)O.threads, sizeof(*th));
 	pthread_barrier_init(&start_barrier, NULL, (unsigned)O.threads + 1);
 	atomic_store(&tickets, O.requests);
@@ -1157,6 +1187,7 @@ out:
 	}
 	free(th);
 	pthread_barrier_destroy(&start_barrier);
+	gcli_transport_release(&O.tr);
 	grpc_shutdown();
 	return rc;
 }

@@ -32,12 +32,12 @@ struct sandbox_ids {
 };
 
 enum sandbox_profile {
-	SANDBOX_WORKER,   /* serves one client: no files, no new sockets */
-	SANDBOX_RELAY,    /* outbox relay: its journal files, broker sockets */
-	SANDBOX_EXPORTER, /* metrics HTTP: accepts on a socket it was given,
+	SANDBOX_WORKER,    /* serves one client: no files, no new sockets */
+	SANDBOX_RELAY,     /* outbox relay: its journal files, broker sockets */
+	SANDBOX_EXPORTER,  /* metrics HTTP: accepts on a socket it was given,
 				 * one Postgres connection per scrape, reads
 				 * (never writes) files such as resolv.conf */
-	SANDBOX_LOGFWD,   /* log forwarder: copies a pipe to a file it
+	SANDBOX_LOGFWD,    /* log forwarder: copies a pipe to a file it
 				 * was given; read, write, exit, nothing else */
 	SANDBOX_KEYHOLDER, /* key-holder: signs for workers over channels it
 				 * is handed; no sockets, no files */

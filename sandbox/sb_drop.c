@@ -321,7 +321,8 @@ sandbox_drop(const struct sandbox_ids *ids, const struct sandbox_opts *o, char *
 
 	if (ids == NULL || o == NULL ||
 	    (o->profile != SANDBOX_WORKER && o->profile != SANDBOX_RELAY &&
-	        o->profile != SANDBOX_EXPORTER && o->profile != SANDBOX_LOGFWD)) {
+	        o->profile != SANDBOX_EXPORTER && o->profile != SANDBOX_LOGFWD &&
+	        o->profile != SANDBOX_KEYHOLDER)) {
 		snprintf(err, errlen, "sandbox: bad arguments");
 		goto out;
 	}
@@ -336,14 +337,16 @@ sandbox_drop(const struct sandbox_ids *ids, const struct sandbox_opts *o, char *
 		goto out;
 	}
 	if (geteuid() == 0) {
-		if (o->profile == SANDBOX_WORKER && o->chroot_dir == NULL) {
+		if ((o->profile == SANDBOX_WORKER || o->profile == SANDBOX_KEYHOLDER) &&
+		    o->chroot_dir == NULL) {
 			snprintf(err, errlen, "sandbox: a worker needs its empty chroot directory");
 			goto out;
 		}
 		if (o->chroot_dir != NULL &&
 		    (jail = open_jail(o->chroot_dir,
-		         o->profile == SANDBOX_WORKER || o->profile == SANDBOX_LOGFWD, err,
-		         errlen)) < 0)
+		         o->profile == SANDBOX_WORKER || o->profile == SANDBOX_LOGFWD ||
+		             o->profile == SANDBOX_KEYHOLDER,
+		         err, errlen)) < 0)
 			goto out;
 		if (drop_bounding_set(err, errlen) < 0)
 			goto out;
@@ -374,8 +377,9 @@ sandbox_drop(const struct sandbox_ids *ids, const struct sandbox_opts *o, char *
 		/* Exec'd by sandbox_pre_exec(): already unprivileged, holding
 		 * CAP_SYS_CHROOT alone for this step; drop_capabilities()
 		 * below takes it away. */
-		if ((jail = open_jail(o->chroot_dir, o->profile == SANDBOX_WORKER, err, errlen)) <
-		    0)
+		if ((jail = open_jail(o->chroot_dir,
+		         o->profile == SANDBOX_WORKER || o->profile == SANDBOX_KEYHOLDER, err,
+		         errlen)) < 0)
 			goto out;
 		if (fchdir(jail) < 0 || chroot(".") < 0) {
 			snprintf(err, errlen, "chroot(%s): %s", o->chroot_dir, strerror(errno));
@@ -428,8 +432,8 @@ sandbox_drop(const struct sandbox_ids *ids, const struct sandbox_opts *o, char *
 	    set_limit(RLIMIT_NOFILE, (rlim_t)o->max_fds, "RLIMIT_NOFILE", err, errlen) < 0)
 		goto out;
 #if !defined(__SANITIZE_ADDRESS__)
-	if (o->max_as_mb > 0 && set_limit(RLIMIT_AS, (rlim_t)o->max_as_mb * 1024 * 1024,
-	                            "RLIMIT_AS", err, errlen) < 0)
+	if (o->max_as_mb > 0 &&
+	    set_limit(RLIMIT_AS, (rlim_t)o->max_as_mb * 1024 * 1024, "RLIMIT_AS", err, errlen) < 0)
 		goto out;
 #endif
 	/* RLIMIT_NPROC is deliberately left alone: it counts threads, and

@@ -7,8 +7,9 @@ CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
 # The unit tests: one file per module (tests/unit/unit.h), one main.
 UNIT_SRC := tests/unit/test_main.c tests/unit/test_config.c tests/unit/test_log.c \
             tests/unit/test_util.c tests/unit/test_utf8.c tests/unit/test_backoff.c \
-            tests/unit/test_sqlstate.c tests/unit/test_pay_validate.c tests/unit/test_sup_proto.c \
-            tests/unit/test_payment_proto.c tests/unit/test_testlib.c
+            tests/unit/test_sqlstate.c tests/unit/test_pay_validate.c tests/unit/test_sup_proto.c tests/unit/test_sup_door.c \
+            tests/unit/test_payment_proto.c tests/unit/test_testlib.c \
+            tests/unit/test_metrics.c tests/unit/test_http_min.c tests/unit/test_front_h2guard.c
 IT_SRC   := tests/integration/it_payments.c tests/integration/it_util.c
 # tests/lib/testlib.c: what every libcheck program shares (free ports,
 # processes, Postgres, the runner); also linked by tests/rl_metrics.mk,
@@ -18,7 +19,8 @@ TESTLIB_OBJ := $(BUILD)/tests/lib/testlib.o
 $(BUILD)/tests/%.o: ALL_CFLAGS += $(CHECK_CFLAGS)
 
 $(BUILD)/test_unit: $(patsubst %.c,$(BUILD)/%.o,$(UNIT_SRC)) $(TESTLIB_OBJ) $(BUILD)/daemon/ledger/pay_validate.o \
-		$(BUILD)/daemon/sup/sup_proto.o $(COMMON_OBJ) $(PROTO_OBJ)
+		$(BUILD)/daemon/sup/sup_proto.o $(BUILD)/daemon/sup/sup_door.o $(BUILD)/daemon/metrics/metrics.o $(BUILD)/daemon/common/http_min.o \
+		$(BUILD)/daemon/front/front_h2guard.o $(COMMON_OBJ) $(PROTO_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
 

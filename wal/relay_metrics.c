@@ -2,11 +2,13 @@
 /*
  * relay_metrics.c — GET /metrics for payment-relay (see relay_metrics.h).
  *
- * One thread accepts scrapes and answers them through http_min.c from a
- * snapshot the main loop publishes; it never touches Postgres, Kafka or the
- * journal. The counters are the relay's own view (what it published,
- * dead-lettered and recovered since it started); paymentd's exporter shows
- * the outbox table's view (totals across relay restarts).
+ * One thread serves scrapes through http_min.c (every connection side by
+ * side from one poll() loop, each with its own deadline, so idle sockets
+ * cannot hold a scrape back) from a snapshot the main loop publishes; it
+ * never touches Postgres, Kafka or the journal. The counters are the
+ * relay's own view (what it published, dead-lettered and recovered since
+ * it started); paymentd's exporter shows the outbox table's view (totals
+ * across relay restarts).
  */
 #include "relay_metrics.h"
 #include "common/http_min.h"
@@ -25,13 +27,16 @@
 #include <sys/socket.h>
 
 #define RENDER_MAX 4096
+/* A burst of connects (a scrape behind many idle sockets) must not
+ * overflow the accept queue: a dropped SYN costs the client a second. */
+#define LISTEN_BACKLOG 128
 
 /* The main loop's last published numbers; the mutex is only ever held for
  * a struct copy, so neither side waits on the other's work. */
 static pthread_mutex_t M_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct relay_metrics_snapshot M = { 0, 0, 0, 0, 0, -1, 0, 0 };
 
-static int listen_fd = -1;
+static struct http_min_server *server;
 
 int
 relay_metrics_listen(const char *host, int port, char *err, size_t errlen)
@@ -41,7 +46,7 @@ relay_metrics_listen(const char *host, int port, char *err, size_t errlen)
 			err[0] = '\0';
 		return -1;
 	}
-	return util_tcp_listen(host, port, 16, "RELAY_METRICS_PORT", err, errlen);
+	return util_tcp_listen(host, port, LISTEN_BACKLOG, "RELAY_METRICS_PORT", err, errlen);
 }
 
 void
@@ -129,6 +134,9 @@ struct render_buf {
 	char buf[RENDER_MAX];
 };
 
+/* Used by the serving thread only. */
+static struct render_buf render_space;
+
 static int
 render_cb(void *arg, const char **body, size_t *len)
 {
@@ -146,24 +154,10 @@ render_cb(void *arg, const char **body, size_t *len)
 static void *
 serve(void *arg)
 {
-	static struct render_buf rb;
-
 	(void)arg;
-	for (;;) {
-		struct pollfd p = { listen_fd, POLLIN, 0 };
-		int fd;
-
-		if (poll(&p, 1, -1) <= 0)
-			continue;
-		fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-			    errno != ECONNABORTED)
-				poll(NULL, 0, 100); /* e.g. EMFILE: do not spin */
-			continue;
-		}
-		http_serve_one(fd, render_cb, &rb);
-	}
+	for (;;)
+		if (http_min_serve(server, -1) < 0 && errno != EINTR)
+			poll(NULL, 0, 100); /* do not spin */
 	return NULL;
 }
 
@@ -178,7 +172,11 @@ relay_metrics_start(int fd, char *err, size_t errlen)
 		snprintf(err, errlen, "RELAY_METRICS_PORT: %s", strerror(errno));
 		return -1;
 	}
-	listen_fd = fd;
+	server = http_min_server_new(fd, render_cb, &render_space);
+	if (server == NULL) {
+		snprintf(err, errlen, "RELAY_METRICS_PORT: %s", strerror(errno));
+		return -1;
+	}
 	/* Signals stay with the main loop, which owns shutdown. */
 	sigemptyset(&block);
 	sigaddset(&block, SIGTERM);

@@ -5,7 +5,8 @@
  * Contract: relay_metrics_listen() binds the port (call it before the
  * privilege drop; a port of 0 disables it and returns -1 with no error).
  * relay_metrics_start() starts the one serving thread (after the drop,
- * before the seccomp filter, which TSYNC then applies to it too); SIGTERM
+ * before the seccomp filter, which TSYNC then applies to it too), which
+ * serves any number of scrapes side by side (http_min.h); SIGTERM
  * and SIGINT stay blocked there so the main loop keeps receiving them. The
  * main loop publishes its counters with relay_metrics_update(); the thread
  * only reads a copy of them, so a scrape never waits for a window, a broker

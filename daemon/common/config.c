@@ -45,7 +45,8 @@ static const struct cvar vars[] = {
 	S("REDPANDA_BROKERS", brokers, "localhost:19092",
 	    "Kafka/Redpanda bootstrap servers, comma separated"),
 	S("GRPC_HOST", grpc_host, "0.0.0.0", "Address the supervisor listens on"),
-	I("GRPC_PORT", grpc_port, "50051", 1, 65535, "gRPC port (HTTP/2 over TLS, or cleartext with TLS=off)"),
+	I("GRPC_PORT", grpc_port, "50051", 1, 65535,
+	    "gRPC port (HTTP/2 over TLS, or cleartext with TLS=off)"),
 	I("MAX_WORKERS", max_workers, "64", 1, 4096,
 	    "Concurrent connections (one worker process each); more wait in the backlog"),
 	I("WORKER_POOL_SIZE", worker_pool_size, "4", 0, 4096,
@@ -89,6 +90,8 @@ static const struct cvar vars[] = {
 	    "Address-space limit of each worker (RLIMIT_AS; 0: none; ignored under ASan)"),
 	I("WORKER_CPU_BUDGET_SECONDS", worker_cpu_budget_s, "30", 0, 86400,
 	    "CPU seconds a worker may burn without completing an RPC before it is killed (0: off)"),
+	I("ABUSE_PENALTY_SECONDS", abuse_penalty_s, "10", 0, 86400,
+	    "An address whose connection the HTTP/2 frame guard cut off is refused this long"),
 	I("IDEMPOTENCY_KEY_TTL_SECONDS", idempotency_ttl_s, "86400", 1, 31536000,
 	    "How long an idempotency key is remembered"),
 	I("DB_RETRY_MAX", db_retry_max, "10", 0, 1000,
@@ -389,7 +392,8 @@ cfg_load(struct config *c, char *err, size_t errlen)
 	}
 	if (strcmp(c->tls_client_auth, "none") != 0 && strcmp(c->tls_client_auth, "request") != 0 &&
 	    strcmp(c->tls_client_auth, "require") != 0) {
-		snprintf(err, errlen, "TLS_CLIENT_AUTH: invalid value \"%.32s\" (none, request or require)",
+		snprintf(err, errlen,
+		    "TLS_CLIENT_AUTH: invalid value \"%.32s\" (none, request or require)",
 		    c->tls_client_auth);
 		return -1;
 	}

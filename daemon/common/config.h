@@ -46,6 +46,7 @@ struct config {
 	int connection_burst_per_ip;
 	int worker_max_memory_mb;
 	int worker_cpu_budget_s;
+	int abuse_penalty_s;
 	/* Payments. */
 	int idempotency_ttl_s;
 	int db_retry_max;

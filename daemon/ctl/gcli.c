@@ -1,16 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * gcli.c — blocking unary client calls (gcli.h).
+ * gcli.c — blocking unary client calls and the cleartext / TLS transport
+ * they go over (gcli.h).
  */
 #include "gcli.h"
 #include "grpc/grpc_util.h"
 #include "common/util.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
+
+#define PEM_MAX  (1 << 20) /* far above any certificate chain or key */
+#define ARGS_MAX 8
 
 void
 gcli_global_init(void)
@@ -18,24 +24,212 @@ gcli_global_init(void)
 	grpc_init();
 }
 
-grpc_channel *
-gcli_channel(const char *target, int fresh_connection)
+/*
+ * Reads the PEM file path whole into a NUL-terminated malloc'd *out (*len
+ * bytes); what names the setting in messages. 0, or -1 with err set.
+ */
+static int
+read_pem(const char *what, const char *path, char **out, size_t *len, char *err, size_t errlen)
 {
-	grpc_channel_credentials *creds = grpc_insecure_credentials_create();
-	grpc_arg args[2];
-	grpc_channel_args ca = { 0, args };
-	grpc_channel *ch;
+	FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	size_t n = 0;
+	int rc = -1;
 
+	*out = NULL;
+	if (f == NULL) {
+		snprintf(err, errlen, "%s: cannot open %s: %s", what, path, strerror(errno));
+		goto out;
+	}
+	buf = xmalloc(PEM_MAX + 1);
+	n = fread(buf, 1, PEM_MAX + 1, f);
+	if (ferror(f)) {
+		snprintf(err, errlen, "%s: cannot read %s: %s", what, path, strerror(errno));
+		goto out;
+	}
+	if (n > PEM_MAX) {
+		snprintf(err, errlen, "%s: %s is larger than %d bytes", what, path, PEM_MAX);
+		goto out;
+	}
+	buf[n] = '\0';
+	/* grpc would only fail at the handshake, as UNAVAILABLE: say it now. */
+	if (strstr(buf, "-----BEGIN ") == NULL) {
+		snprintf(err, errlen, "%s: %s holds no PEM block", what, path);
+		goto out;
+	}
+	*out = buf;
+	*len = n;
+	buf = NULL;
+	rc = 0;
+out:
+	if (buf != NULL) {
+		explicit_bzero(buf, n); /* it may have been a private key */
+		free(buf);
+	}
+	if (f != NULL)
+		fclose(f);
+	return rc;
+}
+
+/* *value from the environment variable env when the flag left it unset;
+ * *origin names where it came from. An empty variable counts as unset. */
+static void
+from_env(const char **value, const char **origin, const char *env)
+{
+	const char *v = getenv(env);
+
+	if (*value == NULL && v != NULL && *v != '\0') {
+		*value = v;
+		*origin = env;
+	}
+}
+
+/* PAYMENTD_PLAINTEXT as a boolean in *on; -1 with err for other words. */
+static int
+env_plaintext(int *on, char *err, size_t errlen)
+{
+	static const char *const yes[] = { "1", "true", "yes", "on" };
+	static const char *const no[] = { "", "0", "false", "no", "off" };
+	const char *v = getenv("PAYMENTD_PLAINTEXT");
+	size_t i;
+
+	*on = 0;
+	if (v == NULL)
+		return 0;
+	for (i = 0; i < ARRAY_LEN(yes); i++)
+		if (strcasecmp(v, yes[i]) == 0) {
+			*on = 1;
+			return 0;
+		}
+	for (i = 0; i < ARRAY_LEN(no); i++)
+		if (strcasecmp(v, no[i]) == 0)
+			return 0;
+	snprintf(err, errlen, "PAYMENTD_PLAINTEXT: expected 1 or 0, got \"%s\"", v);
+	return -1;
+}
+
+int
+gcli_transport_setup(struct gcli_transport *t, char *err, size_t errlen)
+{
+	const char *o_ca = "--tls-ca", *o_cert = "--tls-cert", *o_key = "--tls-key";
+	grpc_ssl_pem_key_cert_pair pair = { NULL, NULL };
+	char *roots = NULL, *chain = NULL, *key = NULL;
+	size_t roots_len = 0, chain_len = 0, key_len = 0;
+	int env_plain = 0, rc = -1;
+
+	t->tls = 0;
+	t->creds = NULL;
+	if (t->plaintext) {
+		if (t->ca_file || t->cert_file || t->key_file || t->server_name) {
+			snprintf(err, errlen,
+			    "--plaintext excludes --tls-ca, --tls-cert, --tls-key and --tls-server-name");
+			goto out;
+		}
+		t->creds = grpc_insecure_credentials_create();
+		rc = 0;
+		goto out;
+	}
+	from_env(&t->ca_file, &o_ca, "PAYMENTD_TLS_CA");
+	from_env(&t->cert_file, &o_cert, "PAYMENTD_TLS_CERT");
+	from_env(&t->key_file, &o_key, "PAYMENTD_TLS_KEY");
+	if ((t->cert_file == NULL) != (t->key_file == NULL)) {
+		snprintf(err, errlen, "%s needs %s too (a client certificate goes with its key)",
+		    t->cert_file ? o_cert : o_key,
+		    t->cert_file ? "--tls-key or PAYMENTD_TLS_KEY"
+		                 : "--tls-cert or PAYMENTD_TLS_CERT");
+		goto out;
+	}
+	if (!t->ca_file && !t->cert_file && !t->server_name) {
+		if (env_plaintext(&env_plain, err, errlen) < 0)
+			goto out;
+		if (env_plain) {
+			t->creds = grpc_insecure_credentials_create();
+			rc = 0;
+			goto out;
+		}
+	}
+	if (t->ca_file && read_pem(o_ca, t->ca_file, &roots, &roots_len, err, errlen) < 0)
+		goto out;
+	if (t->cert_file) {
+		if (read_pem(o_cert, t->cert_file, &chain, &chain_len, err, errlen) < 0 ||
+		    read_pem(o_key, t->key_file, &key, &key_len, err, errlen) < 0)
+			goto out;
+		pair.cert_chain = chain;
+		pair.private_key = key;
+	}
+	/* NULL roots: grpc's defaults (GRPC_DEFAULT_SSL_ROOTS_FILE_PATH, else
+	 * its bundled or the system's); NULL verify options: full chain and
+	 * name verification. grpc copies the strings. */
+	t->creds = grpc_ssl_credentials_create(roots, chain ? &pair : NULL, NULL, NULL);
+	if (t->creds == NULL) {
+		snprintf(err, errlen, "grpc could not make TLS credentials from the given files");
+		goto out;
+	}
+	t->tls = 1;
+	rc = 0;
+out:
+	if (key != NULL) {
+		explicit_bzero(key, key_len);
+		free(key);
+	}
+	free(chain);
+	free(roots);
+	return rc;
+}
+
+void
+gcli_transport_release(struct gcli_transport *t)
+{
+	if (t->creds != NULL)
+		grpc_channel_credentials_release(t->creds);
+	t->creds = NULL;
+}
+
+void
+gcli_transport_describe(const struct gcli_transport *t, char *buf, size_t len)
+{
+	if (!t->tls) {
+		snprintf(buf, len, "plaintext");
+		return;
+	}
+	snprintf(buf, len, "TLS (roots %s%s%s%s%s)", t->ca_file ? t->ca_file : "grpc default",
+	    t->cert_file ? ", client certificate " : "", t->cert_file ? t->cert_file : "",
+	    t->server_name ? ", server name " : "", t->server_name ? t->server_name : "");
+}
+
+grpc_channel *
+gcli_channel_over(
+    const struct gcli_transport *t, const char *target, const grpc_arg *extra, size_t nextra)
+{
+	grpc_arg args[ARGS_MAX];
+	grpc_channel_args ca = { 0, args };
+
+	if (t->creds == NULL || nextra > ARGS_MAX - 2)
+		abort(); /* a caller bug: no transport set up, or too many args */
 	args[ca.num_args].type = GRPC_ARG_INTEGER;
 	args[ca.num_args].key = (char *)GRPC_ARG_ENABLE_RETRIES;
 	args[ca.num_args++].value.integer = 0;
-	if (fresh_connection) {
-		args[ca.num_args].type = GRPC_ARG_INTEGER;
-		args[ca.num_args].key = (char *)GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL;
-		args[ca.num_args++].value.integer = 1;
+	if (t->tls && t->server_name) {
+		args[ca.num_args].type = GRPC_ARG_STRING;
+		args[ca.num_args].key = (char *)GRPC_SSL_TARGET_NAME_OVERRIDE_ARG;
+		args[ca.num_args++].value.string = (char *)t->server_name;
 	}
-	ch = grpc_channel_create(target, creds, &ca);
-	grpc_channel_credentials_release(creds);
+	if (nextra > 0)
+		memcpy(&args[ca.num_args], extra, nextra * sizeof(*extra));
+	ca.num_args += nextra;
+	return grpc_channel_create(target, t->creds, &ca);
+}
+
+grpc_channel *
+gcli_channel(const char *target, int fresh_connection)
+{
+	struct gcli_transport t = { .creds = grpc_insecure_credentials_create() };
+	grpc_arg pool = { .type = GRPC_ARG_INTEGER,
+		.key = (char *)GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL,
+		.value.integer = 1 };
+	grpc_channel *ch = gcli_channel_over(&t, target, &pool, fresh_connection ? 1 : 0);
+
+	gcli_transport_release(&t);
 	return ch;
 }
 

@@ -91,7 +91,7 @@ static const char *const errcode_names[NERRCODES] = {
 /* The supervisor's exit_reason() strings; the last one takes the rest.
  * "rl_down": an idle pool worker whose Redis connection failed;
  * "protocol": killed for a byte sup_proto.h does not define. */
-#define NEXITS 12
+#define NEXITS 14
 static const char *const exit_names[NEXITS] = {
 	"ok",
 	"db_lost",
@@ -104,8 +104,40 @@ static const char *const exit_names[NEXITS] = {
 	"killed",
 	"protocol",
 	"crash",
+	"cpu_budget", /* killed: WORKER_CPU_BUDGET_SECONDS burnt without progress */
+	"reclaimed",  /* exited after SIGUSR1 (stress mode) */
 	"unknown_exit",
 };
+
+/* Indexed by enum metrics_close; the last slot takes anything else. */
+static const char *const close_names[] = {
+	"client_closed",
+	"empty",
+	"idle_timeout",
+	"max_age",
+	"sigterm",
+	"db_lost",
+	"db_down",
+	"handshake_timeout",
+	"tls_error",
+	"first_rpc_timeout",
+	"reclaimed",
+	"guard",
+	"per_ip_limit",
+	"accept_rate",
+	"no_worker",
+	"stream_idle",
+	"abuse_penalty",
+	"other",
+};
+_Static_assert(sizeof(close_names) / sizeof(close_names[0]) == METRICS_NCLOSE + 1,
+    "close_names[] must name every enum metrics_close, then \"other\"");
+
+/* The guard's label table (metrics_guard_labels), per process: a copy,
+ * so the caller's table may be a local array. */
+#define GUARD_LABEL_MAX 48
+static char guard_names[METRICS_GUARD_NREASONS][GUARD_LABEL_MAX];
+static int guard_nnames;
 
 struct hist {
 	uint64_t bucket[NBUCKETS + 1]; /* per bucket, not cumulative; last: +Inf */
@@ -123,8 +155,14 @@ struct metrics {
 	uint64_t accepted;
 	int64_t workers_active;
 	int64_t workers_idle;
-	uint64_t worker_starts;   /* fork to READY, completed */
-	uint64_t worker_start_us; /* their sum */
+	uint64_t worker_starts;                     /* fork to READY, completed */
+	uint64_t worker_start_us;                   /* their sum */
+	uint64_t closes[METRICS_NCLOSE + 1];        /* last: "other" */
+	uint64_t guard[METRICS_GUARD_NREASONS + 1]; /* last: out of range */
+	uint64_t streams_idle_closed;
+	uint64_t tls_handshakes[2]; /* [resumed] */
+	struct hist tls_handshake_dur;
+	uint64_t kh_signatures;
 };
 
 #define ADD(p, n)   __atomic_fetch_add((p), (n), __ATOMIC_RELAXED)
@@ -299,6 +337,78 @@ metrics_connection_accepted(struct metrics *m)
 		ADD(&m->accepted, 1);
 }
 
+void
+metrics_conn_closed(struct metrics *m, enum metrics_close why)
+{
+	if (m != NULL)
+		ADD(&m->closes[(unsigned)why < METRICS_NCLOSE ? (unsigned)why : METRICS_NCLOSE], 1);
+}
+
+enum metrics_close
+metrics_close_from_name(const char *name)
+{
+	int i;
+
+	for (i = 0; name != NULL && i < METRICS_NCLOSE; i++)
+		if (strcmp(name, close_names[i]) == 0)
+			return (enum metrics_close)i;
+	return METRICS_NCLOSE;
+}
+
+const char *
+metrics_close_name(enum metrics_close why)
+{
+	return close_names[(unsigned)why < METRICS_NCLOSE ? (unsigned)why : METRICS_NCLOSE];
+}
+
+void
+metrics_guard_labels(const char *const *names, int n)
+{
+	int i;
+
+	guard_nnames = 0;
+	if (names == NULL || n <= 0)
+		return;
+	if (n > METRICS_GUARD_NREASONS)
+		n = METRICS_GUARD_NREASONS;
+	for (i = 0; i < n; i++)
+		snprintf(guard_names[i], sizeof(guard_names[i]), "%s", names[i] ? names[i] : "");
+	guard_nnames = n;
+}
+
+void
+metrics_guard_abuse(struct metrics *m, int reason_index)
+{
+	if (m == NULL)
+		return;
+	if (reason_index < 0 || reason_index >= METRICS_GUARD_NREASONS)
+		reason_index = METRICS_GUARD_NREASONS;
+	ADD(&m->guard[reason_index], 1);
+}
+
+void
+metrics_stream_closed_idle(struct metrics *m)
+{
+	if (m != NULL)
+		ADD(&m->streams_idle_closed, 1);
+}
+
+void
+metrics_tls_handshake(struct metrics *m, int resumed, double seconds)
+{
+	if (m == NULL)
+		return;
+	ADD(&m->tls_handshakes[resumed ? 1 : 0], 1);
+	observe(&m->tls_handshake_dur, seconds);
+}
+
+void
+metrics_kh_signature(struct metrics *m)
+{
+	if (m != NULL)
+		ADD(&m->kh_signatures, 1);
+}
+
 /* ---- rendering ------------------------------------------------------- */
 
 struct out {
@@ -427,6 +537,52 @@ metrics_render(const struct metrics *m, char *buf, size_t len, const char *versi
 	header(&o, "connections_accepted_total", "counter",
 	    "Client connections accepted by the supervisor.");
 	put(&o, "connections_accepted_total %llu\n", (unsigned long long)LOAD(&m->accepted));
+
+	header(&o, "paymentd_connections_closed_total", "counter",
+	    "Client connections closed, by why they ended (supervisor or worker side).");
+	for (i = 0; i <= METRICS_NCLOSE; i++)
+		put(&o, "paymentd_connections_closed_total{reason=\"%s\"} %llu\n", close_names[i],
+		    (unsigned long long)LOAD(&m->closes[i]));
+
+	header(&o, "paymentd_h2_guard_violations_total", "counter",
+	    "Connections the HTTP/2 frame guard closed, by the rule they broke.");
+	{
+		uint64_t other = 0;
+
+		for (i = 0; i <= METRICS_GUARD_NREASONS; i++) {
+			uint64_t v = LOAD(&m->guard[i]);
+
+			if (i >= guard_nnames) {
+				other += v;
+				continue;
+			}
+			put(&o, "paymentd_h2_guard_violations_total{reason=\"");
+			put_label_value(&o, guard_names[i]);
+			put(&o, "\"} %llu\n", (unsigned long long)v);
+		}
+		put(&o, "paymentd_h2_guard_violations_total{reason=\"other\"} %llu\n",
+		    (unsigned long long)other);
+	}
+
+	header(&o, "paymentd_streams_idle_closed_total", "counter",
+	    "HTTP/2 streams reset after STREAM_IDLE_TIMEOUT_SECONDS without progress.");
+	put(&o, "paymentd_streams_idle_closed_total %llu\n",
+	    (unsigned long long)LOAD(&m->streams_idle_closed));
+
+	header(&o, "paymentd_tls_handshakes_total", "counter",
+	    "TLS handshakes completed on the gRPC port, by whether the session was resumed.");
+	put(&o, "paymentd_tls_handshakes_total{resumed=\"false\"} %llu\n",
+	    (unsigned long long)LOAD(&m->tls_handshakes[0]));
+	put(&o, "paymentd_tls_handshakes_total{resumed=\"true\"} %llu\n",
+	    (unsigned long long)LOAD(&m->tls_handshakes[1]));
+	header(&o, "paymentd_tls_handshake_seconds", "histogram",
+	    "Duration of the completed TLS handshakes on the gRPC port.");
+	put_hist(&o, "paymentd_tls_handshake_seconds", "", &m->tls_handshake_dur);
+
+	header(&o, "paymentd_keyholder_signatures_total", "counter",
+	    "Private-key signatures the key-holder made for worker handshakes.");
+	put(&o, "paymentd_keyholder_signatures_total %llu\n",
+	    (unsigned long long)LOAD(&m->kh_signatures));
 
 	header(&o, "paymentd_build_info", "gauge",
 	    "Always 1; the version label names the paymentd release.");

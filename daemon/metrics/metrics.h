@@ -78,11 +78,64 @@ void metrics_rpc(struct metrics *m, enum metrics_method mm, int grpc_code, doubl
 void metrics_payment(struct metrics *m, int status, int error_code, double seconds);
 void metrics_rate_limited(struct metrics *m, enum metrics_method mm);
 void metrics_rl_unavailable(struct metrics *m);
-/* reason: the supervisor's exit_reason() string ("ok", "db_lost", ...);
- * anything else counts as "unknown_exit". */
+/* reason: the supervisor's exit_reason() string ("ok", "db_lost", ...,
+ * "cpu_budget", "reclaimed"); anything else counts as "unknown_exit". */
 void metrics_worker_exit(struct metrics *m, const char *reason);
 void metrics_set_workers(struct metrics *m, int active, int idle);
 void metrics_connection_accepted(struct metrics *m);
+
+/* Why a client connection ended (worker or supervisor side):
+ * paymentd_connections_closed_total{reason=metrics_close_name(why)}. */
+enum metrics_close {
+	METRICS_CLOSE_CLIENT_CLOSED,     /* "client_closed": the client hung up */
+	METRICS_CLOSE_EMPTY,             /* "empty": closed before any byte (worker pooled again) */
+	METRICS_CLOSE_IDLE_TIMEOUT,      /* "idle_timeout" */
+	METRICS_CLOSE_MAX_AGE,           /* "max_age" */
+	METRICS_CLOSE_SIGTERM,           /* "sigterm": drained on shutdown */
+	METRICS_CLOSE_DB_LOST,           /* "db_lost" */
+	METRICS_CLOSE_DB_DOWN,           /* "db_down" */
+	METRICS_CLOSE_HANDSHAKE_TIMEOUT, /* "handshake_timeout" */
+	METRICS_CLOSE_TLS_ERROR,         /* "tls_error" */
+	METRICS_CLOSE_FIRST_RPC_TIMEOUT, /* "first_rpc_timeout" */
+	METRICS_CLOSE_RECLAIMED,         /* "reclaimed": SIGUSR1 in stress mode */
+	METRICS_CLOSE_GUARD,             /* "guard": HTTP/2 frame guard (detail: guard family) */
+	METRICS_CLOSE_PER_IP_LIMIT,      /* "per_ip_limit": MAX_CONNECTIONS_PER_IP */
+	METRICS_CLOSE_ACCEPT_RATE,       /* "accept_rate": CONNECTION_RATE_PER_IP bucket empty */
+	METRICS_CLOSE_NO_WORKER,         /* "no_worker": MAX_WORKERS taken, none reclaimable */
+	METRICS_CLOSE_STREAM_IDLE,       /* "stream_idle": closed for STREAM_IDLE_TIMEOUT_SECONDS */
+	METRICS_CLOSE_ABUSE_PENALTY,     /* "abuse_penalty": refused, address cut off for abuse */
+	METRICS_NCLOSE                   /* not a reason: counted as "other" */
+};
+void metrics_conn_closed(struct metrics *m, enum metrics_close why);
+/* Name <-> reason; an unknown name gives METRICS_NCLOSE, an out-of-range
+ * reason the name "other". */
+enum metrics_close metrics_close_from_name(const char *name);
+const char *metrics_close_name(enum metrics_close why);
+
+/*
+ * HTTP/2 frame guard verdicts: paymentd_h2_guard_violations_total{reason}.
+ * Workers count by index; the names live with the guard, which registers
+ * them once with metrics_guard_labels() in the process that renders (the
+ * supervisor, before it forks the exporter: the table is inherited). The
+ * names are copied (up to 47 bytes each; the caller's table may be a local
+ * array); n is capped at METRICS_GUARD_NREASONS; a later call replaces
+ * the table. Names must be distinct and not "other": an index outside
+ * 0..n-1 counts as "other", which is always rendered; unregistered, only
+ * "other" is.
+ */
+#define METRICS_GUARD_NREASONS 16
+void metrics_guard_labels(const char *const *names, int n);
+void metrics_guard_abuse(struct metrics *m, int reason_index);
+
+/* A stream reset for STREAM_IDLE_TIMEOUT_SECONDS without progress:
+ * paymentd_streams_idle_closed_total. */
+void metrics_stream_closed_idle(struct metrics *m);
+/* A completed TLS handshake, resumed or full, and its duration:
+ * paymentd_tls_handshakes_total{resumed="true|false"} and the histogram
+ * paymentd_tls_handshake_seconds. */
+void metrics_tls_handshake(struct metrics *m, int resumed, double seconds);
+/* One signature made by the key-holder: paymentd_keyholder_signatures_total. */
+void metrics_kh_signature(struct metrics *m);
 
 /*
  * Renders the text exposition format 0.0.4 into buf (always NUL-terminated
@@ -106,7 +159,8 @@ int metrics_listen(const char *host, int port, char *err, size_t errlen);
 /*
  * The exporter process: locks itself down (PAYMENTD_USER, seccomp profile
  * SANDBOX_EXPORTER, no chroot) unless SANDBOX=off, then serves GET
- * /metrics on listen_fd, one connection at a time, until SIGTERM (exit 0).
+ * /metrics on listen_fd, many connections side by side (http_min.h),
+ * until SIGTERM (exit 0).
  * Exits 77 if the sandbox cannot be entered (fail closed, like a worker)
  * and 70 on other setup failures. The outbox gauges come from its own
  * libpq connection to DATABASE_URL, (re)opened at scrape time.

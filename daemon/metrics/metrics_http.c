@@ -6,11 +6,11 @@
  * It is reachable by anyone who can reach METRICS_PORT, so it is locked
  * down like a worker (unprivileged user, seccomp profile SANDBOX_EXPORTER:
  * no exec, no fork, no file writes), holds only stdio and its listening
- * socket, maps the shared counters read-only, and bounds every request
- * in size (REQ_MAX) and in time (a total deadline, so a slow client cannot
- * hold the single-threaded loop for longer than IO_TIMEOUT_MS). One request
- * per connection (Connection: close) keeps the parser trivial; Prometheus
- * does not need keep-alive.
+ * socket, maps the shared counters read-only, and bounds every request in
+ * size and time. Connections are served side by side from one poll() loop
+ * (http_min.c), each with its own deadline, so idle or trickling sockets
+ * cannot hold a scrape back. One request per connection (Connection:
+ * close) keeps the parser trivial; Prometheus does not need keep-alive.
  */
 #include "metrics.h"
 #include "common/http_min.h"
@@ -33,7 +33,12 @@
 #include <sys/socket.h>
 #include <libpq-fe.h>
 
-#define EXPORTER_MAX_FDS 32
+/* stdio, the listening socket, libpq's socket (and the resolver's, while
+ * it connects), every connection http_min.c may hold, and some slack. */
+#define EXPORTER_MAX_FDS (HTTP_MIN_MAX_CONNS + 32)
+/* A burst of connects (a scrape behind many idle sockets) must not
+ * overflow the accept queue: a dropped SYN costs the client a second. */
+#define EXPORTER_BACKLOG 128
 
 static const char outbox_sql[] =
     "SELECT count(*) FILTER (WHERE published_at IS NULL), "
@@ -54,7 +59,7 @@ on_term(int sig)
 int
 metrics_listen(const char *host, int port, char *err, size_t errlen)
 {
-	return util_tcp_listen(host, port, 16, "METRICS_PORT", err, errlen);
+	return util_tcp_listen(host, port, EXPORTER_BACKLOG, "METRICS_PORT", err, errlen);
 }
 
 struct exporter {
@@ -194,6 +199,7 @@ void
 metrics_exporter_main(const struct config *cfg, struct metrics *shm, int listen_fd)
 {
 	struct exporter e;
+	struct http_min_server *srv;
 	pid_t parent = getppid();
 
 	memset(&e, 0, sizeof(e));
@@ -213,6 +219,11 @@ metrics_exporter_main(const struct config *cfg, struct metrics *shm, int listen_
 		exit(SUP_EXPORTER_EXIT_SOFTWARE);
 	}
 	e.body = xmalloc(METRICS_RENDER_MAX);
+	srv = http_min_server_new(listen_fd, exporter_render, &e);
+	if (srv == NULL) {
+		log_error("metrics exporter: out of memory");
+		exit(SUP_EXPORTER_EXIT_SOFTWARE);
+	}
 	if (metrics_protect_readonly(shm) < 0) {
 		log_error("metrics exporter: mprotect failed", LF_S("error", strerror(errno)));
 		exit(SUP_EXPORTER_EXIT_SOFTWARE);
@@ -228,24 +239,12 @@ metrics_exporter_main(const struct config *cfg, struct metrics *shm, int listen_
 	}
 	log_info("metrics exporter serving /metrics");
 
-	while (!got_term) {
-		struct pollfd p = { listen_fd, POLLIN, 0 };
-		int fd;
-
-		if (poll(&p, 1, 1000) <= 0)
-			continue;
-		fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-			    errno != ECONNABORTED) {
-				log_warn("metrics exporter: accept failed",
-				    LF_S("error", strerror(errno)));
-				poll(NULL, 0, 100); /* e.g. EMFILE: do not spin */
-			}
-			continue;
+	while (!got_term)
+		if (http_min_serve(srv, 1000) < 0 && errno != EINTR) {
+			log_warn("metrics exporter: poll failed", LF_S("error", strerror(errno)));
+			poll(NULL, 0, 100); /* do not spin */
 		}
-		http_serve_one(fd, exporter_render, &e);
-	}
+	http_min_server_free(srv);
 	if (e.pg)
 		PQfinish(e.pg);
 	free(e.body);

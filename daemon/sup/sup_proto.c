@@ -7,6 +7,8 @@
 #include "sup_proto.h"
 #include "common/version.h"
 
+#include <stdlib.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -19,7 +21,8 @@
 int
 sup_proto_worker_byte_ok(char b)
 {
-	return b == SUP_MSG_READY || b == SUP_MSG_NODB || b == SUP_MSG_BUSY;
+	return b == SUP_MSG_READY || b == SUP_MSG_NODB || b == SUP_MSG_BUSY ||
+	    b == SUP_MSG_POOLED || b == SUP_MSG_ABUSE;
 }
 
 int
@@ -167,5 +170,108 @@ sup_proto_config_read(int fd, struct config *cfg, char *err, size_t errlen)
 	*cfg = b.cfg;
 	rc = 0;
 out:
+	return rc;
+}
+
+/* Writes all of buf at the memfd's current offset. 0 or -1. */
+static int
+write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
+sup_proto_tls_fd(
+    const struct sup_tls_blob *hdr, const char *cert, const char *ca, char *err, size_t errlen)
+{
+	struct sup_tls_blob b = *hdr;
+	size_t cl = strlen(cert), al = ca != NULL ? strlen(ca) : 0;
+	int fd = -1, rc = -1;
+
+	if (cl == 0 || cl > SUP_TLS_MAX_PEM || al > SUP_TLS_MAX_PEM) {
+		snprintf(err, errlen, "TLS material: certificate %zu bytes, CA %zu bytes (1..%u)",
+		    cl, al, SUP_TLS_MAX_PEM);
+		goto out;
+	}
+	memcpy(b.magic, SUP_TLS_MAGIC, sizeof(b.magic));
+	b.cert_len = (uint32_t)cl;
+	b.ca_len = (uint32_t)al;
+	fd = memfd_create("paymentd-tls", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0) {
+		snprintf(err, errlen, "memfd_create: %s", strerror(errno));
+		goto out;
+	}
+	if (write_all(fd, &b, sizeof(b)) < 0 || write_all(fd, cert, cl) < 0 ||
+	    (al > 0 && write_all(fd, ca, al) < 0)) {
+		snprintf(err, errlen, "TLS memfd write: %s", strerror(errno));
+		goto out;
+	}
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+		snprintf(err, errlen, "TLS memfd seal: %s", strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (rc < 0 && fd >= 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* Reads len bytes at off into a new NUL-terminated buffer. */
+static char *
+read_text(int fd, off_t off, size_t len)
+{
+	char *p = malloc(len + 1);
+
+	if (p == NULL || pread(fd, p, len, off) != (ssize_t)len) {
+		free(p);
+		return NULL;
+	}
+	p[len] = '\0';
+	return p;
+}
+
+int
+sup_proto_tls_read(
+    int fd, struct sup_tls_blob *hdr, char **cert, char **ca, char *err, size_t errlen)
+{
+	ssize_t n;
+	int rc = -1;
+
+	*cert = *ca = NULL;
+	n = pread(fd, hdr, sizeof(*hdr), 0);
+	if (n != (ssize_t)sizeof(*hdr) ||
+	    memcmp(hdr->magic, SUP_TLS_MAGIC, sizeof(hdr->magic)) != 0 || hdr->cert_len == 0 ||
+	    hdr->cert_len > SUP_TLS_MAX_PEM || hdr->ca_len > SUP_TLS_MAX_PEM) {
+		snprintf(err, errlen, "TLS blob on fd %d: missing or malformed", fd);
+		goto out;
+	}
+	*cert = read_text(fd, (off_t)sizeof(*hdr), hdr->cert_len);
+	if (hdr->ca_len > 0)
+		*ca = read_text(fd, (off_t)(sizeof(*hdr) + hdr->cert_len), hdr->ca_len);
+	if (*cert == NULL || (hdr->ca_len > 0 && *ca == NULL)) {
+		snprintf(err, errlen, "TLS blob on fd %d: short read", fd);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (rc < 0) {
+		free(*cert);
+		free(*ca);
+		*cert = *ca = NULL;
+	}
 	return rc;
 }

@@ -43,6 +43,9 @@
  *   'P' SUP_MSG_POOLED the client closed (or was reclaimed) before sending a
  *                      single byte: the worker has seen no client input and
  *                      is idle in the pool again, exactly as after READY
+ *   'A' SUP_MSG_ABUSE  the frame guard cut its client off (GOAWAY
+ *                      ENHANCE_YOUR_CALM): the supervisor refuses that
+ *                      address for ABUSE_PENALTY_SECONDS (sup_door.c)
  * Anything else is a protocol violation: the supervisor logs it and kills the
  * worker (SIGKILL, counted as reason "protocol").
  *
@@ -121,10 +124,11 @@
 #define SUP_WORKER_TESTHOOKS_EXE "paymentd-worker-testhooks"
 
 /* Worker -> supervisor. */
-#define SUP_MSG_READY 'R'
-#define SUP_MSG_NODB  'D'
-#define SUP_MSG_BUSY  'B'
+#define SUP_MSG_READY  'R'
+#define SUP_MSG_NODB   'D'
+#define SUP_MSG_BUSY   'B'
 #define SUP_MSG_POOLED 'P'
+#define SUP_MSG_ABUSE  'A'
 /* Supervisor -> worker. */
 #define SUP_MSG_FD     'F'
 #define SUP_MSG_HANDED 'H'
@@ -167,11 +171,11 @@ struct sup_config_blob {
 #define SUP_STATUS_MAGIC 0x50445354u /* "PDST" */
 struct sup_status {
 	uint32_t magic;
-	uint32_t phase;         /* SUP_PHASE_* */
-	int64_t conn_start_ms;  /* CLOCK_MONOTONIC ms the client was taken */
-	int64_t last_rpc_ms;    /* last RPC start or end (monotonic ms) */
-	uint64_t rpcs_done;     /* RPCs completed on this connection */
-	int32_t inflight;       /* RPCs in flight (unary + reflection; not Watch) */
+	uint32_t phase;        /* SUP_PHASE_* */
+	int64_t conn_start_ms; /* CLOCK_MONOTONIC ms the client was taken */
+	int64_t last_rpc_ms;   /* last RPC start or end (monotonic ms) */
+	uint64_t rpcs_done;    /* RPCs completed on this connection */
+	int32_t inflight;      /* RPCs in flight (unary + reflection; not Watch) */
 	int32_t pad;
 };
 #define SUP_PHASE_POOL    0 /* waiting for a client */
@@ -195,7 +199,139 @@ struct sup_tls_blob {
 
 /* ---- key-holder channel (SUP_FD_KEY) -------------------------------
  * (the key-holder's own section: its start, descriptors, the request and
- * reply of a signature, its budget and exit codes) */
+ * reply of a signature, its budget and exit codes)
+ *
+ * The TLS private key never enters a worker (the OpenSSH monitor and
+ * relayd's "ca" process pattern): paymentd-keyholder (daemon/kh/) holds it
+ * and makes the one signature of each worker's handshake.
+ *
+ * Starting it (daemon/sup/sup_kh.c; TLS=on only). The supervisor (root)
+ * opens TLS_KEY_FILE and TLS_CERT_FILE (O_RDONLY | O_CLOEXEC) and keeps
+ * both open, so that a restarted key-holder gets the same key even if the
+ * file changed on disk (only SIGHUP picks up a new one). It forks; the child
+ * drops to PAYMENTD_USER keeping CAP_SYS_CHROOT alone (sandbox_pre_exec, as
+ * a worker) and execs paymentd-keyholder (beside paymentd, else in
+ * PAYMENTD_LIBEXEC_DIR) with
+ *
+ *   fd  name                 what
+ *   0   -                    /dev/null
+ *   1,2 -                    the supervisor's stdout/stderr (logs)
+ *   3   SUP_KH_FD_CTL        control: AF_UNIX SOCK_SEQPACKET to the supervisor
+ *   4   SUP_KH_FD_KEYFILE    TLS_KEY_FILE (read with pread from offset 0)
+ *   5   SUP_FD_CONFIG        the config blob, exactly as a worker's
+ *   6   SUP_KH_FD_CERTFILE   TLS_CERT_FILE (leaf first)
+ *   argv = { "paymentd-keyholder", NULL }. Nothing else is open.
+ *
+ * The key-holder reads the PEM key (RSA or EC; an encrypted key is
+ * refused), checks that it is the leaf certificate's, closes 4 and 6, wipes
+ * its copies of the PEM text, makes one signature to warm up the DRBG, then
+ * locks down: SANDBOX_KEYHOLDER, chrooted into CHROOT_DIR, not dumpable,
+ * RLIMIT_NOFILE MAX_WORKERS + SUP_KH_SPARE_FDS. Then it sends
+ * SUP_KH_MSG_READY. sup_kh_start() and sup_kh_reload() wait up to
+ * SUP_KH_START_MS for it, so a bad key or a key that does not match the
+ * certificate fails the start (or the reload, keeping the old key-holder).
+ *
+ * Control channel (one message = one SEQPACKET record):
+ *   key-holder -> supervisor:
+ *     'R' SUP_KH_MSG_READY  1 byte, once: key loaded, sandboxed
+ *     'S' SUP_KH_MSG_SPENT  9 bytes: 'S' + the uint64_t inode number
+ *                           (fstat st_ino) of a channel whose budget is now
+ *                           spent; sent before the reply that spends it, so
+ *                           a restarted key-holder never grants it again
+ *     anything else: the supervisor logs it and kills the key-holder.
+ *   supervisor -> key-holder (exactly one descriptor, SCM_RIGHTS, the
+ *   key-holder's end of one worker's channel):
+ *     'C' SUP_KH_MSG_CHANNEL  a channel with its budget intact
+ *     'X' SUP_KH_MSG_SPENT_CHANNEL  a channel re-sent to a restarted (or
+ *                           reloaded) key-holder whose budget is spent
+ *     end of file: the supervisor is gone; the key-holder exits.
+ * The supervisor keeps its copy of the key-holder's end of every live
+ * channel (until the worker is reaped) to re-send it to a new key-holder;
+ * it never reads or writes a byte of a channel itself.
+ *
+ * Channel (the worker's SUP_FD_KEY; AF_UNIX SOCK_SEQPACKET). The worker
+ * sends one struct sup_kh_req, exactly sizeof bytes and no descriptor; the
+ * key-holder answers with one struct sup_kh_rep. Requests are checked
+ * strictly: version SUP_KH_VERSION; alg must be that of the loaded key;
+ *   SUP_KH_ALG_ECDSA     data = a digest, len 32, 48 or 64; the reply is
+ *                        the DER ECDSA-Sig-Value
+ *   SUP_KH_ALG_RSA_PSS   data = the modulus-size block OpenSSL hands to a
+ *                        raw private operation for RSASSA-PSS; it must be
+ *                        a complete EMSA-PSS encoding (0xbc trailer, top
+ *                        bits clear, unmasked DB = zeros 0x01 salt, hash
+ *                        SHA-256/384/512 with salt length = hash length, as
+ *                        TLS uses): a raw RSA operation on anything else
+ *                        (a recorded RSA key exchange, blinded) would be a
+ *                        decryption oracle. Reply: the block^d, modulus size
+ *   SUP_KH_ALG_RSA_PKCS1 data = a DigestInfo (SHA-1/224/256/384/512) of at
+ *                        most SUP_KH_RSA_DIGESTINFO_MAX bytes; the key-holder
+ *                        adds the PKCS#1 v1.5 type 1 padding itself
+ * and the bytes of data past len must be zero. A malformed request (size,
+ * descriptors, version, alg, len, shape) closes the channel (shutdown, so
+ * the worker sees end of file) and is logged as a warning.
+ *
+ * Budget: SUP_KH_SIGNS_PER_CHANNEL signatures per channel. A worker serves
+ * one connection and TLS renegotiation is off, so one full handshake needs
+ * one signature (a resumed one none). A request beyond the budget is
+ * logged as abuse (ERROR, with the count) and the channel is cut off.
+ * A worker waits at most SUP_KH_TIMEOUT_MS for a reply.
+ *
+ * Exit codes of the key-holder (sup_kh_reaped() is the only reader):
+ *   0  SUP_KH_EXIT_OK       SIGTERM or the supervisor gone   none
+ *   2  SUP_KH_EXIT_USAGE    not started by paymentd          -
+ *   65 SUP_KH_EXIT_KEY      key unreadable, unsupported,     at start/reload:
+ *                           encrypted or not the cert's      refused; later:
+ *                                                            restart, throttled
+ *   70 SUP_KH_EXIT_SOFTWARE internal error                   restart, throttled
+ *   77 SUP_KH_EXIT_SANDBOX  privilege drop/seccomp failed    fail closed
+ *   signal (SIGSYS, SIGKILL, crash)                          restart, throttled
+ * A restart is immediate when the key-holder had run for SUP_KH_RESTART_MS,
+ * else SUP_KH_RESTART_MS after its start (one that keeps dying starts at
+ * most once per SUP_KH_RESTART_MS); every live channel is re-sent to the
+ * new key-holder ('C' or 'X'). Requests a worker made meanwhile wait in
+ * its channel and are answered by the new key-holder.
+ */
+#define SUP_KH_EXE               "paymentd-keyholder"
+#define SUP_KH_FD_CTL            3
+#define SUP_KH_FD_KEYFILE        4
+#define SUP_KH_FD_CERTFILE       6
+#define SUP_KH_SPARE_FDS         16
+#define SUP_KH_MSG_READY         'R'
+#define SUP_KH_MSG_SPENT         'S'
+#define SUP_KH_MSG_CHANNEL       'C'
+#define SUP_KH_MSG_SPENT_CHANNEL 'X'
+#define SUP_KH_START_MS          5000
+#define SUP_KH_RESTART_MS        1000
+#define SUP_KH_TIMEOUT_MS        2000
+
+#define SUP_KH_VERSION            1
+#define SUP_KH_ALG_ECDSA          1
+#define SUP_KH_ALG_RSA_PSS        2
+#define SUP_KH_ALG_RSA_PKCS1      3
+#define SUP_KH_MAX_DATA           512 /* RSA-4096 */
+#define SUP_KH_RSA_DIGESTINFO_MAX 83  /* SHA-512: 19 + 64 */
+#define SUP_KH_SIGNS_PER_CHANNEL  1
+#define SUP_KH_STATUS_OK          0
+#define SUP_KH_STATUS_FAILED      1 /* the key-holder's own signing error */
+
+struct sup_kh_req {
+	uint8_t version;
+	uint8_t alg;
+	uint16_t len; /* host order: both ends run on one machine */
+	uint8_t data[SUP_KH_MAX_DATA];
+};
+struct sup_kh_rep {
+	uint8_t status;
+	uint8_t pad;
+	uint16_t len;
+	uint8_t sig[SUP_KH_MAX_DATA];
+};
+
+#define SUP_KH_EXIT_OK       0
+#define SUP_KH_EXIT_USAGE    2
+#define SUP_KH_EXIT_KEY      65
+#define SUP_KH_EXIT_SOFTWARE 70
+#define SUP_KH_EXIT_SANDBOX  77
 /* ---- end of key-holder channel --------------------------------------- */
 
 /* 1 if b is a byte a worker may send, else 0. */
@@ -212,10 +348,10 @@ int sup_proto_recv_client(int ctl, int *fd, char peer[SUP_PEER_MAX], int *handed
 /* Writes the TLS blob (header + cert + ca) into a new sealed memfd; returns
  * it, or -1 with err. read: maps fd and returns malloc'd copies of the two
  * PEM texts (NUL-terminated; *ca NULL when none) and the header. */
-int sup_proto_tls_fd(const struct sup_tls_blob *hdr, const char *cert, const char *ca,
-    char *err, size_t errlen);
-int sup_proto_tls_read(int fd, struct sup_tls_blob *hdr, char **cert, char **ca, char *err,
-    size_t errlen);
+int sup_proto_tls_fd(
+    const struct sup_tls_blob *hdr, const char *cert, const char *ca, char *err, size_t errlen);
+int sup_proto_tls_read(
+    int fd, struct sup_tls_blob *hdr, char **cert, char **ca, char *err, size_t errlen);
 
 /* Writes cfg into a new sealed memfd; returns it, or -1 with err. */
 int sup_proto_config_fd(const struct config *cfg, char *err, size_t errlen);

@@ -97,8 +97,8 @@ sup_spawn_path(void)
 }
 
 /* Moves fd to the fixed number want, in a child about to exec. fds below
- * SUP_FD_CONFIG + 1 were first moved out of the way, so dup2 cannot
- * clobber another one. */
+ * SUP_FD_LAST + 1 were first moved out of the way, so dup2 cannot clobber
+ * another one. */
 static void
 place(int fd, int want)
 {
@@ -107,14 +107,14 @@ place(int fd, int want)
 }
 
 pid_t
-sup_spawn_worker(int ctl, int metrics_fd)
+sup_spawn_worker(int ctl, int metrics_fd, int status_fd, int tls_fd, int key_fd)
 {
 	char *const argv[] = { (char *)SUP_WORKER_EXE, NULL };
 	extern char **environ;
 	sigset_t none;
 	pid_t pid, parent = getpid();
 	char err[256];
-	int c, m, k, nul;
+	int c, m, k, st, t = -1, kh = -1, nul;
 
 	pid = fork();
 	if (pid != 0)
@@ -124,18 +124,33 @@ sup_spawn_worker(int ctl, int metrics_fd)
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
-	/* Out of the range 0..5 first, then into place. */
-	c = fcntl(ctl, F_DUPFD, 10);
-	m = fcntl(metrics_fd, F_DUPFD, 10);
-	k = fcntl(P.config_fd, F_DUPFD, 10);
+	/* Out of the range 0..SUP_FD_LAST first, then into place. */
+	c = fcntl(ctl, F_DUPFD, SUP_FD_LAST + 1);
+	m = fcntl(metrics_fd, F_DUPFD, SUP_FD_LAST + 1);
+	k = fcntl(P.config_fd, F_DUPFD, SUP_FD_LAST + 1);
+	st = fcntl(status_fd, F_DUPFD, SUP_FD_LAST + 1);
+	if (tls_fd >= 0 && key_fd >= 0) {
+		t = fcntl(tls_fd, F_DUPFD, SUP_FD_LAST + 1);
+		kh = fcntl(key_fd, F_DUPFD, SUP_FD_LAST + 1);
+		if (t < 0 || kh < 0)
+			_exit(SUP_EXIT_SOFTWARE);
+	}
 	nul = open("/dev/null", O_RDONLY);
-	if (c < 0 || m < 0 || k < 0 || nul < 0)
+	if (c < 0 || m < 0 || k < 0 || st < 0 || nul < 0)
 		_exit(SUP_EXIT_SOFTWARE);
 	place(nul, 0);
 	place(c, SUP_FD_CTL);
 	place(m, SUP_FD_METRICS);
 	place(k, SUP_FD_CONFIG);
-	close_range(SUP_FD_CONFIG + 1, ~0U, 0);
+	place(st, SUP_FD_STATUS);
+	if (t >= 0) {
+		place(t, SUP_FD_TLS);
+		place(kh, SUP_FD_KEY);
+	} else {
+		close(SUP_FD_TLS);
+		close(SUP_FD_KEY);
+	}
+	close_range(SUP_FD_LAST + 1, ~0U, 0);
 	if (P.drop && sandbox_pre_exec(&P.ids, err, sizeof(err)) < 0) {
 		log_kv(LOG_CRIT, "worker: privilege drop before exec failed; refusing to serve",
 		    (const struct log_field[]){ LF_S("error", err), { 0 } });

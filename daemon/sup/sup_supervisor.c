@@ -17,9 +17,14 @@
  * master, instead of fork-bombing.
  */
 #include "sup.h"
+#include "sup_door.h"
+#include "sup_kh.h"
+#include "sup_pgcheck.h"
 #include "sup_proto.h"
+#include "sup_tls.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "front/front_h2guard.h"
 #include "metrics/metrics.h"
 #include "rl/rl.h"
 
@@ -31,6 +36,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -41,6 +47,12 @@
 #define THROTTLE_MIN_MS 100
 #define THROTTLE_MAX_MS 30000
 #define DRAIN_EXTRA_MS  5000
+/* Connections accepted while every worker is taken wait here (not in the
+ * kernel backlog, where the supervisor could not see them) while the
+ * longest-idle worker is reclaimed for them. */
+#define WAITQ_MAX        64
+#define RECLAIM_RETRY_MS 1000
+#define CPU_CHECK_MS     1000
 
 struct sup_worker {
 	pid_t pid;
@@ -57,6 +69,24 @@ struct sup_worker {
 	int pending_hops;
 	int protocol_violation; /* sent a byte sup_proto.h does not know */
 	char pending_peer[SUP_PEER_MAX];
+	/* Front door: the address its connection counts against ("" none). */
+	char ip[SUP_DOOR_IP_MAX];
+	struct sup_status *status; /* its status page (read only here) */
+	int64_t reclaimed_ms;      /* SIGUSR1 sent at (0: not asked) */
+	int stale;                 /* pool worker of an old TLS generation */
+	int kh_handle;             /* key-holder channel (sup_kh), -1 none */
+	/* CPU budget: kernel CPU ticks and completed RPCs at the last time
+	 * an RPC completed. */
+	unsigned long long cpu_mark;
+	uint64_t done_mark;
+	int cpu_killed;
+};
+
+struct sup_waiting {
+	int fd;
+	int64_t since_ms;
+	char peer[SUP_PEER_MAX];
+	char ip[SUP_DOOR_IP_MAX];
 };
 
 /* SUP_MAX_HANDOFF_HOPS: how often one connection may be handed on after
@@ -83,6 +113,10 @@ static struct {
 	int metrics_fd;
 	pid_t exporter_pid;
 	int64_t exporter_respawn_at;
+	struct sup_waiting waitq[WAITQ_MAX];
+	size_t nwait;
+	int64_t next_cpu_check;
+	long clk_tck;
 } S;
 
 static size_t
@@ -95,11 +129,30 @@ count_unassigned(void)
 	return n;
 }
 
+/* A worker's status page: one shared page, zeroed (sup_proto.h). */
+static int
+status_page(struct sup_status **st)
+{
+	int fd = memfd_create("paymentd-status", MFD_CLOEXEC);
+	void *p;
+
+	if (fd < 0)
+		return -1;
+	if (ftruncate(fd, 4096) < 0 ||
+	    (p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0)) == MAP_FAILED) {
+		close(fd);
+		return -1;
+	}
+	*st = p;
+	return fd;
+}
+
 /* Starts one worker (sup_spawn.c); returns its slot or -1. */
 static int
 spawn(void)
 {
-	int sv[2];
+	struct sup_status *st = NULL;
+	int sv[2], status_fd, kh_fd = -1, kh_handle = -1;
 	pid_t pid;
 
 	if (S.nw >= (size_t)S.cfg->max_workers)
@@ -108,14 +161,38 @@ spawn(void)
 		log_error("socketpair failed", LF_S("error", strerror(errno)));
 		return -1;
 	}
-	pid = sup_spawn_worker(sv[1], metrics_shm_fd());
-	if (pid < 0) {
-		log_error("fork failed", LF_S("error", strerror(errno)));
+	status_fd = status_page(&st);
+	if (status_fd < 0) {
+		log_error("status page: memfd failed", LF_S("error", strerror(errno)));
 		close(sv[0]);
 		close(sv[1]);
 		return -1;
 	}
+	if (S.cfg->tls && (kh_fd = sup_kh_channel(&kh_handle)) < 0) {
+		log_error("no key-holder channel for a new worker");
+		close(sv[0]);
+		close(sv[1]);
+		close(status_fd);
+		munmap(st, 4096);
+		return -1;
+	}
+	pid = sup_spawn_worker(sv[1], metrics_shm_fd(), status_fd, sup_tls_fd(), kh_fd);
+	close(status_fd);
+	if (kh_fd >= 0)
+		close(kh_fd);
+	if (pid < 0) {
+		log_error("fork failed", LF_S("error", strerror(errno)));
+		close(sv[0]);
+		close(sv[1]);
+		munmap(st, 4096);
+		if (kh_handle >= 0)
+			sup_kh_release(kh_handle);
+		return -1;
+	}
 	close(sv[1]);
+	memset(&S.w[S.nw], 0, sizeof(S.w[S.nw]));
+	S.w[S.nw].status = st;
+	S.w[S.nw].kh_handle = kh_handle;
 	S.w[S.nw].pid = pid;
 	S.w[S.nw].ctl = sv[0];
 	S.w[S.nw].ready = 0;
@@ -178,16 +255,20 @@ pick_worker(void)
 /*
  * Hands a client connection (fd owned by the caller, always consumed) to a
  * worker. The supervisor keeps its copy until the worker acknowledges it;
- * `hops` counts earlier workers that died before doing so.
+ * `hops` counts earlier workers that died before doing so. ip is the
+ * address the connection counts against (sup_door), released when the
+ * connection ends, whichever way.
  */
 static void
-dispatch(int fd, const char *peer, int hops)
+dispatch(int fd, const char *peer, const char *ip, int hops)
 {
 	int slot;
 
 	if (S.draining || hops > SUP_MAX_HANDOFF_HOPS) {
 		log_warn("connection dropped before any worker took it", LF_I("handoffs", hops),
 		    LF_B("draining", S.draining));
+		metrics_conn_closed(S.metrics, METRICS_CLOSE_NO_WORKER);
+		sup_door_release(ip);
 		close(fd);
 		return;
 	}
@@ -197,15 +278,21 @@ dispatch(int fd, const char *peer, int hops)
 			/* Throttled between can_accept and here: nothing
 			 * can serve it now. Close rather than hold it. */
 			log_warn("no worker available; connection refused");
+			metrics_conn_closed(S.metrics, METRICS_CLOSE_NO_WORKER);
+			sup_door_release(ip);
 			close(fd);
 			return;
 		}
 		if (sup_proto_send_client(S.w[slot].ctl, fd, peer, hops > 0) == 0) {
-			S.w[slot].assigned = 1;
-			S.w[slot].pending_fd = fd;
-			S.w[slot].pending_hops = hops;
-			snprintf(
-			    S.w[slot].pending_peer, sizeof(S.w[slot].pending_peer), "%s", peer);
+			struct sup_worker *w = &S.w[slot];
+
+			w->assigned = 1;
+			w->pending_fd = fd;
+			w->pending_hops = hops;
+			w->reclaimed_ms = 0;
+			w->cpu_mark = 0;
+			snprintf(w->pending_peer, sizeof(w->pending_peer), "%s", peer);
+			snprintf(w->ip, sizeof(w->ip), "%s", ip);
 			return;
 		}
 		/* That worker is gone (its SIGCHLD is pending): mark it
@@ -224,12 +311,117 @@ can_accept(void)
 	return S.nw < (size_t)S.cfg->max_workers && !throttled();
 }
 
+/* Listen while a worker is free, or while there is room to hold a new
+ * connection until one is reclaimed for it. */
+static int
+want_accept(void)
+{
+	return can_accept() ||
+	    (!S.draining && S.listen_fd >= 0 && S.nwait < WAITQ_MAX && !throttled());
+}
+
+static int64_t
+load64(const int64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+/*
+ * Stress mode (Postfix's master does the same when its process limit is
+ * reached): every worker is taken and a client waits, so the connection
+ * that has been idle longest (no RPC in flight, not already closing) is
+ * asked to go (SIGUSR1: GOAWAY, or back to the pool if its client never
+ * sent a byte). Returns 1 if one was asked.
+ */
+static int
+reclaim_one(void)
+{
+	int64_t now = util_now_ms(), best_last = INT64_MAX;
+	struct sup_worker *best = NULL;
+	size_t i;
+
+	for (i = 0; i < S.nw; i++) {
+		struct sup_worker *w = &S.w[i];
+		int64_t last;
+		uint32_t phase;
+
+		if (!w->assigned || w->pending_fd >= 0 || w->status == NULL || w->stale ||
+		    w->cpu_killed)
+			continue;
+		if (w->reclaimed_ms != 0 && now - w->reclaimed_ms < RECLAIM_RETRY_MS)
+			continue;
+		phase = __atomic_load_n(&w->status->phase, __ATOMIC_RELAXED);
+		if (phase == SUP_PHASE_CLOSING || phase == SUP_PHASE_POOL ||
+		    __atomic_load_n(&w->status->inflight, __ATOMIC_RELAXED) > 0)
+			continue;
+		last = load64(&w->status->last_rpc_ms);
+		if (load64(&w->status->conn_start_ms) > last)
+			last = load64(&w->status->conn_start_ms);
+		if (last < best_last) {
+			best_last = last;
+			best = w;
+		}
+	}
+	if (best == NULL)
+		return 0;
+	best->reclaimed_ms = now;
+	log_info("every worker is taken; reclaiming the longest-idle connection",
+	    LF_I("worker_pid", best->pid), LF_I("idle_ms", now - best_last),
+	    LF_I("waiting", (int64_t)S.nwait));
+	kill(best->pid, SIGUSR1);
+	return 1;
+}
+
+static size_t
+count_reclaiming(void)
+{
+	int64_t now = util_now_ms();
+	size_t i, n = 0;
+
+	for (i = 0; i < S.nw; i++)
+		n += S.w[i].assigned && S.w[i].reclaimed_ms != 0 &&
+		    now - S.w[i].reclaimed_ms < RECLAIM_RETRY_MS;
+	return n;
+}
+
+/* Serves waiting connections as workers free up; the ones that waited a
+ * whole handshake timeout are closed (a client would have given up). */
+static void
+serve_waiting(void)
+{
+	int64_t now = util_now_ms();
+	size_t i, k = 0;
+
+	for (i = 0; i < S.nwait; i++) {
+		struct sup_waiting *q = &S.waitq[i];
+
+		if (now - q->since_ms >= (int64_t)S.cfg->handshake_timeout_s * 1000 || S.draining) {
+			metrics_conn_closed(S.metrics, METRICS_CLOSE_NO_WORKER);
+			sup_door_release(q->ip);
+			close(q->fd);
+			continue;
+		}
+		S.waitq[k++] = *q;
+	}
+	S.nwait = k;
+	while (S.nwait > 0 && can_accept()) {
+		struct sup_waiting q = S.waitq[0];
+
+		memmove(&S.waitq[0], &S.waitq[1], (S.nwait - 1) * sizeof(S.waitq[0]));
+		S.nwait--;
+		dispatch(q.fd, q.peer, q.ip, 0);
+	}
+	while (count_reclaiming() < S.nwait && reclaim_one())
+		;
+}
+
 static void
 do_accept(void)
 {
-	while (can_accept()) {
+	while (want_accept()) {
 		int fd = accept4(S.listen_fd, NULL, NULL, SOCK_CLOEXEC);
-		char peer[SUP_PEER_MAX];
+		char peer[SUP_PEER_MAX], ip[SUP_DOOR_IP_MAX];
+		enum sup_door_verdict v;
 
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
@@ -241,7 +433,98 @@ do_accept(void)
 		metrics_connection_accepted(S.metrics);
 		if (rl_peer_from_fd(fd, peer, sizeof(peer)) < 0)
 			peer[0] = '\0';
-		dispatch(fd, peer, 0);
+		sup_door_ip(peer, ip);
+		v = sup_door_admit(ip, util_now_ms());
+		if (v != SUP_DOOR_OK) {
+			/* Closed unread: the cheapest answer to a flood. */
+			enum metrics_close why = v == SUP_DOOR_RATE ? METRICS_CLOSE_ACCEPT_RATE
+			    : v == SUP_DOOR_PENALTY                 ? METRICS_CLOSE_ABUSE_PENALTY
+			                                            : METRICS_CLOSE_PER_IP_LIMIT;
+
+			metrics_conn_closed(S.metrics, why);
+			log_debug("connection refused at the front door", LF_S("peer", peer),
+			    LF_S("reason", metrics_close_name(why)));
+			close(fd);
+			continue;
+		}
+		if (can_accept() && S.nwait == 0) {
+			dispatch(fd, peer, ip, 0);
+			continue;
+		}
+		S.waitq[S.nwait].fd = fd;
+		S.waitq[S.nwait].since_ms = util_now_ms();
+		snprintf(S.waitq[S.nwait].peer, sizeof(S.waitq[S.nwait].peer), "%s", peer);
+		snprintf(S.waitq[S.nwait].ip, sizeof(S.waitq[S.nwait].ip), "%s", ip);
+		S.nwait++;
+		serve_waiting();
+	}
+}
+
+/* utime + stime of a process, in clock ticks, from /proc/PID/stat (the
+ * kernel's account, not the worker's). 0 if it cannot be read. */
+static unsigned long long
+cpu_ticks(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut = 0, st = 0;
+	ssize_t n;
+	int fd, field;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* comm may contain spaces */
+	if (p == NULL)
+		return 0;
+	/* After ") ": field 3 (state) ... 14 utime, 15 stime. */
+	for (field = 2; field < 14 && p != NULL; field++)
+		p = strchr(p + 1, ' ');
+	if (p == NULL || sscanf(p, " %llu %llu", &ut, &st) != 2)
+		return 0;
+	return ut + st;
+}
+
+/* A worker that burns WORKER_CPU_BUDGET_SECONDS of CPU while completing no
+ * RPC is spinning on something a client sent: kill it (sup_proto.h). */
+static void
+cpu_check(void)
+{
+	int64_t now = util_now_ms();
+	unsigned long long budget;
+	size_t i;
+
+	if (S.cfg->worker_cpu_budget_s <= 0 || now < S.next_cpu_check)
+		return;
+	S.next_cpu_check = now + CPU_CHECK_MS;
+	budget = (unsigned long long)S.cfg->worker_cpu_budget_s * (unsigned long long)S.clk_tck;
+	for (i = 0; i < S.nw; i++) {
+		struct sup_worker *w = &S.w[i];
+		unsigned long long t;
+		uint64_t done;
+
+		if (!w->assigned || w->status == NULL || w->cpu_killed)
+			continue;
+		t = cpu_ticks(w->pid);
+		done = __atomic_load_n(&w->status->rpcs_done, __ATOMIC_RELAXED);
+		if (w->cpu_mark == 0 || done != w->done_mark || t < w->cpu_mark) {
+			w->cpu_mark = t;
+			w->done_mark = done;
+			continue;
+		}
+		if (t - w->cpu_mark > budget) {
+			log_warn(
+			    "worker burnt its CPU budget without completing an RPC; killing it",
+			    LF_I("worker_pid", w->pid),
+			    LF_D("cpu_seconds", (double)(t - w->cpu_mark) / (double)S.clk_tck));
+			w->cpu_killed = 1;
+			kill(w->pid, SIGKILL);
+		}
 	}
 }
 
@@ -262,12 +545,18 @@ exporter_spawn(void)
 }
 
 static const char *
-exit_reason(int status, int killed_for_protocol, int *abnormal)
+exit_reason(int status, const struct sup_worker *w, int *abnormal)
 {
+	int killed_for_protocol = w->protocol_violation;
+
 	*abnormal = 0;
+	if (w->cpu_killed && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
+		*abnormal = 1; /* logged as an error: a client made it spin */
+		return "cpu_budget";
+	}
 	if (WIFEXITED(status)) {
 		switch (WEXITSTATUS(status)) {
-		case SUP_EXIT_OK: return "ok";
+		case SUP_EXIT_OK: return w->reclaimed_ms != 0 ? "reclaimed" : "ok";
 		case SUP_EXIT_DB_LOST: return "db_lost";
 		case SUP_EXIT_DB_DOWN: return "db_down";
 		case SUP_EXIT_RL_DOWN: return "rl_down";
@@ -330,6 +619,11 @@ reap(void)
 		}
 		if (sup_logfwd_reaped(pid, status))
 			continue;
+		switch (sup_kh_reaped(pid, status)) {
+		case 0: break;
+		case 2: /* sup_kh logged why: its sandbox failed */ begin_drain(1); continue;
+		default: continue;
+		}
 
 		for (i = 0; i < S.nw; i++)
 			if (S.w[i].pid == pid) {
@@ -339,7 +633,7 @@ reap(void)
 		if (w == NULL)
 			continue;
 		S.exits++;
-		reason = exit_reason(status, w->protocol_violation, &abnormal);
+		reason = exit_reason(status, w, &abnormal);
 		metrics_worker_exit(S.metrics, reason);
 		if (abnormal) {
 			log_error("worker died", LF_I("worker_pid", pid), LF_S("reason", reason),
@@ -371,21 +665,27 @@ reap(void)
 			log_warn("throttling worker starts", LF_I("delay_ms", S.throttle_ms));
 		}
 		close(w->ctl);
+		if (w->status != NULL)
+			munmap(w->status, 4096);
+		if (w->kh_handle >= 0)
+			sup_kh_release(w->kh_handle);
 		if (w->pending_fd >= 0) {
 			/* Died with the connection in flight, before reading a
 			 * byte of it (e.g. it was leaving the pool because
 			 * Redis or Postgres went away): give it to another. */
 			int fd = w->pending_fd, hops = w->pending_hops + 1;
-			char peer[sizeof(w->pending_peer)];
+			char peer[sizeof(w->pending_peer)], ip[sizeof(w->ip)];
 
 			memcpy(peer, w->pending_peer, sizeof(peer));
+			memcpy(ip, w->ip, sizeof(ip));
 			*w = S.w[--S.nw];
 			log_info("worker died before taking its connection; handing it on",
 			    LF_I("worker_pid", pid), LF_S("reason", reason),
 			    LF_I("handoffs", hops));
-			dispatch(fd, peer, hops);
+			dispatch(fd, peer, ip, hops);
 			continue;
 		}
+		sup_door_release(w->ip);
 		*w = S.w[--S.nw];
 	}
 }
@@ -417,8 +717,64 @@ read_ctl(struct sup_worker *w)
 		} else if (buf[i] == SUP_MSG_BUSY && w->pending_fd >= 0) {
 			close(w->pending_fd); /* the worker has its own copy */
 			w->pending_fd = -1;
+		} else if (buf[i] == SUP_MSG_ABUSE && w->assigned && w->ip[0] != '\0') {
+			log_warn("frame guard cut a client off; refusing its address for a while",
+			    LF_I("worker_pid", w->pid), LF_S("address", w->ip),
+			    LF_I("seconds", S.cfg->abuse_penalty_s));
+			sup_door_penalize(
+			    w->ip, util_now_ms(), (int64_t)S.cfg->abuse_penalty_s * 1000);
+		} else if (buf[i] == SUP_MSG_POOLED && w->assigned && w->pending_fd < 0) {
+			/* Its client left (or was reclaimed) without a byte:
+			 * the worker saw no client input and is as fresh as
+			 * a pool worker. */
+			sup_door_release(w->ip);
+			w->ip[0] = '\0';
+			w->reclaimed_ms = 0;
+			w->cpu_mark = 0;
+			if (w->stale)
+				kill(w->pid, SIGTERM); /* old TLS generation */
+			else
+				w->assigned = 0;
 		}
 	}
+}
+
+/*
+ * SIGHUP: re-read the certificate chain, the client CA bundle and the key.
+ * Workers started from now on use the new pair; pool workers of the old
+ * one are retired (they built their TLS context already); connections in
+ * flight keep the session they negotiated. A broken new file keeps the
+ * old pair (logged), it never leaves the service without one.
+ */
+static void
+reload_tls(void)
+{
+	char err[512];
+	size_t i;
+
+	if (!S.cfg->tls) {
+		log_info("SIGHUP: TLS is off; nothing to reload");
+		return;
+	}
+	if (sup_kh_reload(S.cfg, err, sizeof(err)) < 0) {
+		log_error("SIGHUP: key not reloaded; keeping the current pair", LF_S("error", err));
+		return;
+	}
+	if (sup_tls_load(S.cfg, err, sizeof(err)) < 0) {
+		log_error("SIGHUP: certificate not reloaded; keeping the current chain",
+		    LF_S("error", err));
+		return;
+	}
+	for (i = 0; i < S.nw; i++)
+		if (!S.w[i].assigned) {
+			S.w[i].assigned = 1; /* never handed a client again */
+			S.w[i].stale = 1;
+			kill(S.w[i].pid, SIGTERM);
+		} else {
+			S.w[i].stale = 1; /* if it comes back to the pool */
+		}
+	log_info("SIGHUP: TLS certificate and key reloaded; new connections use them",
+	    LF_I("generation", (int64_t)sup_tls_generation()));
 }
 
 static void
@@ -431,6 +787,7 @@ on_signal(void)
 		case SIGCHLD: reap(); break;
 		case SIGTERM:
 		case SIGINT: begin_drain(0); break;
+		case SIGHUP: reload_tls(); break;
 		default: break;
 		}
 	}
@@ -480,13 +837,65 @@ sup_run(const struct config *cfg)
 	if (S.sig_fd < 0)
 		fatal("signalfd: %s", strerror(errno));
 
-	if (rl_config_check(cfg, err, sizeof(err)) < 0)
+	/* Configuration errors first, before anything is forked or bound:
+	 * a refused start leaves nothing behind. */
+	if (rl_config_check(cfg, err, sizeof(err)) < 0 || sup_tls_check(cfg, err, sizeof(err)) < 0)
 		fatal("%s", err);
+	{
+		int checked, avail;
+
+		if (sup_pgcheck(cfg, &checked, &avail, err, sizeof(err)) < 0)
+			fatal("%s", err);
+		if (!checked)
+			log_warn("Postgres unreachable at start; MAX_WORKERS not checked against "
+			         "max_connections");
+	}
 	/* Before any fork: every worker and the exporter share it. */
 	S.metrics = metrics_create();
 	if (S.metrics == NULL)
 		fatal("metrics: mmap: %s", strerror(errno));
+
+	if (sup_spawn_init(cfg, err, sizeof(err)) < 0)
+		fatal("%s", err);
+	sup_door_init(
+	    cfg->max_connections_per_ip, cfg->connection_rate_per_ip, cfg->connection_burst_per_ip);
+	S.clk_tck = sysconf(_SC_CLK_TCK);
+	if (S.clk_tck <= 0)
+		S.clk_tck = 100;
+	if (cfg->tls) {
+		if (sup_tls_load(cfg, err, sizeof(err)) < 0)
+			fatal("%s", err);
+		if (sup_kh_start(cfg, err, sizeof(err)) < 0)
+			fatal("key-holder: %s", err);
+	}
+
+	S.listen_fd = sup_listen_open(cfg->grpc_host, cfg->grpc_port, &activated, err, sizeof(err));
+	if (S.listen_fd < 0)
+		fatal("cannot listen: %s", err);
+	if (util_set_nonblock(S.listen_fd, 1) < 0)
+		fatal("listen socket: %s", strerror(errno));
+	if (!cfg->tls) {
+		int lo = sup_listen_is_loopback(S.listen_fd);
+
+		if (!lo && !cfg->allow_insecure)
+			fatal("TLS=off on a non-loopback address (%s): payments would cross the "
+			      "network in cleartext; configure TLS_CERT_FILE/TLS_KEY_FILE, or set "
+			      "ALLOW_INSECURE=on to accept that",
+			    cfg->grpc_host);
+		log_warn(lo ? "TLS=off: the gRPC port speaks CLEARTEXT HTTP/2 (loopback only)"
+		            : "TLS=off with ALLOW_INSECURE=on: the gRPC port speaks CLEARTEXT "
+		              "HTTP/2 on a network address; anyone on the path can read and "
+		              "alter payments",
+		    LF_S("host", cfg->grpc_host), LF_I("port", cfg->grpc_port));
+	}
 	if (cfg->metrics_port > 0) {
+		const char *labels[FRONT_H2G_NVERDICTS];
+		int k;
+
+		/* The exporter renders the workers' guard counters by name. */
+		for (k = 0; k < FRONT_H2G_NVERDICTS; k++)
+			labels[k] = front_h2g_reason((enum front_h2g_verdict)k);
+		metrics_guard_labels(labels, FRONT_H2G_NVERDICTS);
 		S.metrics_fd = metrics_listen(
 		    cfg->metrics_host[0] ? cfg->metrics_host : cfg->grpc_host, cfg->metrics_port,
 		    err, sizeof(err));
@@ -494,20 +903,12 @@ sup_run(const struct config *cfg)
 			fatal("cannot listen for metrics: %s", err);
 		exporter_spawn();
 	}
-
-	if (sup_spawn_init(cfg, err, sizeof(err)) < 0)
-		fatal("%s", err);
-
-	S.listen_fd = sup_listen_open(cfg->grpc_host, cfg->grpc_port, &activated, err, sizeof(err));
-	if (S.listen_fd < 0)
-		fatal("cannot listen: %s", err);
-	if (util_set_nonblock(S.listen_fd, 1) < 0)
-		fatal("listen socket: %s", strerror(errno));
 	if (sd_watchdog_enabled(0, &S.watchdog_us) <= 0)
 		S.watchdog_us = 0;
 
 	fill_pool();
 	log_info("paymentd listening", LF_S("host", cfg->grpc_host), LF_I("port", cfg->grpc_port),
+	    LF_B("tls", cfg->tls), LF_S("client_auth", cfg->tls ? cfg->tls_client_auth : "none"),
 	    LF_B("socket_activated", activated), LF_I("max_workers", cfg->max_workers),
 	    LF_I("pool_size", cfg->worker_pool_size), LF_B("sandbox", cfg->sandbox),
 	    LF_S("worker", sup_spawn_path()));
@@ -530,10 +931,14 @@ sup_run(const struct config *cfg)
 			}
 			while (S.nw > 0 && waitpid(-1, NULL, 0) > 0)
 				S.nw--;
+			sup_kh_stop();
 			log_info("paymentd stopped", LF_I("connections", (int64_t)S.accepted));
 			exit(S.exit_status);
 		}
 		fill_pool();
+		sup_kh_tick();
+		serve_waiting();
+		cpu_check();
 		if (!S.draining && S.metrics_fd >= 0 && S.exporter_pid == 0 &&
 		    S.exporter_respawn_at && util_now_ms() >= S.exporter_respawn_at)
 			exporter_spawn();
@@ -542,15 +947,15 @@ sup_run(const struct config *cfg)
 		pfd[n].fd = S.sig_fd;
 		pfd[n].events = POLLIN;
 		pfd[n++].revents = 0;
-		if (can_accept()) {
+		if (want_accept()) {
 			pfd[n].fd = S.listen_fd;
 			pfd[n].events = POLLIN;
 			pfd[n++].revents = 0;
 		}
 		for (i = 0; i < S.nw; i++) {
-			/* Only READY and BUSY come this way; after that, deaths
-			 * arrive as SIGCHLD. */
-			pfd[n].fd = S.w[i].ready && S.w[i].pending_fd < 0 ? -1 : S.w[i].ctl;
+			/* READY, BUSY and POOLED come this way; deaths arrive
+			 * as SIGCHLD. */
+			pfd[n].fd = S.w[i].ctl;
 			pfd[n].events = POLLIN;
 			pfd[n++].revents = 0;
 		}
@@ -562,6 +967,15 @@ sup_run(const struct config *cfg)
 			int64_t left = S.pool_refill_after - util_now_ms();
 			timeout = left < timeout ? (int)left + 1 : timeout;
 		}
+		if (S.nwait > 0 && timeout > 100)
+			timeout = 100; /* reclaim retries, waiting-room expiry */
+		{
+			int kt = sup_kh_timeout_ms();
+			if (kt >= 0 && kt < timeout)
+				timeout = kt;
+		}
+		if (S.cfg->worker_cpu_budget_s > 0 && timeout > CPU_CHECK_MS)
+			timeout = CPU_CHECK_MS;
 		if (S.watchdog_us && S.watchdog_us / 4000 < (uint64_t)timeout)
 			timeout = (int)(S.watchdog_us / 4000);
 		if (poll(pfd, n, timeout) < 0 && errno != EINTR)
@@ -580,5 +994,6 @@ sup_run(const struct config *cfg)
 		}
 		if (S.listen_fd >= 0 && n > 1 && pfd[1].fd == S.listen_fd && pfd[1].revents)
 			do_accept();
+		serve_waiting();
 	}
 }

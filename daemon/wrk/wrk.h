@@ -80,11 +80,15 @@ int wrk_health_status(struct wrk *w, int64_t deadline_ms);
 
 #ifdef PAYMENTD_TEST_HOOKS
 void wrk_test_syscall(struct wrk_ctx *, const uint8_t *, size_t, struct wrk_reply *);
+/* After the connection is open: PAYMENTD_TEST_KH_PROBE=N asks the
+ * key-holder for N more signatures, as a compromised worker would. */
+void wrk_test_after_handshake(int kh_fd);
 #endif
 
 /* wrk_worker.c: serves one connection, never returns. ctl_fd is the
  * supervisor channel (sup_proto.h). */
-void wrk_worker_run(const struct config *cfg, int ctl_fd, struct metrics *metrics)
-    __attribute__((noreturn));
+struct sup_status;
+void wrk_worker_run(const struct config *cfg, int ctl_fd, struct metrics *metrics,
+    struct sup_status *status) __attribute__((noreturn));
 
 #endif

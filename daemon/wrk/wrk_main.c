@@ -17,8 +17,10 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <malloc.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -28,12 +30,17 @@ int
 main(int argc, char **argv)
 {
 	struct metrics *m;
+	struct sup_status *status;
 	struct stat st;
 	char err[256];
 	int type = 0;
 	socklen_t tl = sizeof(type);
 
 	(void)argv;
+	/* Two malloc arenas, not 8 per core: each reserves 64 MiB of address
+	 * space, and the worker runs under RLIMIT_AS (WORKER_MAX_MEMORY_MB).
+	 * The dispatch thread is the only hot allocator. */
+	mallopt(M_ARENA_MAX, 2);
 	if (argc != 1 || fstat(SUP_FD_CTL, &st) < 0 || !S_ISSOCK(st.st_mode) ||
 	    getsockopt(SUP_FD_CTL, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM) {
 		fprintf(stderr, "paymentd-worker: started by paymentd only (see sup_proto.h)\n");
@@ -53,5 +60,12 @@ main(int argc, char **argv)
 	close(SUP_FD_METRICS);
 	if (fcntl(SUP_FD_CTL, F_SETFD, FD_CLOEXEC) < 0)
 		return SUP_EXIT_SOFTWARE;
-	wrk_worker_run(&cfg, SUP_FD_CTL, m);
+	status = mmap(NULL, sizeof(*status), PROT_READ | PROT_WRITE, MAP_SHARED, SUP_FD_STATUS, 0);
+	if (status == MAP_FAILED) {
+		log_error("cannot map the status page");
+		return SUP_EXIT_SOFTWARE;
+	}
+	close(SUP_FD_STATUS);
+	status->magic = SUP_STATUS_MAGIC;
+	wrk_worker_run(&cfg, SUP_FD_CTL, m, status);
 }

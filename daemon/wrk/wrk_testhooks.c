@@ -3,18 +3,23 @@
  * wrk_testhooks.c — TEST-ONLY method that makes a sandboxed worker attempt
  * a forbidden operation, so tests can prove the seccomp policy holds.
  *
+ * "spin" never returns (it proves the supervisor's CPU budget).
+ *
  * Compiled only into build/paymentd-testhooks (-DPAYMENTD_TEST_HOOKS);
  * the paymentd binary users run does not contain it. The request payload
  * is the operation's name as raw bytes; the reply (if the worker survives)
  * is "errno=N".
  */
 #include "wrk.h"
+#include "common/log.h"
 #include "common/util.h"
+#include "tls/tls_remotekey.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
@@ -59,6 +64,13 @@ wrk_test_syscall(struct wrk_ctx *ctx, const uint8_t *req, size_t len, struct wrk
 		e = rc;
 	} else if (strcmp(op, "setuid0") == 0) {
 		rc = setuid(0);
+	} else if (strcmp(op, "spin") == 0) {
+		/* Burns CPU inside an RPC that never completes, as a worker
+		 * stuck on hostile input would: the supervisor's CPU budget
+		 * (WORKER_CPU_BUDGET_SECONDS) must kill it. */
+		volatile unsigned long n = 0;
+		for (;;)
+			n++;
 	} else {
 		wrk_reply_status(rep, GRPC_STATUS_INVALID_ARGUMENT, "unknown op %s", op);
 		return;
@@ -70,4 +82,18 @@ wrk_test_syscall(struct wrk_ctx *ctx, const uint8_t *req, size_t len, struct wrk
 	rep->body = xmalloc(rep->len);
 	memcpy(rep->body, out, rep->len);
 	rep->status = GRPC_STATUS_OK;
+}
+
+void
+wrk_test_after_handshake(int kh_fd)
+{
+	const char *n = getenv("PAYMENTD_TEST_KH_PROBE");
+	int i, want = n != NULL ? atoi(n) : 0, ok = 0;
+
+	for (i = 0; i < want; i++)
+		if (tls_remotekey_probe(kh_fd) == 0)
+			ok++;
+	if (want > 0)
+		log_warn("test hook: asked the key-holder for extra signatures",
+		    LF_I("asked", want), LF_I("signed", ok));
 }

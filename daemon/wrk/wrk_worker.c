@@ -11,17 +11,24 @@
  *   3. lock down (sandbox/: chroot, last capability dropped, rlimits,
  *      seccomp), then report READY;
  *   4. receive the client's socket over the control channel (SCM_RIGHTS) —
- *      the first client byte is read only after lock-down;
- *   5. grpc_server_add_channel_from_fd and serve until the client closes,
- *      the connection is idle or too old, Postgres is lost, or SIGTERM —
- *      each of which ends in grpc_server_shutdown_and_notify (GOAWAY, then
- *      in-flight RPCs finish).
+ *      the first client byte is read only after lock-down — and give it to
+ *      the front thread (wrk_front.c: TLS, HTTP/2 frame guard, deadlines);
+ *      a client that leaves without sending a byte leaves this worker
+ *      untouched, so it says SUP_MSG_POOLED and waits for the next one;
+ *   5. once the front has a TLS session (or a first cleartext byte),
+ *      grpc_server_add_channel_from_fd on the front's plaintext socketpair
+ *      and serve until the client closes, the connection is idle, has not
+ *      started an RPC in time, is too old or reclaimed, Postgres is lost,
+ *      or SIGTERM — each of which ends in grpc_server_shutdown_and_notify
+ *      (GOAWAY, then in-flight RPCs finish).
  * RPCs are handled one at a time on this thread (one Postgres connection
  * per worker); HTTP/2 streams are multiplexed by grpc meanwhile. A request
  * for a method nobody registered is caught by a grpc_server_request_call
  * that is always posted and answered UNIMPLEMENTED.
  */
 #include "wrk.h"
+#include "wrk_front.h"
+#include "tls/tls_server.h"
 #include "sup/sup_proto.h"
 #include "grpc/grpc_util.h"
 #include "common/log.h"
@@ -45,6 +52,7 @@
 #include <unistd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <grpc/grpc_posix.h>
@@ -122,9 +130,10 @@ struct wrk_call {
 	grpc_status_code code;
 	char corr[PAY_CORR_MAX + 1];
 	char path[128];
-	char service[128]; /* Watch: the watched service */
-	int last_status;   /* Watch: last status sent */
-	int counted;       /* counted in w->active */
+	char service[128];   /* Watch: the watched service */
+	int last_status;     /* Watch: last status sent */
+	int64_t last_msg_ms; /* streams: last message either way */
+	int counted;         /* counted in w->active */
 	int64_t start_ns;
 	struct wrk_call *next_watch;
 };
@@ -149,13 +158,17 @@ struct wrk {
 	int db_lost;
 	int db_down;
 	const char *stop_reason;
-	struct wrk_call *watches;
+	struct wrk_call *watches; /* open streams: health Watch and reflection */
+	struct wrk_front *front;
+	struct sup_status *status;
+	int rpcs_started;
+	int no_linger;
 	struct rl *rl;
 	struct metrics *metrics;
 	char peer[SUP_PEER_MAX]; /* from the supervisor: grpc says "fd:N" */
 };
 
-static volatile sig_atomic_t got_term;
+static volatile sig_atomic_t got_term, got_reclaim;
 static int shutdown_tag;
 
 static void
@@ -163,6 +176,30 @@ on_term(int sig)
 {
 	(void)sig;
 	got_term = 1;
+}
+
+static void
+on_reclaim(int sig)
+{
+	(void)sig;
+	got_reclaim = 1;
+}
+
+/* The status page the supervisor reads (sup_proto.h): relaxed stores. */
+static void
+status_set(struct wrk *w, uint32_t phase)
+{
+	if (w->status != NULL)
+		__atomic_store_n(&w->status->phase, phase, __ATOMIC_RELAXED);
+}
+
+static void
+status_active(struct wrk *w)
+{
+	if (w->status == NULL)
+		return;
+	__atomic_store_n(&w->status->inflight, w->active, __ATOMIC_RELAXED);
+	__atomic_store_n(&w->status->last_rpc_ms, util_now_ms(), __ATOMIC_RELAXED);
 }
 
 struct ledger *
@@ -270,6 +307,9 @@ free_call(struct wrk *w, struct wrk_call *c)
 	if (c->counted) {
 		w->active--;
 		w->last_activity_ms = util_now_ms();
+		if (w->status != NULL)
+			__atomic_add_fetch(&w->status->rpcs_done, 1, __ATOMIC_RELAXED);
+		status_active(w);
 	}
 	if (c->call)
 		grpc_call_unref(c->call);
@@ -458,6 +498,7 @@ watch_send(struct wrk_call *c, int st, int initial, int final)
 	if (final)
 		op_status(c, &ops[n++], GRPC_STATUS_OK, "server shutting down", NULL);
 	c->last_status = st;
+	c->last_msg_ms = util_now_ms();
 	c->state = final ? CALL_WATCH_FINISHING : CALL_WATCH_SENDING;
 	if (start(c, ops, n, &c->tag) == 0 && final)
 		c->finished = 1;
@@ -589,6 +630,7 @@ refl_event(struct wrk *w, struct wrk_call *c, int success)
 		free(req);
 		grpc_byte_buffer_destroy(c->recv);
 		c->recv = NULL;
+		c->last_msg_ms = util_now_ms();
 		memset(&op, 0, sizeof(op));
 		set_message(c, &op, out, olen);
 		free(out);
@@ -630,16 +672,22 @@ on_arrival(struct wrk *w, struct wrk_call *c)
 	}
 	log_set_context(c->corr, c->m ? c->m->name : c->path);
 	left = gu_ms_left(c->deadline);
+	w->rpcs_started++;
+	c->last_msg_ms = util_now_ms();
 	if (c->m != NULL && c->m->kind == WRK_WATCH) {
-		/* Long-lived: not counted as activity that blocks idling out. */
+		/* Streams are long-lived: not counted as activity that keeps
+		 * a connection from idling out (STREAM_IDLE_TIMEOUT_SECONDS
+		 * bounds them on their own). */
 		watch_start(w, c);
+	} else if (c->m != NULL && c->m->kind == WRK_REFLECT) {
+		c->next_watch = w->watches;
+		w->watches = c;
+		refl_read(c, 1);
 	} else {
 		c->counted = 1;
 		w->active++;
-		if (c->m != NULL && c->m->kind == WRK_REFLECT)
-			refl_read(c, 1);
-		else
-			unary_dispatch(w, c, left == INT64_MAX ? -1 : util_now_ms() + left, left);
+		status_active(w);
+		unary_dispatch(w, c, left == INT64_MAX ? -1 : util_now_ms() + left, left);
 	}
 	log_set_context(NULL, NULL);
 }
@@ -686,6 +734,7 @@ begin_shutdown(struct wrk *w, const char *reason, int code)
 		return;
 	w->shutdown_started = 1;
 	w->stop_reason = reason;
+	status_set(w, SUP_PHASE_CLOSING);
 	w->exit_code = code;
 	w->shutdown_deadline_ms = util_now_ms() + (int64_t)w->cfg->shutdown_grace_s * 1000;
 	log_debug("closing connection", LF_S("reason", reason), LF_I("active", w->active));
@@ -694,24 +743,24 @@ begin_shutdown(struct wrk *w, const char *reason, int code)
 	grpc_server_shutdown_and_notify(w->server, w->cq, &shutdown_tag);
 }
 
-static int
-peer_closed(int fd)
+/* Streams (Watch, reflection) with no message for STREAM_IDLE_TIMEOUT_SECONDS
+ * are ended: an open stream must not hold a worker forever. */
+static void
+streams_idle(struct wrk *w, int64_t now)
 {
-	struct pollfd p = { fd, POLLRDHUP, 0 };
+	int64_t limit = (int64_t)w->cfg->stream_idle_timeout_s * 1000;
+	struct wrk_call *c;
 
-	return fd >= 0 && poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
-}
-
-/* Asked at most once per tick: a poll(2) after every completion-queue event
- * was two of the ~9 syscalls of each payment. A client that closes while a
- * call runs is seen by grpc itself; an idle one is noticed within a tick. */
-static int
-peer_gone(struct wrk *w, int64_t now)
-{
-	if (now < w->next_peer_check_ms)
-		return 0;
-	w->next_peer_check_ms = now + TICK_MS;
-	return peer_closed(w->watch_fd);
+	for (c = w->watches; c != NULL; c = c->next_watch) {
+		if (c->finished || c->call == NULL || now - c->last_msg_ms < limit)
+			continue;
+		log_info("stream idle; closing it", LF_S("method", c->m ? c->m->name : "?"),
+		    LF_I("idle_ms", now - c->last_msg_ms));
+		metrics_stream_closed_idle(w->metrics);
+		c->last_msg_ms = now; /* once */
+		grpc_call_cancel_with_status(c->call, GRPC_STATUS_UNAVAILABLE,
+		    "stream idle for too long (STREAM_IDLE_TIMEOUT_SECONDS); open a new one", NULL);
+	}
 }
 
 static void
@@ -720,6 +769,7 @@ housekeeping(struct wrk *w)
 	int64_t now = util_now_ms();
 
 	watch_poll(w, 0);
+	streams_idle(w, now);
 	if (w->shutdown_started) {
 		if (!w->cancelled_all && now >= w->shutdown_deadline_ms) {
 			log_warn("shutdown grace expired; cancelling in-flight calls",
@@ -731,17 +781,35 @@ housekeeping(struct wrk *w)
 	}
 	if (got_term)
 		begin_shutdown(w, "sigterm", SUP_EXIT_OK);
-	else if (w->db_lost && w->active == 0)
+	else if (got_reclaim && w->active == 0) {
+		/* Every worker is taken and a new client waits (sup_proto.h). */
+		w->no_linger = 1;
+		begin_shutdown(w, "reclaimed", SUP_EXIT_OK);
+		/* No unary RPC is in flight; open streams (Watch, reflection)
+		 * must not hold the worker through the shutdown grace. */
+		w->shutdown_deadline_ms = util_now_ms();
+	} else if (w->db_lost && w->active == 0)
 		begin_shutdown(w, "db_lost", SUP_EXIT_DB_LOST);
 	else if (w->db_down && w->active == 0 && w->last_activity_ms > w->conn_start_ms)
 		begin_shutdown(w, "db_down", SUP_EXIT_DB_DOWN);
-	else if (peer_gone(w, now))
-		begin_shutdown(w, "client_closed", SUP_EXIT_OK);
+	else if (wrk_front_state(w->front) == WRK_FRONT_CLOSED) {
+		if (wrk_front_reason(w->front) == METRICS_CLOSE_GUARD) {
+			char a = SUP_MSG_ABUSE; /* the supervisor penalizes the address */
+
+			if (write(w->ctl_fd, &a, 1) != 1)
+				log_warn("could not report the abusive client to the supervisor");
+		}
+		begin_shutdown(w, metrics_close_name(wrk_front_reason(w->front)), SUP_EXIT_OK);
+	} else if (w->rpcs_started == 0 &&
+	    now - w->conn_start_ms >= (int64_t)w->cfg->first_rpc_timeout_s * 1000)
+		begin_shutdown(w, "first_rpc_timeout", SUP_EXIT_OK);
 	else if (w->active == 0 &&
 	    now - w->last_activity_ms >= (int64_t)w->cfg->worker_idle_timeout_s * 1000)
 		begin_shutdown(w, "idle_timeout", SUP_EXIT_OK);
 	else if (now - w->conn_start_ms >= (int64_t)w->cfg->worker_max_age_s * 1000)
 		begin_shutdown(w, "max_age", SUP_EXIT_OK);
+	if (got_reclaim && !w->shutdown_started)
+		got_reclaim = 0; /* an RPC started meanwhile: the supervisor asks another */
 }
 
 /* Waits for the client fd from the supervisor. While idle, watches the
@@ -832,7 +900,12 @@ receive_client(struct wrk *w)
 static void
 setup_signals(void)
 {
+	struct sigaction sa;
+
 	util_child_signals(on_term);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_reclaim;
+	sigaction(SIGUSR1, &sa, NULL);
 }
 
 static void
@@ -841,24 +914,76 @@ lock_down(const struct config *cfg)
 	sup_lockdown_enter(cfg, SANDBOX_WORKER, cfg->chroot_dir, 64, "worker");
 }
 
+/*
+ * Gives the client to the front and waits for it to be a connection
+ * (WRK_FRONT_OPEN), handling the cases where it never becomes one. Returns
+ * 1 when grpc can have it; 0 when the client left without a byte and this
+ * worker is back in the pool (it has said SUP_MSG_POOLED).
+ */
+static int
+front_open(struct wrk *w, int fd)
+{
+	int aborted = 0;
+
+	wrk_front_start(w->front, fd, w->peer);
+	for (;;) {
+		struct pollfd p = { wrk_front_event_fd(w->front), POLLIN, 0 };
+		enum wrk_front_state st;
+		char c, msg;
+
+		if ((got_term || got_reclaim) && !aborted) {
+			wrk_front_abort(w->front); /* only before the first byte */
+			aborted = 1;
+		}
+		if (poll(&p, 1, 100) < 0 && errno != EINTR)
+			exit(SUP_EXIT_SOFTWARE);
+		while (read(p.fd, &c, 1) == 1)
+			;
+		st = wrk_front_state(w->front);
+		if (st == WRK_FRONT_OPEN)
+			return 1;
+		if (st == WRK_FRONT_CLOSED) {
+			/* Client input was seen (TLS failed or timed out). */
+			metrics_conn_closed(w->metrics, wrk_front_reason(w->front));
+			util_exit_now(SUP_EXIT_OK, !w->cfg->sandbox);
+		}
+		if (st != WRK_FRONT_EMPTY)
+			continue;
+		metrics_conn_closed(w->metrics, wrk_front_reason(w->front));
+		log_debug("client left without sending a byte; back in the pool",
+		    LF_S("peer", w->peer),
+		    LF_S("reason", metrics_close_name(wrk_front_reason(w->front))));
+		if (got_term)
+			exit(SUP_EXIT_OK);
+		got_reclaim = 0;
+		status_set(w, SUP_PHASE_POOL);
+		msg = SUP_MSG_POOLED;
+		if (write(w->ctl_fd, &msg, 1) != 1)
+			exit(SUP_EXIT_IPC);
+		return 0;
+	}
+}
+
 void
-wrk_worker_run(const struct config *cfg, int ctl_fd, struct metrics *metrics)
+wrk_worker_run(
+    const struct config *cfg, int ctl_fd, struct metrics *metrics, struct sup_status *status)
 {
 	struct wrk w;
-	grpc_arg args[3];
+	grpc_arg args[4];
 	grpc_channel_args ca = { 0, args };
 	grpc_server_credentials *creds;
 	grpc_event ev;
 	char err[512], ready;
 	int fd, one = 1;
 	size_t i;
-	int64_t linger_until = 0;
+	SSL_CTX *tls = NULL;
 
 	memset(&w, 0, sizeof(w));
 	w.cfg = cfg;
 	w.ctl_fd = ctl_fd;
 	w.watch_fd = -1;
 	w.metrics = metrics;
+	w.status = status;
 	setup_signals();
 	/* If the supervisor dies, drain rather than linger as orphans. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -881,6 +1006,20 @@ wrk_worker_run(const struct config *cfg, int ctl_fd, struct metrics *metrics)
 		log_error("reflection setup failed", LF_S("error", err));
 		exit(SUP_EXIT_SOFTWARE);
 	}
+	/* Before lock-down: OpenSSL reads its configuration and seeds. */
+	if (cfg->tls) {
+		tls = tls_server_ctx(cfg, SUP_FD_TLS, SUP_FD_KEY, err, sizeof(err));
+		if (tls == NULL) {
+			log_error("TLS setup failed", LF_S("error", err));
+			exit(SUP_EXIT_SOFTWARE);
+		}
+		close(SUP_FD_TLS);
+	}
+	w.front = wrk_front_new(cfg, tls, metrics, err, sizeof(err));
+	if (w.front == NULL) {
+		log_error("connection front setup failed", LF_S("error", err));
+		exit(SUP_EXIT_SOFTWARE);
+	}
 	gu_tune_runtime(); /* before grpc_init: see grpc_tune.cc */
 	grpc_init();
 	w.cq = grpc_completion_queue_create_for_next(NULL);
@@ -890,6 +1029,12 @@ wrk_worker_run(const struct config *cfg, int ctl_fd, struct metrics *metrics)
 	args[ca.num_args].type = GRPC_ARG_INTEGER;
 	args[ca.num_args].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
 	args[ca.num_args++].value.integer = 64 * 1024;
+	/* The frame guard caps header blocks at MAX_HEADER_BYTES; grpc's own
+	 * metadata limit matches, so neither side accepts what the other
+	 * would refuse. */
+	args[ca.num_args].type = GRPC_ARG_INTEGER;
+	args[ca.num_args].key = (char *)GRPC_ARG_MAX_METADATA_SIZE;
+	args[ca.num_args++].value.integer = cfg->max_header_bytes;
 	w.server = grpc_server_create(&ca, NULL);
 	for (i = 0; i < wrk_nmethods; i++)
 		w.handles[i] = grpc_server_register_method(w.server, wrk_methods[i].path, NULL,
@@ -910,19 +1055,30 @@ wrk_worker_run(const struct config *cfg, int ctl_fd, struct metrics *metrics)
 	if (getenv("PAYMENTD_TEST_BAD_BYTE") != NULL && write(ctl_fd, "X", 1) != 1)
 		exit(SUP_EXIT_IPC);
 #endif
-	fd = receive_client(&w);
+	do {
+		fd = receive_client(&w);
+		/* The supervisor accepted it blocking; the front wants it
+		 * non-blocking. */
+		if (util_set_nonblock(fd, 1) < 0) {
+			log_error("fcntl O_NONBLOCK failed", LF_S("error", strerror(errno)));
+			exit(SUP_EXIT_SOFTWARE);
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* not TCP: harmless */
+		if (w.status != NULL) {
+			__atomic_store_n(&w.status->conn_start_ms, util_now_ms(), __ATOMIC_RELAXED);
+			__atomic_store_n(&w.status->rpcs_done, 0, __ATOMIC_RELAXED);
+		}
+		status_set(&w, SUP_PHASE_FRONT);
+	} while (!front_open(&w, fd));
 
-	/* The supervisor accepted it blocking; grpc wants it non-blocking. */
-	if (util_set_nonblock(fd, 1) < 0) {
-		log_error("fcntl O_NONBLOCK failed", LF_S("error", strerror(errno)));
-		exit(SUP_EXIT_SOFTWARE);
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* not TCP: harmless */
-	w.watch_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	status_set(&w, SUP_PHASE_SERVING);
 	w.conn_start_ms = w.last_activity_ms = util_now_ms();
 	creds = grpc_insecure_server_credentials_create();
-	grpc_server_add_channel_from_fd(w.server, fd, creds);
+	grpc_server_add_channel_from_fd(w.server, wrk_front_grpc_fd(w.front), creds);
 	grpc_server_credentials_release(creds);
+#ifdef PAYMENTD_TEST_HOOKS
+	wrk_test_after_handshake(SUP_FD_KEY);
+#endif
 
 	for (i = 0; i < wrk_nmethods; i++) {
 		int k;
@@ -941,16 +1097,13 @@ wrk_worker_run(const struct config *cfg, int ctl_fd, struct metrics *metrics)
 		housekeeping(&w);
 	}
 
-	/* All calls are done and GOAWAY was sent. Give the client a moment to
-	 * read the last frames and close its end before we drop the socket. */
-	linger_until = util_now_ms() + CLOSE_LINGER_MS;
-	while (!peer_closed(w.watch_fd) && util_now_ms() < linger_until) {
-		ev = grpc_completion_queue_next(w.cq, gu_deadline_ms(50), NULL);
-		if (ev.type == GRPC_OP_COMPLETE && ev.tag != &shutdown_tag)
-			on_event(&w, ev.tag, ev.success);
-	}
+	/* All calls are done and GOAWAY was sent: the front forwards it, then
+	 * gives the client a moment to read it and close its end first. */
+	wrk_front_finish(w.front, w.no_linger ? 100 : CLOSE_LINGER_MS);
+	metrics_conn_closed(w.metrics, metrics_close_from_name(w.stop_reason));
 	log_info("connection closed", LF_S("reason", w.stop_reason ? w.stop_reason : "?"),
-	    LF_I("exit_code", w.exit_code));
+	    LF_I("exit_code", w.exit_code), LF_I("rpcs", w.rpcs_started),
+	    LF_I("tls_resumed", wrk_front_resumed(w.front)));
 	/* Skip grpc teardown: the process ends here and the kernel reclaims
 	 * everything; a slow grpc_shutdown would only delay the next worker. */
 	util_exit_now(w.exit_code, !w.cfg->sandbox);

@@ -15,10 +15,19 @@
 //	                  [-amount CENTS [-amount-max CENTS]] [-currency C]
 //	                  [-balance-ratio F] [-deadline D] [-key-prefix S]
 //	                  [-allow-codes CODE,...] [-fail-on-decline] [-json]
+//	                  [-plaintext | [-tls-ca FILE] [-tls-cert FILE -tls-key FILE]
+//	                   [-tls-server-name NAME]]
 //
 // Contract:
 //   - One grpc.ClientConn to -target (default $PAYMENTD_TARGET, else
-//     127.0.0.1:50051), plaintext, default pick_first: one TCP connection.
+//     127.0.0.1:50051), default pick_first: one TCP connection.
+//   - Transport as paymentctl's (daemon/ctl/gcli.h), so the three clients
+//     agree: -plaintext: cleartext (no -tls-* flag with it); else any of
+//     -tls-ca/-tls-cert/-tls-key (each falling back to PAYMENTD_TLS_CA /
+//     _CERT / _KEY) or -tls-server-name: TLS (crypto/tls, TLS 1.2 or 1.3,
+//     ALPN h2) verified against -tls-ca, else the system's roots, with the
+//     client certificate for mutual TLS; else PAYMENTD_PLAINTEXT=1 (the test
+//     stacks): cleartext; else TLS with the system's roots.
 //     The client waits (-connect-timeout) for it to be READY before the clock
 //     starts, so connection set-up is not part of any latency.
 //   - -concurrency goroutines each run calls back to back (closed loop) until
@@ -36,7 +45,8 @@
 //   - Every call has the per-call deadline -deadline (default 5s).
 //   - Output: a short human summary, or with -json exactly one JSON line on
 //     stdout:
-//     {"tool":"paymentd-goclient","target":..,"concurrency":..,"connections":1,
+//     {"tool":"paymentd-goclient","target":..,"transport":"tls"|"plaintext",
+//     "concurrency":..,"connections":1,
 //     "elapsed_s":..,"requests":..,"ok":..,"errors":{"UNAVAILABLE":n,..},
 //     "unexpected":..,"payment_status":{"AUTHORIZED":n,"DECLINED":n,..},
 //     "decline_codes":{"INSUFFICIENT_FUNDS":n,..},"balance_ok":..,
@@ -54,6 +64,8 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
@@ -71,6 +83,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
@@ -98,6 +111,11 @@ type config struct {
 	allowCodes     map[codes.Code]bool
 	failOnDecline  bool
 	jsonOut        bool
+	plaintext      bool
+	tlsCA          string
+	tlsCert        string
+	tlsKey         string
+	tlsServerName  string
 }
 
 // result of one worker, merged at the end (no shared state on the hot path
@@ -187,6 +205,11 @@ func parseFlags() *config {
 	allow := flag.String("allow-codes", "", "comma-separated gRPC codes that are expected, not failures (e.g. RESOURCE_EXHAUSTED)")
 	flag.BoolVar(&c.failOnDecline, "fail-on-decline", false, "count DECLINED payments as unexpected failures")
 	flag.BoolVar(&c.jsonOut, "json", false, "print one JSON summary line")
+	flag.BoolVar(&c.plaintext, "plaintext", false, "cleartext HTTP/2, no TLS (also PAYMENTD_PLAINTEXT=1); default TLS")
+	flag.StringVar(&c.tlsCA, "tls-ca", "", "PEM roots to verify the server by (default $PAYMENTD_TLS_CA, else the system's)")
+	flag.StringVar(&c.tlsCert, "tls-cert", "", "client certificate chain, PEM, for mutual TLS (default $PAYMENTD_TLS_CERT)")
+	flag.StringVar(&c.tlsKey, "tls-key", "", "the client certificate's private key, PEM (default $PAYMENTD_TLS_KEY)")
+	flag.StringVar(&c.tlsServerName, "tls-server-name", "", "name the server's certificate must carry (default: the target's host)")
 	version := flag.Bool("version", false, "print the build stamp and exit")
 	flag.Parse()
 
@@ -250,6 +273,64 @@ func parseFlags() *config {
 	return c
 }
 
+// transport settles cleartext or TLS (the rules in the contract above) and
+// returns the credentials and "tls" or "plaintext". Errors are usage errors.
+func transport(c *config) (credentials.TransportCredentials, string, error) {
+	if c.plaintext {
+		if c.tlsCA != "" || c.tlsCert != "" || c.tlsKey != "" || c.tlsServerName != "" {
+			return nil, "", fmt.Errorf("-plaintext excludes -tls-ca, -tls-cert, -tls-key and -tls-server-name")
+		}
+		return insecure.NewCredentials(), "plaintext", nil
+	}
+	ca, caFrom := envDefault(c.tlsCA, "-tls-ca", "PAYMENTD_TLS_CA")
+	cert, certFrom := envDefault(c.tlsCert, "-tls-cert", "PAYMENTD_TLS_CERT")
+	key, keyFrom := envDefault(c.tlsKey, "-tls-key", "PAYMENTD_TLS_KEY")
+	if (cert == "") != (key == "") {
+		if cert != "" {
+			return nil, "", fmt.Errorf("%s needs -tls-key or PAYMENTD_TLS_KEY too", certFrom)
+		}
+		return nil, "", fmt.Errorf("%s needs -tls-cert or PAYMENTD_TLS_CERT too", keyFrom)
+	}
+	if ca == "" && cert == "" && c.tlsServerName == "" {
+		switch v := os.Getenv("PAYMENTD_PLAINTEXT"); strings.ToLower(v) {
+		case "1", "true", "yes", "on":
+			return insecure.NewCredentials(), "plaintext", nil
+		case "", "0", "false", "no", "off":
+		default:
+			return nil, "", fmt.Errorf("PAYMENTD_PLAINTEXT: expected 1 or 0, got %q", v)
+		}
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.tlsServerName}
+	if ca != "" {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, "", fmt.Errorf("%s: %v", caFrom, err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, "", fmt.Errorf("%s: %s holds no PEM certificate", caFrom, ca)
+		}
+	}
+	if cert != "" {
+		kp, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			return nil, "", fmt.Errorf("%s/%s: %v", certFrom, keyFrom, err)
+		}
+		cfg.Certificates = []tls.Certificate{kp}
+	}
+	// credentials.NewTLS adds ALPN h2, which the server insists on.
+	return credentials.NewTLS(cfg), "tls", nil
+}
+
+// envDefault is value, else the environment variable env (an empty one
+// counts as unset), and the name of where it came from.
+func envDefault(value, flagName, env string) (string, string) {
+	if value != "" {
+		return value, flagName
+	}
+	return os.Getenv(env), env
+}
+
 func waitReady(conn *grpc.ClientConn, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -292,13 +373,17 @@ func round3(f float64) float64 {
 func main() {
 	c := parseFlags()
 
-	conn, err := grpc.NewClient(c.target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds, transportName, err := transport(c)
+	if err != nil {
+		usageErr("%v", err)
+	}
+	conn, err := grpc.NewClient(c.target, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		usageErr("%v", err)
 	}
 	defer conn.Close()
 	if err := waitReady(conn, c.connectTimeout); err != nil {
-		usageErr("%v", err)
+		usageErr("%v over %s", err, transportName)
 	}
 	client := paymentv1.NewPaymentServiceClient(conn)
 
@@ -430,6 +515,7 @@ func main() {
 		out := map[string]any{
 			"tool":           "paymentd-goclient",
 			"target":         c.target,
+			"transport":      transportName,
 			"concurrency":    c.concurrency,
 			"connections":    1,
 			"elapsed_s":      round3(elapsed.Seconds()),
@@ -447,7 +533,7 @@ func main() {
 		b, _ := json.Marshal(out)
 		fmt.Println(string(b))
 	} else {
-		fmt.Printf("target %s, 1 connection, concurrency %d, %.3f s\n", c.target, c.concurrency, elapsed.Seconds())
+		fmt.Printf("target %s (%s), 1 connection, concurrency %d, %.3f s\n", c.target, transportName, c.concurrency, elapsed.Seconds())
 		fmt.Printf("requests %d  ok %d  unexpected %d  throughput %.1f/s\n", requests, all.ok, all.unexpected, rps)
 		fmt.Printf("latency ms: min %.3f mean %.3f p50 %.3f p95 %.3f p99 %.3f max %.3f\n",
 			lat["min"], lat["mean"], lat["p50"], lat["p95"], lat["p99"], lat["max"])

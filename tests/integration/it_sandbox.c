@@ -17,6 +17,7 @@
 #include <pwd.h>
 #include <sys/wait.h>
 
+#include "common/util.h"
 #include "ctl/gcli.h"
 #include "grpc/grpc_util.h"
 #include "sandbox/sandbox.h"
@@ -65,6 +66,8 @@ start_daemon(void)
 	setenv("WORKER_POOL_SIZE", "1", 1);
 	setenv("SANDBOX", "on", 1);
 	setenv("SANDBOX_DEBUG", "off", 1);
+	/* Short, so a spinning worker is killed within the test's patience. */
+	setenv("WORKER_CPU_BUDGET_SECONDS", "2", 1);
 	argv[0] = bin;
 	argv[1] = (char *)"serve";
 	argv[2] = NULL;
@@ -271,6 +274,37 @@ END_TEST
  * on its first hand-off before acknowledging the fd (as a pool worker
  * leaving because Redis or Postgres went away may). The supervisor must
  * hand each connection on, so every client is still served. */
+/* A worker that burns its CPU budget inside an RPC that never completes
+ * is killed by the supervisor (from /proc, not on the worker's word) and
+ * counted; the client's call fails instead of hanging to its deadline. */
+START_TEST(cpu_budget_kills_a_spinning_worker)
+{
+	grpc_channel *ch = gcli_channel(target, 1);
+	struct gcli_result r;
+	int64_t t0 = util_now_ms(), took;
+	int before = count_in_log("\"reason\":\"cpu_budget\""), after = 0, k;
+
+	ck_assert_int_eq(rpc(ch, "/paymentd.test.Hooks/Syscall", "spin", &r), 0);
+	took = util_now_ms() - t0;
+	ck_assert_msg(
+	    r.status == GRPC_STATUS_UNAVAILABLE, "spin: status %s", gu_status_name(r.status));
+	gcli_result_free(&r);
+	grpc_channel_destroy(ch);
+	for (k = 0; k < 50; k++) {
+		after = count_in_log("\"reason\":\"cpu_budget\"");
+		if (after > before)
+			break;
+		usleep(100000);
+	}
+	ck_assert_int_eq(after - before, 1);
+	/* Budget 2 s, checked every second: killed after 2..4 s of CPU. */
+	ck_assert_msg(took >= 2000 && took < 8000, "killed after %lld ms", (long long)took);
+	printf("a worker spinning inside an RPC was killed after %lld ms (budget 2 s of CPU)\n",
+	    (long long)took);
+	ck_assert_int_eq(kill(sup, 0), 0);
+}
+END_TEST
+
 START_TEST(connection_in_flight_survives_its_worker)
 {
 	int before, after, i, ok = 0;
@@ -321,6 +355,8 @@ main(void)
 	tcase_add_test(tc, soft_denials_and_allowed_operations);
 	tcase_add_test(tc, forbidden_syscalls_kill_only_that_worker);
 	tcase_add_test(tc, connection_in_flight_survives_its_worker);
+	tcase_add_test(tc, cpu_budget_kills_a_spinning_worker);
+	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	rc = tl_run(s, CK_VERBOSE, 1);
 	stop_daemon();

@@ -94,6 +94,18 @@
 #   stack_wait_drained SECONDS
 #                         until no outbox row is unpublished (status 1 on
 #                         timeout)
+#   stack_tls_env DIR     TLS for the daemons and clients started from now
+#                         on, with the files scripts/gen-certs made in DIR:
+#                         exports TLS=on, TLS_CERT_FILE=DIR/server.pem,
+#                         TLS_KEY_FILE=DIR/server.key, TLS_CLIENT_CA_FILE=
+#                         DIR/ca.pem (TLS_CLIENT_AUTH keeps its default,
+#                         require) and, for paymentctl and so for
+#                         stack_health, PAYMENTD_TLS_CA=DIR/ca.pem,
+#                         PAYMENTD_TLS_CERT=DIR/client.pem, PAYMENTD_TLS_KEY=
+#                         DIR/client.key; unsets PAYMENTD_PLAINTEXT (the
+#                         harness exports 1 for the cleartext suites).
+#                         (paths made absolute). Status 1, saying which, if
+#                         a file is missing
 
 STACK_LIB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # shellcheck source=ports.sh
@@ -125,6 +137,17 @@ stack_stop() {   # stack_stop PID...
     for p in "$@"; do stack_alive "$p" && { kill -KILL "$p" 2>/dev/null || true; }; done
     for p in "$@"; do [ -n "$p" ] && { wait "$p" 2>/dev/null || true; }; done
     return 0
+}
+
+stack_tls_env() {   # stack_tls_env DIR
+    local d f
+    d=$(cd "$1" 2>/dev/null && pwd) || { echo "stack: no directory $1 (scripts/gen-certs $1 makes it)" >&2; return 1; }
+    for f in ca.pem server.pem server.key client.pem client.key; do
+        [ -r "$d/$f" ] || { echo "stack: $d/$f is missing (scripts/gen-certs $d makes it)" >&2; return 1; }
+    done
+    export TLS=on TLS_CERT_FILE=$d/server.pem TLS_KEY_FILE=$d/server.key TLS_CLIENT_CA_FILE=$d/ca.pem
+    export PAYMENTD_TLS_CA=$d/ca.pem PAYMENTD_TLS_CERT=$d/client.pem PAYMENTD_TLS_KEY=$d/client.key
+    unset PAYMENTD_PLAINTEXT
 }
 
 stack_health() {   # stack_health TARGET

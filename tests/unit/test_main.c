@@ -18,7 +18,11 @@ main(void)
 		utf8_suite(),
 		backoff_suite(),
 		sqlstate_suite(),
+		front_h2guard_suite(),
+		metrics_suite(),
+		http_min_suite(),
 		sup_proto_suite(),
+		sup_door_suite(),
 		payment_proto_suite(),
 		testlib_suite(),
 	};

@@ -25,6 +25,7 @@ Suite *log_suite(void);
 Suite *util_suite(void);
 Suite *pay_validate_suite(void);
 Suite *sup_proto_suite(void);
+Suite *sup_door_suite(void);
 Suite *payment_proto_suite(void);
 Suite *testlib_suite(void);
 

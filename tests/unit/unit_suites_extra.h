@@ -12,5 +12,9 @@
 Suite *utf8_suite(void);
 Suite *backoff_suite(void);
 Suite *sqlstate_suite(void);
+/* test_front_h2guard.c: daemon/front/front_h2guard.c */
+Suite *front_h2guard_suite(void);
+Suite *metrics_suite(void);  /* test_metrics.c: daemon/metrics/metrics.c */
+Suite *http_min_suite(void); /* test_http_min.c: daemon/common/http_min.c */
 
 #endif

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * wrk_front.h — a worker's connection front (wrk_front.c): the one thread
+ * that touches the client socket. It runs TLS (when on) and the HTTP/2 frame
+ * guard, and hands grpc plaintext over a socketpair made before lock-down.
+ *
+ * Life of a connection, as the worker's main thread sees it:
+ *   wrk_front_start(fd)           the front owns the client socket now
+ *   state WRK_FRONT_WAITING       no byte yet / TLS handshake / preface
+ *   state WRK_FRONT_EMPTY         the client sent nothing and left, timed out
+ *                                 silent, or was reclaimed before a byte: the
+ *                                 socket is closed, the front can take another
+ *                                 (wrk_front_start again); grpc never saw it
+ *   state WRK_FRONT_OPEN          give wrk_front_grpc_fd() to grpc (once)
+ *   state WRK_FRONT_CLOSED        over; wrk_front_reason() says why
+ * The main thread may ask for WRK_FRONT_EMPTY early (wrk_front_abort: a
+ * reclaim before any byte) and ends a connection with wrk_front_finish(),
+ * which forwards what grpc has written (its GOAWAY), sends TLS close_notify
+ * and closes the socket.
+ */
+#ifndef PAYMENTD_WRK_FRONT_H
+#define PAYMENTD_WRK_FRONT_H
+
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#include "common/config.h"
+#include "metrics/metrics.h"
+
+enum wrk_front_state {
+	WRK_FRONT_IDLE,
+	WRK_FRONT_WAITING,
+	WRK_FRONT_EMPTY,
+	WRK_FRONT_OPEN,
+	WRK_FRONT_CLOSED,
+};
+
+struct wrk_front;
+
+/* Before lock-down: the socketpair, the thread. ctx NULL: cleartext. */
+struct wrk_front *
+wrk_front_new(const struct config *cfg, SSL_CTX *ctx, struct metrics *m, char *err, size_t errlen);
+void wrk_front_start(struct wrk_front *f, int client_fd, const char *peer);
+enum wrk_front_state wrk_front_state(const struct wrk_front *f);
+/* Readable whenever the state changes (one byte per change). */
+int wrk_front_event_fd(const struct wrk_front *f);
+/* Why the connection ended (or ended empty): a metrics_close value. */
+enum metrics_close wrk_front_reason(const struct wrk_front *f);
+int wrk_front_grpc_fd(const struct wrk_front *f);
+/* Before the first byte: give up the client (reclaimed). */
+void wrk_front_abort(struct wrk_front *f);
+/* Flush grpc's last frames, close_notify, close; waits at most
+ * timeout_ms for that. */
+void wrk_front_finish(struct wrk_front *f, int timeout_ms);
+/* The negotiated TLS session was resumed (1) or not (0); -1 cleartext. */
+int wrk_front_resumed(const struct wrk_front *f);
+
+#endif
