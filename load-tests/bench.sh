@@ -27,6 +27,14 @@
 #     amounts, a fresh idempotency key per call; their payments are counted
 #     in the ledger afterwards (must equal the calls answered OK);
 #   new-connection cost (loadgen newconn vs pgbench -C);
+#   TLS: a second paymentd with TLS 1.3 and client certificates required
+#     (scripts/gen-certs, ECDSA P-256) on the bench block's tls port, same
+#     database: AuthorizePayment at each of $BENCH_TLS_CONCURRENCY (default
+#     "8 64") in every round right after the cleartext step of the same
+#     concurrency (target: >= 0.9x it), new connections per second with a
+#     full handshake and with session resumption (a ticket from an earlier
+#     connection, served by another worker process), and the serving
+#     workers' RSS with and without TLS;
 # then payment-verify on the result. The tools come from
 # scripts/install-tools ghz goclient (run first; cached after the first
 # time; BENCH_TOOLS=0 skips those rows). paymentd's /metrics is enabled on
@@ -54,6 +62,7 @@ HOT_C=${BENCH_HOT_CONCURRENCY:-32}
 BAL_C=${BENCH_BALANCE_CONCURRENCY:-32}
 NEWCONN_C=${BENCH_NEWCONN_CONCURRENCY:-4}
 TOOLS_LEVELS=${BENCH_TOOLS_CONCURRENCY:-8 64}
+TLS_LEVELS=${BENCH_TLS_CONCURRENCY:-8 64}
 USE_TOOLS=${BENCH_TOOLS:-1}
 TOOLS_BIN=${TOOLS_BIN:-$BUILD_DIR/tools/bin}
 # Idempotency keys of the ghz and goclient rows start with this run's id.
@@ -95,7 +104,7 @@ done
 [ -x "$PG_BIN/pgbench" ] || die "pgbench not found in $PG_BIN"
 command -v jq >/dev/null || die "jq missing (scripts/install-deps)"
 command -v curl >/dev/null || die "curl missing (scripts/install-deps)"
-for p in "$PG_PORT" "$REDIS_PORT" "$GRPC_PORT" "$METRICS_PORT"; do
+for p in "$PG_PORT" "$REDIS_PORT" "$GRPC_PORT" "$METRICS_PORT" "$(port_for tls)" "$(port_for tls-metrics)"; do
     if ss -Htln "sport = :$p" | grep -q .; then die "port $p is in use (set BENCH_*_PORT)"; fi
 done
 
@@ -117,6 +126,11 @@ cleanup() {
         for _ in $(seq 100); do kill -0 "$PAYMENTD_PID" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$PAYMENTD_PID" 2>/dev/null || true
     fi
+    if [ -n "${TLS_PID:-}" ] && kill -0 "$TLS_PID" 2>/dev/null; then
+        kill -TERM "$TLS_PID" 2>/dev/null || true
+        for _ in $(seq 100); do kill -0 "$TLS_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$TLS_PID" 2>/dev/null || true
+    fi
     if [ "${BENCH_KEEP:-0}" = 1 ]; then scripts/stack stop >/dev/null 2>&1 || true
     else scripts/stack destroy >/dev/null 2>&1 || true; fi
 }
@@ -134,15 +148,33 @@ fsync=$("${SU[@]}" -c "SHOW fsync"); sc=$("${SU[@]}" -c "SHOW synchronous_commit
 "$BUILD_DIR/paymentd" reset-test-data >>"$OUT/migrate.log" 2>&1 || { cat "$OUT/migrate.log"; die "reset-test-data failed"; }
 "$BUILD_DIR/paymentd" serve >"$OUT/paymentd.log" 2>&1 &
 PAYMENTD_PID=$!
+# The TLS daemon: same database and accounts, its own gRPC port and its own
+# /metrics (the handshake counters) from the bench block.
+TLS_PORT=$(port_for tls) TLS_METRICS_PORT=$(port_for tls-metrics)
+TLS_TARGET=localhost:$TLS_PORT
+scripts/gen-certs "$OUT/certs" >/dev/null || die "scripts/gen-certs failed"
+TLSF=(--tls-ca "$OUT/certs/ca.pem" --tls-cert "$OUT/certs/client.pem" --tls-key "$OUT/certs/client.key")
+GRPC_PORT=$TLS_PORT METRICS_PORT=$TLS_METRICS_PORT TLS=on TLS_MIN_VERSION=1.3 TLS_CLIENT_AUTH=require \
+    TLS_CERT_FILE=$OUT/certs/server.pem TLS_KEY_FILE=$OUT/certs/server.key TLS_CLIENT_CA_FILE=$OUT/certs/ca.pem \
+    "$BUILD_DIR/paymentd" serve >"$OUT/paymentd-tls.log" 2>&1 &
+TLS_PID=$!
 for _ in $(seq 100); do
     "$BUILD_DIR/paymentctl" --target "$TARGET" health >/dev/null 2>&1 && break
     sleep 0.1
 done
 "$BUILD_DIR/paymentctl" --target "$TARGET" health >/dev/null 2>&1 || { tail -n 20 "$OUT/paymentd.log"; die "paymentd not healthy"; }
+for _ in $(seq 100); do
+    "$BUILD_DIR/paymentctl" --target "$TLS_TARGET" "${TLSF[@]}" health >/dev/null 2>&1 && break
+    sleep 0.1
+done
+"$BUILD_DIR/paymentctl" --target "$TLS_TARGET" "${TLSF[@]}" health >/dev/null 2>&1 ||
+    { tail -n 20 "$OUT/paymentd-tls.log"; die "paymentd (TLS) not healthy"; }
 echo "bench: durable stack (fsync=$fsync, synchronous_commit=$sc), paymentd on $TARGET, /metrics on :$METRICS_PORT" \
      "(SANDBOX=${SANDBOX:-on}, RATE_LIMIT_ENABLED=$RATE_LIMIT_ENABLED, MAX_WORKERS=$MAX_WORKERS)"
 
 LG=("$BUILD_DIR/paymentd-loadgen" --target "$TARGET" --account-prefix "$PREFIX" --json)
+LG_CLEAR=("${LG[@]}")
+LG_TLS=("$BUILD_DIR/paymentd-loadgen" --target "$TLS_TARGET" "${TLSF[@]}" --account-prefix "$PREFIX" --json)
 "${LG[@]}" --setup-accounts "$ACCOUNTS" --scenario balance --requests 1 >/dev/null ||
     die "account setup failed"
 echo "bench: $ACCOUNTS accounts ${PREFIX}000000.. + ${PREFIX}hot funded; each step ${WARMUP}s warmup + ${STEP}s measured"
@@ -339,19 +371,44 @@ ws_mean() {
           printf "%.2f ms mean over %d worker starts", 1000 * ($3 - $1) / n, n }'
 }
 
+# worker_rss PID N: mean VmRSS (KiB) of the N largest paymentd-worker
+# children of supervisor PID: during a step at concurrency N those are the
+# N serving workers (idle pool workers have touched less memory).
+worker_rss() {   # worker_rss SUPERVISOR_PID N
+    local c
+    for c in $(pgrep -P "$1"); do
+        [ "$(cat "/proc/$c/comm" 2>/dev/null)" = paymentd-worker ] || continue
+        awk '/^VmRSS:/ { print $2 }' "/proc/$c/status" 2>/dev/null
+    done | sort -rn | head -n "$2" | awk '{ s += $1; n++ } END { if (n) printf "%.0f", s / n; else print 0 }'
+}
+# run_loadgen_rss LABEL PID C ...: run_loadgen, sampling the serving workers'
+# RSS halfway through the measured window.
+run_loadgen_rss() {
+    local label=$1 pid=$2 c=$3 sampler; shift 3
+    ( sleep $((WARMUP + STEP / 2)); worker_rss "$pid" "$c" >"$OUT/rss-$label" ) & sampler=$!
+    run_loadgen "$label" uniform "$c" --connections "$c" "$@"
+    wait "$sampler" 2>/dev/null || true
+}
+
 PGB=load-tests/pgbench
 i=0
 for ROUND in $(seq "$ROUNDS"); do
     for c in $LEVELS; do
         echo "bench: AuthorizePayment uniform, concurrency $c (round $ROUND of $ROUNDS)"
         if [ $((i % 2)) = 0 ]; then
-            run_loadgen "authorize-c$c" uniform "$c" --connections "$c"
+            run_loadgen_rss "authorize-c$c" "$PAYMENTD_PID" "$c"
             run_pgbench "authorize-c$c" "$PGB/authorize-uniform.sql" "$c"
         else
             run_pgbench "authorize-c$c" "$PGB/authorize-uniform.sql" "$c"
-            run_loadgen "authorize-c$c" uniform "$c" --connections "$c"
+            run_loadgen_rss "authorize-c$c" "$PAYMENTD_PID" "$c"
         fi
         i=$((i + 1))
+        if [[ " $TLS_LEVELS " == *" $c "* ]]; then
+            echo "bench: AuthorizePayment uniform over TLS 1.3 + mTLS, concurrency $c (round $ROUND of $ROUNDS)"
+            LG=("${LG_TLS[@]}")
+            run_loadgen_rss "tls-authorize-c$c" "$TLS_PID" "$c"
+            LG=("${LG_CLEAR[@]}")
+        fi
     done
 done
 ROUND=1
@@ -374,6 +431,20 @@ ws_newconn0=$(worker_starts)
 run_loadgen "newconn-c$NEWCONN_C" newconn "$NEWCONN_C"
 ws_newconn1=$(worker_starts)
 run_pgbench "newconn-c$NEWCONN_C" "$PGB/authorize-uniform.sql" "$NEWCONN_C" -C
+echo "bench: new TLS connection per AuthorizePayment, concurrency $NEWCONN_C: full handshake, then resumed"
+tls_hs() {   # tls_hs: "FULL RESUMED" handshakes so far on the TLS daemon's /metrics
+    curl -fsS --max-time 5 "http://127.0.0.1:$TLS_METRICS_PORT/metrics" 2>/dev/null | awk '
+        $1 == "paymentd_tls_handshakes_total{resumed=\"false\"}" { f = $2 }
+        $1 == "paymentd_tls_handshakes_total{resumed=\"true\"}" { r = $2 }
+        END { print f + 0, r + 0 }'
+}
+LG=("${LG_TLS[@]}")
+hs0=$(tls_hs)
+run_loadgen "tls-newconn-c$NEWCONN_C" newconn "$NEWCONN_C"
+hs1=$(tls_hs)
+run_loadgen "tls-resume-newconn-c$NEWCONN_C" newconn "$NEWCONN_C" --tls-resume
+hs2=$(tls_hs)
+LG=("${LG_CLEAR[@]}")
 
 ws_end=$(worker_starts)
 verify_out=$("$BUILD_DIR/payment-verify" --max-report 5 2>&1) && verify_rc=0 || verify_rc=$?
@@ -435,6 +506,34 @@ MEDIAN='group_by([.tool, .label]) | map(sort_by(.rps) | .[(length - 1) / 2 | flo
         echo "include non-OK calls and any gap between calls answered OK and the payments found in the ledger under"
         echo "the run's idempotency key prefix. clcpu = the client's CPU seconds (whole run, warmup included)."
     fi
+    echo
+    echo "TLS 1.3 + client certificates (ECDSA P-256, key in the key-holder) vs cleartext, same round medians"
+    printf "%-24s %4s | %9s %6s %6s %6s %4s | %9s %6s | %6s | %9s %9s\n" \
+        step conc "tls/s" p50ms p99ms p999ms cpu% "clear/s" p99ms ratio "tlsRSS" "clearRSS"
+    jq -rs "$MEDIAN"'
+        | (map(select(.tool == "paymentd")) | INDEX(.label)) as $p
+        | map(select(.tool == "paymentd" and (.label | startswith("tls-authorize-"))))[]
+        | . as $t | ($p[$t.label | ltrimstr("tls-")] // {}) as $c
+        | [ $t.label, $t.concurrency, $t.rps, $t.p50, $t.p99, $t.p999, $t.busy, ($c.rps // 0), ($c.p99 // 0),
+            (if ($c.rps // 0) > 0 then $t.rps / $c.rps else 0 end), $t.errors + ($c.errors // 0) ]
+        | @tsv' "$OUT/results.jsonl" |
+    while IFS=$'\t' read -r l c r p50 p99 p999 busy cr cp99 ratio errs; do
+        trss=$(cat "$OUT/rss-$l" 2>/dev/null || echo 0); crss=$(cat "$OUT/rss-${l#tls-}" 2>/dev/null || echo 0)
+        printf "%-24s %4s | %9.1f %6.2f %6.2f %6.2f %4s | %9.1f %6.2f | %5.2fx | %6.1f MiB %6.1f MiB%s\n" \
+            "$l" "$c" "$r" "$p50" "$p99" "$p999" "$busy" "$cr" "$cp99" "$ratio" \
+            "$(echo "$trss" | awk '{ print $1 / 1024 }')" "$(echo "$crss" | awk '{ print $1 / 1024 }')" \
+            "$([ "$errs" != 0 ] && echo "  ($errs errors)")"
+    done
+    jq -rs "$MEDIAN"' | (map(select(.tool == "paymentd")) | INDEX(.label)) as $p
+        | map(select(.tool == "paymentd" and (.label | startswith("tls-authorize-"))))[]
+        | ($p[.label | ltrimstr("tls-")].rps // 0) as $c
+        | "  target TLS >= 0.90x cleartext at concurrency \(.concurrency): \(if $c <= 0 then "no cleartext figure"
+            elif .rps >= 0.9 * $c then "met" else "MISSED" end) (\(.rps | floor)/s vs \($c | floor)/s)"' \
+        "$OUT/results.jsonl"
+    jq -rs 'map(select(.tool == "paymentd" and (.label | test("newconn"))))[]
+        | "  \(.label): \(.rps) new connections/s (one payment each), p50 \(.p50) ms, p99 \(.p99) ms\(if .errors > 0 then ", \(.errors) errors" else "" end)"' \
+        "$OUT/results.jsonl"
+    echo "  handshakes on the TLS daemon (full resumed): before $hs0, after the full-handshake step $hs1, after the resumed step $hs2"
     echo "worker start (worker_start_seconds on /metrics, fork to READY): newconn step $(ws_mean "$ws_newconn0" "$ws_newconn1");" \
          "whole bench $(ws_mean "0 0" "$ws_end")"
     echo "cpu% = whole-machine CPU busy during the step, ext% = the part of it used by processes outside the bench"

@@ -11,7 +11,7 @@
  *       [--account-prefix P] [--currency C] [--amount-max CENTS]
  *       [--timeout MS] [--label TEXT] [--json]
  *       [--plaintext | [--tls-ca FILE] [--tls-cert FILE --tls-key FILE]
- *        [--tls-server-name NAME]]
+ *        [--tls-server-name NAME] [--tls-resume]]
  *  - Each thread owns one completion queue, its share of the M HTTP/2
  *    connections (one channel each, never shared, so M workers serve them)
  *    and its share of the N call slots. Closed loop (default): every slot
@@ -32,6 +32,9 @@
  *    --plaintext or PAYMENTD_PLAINTEXT=1 (the test stacks). The PEM files
  *    are read once; every channel (newconn: every call) shares the
  *    credentials, so each new connection pays the handshake, not file I/O.
+ *    --tls-resume gives every channel one shared TLS session cache (grpc's
+ *    LRU cache), so a new connection resumes the session of an earlier one
+ *    (newconn: the cost of a resumed handshake instead of a full one).
  *  - Output: a text table, or one JSON object with --json. Exit status 0 if
  *    the run completed (errors are reported, not fatal), 1 if it could not
  *    run (connect/setup failure), 2 for usage errors.
@@ -78,6 +81,8 @@ struct opts {
 	long accounts;
 	double duration_s, warmup_s, rate;
 	long long requests, amount_max, setup_balance;
+	int tls_resume;
+	grpc_ssl_session_cache *sessions; /* --tls-resume */
 };
 
 /* ---- latency histogram ----------------------------------------------
@@ -265,11 +270,14 @@ new_channel(void)
 	/* A private subchannel pool gives every channel its own TCP
 	 * connection (and so its own paymentd worker); gcli turns retries
 	 * off, so each measured call is exactly one attempt. */
-	grpc_arg pool = { .type = GRPC_ARG_INTEGER,
-		.key = (char *)GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL,
-		.value.integer = 1 };
+	grpc_arg args[2] = { { .type = GRPC_ARG_INTEGER,
+	    .key = (char *)GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL,
+	    .value.integer = 1 } };
+	size_t n = 1;
 
-	return gcli_channel_over(&O.tr, O.target, &pool, 1);
+	if (O.sessions != NULL)
+		args[n++] = grpc_ssl_session_cache_create_channel_arg(O.sessions);
+	return gcli_channel_over(&O.tr, O.target, args, n);
 }
 
 /* Connects ch eagerly and waits for READY, so connection setup is not
@@ -906,7 +914,8 @@ usage(void)
 	    "                            else the system's)\n"
 	    "  --tls-cert FILE           client certificate for mutual TLS ($PAYMENTD_TLS_CERT)\n"
 	    "  --tls-key FILE            its private key ($PAYMENTD_TLS_KEY)\n"
-	    "  --tls-server-name NAME    name the server's certificate must carry\n");
+	    "  --tls-server-name NAME    name the server's certificate must carry\n"
+	    "  --tls-resume              share one TLS session cache: new connections resume\n");
 	exit(2);
 }
 
@@ -955,6 +964,7 @@ parse_args(int argc, char **argv)
 		{ "tls-cert", 1, NULL, 'E' },
 		{ "tls-key", 1, NULL, 'Y' },
 		{ "tls-server-name", 1, NULL, 'N' },
+		{ "tls-resume", 0, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c, i;
@@ -1009,6 +1019,7 @@ parse_args(int argc, char **argv)
 		case 'E': O.tr.cert_file = optarg; break;
 		case 'Y': O.tr.key_file = optarg; break;
 		case 'N': O.tr.server_name = optarg; break;
+		case 'R': O.tls_resume = 1; break;
 		default: usage();
 		}
 	}
@@ -1087,6 +1098,15 @@ main(int argc, char **argv)
 		fprintf(stderr, "paymentd-loadgen: %s\n", err);
 		grpc_shutdown();
 		return 2;
+	}
+	if (O.tls_resume) {
+		if (!O.tr.tls) {
+			fprintf(stderr, "paymentd-loadgen: --tls-resume needs TLS\n");
+			gcli_transport_release(&O.tr);
+			grpc_shutdown();
+			return 2;
+		}
+		O.sessions = grpc_ssl_session_cache_create_lru(1024);
 	}
 	if (O.setup && setup_accounts(err, sizeof(err)) < 0) {
 		fprintf(stderr, "paymentd-loadgen: %s\n", err);
@@ -1187,6 +1207,8 @@ out:
 	}
 	free(th);
 	pthread_barrier_destroy(&start_barrier);
+	if (O.sessions != NULL)
+		grpc_ssl_session_cache_destroy(O.sessions);
 	gcli_transport_release(&O.tr);
 	grpc_shutdown();
 	return rc;

@@ -436,18 +436,26 @@ rl_peer_from_fd(int fd, char *out, size_t outlen)
 {
 	struct sockaddr_storage ss = { 0 }; /* getpeername() fills it: the analyzer can't tell */
 	socklen_t sl = sizeof(ss);
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return -1;
+	return rl_peer_from_addr(&ss, out, outlen);
+}
+
+int
+rl_peer_from_addr(const struct sockaddr_storage *sa, char *out, size_t outlen)
+{
+	const struct sockaddr_storage ss = *sa;
 	char ip[INET6_ADDRSTRLEN];
 	int rc = -1;
 
-	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
-		goto out;
 	if (ss.ss_family == AF_INET) {
-		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
 		if (!inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip)) ||
 		    util_fmt(out, outlen, "ipv4:%s:%u", ip, (unsigned)ntohs(a->sin_port)) < 0)
 			goto enospc;
 	} else if (ss.ss_family == AF_INET6) {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
 		if (!inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip)) ||
 		    util_fmt(out, outlen, "ipv6:[%s]:%u", ip, (unsigned)ntohs(a->sin6_port)) < 0)
 			goto enospc;

@@ -419,7 +419,9 @@ static void
 do_accept(void)
 {
 	while (want_accept()) {
-		int fd = accept4(S.listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(S.listen_fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
 		char peer[SUP_PEER_MAX], ip[SUP_DOOR_IP_MAX];
 		enum sup_door_verdict v;
 
@@ -431,7 +433,7 @@ do_accept(void)
 		}
 		S.accepted++;
 		metrics_connection_accepted(S.metrics);
-		if (rl_peer_from_fd(fd, peer, sizeof(peer)) < 0)
+		if (rl_peer_from_addr(&ss, peer, sizeof(peer)) < 0)
 			peer[0] = '\0';
 		sup_door_ip(peer, ip);
 		v = sup_door_admit(ip, util_now_ms());
@@ -444,6 +446,10 @@ do_accept(void)
 			metrics_conn_closed(S.metrics, why);
 			log_debug("connection refused at the front door", LF_S("peer", peer),
 			    LF_S("reason", metrics_close_name(why)));
+			/* A reset, not a FIN: no TIME_WAIT or FIN exchange per
+			 * refused connection of a flood. */
+			setsockopt(fd, SOL_SOCKET, SO_LINGER, &(struct linger){ 1, 0 },
+			    sizeof(struct linger));
 			close(fd);
 			continue;
 		}

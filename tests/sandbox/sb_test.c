@@ -586,7 +586,7 @@ START_TEST(policy_documented_and_tight)
 	docs = calloc(1, (size_t)len + 1);
 	ck_assert_int_eq(fread(docs, 1, (size_t)len, f), (size_t)len);
 	fclose(f);
-	for (p = SANDBOX_WORKER; p <= SANDBOX_LOGFWD; p++) {
+	for (p = SANDBOX_WORKER; p <= SANDBOX_KEYHOLDER; p++) {
 		n = sandbox_policy((enum sandbox_profile)p, r, 256);
 		ck_assert_int_gt(n, 0);
 		ck_assert_int_le(n, 256);
@@ -612,6 +612,11 @@ START_TEST(policy_documented_and_tight)
 	ck_assert(allowed(SANDBOX_LOGFWD, "read") && allowed(SANDBOX_LOGFWD, "write") &&
 	    !allowed(SANDBOX_LOGFWD, "openat") && !allowed(SANDBOX_LOGFWD, "socket") &&
 	    !allowed(SANDBOX_LOGFWD, "mmap"));
+	/* The key-holder signs over channels it is handed: no socket, no
+	 * file, no network of its own. */
+	ck_assert(allowed(SANDBOX_KEYHOLDER, "recvmsg") && !allowed(SANDBOX_KEYHOLDER, "socket") &&
+	    !allowed(SANDBOX_KEYHOLDER, "openat") && !allowed(SANDBOX_KEYHOLDER, "connect") &&
+	    !allowed(SANDBOX_KEYHOLDER, "accept4") && !allowed(SANDBOX_KEYHOLDER, "read"));
 	static const char *const exporter_never[] = { "unlink", "ftruncate", "pwrite64", "fsync",
 		"bind", "listen" };
 	for (i = 0; i < (int)(sizeof(exporter_never) / sizeof(exporter_never[0])); i++)
@@ -643,6 +648,8 @@ print_policy(const char *profile)
 		p = SANDBOX_EXPORTER;
 	else if (strcmp(profile, "logfwd") == 0)
 		p = SANDBOX_LOGFWD;
+	else if (strcmp(profile, "keyholder") == 0)
+		p = SANDBOX_KEYHOLDER;
 	else
 		return 2;
 	n = sandbox_policy(p, r, 256);
