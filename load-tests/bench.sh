@@ -463,7 +463,7 @@ MEDIAN='group_by([.tool, .label]) | map(sort_by(.rps) | .[(length - 1) / 2 | flo
         step conc "paymentd/s" p50ms p95ms p99ms p999ms cpu% ext% clcpu "pgbench/s" p50ms p95ms p99ms cpu% ext% ratio
     jq -rs "$MEDIAN"'
         | (map(select(.tool == "pgbench")) | INDEX(.label)) as $pg
-        | map(select(.tool == "paymentd"))[]
+        | map(select(.tool == "paymentd" and (.label | startswith("tls-") | not)))[]
         | . as $p | ($pg[$p.label] // {}) as $g
         | [ $p.label, $p.concurrency, $p.rps, $p.p50, $p.p95, $p.p99, $p.p999, $p.busy, $p.ext, $p.client_cpu_s,
             ($g.rps // 0), ($g.p50 // 0), ($g.p95 // 0), ($g.p99 // 0), ($g.busy // 0), ($g.ext // 0),
