@@ -23,7 +23,7 @@ $(BUILD)/paymentd-keyholder: $(KH_OBJ) $(SANDBOX_OBJ) $(COMMON_OBJ)
 
 KH_TEST_SRC := tests/kh/kh_test.c
 KH_TEST_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(KH_TEST_SRC)) $(BUILD)/daemon/tls/tls_remotekey.o \
-               $(BUILD)/daemon/sup/sup_kh.o $(BUILD)/daemon/sup/sup_proto.o \
+               $(BUILD)/daemon/sup/sup_kh.o $(BUILD)/daemon/sup/sup_spawn.o $(BUILD)/daemon/sup/sup_proto.o \
                $(BUILD)/daemon/sup/sup_lockdown.o $(BUILD)/tests/lib/testlib.o
 
 $(BUILD)/kh_test: $(KH_TEST_OBJ) $(SANDBOX_OBJ) $(COMMON_OBJ) | $(BUILD)/paymentd-keyholder

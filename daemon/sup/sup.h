@@ -32,6 +32,10 @@ void sup_run(const struct config *cfg) __attribute__((noreturn));
  * become SUP_FD_STATUS, SUP_FD_TLS and SUP_FD_KEY (tls_fd/key_fd -1: TLS
  * is off and those stay closed). */
 int sup_spawn_init(const struct config *cfg, char *err, size_t errlen);
+/* Finds the program exe beside this binary, else in PAYMENTD_LIBEXEC_DIR
+ * (path filled); what names it in err. 0 or -1. */
+int sup_spawn_find(
+    const char *exe, const char *what, char *path, size_t pathlen, char *err, size_t errlen);
 pid_t sup_spawn_worker(int ctl, int metrics_fd, int status_fd, int tls_fd, int key_fd);
 const char *sup_spawn_path(void);
 

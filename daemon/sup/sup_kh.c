@@ -16,6 +16,7 @@
  * parses the key.
  */
 #include "sup_kh.h"
+#include "sup.h"
 #include "sup_proto.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -72,43 +73,12 @@ static struct {
 	size_t nh, cap;
 } K = { .cur = { 0, -1, -1, -1, -1, 0, 0 } };
 
-static int
-executable(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
-}
-
-/* Beside our own binary first (a build tree, or bin/ installs), then the
- * libexec directory `make install` uses — as paymentd-worker. */
+/* Beside our own binary first, then the libexec directory — as
+ * paymentd-worker (sup_spawn_find). */
 static int
 find_exe(char *err, size_t errlen)
 {
-	char self[PATH_MAX], *slash;
-	ssize_t n;
-
-	K.path[0] = '\0';
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n > 0) {
-		self[n] = '\0';
-		slash = strrchr(self, '/');
-		if (slash != NULL) {
-			*slash = '\0';
-			if ((size_t)snprintf(K.path, sizeof(K.path), "%.*s/%s",
-			        (int)(sizeof(K.path) - sizeof(SUP_KH_EXE) - 1), self,
-			        SUP_KH_EXE) >= sizeof(K.path))
-				K.path[0] = '\0';
-		}
-	}
-	if (!executable(K.path))
-		snprintf(K.path, sizeof(K.path), "%s/%s", PAYMENTD_LIBEXEC_DIR, SUP_KH_EXE);
-	if (!executable(K.path)) {
-		snprintf(err, errlen, "key-holder binary %s not found next to paymentd nor in %s",
-		    SUP_KH_EXE, PAYMENTD_LIBEXEC_DIR);
-		return -1;
-	}
-	return 0;
+	return sup_spawn_find(SUP_KH_EXE, "key-holder", K.path, sizeof(K.path), err, errlen);
 }
 
 static void

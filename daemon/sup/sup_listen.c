@@ -43,7 +43,7 @@ sup_listen_open(const char *host, int port, int *activated, char *err, size_t er
 int
 sup_listen_is_loopback(int fd)
 {
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss = { 0 };
 	socklen_t len = sizeof(ss);
 
 	/* The bound address, not GRPC_HOST: a socket-activated listener can be

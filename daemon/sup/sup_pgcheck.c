@@ -14,6 +14,7 @@
  * both numbers when they do not.
  */
 #include "sup_pgcheck.h"
+#include "common/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +47,13 @@ sup_pgcheck(const struct config *cfg, int *checked, int *available, char *err, s
 	r = PQexecParams(c, sql, 0, NULL, NULL, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
 		goto out;
-	have = atoi(PQgetvalue(r, 0, 0));
+	{
+		int64_t v;
+
+		if (util_parse_i64(PQgetvalue(r, 0, 0), -1000000, 1000000, &v) < 0)
+			goto out;
+		have = (int)v;
+	}
 	*checked = 1;
 	*available = have;
 	if (need > have) {

@@ -111,29 +111,44 @@ sup_proto_recv_client(int ctl, int *fd, char peer[SUP_PEER_MAX], int *handed_on)
 	return 1;
 }
 
-int
-sup_proto_config_fd(const struct config *cfg, char *err, size_t errlen)
+/* Writes all of buf at the memfd's current offset. 0 or -1. */
+static int
+write_all(int fd, const void *buf, size_t len)
 {
-	struct sup_config_blob b;
-	int fd = -1, rc = -1;
+	const char *p = buf;
 
-	memset(&b, 0, sizeof(b));
-	memcpy(b.magic, SUP_CONFIG_MAGIC, sizeof(b.magic));
-	b.size = (uint32_t)sizeof(struct config);
-	snprintf(b.version, sizeof(b.version), "%s", PAYMENTD_VERSION);
-	b.cfg = *cfg;
-	fd = memfd_create("paymentd-config", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* A new memfd holding the n parts one after the other, sealed against any
+ * change: no worker can alter what later workers read. Returns it, or -1
+ * with err. */
+static int
+sealed_memfd(
+    const char *name, const void *const *part, const size_t *len, int n, char *err, size_t errlen)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING), i, rc = -1;
+
 	if (fd < 0) {
 		snprintf(err, errlen, "memfd_create: %s", strerror(errno));
 		goto out;
 	}
-	if (write(fd, &b, sizeof(b)) != (ssize_t)sizeof(b)) {
-		snprintf(err, errlen, "config memfd write: %s", strerror(errno));
-		goto out;
-	}
-	/* Sealed: no worker can change what later workers read. */
+	for (i = 0; i < n; i++)
+		if (len[i] > 0 && write_all(fd, part[i], len[i]) < 0) {
+			snprintf(err, errlen, "%s memfd write: %s", name, strerror(errno));
+			goto out;
+		}
 	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
-		snprintf(err, errlen, "config memfd seal: %s", strerror(errno));
+		snprintf(err, errlen, "%s memfd seal: %s", name, strerror(errno));
 		goto out;
 	}
 	rc = 0;
@@ -141,6 +156,26 @@ out:
 	if (rc < 0 && fd >= 0) {
 		close(fd);
 		fd = -1;
+	}
+	return fd;
+}
+
+int
+sup_proto_config_fd(const struct config *cfg, char *err, size_t errlen)
+{
+	struct sup_config_blob b;
+	int fd;
+
+	memset(&b, 0, sizeof(b));
+	memcpy(b.magic, SUP_CONFIG_MAGIC, sizeof(b.magic));
+	b.size = (uint32_t)sizeof(struct config);
+	snprintf(b.version, sizeof(b.version), "%s", PAYMENTD_VERSION);
+	b.cfg = *cfg;
+	{
+		const void *part[1] = { &b };
+		size_t len[1] = { sizeof(b) };
+
+		fd = sealed_memfd("paymentd-config", part, len, 1, err, errlen);
 	}
 	return fd;
 }
@@ -173,31 +208,13 @@ out:
 	return rc;
 }
 
-/* Writes all of buf at the memfd's current offset. 0 or -1. */
-static int
-write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int
 sup_proto_tls_fd(
     const struct sup_tls_blob *hdr, const char *cert, const char *ca, char *err, size_t errlen)
 {
 	struct sup_tls_blob b = *hdr;
 	size_t cl = strlen(cert), al = ca != NULL ? strlen(ca) : 0;
-	int fd = -1, rc = -1;
+	int fd = -1;
 
 	if (cl == 0 || cl > SUP_TLS_MAX_PEM || al > SUP_TLS_MAX_PEM) {
 		snprintf(err, errlen, "TLS material: certificate %zu bytes, CA %zu bytes (1..%u)",
@@ -207,26 +224,13 @@ sup_proto_tls_fd(
 	memcpy(b.magic, SUP_TLS_MAGIC, sizeof(b.magic));
 	b.cert_len = (uint32_t)cl;
 	b.ca_len = (uint32_t)al;
-	fd = memfd_create("paymentd-tls", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (fd < 0) {
-		snprintf(err, errlen, "memfd_create: %s", strerror(errno));
-		goto out;
+	{
+		const void *part[3] = { &b, cert, ca };
+		size_t len[3] = { sizeof(b), cl, al };
+
+		fd = sealed_memfd("paymentd-tls", part, len, 3, err, errlen);
 	}
-	if (write_all(fd, &b, sizeof(b)) < 0 || write_all(fd, cert, cl) < 0 ||
-	    (al > 0 && write_all(fd, ca, al) < 0)) {
-		snprintf(err, errlen, "TLS memfd write: %s", strerror(errno));
-		goto out;
-	}
-	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
-		snprintf(err, errlen, "TLS memfd seal: %s", strerror(errno));
-		goto out;
-	}
-	rc = 0;
 out:
-	if (rc < 0 && fd >= 0) {
-		close(fd);
-		fd = -1;
-	}
 	return fd;
 }
 

@@ -52,33 +52,42 @@ executable(const char *path)
 }
 
 int
-sup_spawn_init(const struct config *cfg, char *err, size_t errlen)
+sup_spawn_find(
+    const char *exe, const char *what, char *path, size_t pathlen, char *err, size_t errlen)
 {
 	char self[PATH_MAX], *slash;
 	ssize_t n;
-	int rc = -1;
 
 	/* Beside our own binary first (a build tree, or bin/ installs),
 	 * then the libexec directory `make install` uses. */
+	path[0] = '\0';
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n > 0) {
 		self[n] = '\0';
 		slash = strrchr(self, '/');
 		if (slash != NULL) {
 			*slash = '\0';
-			if ((size_t)snprintf(P.path, sizeof(P.path), "%.*s/%s",
-			        (int)(sizeof(P.path) - sizeof(WORKER_EXE) - 1), self,
-			        WORKER_EXE) >= sizeof(P.path))
-				P.path[0] = '\0';
+			if ((size_t)snprintf(path, pathlen, "%s/%s", self, exe) >= pathlen)
+				path[0] = '\0';
 		}
 	}
-	if (!executable(P.path))
-		snprintf(P.path, sizeof(P.path), "%s/%s", PAYMENTD_LIBEXEC_DIR, WORKER_EXE);
-	if (!executable(P.path)) {
-		snprintf(err, errlen, "worker binary %s not found next to paymentd nor in %s",
-		    WORKER_EXE, PAYMENTD_LIBEXEC_DIR);
-		goto out;
+	if (!executable(path))
+		snprintf(path, pathlen, "%s/%s", PAYMENTD_LIBEXEC_DIR, exe);
+	if (!executable(path)) {
+		snprintf(err, errlen, "%s binary %s not found next to paymentd nor in %s", what,
+		    exe, PAYMENTD_LIBEXEC_DIR);
+		return -1;
 	}
+	return 0;
+}
+
+int
+sup_spawn_init(const struct config *cfg, char *err, size_t errlen)
+{
+	int rc = -1;
+
+	if (sup_spawn_find(WORKER_EXE, "worker", P.path, sizeof(P.path), err, errlen) < 0)
+		goto out;
 	P.config_fd = sup_proto_config_fd(cfg, err, errlen);
 	if (P.config_fd < 0)
 		goto out;

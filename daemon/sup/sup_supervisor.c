@@ -491,8 +491,17 @@ cpu_ticks(pid_t pid)
 	/* After ") ": field 3 (state) ... 14 utime, 15 stime. */
 	for (field = 2; field < 14 && p != NULL; field++)
 		p = strchr(p + 1, ' ');
-	if (p == NULL || sscanf(p, " %llu %llu", &ut, &st) != 2)
+	if (p == NULL)
 		return 0;
+	{
+		char *end;
+
+		errno = 0;
+		ut = strtoull(p, &end, 10);
+		st = strtoull(end, &end, 10);
+		if (errno != 0 || *end != ' ')
+			return 0;
+	}
 	return ut + st;
 }
 

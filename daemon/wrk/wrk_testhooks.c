@@ -88,7 +88,11 @@ void
 wrk_test_after_handshake(int kh_fd)
 {
 	const char *n = getenv("PAYMENTD_TEST_KH_PROBE");
-	int i, want = n != NULL ? atoi(n) : 0, ok = 0;
+	int64_t want = 0;
+	int i, ok = 0;
+
+	if (n != NULL && util_parse_i64(n, 0, 1000, &want) < 0)
+		want = 0;
 
 	for (i = 0; i < want; i++)
 		if (tls_remotekey_probe(kh_fd) == 0)

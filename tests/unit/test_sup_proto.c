@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <string.h>
 #include <unistd.h>
@@ -116,6 +117,8 @@ START_TEST(worker_bytes)
 	ck_assert(sup_proto_worker_byte_ok(SUP_MSG_READY));
 	ck_assert(sup_proto_worker_byte_ok(SUP_MSG_NODB));
 	ck_assert(sup_proto_worker_byte_ok(SUP_MSG_BUSY));
+	ck_assert(sup_proto_worker_byte_ok(SUP_MSG_POOLED));
+	ck_assert(sup_proto_worker_byte_ok(SUP_MSG_ABUSE));
 	ck_assert(!sup_proto_worker_byte_ok(SUP_MSG_FD));
 	ck_assert(!sup_proto_worker_byte_ok('X'));
 	ck_assert(!sup_proto_worker_byte_ok('\0'));
@@ -162,6 +165,46 @@ START_TEST(config_blob_from_other_build_refused)
 }
 END_TEST
 
+/* The TLS material: chain and CA bundle come back as written, the memfd
+ * is sealed, a missing CA is NULL, and garbage is refused. */
+START_TEST(tls_blob_round_trip_sealed)
+{
+	struct sup_tls_blob hdr, got;
+	char err[256], *cert = NULL, *ca = NULL;
+	int fd, fd2, bad;
+
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.generation = 7;
+	memset(hdr.ticket_keys, 0xab, sizeof(hdr.ticket_keys));
+	fd = sup_proto_tls_fd(
+	    &hdr, "-----BEGIN CERTIFICATE-----\nAAA\n", "CA-PEM", err, sizeof(err));
+	ck_assert_msg(fd >= 0, "%s", err);
+	ck_assert_int_eq(sup_proto_tls_read(fd, &got, &cert, &ca, err, sizeof(err)), 0);
+	ck_assert_str_eq(cert, "-----BEGIN CERTIFICATE-----\nAAA\n");
+	ck_assert_str_eq(ca, "CA-PEM");
+	ck_assert_uint_eq(got.generation, 7);
+	ck_assert_int_eq(got.ticket_keys[79], 0xab);
+	ck_assert_int_lt(pwrite(fd, "x", 1, 0), 0); /* sealed */
+	free(cert);
+	free(ca);
+	close(fd);
+
+	fd2 = sup_proto_tls_fd(&hdr, "CERT", NULL, err, sizeof(err));
+	ck_assert_int_ge(fd2, 0);
+	ck_assert_int_eq(sup_proto_tls_read(fd2, &got, &cert, &ca, err, sizeof(err)), 0);
+	ck_assert_ptr_null(ca);
+	free(cert);
+	close(fd2);
+
+	ck_assert_int_lt(sup_proto_tls_fd(&hdr, "", NULL, err, sizeof(err)), 0);
+	bad = memfd_create("bad", 0);
+	ck_assert_int_eq(write(bad, "not a blob at all, not a blob at all........", 44), 44);
+	ck_assert_int_eq(sup_proto_tls_read(bad, &got, &cert, &ca, err, sizeof(err)), -1);
+	ck_assert_ptr_null(cert);
+	close(bad);
+}
+END_TEST
+
 Suite *
 sup_proto_suite(void)
 {
@@ -173,6 +216,7 @@ sup_proto_suite(void)
 	tcase_add_test(tc, worker_bytes);
 	tcase_add_test(tc, config_blob_round_trip_sealed);
 	tcase_add_test(tc, config_blob_from_other_build_refused);
+	tcase_add_test(tc, tls_blob_round_trip_sealed);
 	suite_add_tcase(s, tc);
 	return s;
 }
