@@ -93,7 +93,7 @@ export RATE_LIMIT_ENABLED=${RATE_LIMIT_ENABLED:-off}
 # One client address (127.0.0.1) opens every connection: no per-address
 # front-door limits in the bench. The cleartext rows ask for TLS=off; the
 # TLS rows start their own daemon with TLS on.
-export MAX_CONNECTIONS_PER_IP=0 CONNECTION_RATE_PER_IP=0
+export MAX_CONNECTIONS_PER_IP=0 CONNECTION_RATE_PER_IP=0 ABUSE_PENALTY_SECONDS=0
 export TLS=off PAYMENTD_PLAINTEXT=1
 TARGET=127.0.0.1:$GRPC_PORT
 

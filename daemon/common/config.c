@@ -91,7 +91,7 @@ static const struct cvar vars[] = {
 	I("WORKER_CPU_BUDGET_SECONDS", worker_cpu_budget_s, "30", 0, 86400,
 	    "CPU seconds a worker may burn without completing an RPC before it is killed (0: off)"),
 	I("ABUSE_PENALTY_SECONDS", abuse_penalty_s, "10", 0, 86400,
-	    "An address whose connection the HTTP/2 frame guard cut off is refused this long"),
+	    "An address whose connection the HTTP/2 frame guard cut off is refused this long (0: never; behind a NAT or load balancer every client shares it)"),
 	I("IDEMPOTENCY_KEY_TTL_SECONDS", idempotency_ttl_s, "86400", 1, 31536000,
 	    "How long an idempotency key is remembered"),
 	I("DB_RETRY_MAX", db_retry_max, "10", 0, 1000,

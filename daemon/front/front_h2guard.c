@@ -181,10 +181,23 @@ client_stream_known(const struct front_h2g *g, uint32_t id)
 	return id != 0 && (id & 1) == 1 && id <= g->last_stream;
 }
 
+/* Adds n tokens (capped at the burst) to a bucket. */
+static void
+bucket_credit(struct front_h2g_bucket *b, const struct front_h2g_rate *r, uint32_t n)
+{
+	uint64_t cap = (uint64_t)r->burst * 1000;
+
+	b->milli += (uint64_t)n * 1000;
+	if (b->milli > cap)
+		b->milli = cap;
+}
+
 /* HEADERS on a new stream id: the stream is opened. */
 static void
 stream_opened(struct front_h2g *g, uint32_t id)
 {
+	bucket_credit(&g->b_ping, &g->lim.ping, FRONT_H2G_PING_PER_STREAM);
+	bucket_credit(&g->b_window_update, &g->lim.window_update, FRONT_H2G_WINDOW_UPDATE_PER_STREAM);
 	uint32_t shift = g->last_stream == 0 ? 64 : (id - g->last_stream) / 2;
 
 	g->recent_open = shift >= 64 ? 0 : g->recent_open << shift;

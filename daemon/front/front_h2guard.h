@@ -91,6 +91,16 @@
  * small RPCs sends several per RPC: be generous. */
 #define FRONT_H2G_WINDOW_UPDATE_RATE  1000
 #define FRONT_H2G_WINDOW_UPDATE_BURST 2000
+/* Both of the above also earn tokens with every stream the client opens:
+ * a client's PINGs (grpc-go's BDP probes, grpc core's keepalives) and
+ * WINDOW_UPDATEs follow the responses it reads, so a connection carrying
+ * thousands of RPCs a second sends thousands of each (measured: ghz and
+ * paymentd-goclient on one connection were cut at 100 PINGs/s and 1000
+ * WINDOW_UPDATEs/s before this). A flood without streams still meets the
+ * time-based budget; streams themselves are bounded by the rapid-reset
+ * bucket and by grpc's MAX_CONCURRENT_STREAMS. */
+#define FRONT_H2G_PING_PER_STREAM          2
+#define FRONT_H2G_WINDOW_UPDATE_PER_STREAM 8
 /* PRIORITY (CVE-2019-9513, priority tree churn): gRPC clients send none;
  * browsers' HTTP/2 stacks a few per stream. */
 #define FRONT_H2G_PRIORITY_RATE  100

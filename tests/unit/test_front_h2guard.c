@@ -768,6 +768,36 @@ START_TEST(floods)
 }
 END_TEST
 
+/* A busy connection: 100,000 RPCs in one second, each with the PING and
+ * WINDOW_UPDATEs a grpc client sends as it reads the response. Its streams
+ * earn it that budget; the same frames without streams are a flood. */
+START_TEST(busy_connection_earns_control_frames)
+{
+	static const uint8_t wu[] = { 0, 0, 0x10, 0 };
+	struct front_h2g_limits l = lims();
+	struct front_h2g g;
+	uint32_t id = 1;
+	int i;
+
+	started(&g, &l);
+	for (i = 0; i < 100000; i++, id += 2) {
+		int64_t t = i / 100; /* 100 RPCs per ms */
+
+		ck_assert_int_eq(send_frame(&g, T_HEADERS, F_EH, id, "\x83", 1, t), FRONT_H2G_OK);
+		ck_assert_int_eq(send_frame(&g, T_DATA, F_ES, id, "d", 1, t), FRONT_H2G_OK);
+		ck_assert_int_eq(send_frame(&g, T_PING, 0, 0, "abcdefgh", 8, t), FRONT_H2G_OK);
+		ck_assert_int_eq(send_frame(&g, T_WU, 0, 0, wu, 4, t), FRONT_H2G_OK);
+		ck_assert_int_eq(send_frame(&g, T_WU, 0, id, wu, 4, t), FRONT_H2G_OK);
+	}
+	/* No more streams: the time budget alone is left. */
+	for (i = 0; i <= FRONT_H2G_PING_BURST + 10; i++)
+		if (send_frame(&g, T_PING, 0, 0, "abcdefgh", 8, 1000) != FRONT_H2G_OK)
+			break;
+	ck_assert_int_le(i, FRONT_H2G_PING_BURST + 1);
+	ck_assert_int_eq(front_h2g_verdict(&g), FRONT_H2G_PING_FLOOD);
+}
+END_TEST
+
 /* ACKs, DATA with a payload or END_STREAM and GOAWAY are not rate-limited. */
 START_TEST(uncounted_frames)
 {
@@ -1082,6 +1112,7 @@ front_h2guard_suite(void)
 	tcase_add_test(tc, rapid_reset_window);
 	tcase_add_test(tc, repeated_rst_is_rst_flood);
 	tcase_add_test(tc, floods);
+	tcase_add_test(tc, busy_connection_earns_control_frames);
 	tcase_add_test(tc, uncounted_frames);
 	tcase_add_test(tc, protocol_errors);
 	tcase_add_test(tc, hpack_integers_and_blocks);
