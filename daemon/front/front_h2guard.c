@@ -197,7 +197,8 @@ static void
 stream_opened(struct front_h2g *g, uint32_t id)
 {
 	bucket_credit(&g->b_ping, &g->lim.ping, FRONT_H2G_PING_PER_STREAM);
-	bucket_credit(&g->b_window_update, &g->lim.window_update, FRONT_H2G_WINDOW_UPDATE_PER_STREAM);
+	bucket_credit(
+	    &g->b_window_update, &g->lim.window_update, FRONT_H2G_WINDOW_UPDATE_PER_STREAM);
 	uint32_t shift = g->last_stream == 0 ? 64 : (id - g->last_stream) / 2;
 
 	g->recent_open = shift >= 64 ? 0 : g->recent_open << shift;
