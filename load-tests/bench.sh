@@ -432,11 +432,19 @@ run_loadgen "newconn-c$NEWCONN_C" newconn "$NEWCONN_C"
 ws_newconn1=$(worker_starts)
 run_pgbench "newconn-c$NEWCONN_C" "$PGB/authorize-uniform.sql" "$NEWCONN_C" -C
 echo "bench: new TLS connection per AuthorizePayment, concurrency $NEWCONN_C: full handshake, then resumed"
-tls_hs() {   # tls_hs: "FULL RESUMED" handshakes so far on the TLS daemon's /metrics
+tls_hs() {   # tls_hs: "FULL RESUMED SUM_S COUNT" of the TLS daemon's handshakes so far
     curl -fsS --max-time 5 "http://127.0.0.1:$TLS_METRICS_PORT/metrics" 2>/dev/null | awk '
         $1 == "paymentd_tls_handshakes_total{resumed=\"false\"}" { f = $2 }
         $1 == "paymentd_tls_handshakes_total{resumed=\"true\"}" { r = $2 }
-        END { print f + 0, r + 0 }'
+        $1 == "paymentd_tls_handshake_seconds_sum" { s = $2 }
+        $1 == "paymentd_tls_handshake_seconds_count" { c = $2 }
+        END { print f + 0, r + 0, s + 0, c + 0 }'
+}
+# hs_mean "F R S C" "F R S C": mean server-side handshake (first byte to
+# Finished, the key-holder's signature included) between two snapshots.
+hs_mean() {
+    echo "$1 $2" | awk '{ n = $8 - $4; if (n <= 0) { print "no handshake"; exit }
+        printf "%.2f ms mean over %d handshakes (%d full, %d resumed)", 1000 * ($7 - $3) / n, n, $5 - $1, $6 - $2 }'
 }
 LG=("${LG_TLS[@]}")
 hs0=$(tls_hs)
@@ -533,7 +541,7 @@ MEDIAN='group_by([.tool, .label]) | map(sort_by(.rps) | .[(length - 1) / 2 | flo
     jq -rs 'map(select(.tool == "paymentd" and (.label | test("newconn"))))[]
         | "  \(.label): \(.rps) new connections/s (one payment each), p50 \(.p50) ms, p99 \(.p99) ms\(if .errors > 0 then ", \(.errors) errors" else "" end)"' \
         "$OUT/results.jsonl"
-    echo "  handshakes on the TLS daemon (full resumed): before $hs0, after the full-handshake step $hs1, after the resumed step $hs2"
+    echo "  server-side TLS handshake: full-handshake step $(hs_mean "$hs0" "$hs1"); resumed step $(hs_mean "$hs1" "$hs2")"
     echo "worker start (worker_start_seconds on /metrics, fork to READY): newconn step $(ws_mean "$ws_newconn0" "$ws_newconn1");" \
          "whole bench $(ws_mean "0 0" "$ws_end")"
     echo "cpu% = whole-machine CPU busy during the step, ext% = the part of it used by processes outside the bench"

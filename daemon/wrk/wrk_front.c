@@ -248,23 +248,8 @@ client_read(struct wrk_front *f, uint8_t *buf, size_t len, int *want_write)
 	{
 		int r = SSL_read(f->ssl, buf, (int)len), e;
 
-		if (r > 0) {
-			/* SSL_read gives one record at a time; a client sends a
-			 * call as several (HEADERS, DATA, WINDOW_UPDATE). Hand grpc
-			 * everything that has arrived in one write, as the
-			 * cleartext path does, instead of one wake-up per record. */
-			size_t got = (size_t)r;
-
-			while (got < len && SSL_has_pending(f->ssl)) {
-				r = SSL_read(f->ssl, buf + got, (int)(len - got));
-				if (r <= 0) {
-					ERR_clear_error(); /* WANT_READ: the rest is not here */
-					break;
-				}
-				got += (size_t)r;
-			}
-			return (ssize_t)got;
-		}
+		if (r > 0)
+			return r;
 		e = SSL_get_error(f->ssl, r);
 		if (e == SSL_ERROR_WANT_READ)
 			return -EAGAIN;
@@ -398,22 +383,17 @@ linger(struct wrk_front *f)
 static enum metrics_close
 pump(struct wrk_front *f, int64_t preface_deadline)
 {
-	/* What poll() last said each end can do (1: try it). A read that
-	 * drained a socket clears its flag, so a quiet socket costs a poll,
-	 * not a read that fails with EAGAIN on every pass. */
-	int client_eof = 0, plain_eof = 0, c_rd = 1, c_wr = 1, p_rd = 1, p_wr = 1;
-	int rd_wants_write = 0, wr_wants_read = 0;
+	int client_eof = 0, plain_eof = 0;
 
 	f->in_len = f->in_off = f->out_len = f->out_off = 0;
 	for (;;) {
 		struct pollfd p[3];
-		int progress = 0;
+		int progress = 0, rd_wants_write = 0, wr_wants_read = 0;
 		short cev = 0, pev = 0;
 		int timeout = 1000;
 
 		/* client -> guard -> grpc */
-		if (f->in_off == f->in_len && !client_eof && !f->finishing &&
-		    (c_rd || (f->ssl != NULL && SSL_has_pending(f->ssl)))) {
+		if (f->in_off == f->in_len && !client_eof && !f->finishing) {
 			ssize_t n = client_read(f, f->in, sizeof(f->in), &rd_wants_write);
 
 			if (n > 0) {
@@ -430,52 +410,47 @@ pump(struct wrk_front *f, int64_t preface_deadline)
 					        (int64_t)front_h2g_streams_opened(&f->guard)));
 					shutdown(f->plain, SHUT_WR); /* grpc sees the client end */
 					goaway(f, front_h2g_goaway_code(v));
+					/* FIN after the GOAWAY, then discard what the
+					 * client still sends for a moment: closing with
+					 * unread input would send a reset, and a reset can
+					 * destroy the GOAWAY before the client reads it. */
+					f->finish_deadline = util_now_ms() + FLUSH_BOUNDARY_MS;
+					linger(f);
 					return METRICS_CLOSE_GUARD;
 				}
 				f->in_off = 0;
 				f->in_len = (size_t)n;
 				progress = 1;
-				if (f->ssl == NULL ? (size_t)n < sizeof(f->in)
-				                   : !SSL_has_pending(f->ssl))
-					c_rd = 0;
-			} else if (n == -EAGAIN) {
-				c_rd = 0;
-			} else {
+			} else if (n == 0 || n == -1) {
 				client_eof = 1;
 				shutdown(f->plain, SHUT_WR);
 				progress = 1;
 			}
 		}
-		if (f->in_off < f->in_len && p_wr) {
+		if (f->in_off < f->in_len) {
 			ssize_t n = write(f->plain, f->in + f->in_off, f->in_len - f->in_off);
 
 			if (n > 0) {
 				f->in_off += (size_t)n;
 				progress = 1;
-			} else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-				p_wr = 0;
-			} else {
+			} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
 				return METRICS_CLOSE_CLIENT_CLOSED; /* grpc dropped it */
 			}
 		}
 		/* grpc -> client */
-		if (f->out_off == f->out_len && !plain_eof && p_rd) {
+		if (f->out_off == f->out_len && !plain_eof) {
 			ssize_t n = read(f->plain, f->out, sizeof(f->out));
 
 			if (n > 0) {
 				f->out_off = 0;
 				f->out_len = (size_t)n;
 				progress = 1;
-				if ((size_t)n < sizeof(f->out))
-					p_rd = 0;
-			} else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-				p_rd = 0;
-			} else {
+			} else if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
 				plain_eof = 1;
 				progress = 1;
 			}
 		}
-		if (f->out_off < f->out_len && c_wr) {
+		if (f->out_off < f->out_len) {
 			ssize_t n = client_write(
 			    f, f->out + f->out_off, f->out_len - f->out_off, &wr_wants_read);
 
@@ -483,9 +458,7 @@ pump(struct wrk_front *f, int64_t preface_deadline)
 				front_h2g_out_feed(&f->out_track, f->out + f->out_off, (size_t)n);
 				f->out_off += (size_t)n;
 				progress = 1;
-			} else if (n == -EAGAIN) {
-				c_wr = 0;
-			} else {
+			} else if (n == -1) {
 				return METRICS_CLOSE_CLIENT_CLOSED;
 			}
 		}
@@ -501,7 +474,6 @@ pump(struct wrk_front *f, int64_t preface_deadline)
 				linger(f);
 				return METRICS_CLOSE_CLIENT_CLOSED;
 			}
-			p_rd = 1;
 			continue;
 		}
 		if (preface_deadline != 0) {
@@ -517,9 +489,10 @@ pump(struct wrk_front *f, int64_t preface_deadline)
 		}
 		if (progress)
 			continue;
+		if (f->ssl != NULL && SSL_pending(f->ssl) > 0 && f->in_off == f->in_len)
+			continue;
 
-		/* Nothing moved: wait for what each side is blocked on. */
-		if (f->in_off == f->in_len && !client_eof && !f->finishing)
+		if (f->in_off == f->in_len && !client_eof)
 			cev |= rd_wants_write ? POLLOUT : POLLIN;
 		if (f->out_off < f->out_len)
 			cev |= wr_wants_read ? POLLIN : POLLOUT;
@@ -541,32 +514,10 @@ pump(struct wrk_front *f, int64_t preface_deadline)
 			if (c == CMD_FINISH || c == CMD_ABORT)
 				f->finishing = 1;
 		}
-		if (p[0].revents) {
-			short r = p[0].revents;
-
-			/* Errors and hang-ups: let the next read or write see it. */
-			if (r & (POLLERR | POLLHUP | POLLNVAL))
-				c_rd = c_wr = 1;
-			if (r & POLLIN) {
-				c_rd = 1;
-				if (wr_wants_read)
-					c_wr = 1;
-			}
-			if (r & POLLOUT) {
-				c_wr = 1;
-				if (rd_wants_write)
-					c_rd = 1;
-			}
-		}
-		if (p[1].revents) {
-			short r = p[1].revents;
-
-			if (r & (POLLERR | POLLHUP | POLLNVAL))
-				p_rd = p_wr = 1;
-			if (r & POLLIN)
-				p_rd = 1;
-			if (r & POLLOUT)
-				p_wr = 1;
+		if (p[0].revents & (POLLERR | POLLHUP | POLLNVAL) && !(p[0].revents & POLLIN) &&
+		    !client_eof) {
+			client_eof = 1;
+			shutdown(f->plain, SHUT_WR);
 		}
 	}
 }
