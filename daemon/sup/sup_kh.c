@@ -350,6 +350,21 @@ unsend_all(void)
 		K.h[i].sent = 0;
 }
 
+/* Opens the key and certificate, starts a key-holder on them and waits
+ * until it says it loaded a matching pair. 0, or -1 with err. */
+static int
+inst_launch(struct kh_inst *in, const struct config *cfg, char *err, size_t errlen)
+{
+	if (inst_open(in, cfg, err, errlen) < 0)
+		return -1;
+	if (inst_spawn(in) < 0) {
+		snprintf(err, errlen, "cannot start the key-holder");
+		inst_close(in);
+		return -1;
+	}
+	return inst_wait_ready(in, err, errlen);
+}
+
 int
 sup_kh_start(const struct config *cfg, char *err, size_t errlen)
 {
@@ -362,14 +377,7 @@ sup_kh_start(const struct config *cfg, char *err, size_t errlen)
 	K.drop = cfg->sandbox && geteuid() == 0;
 	if (K.drop && sandbox_resolve(cfg->user, &K.ids, err, errlen) < 0)
 		return -1;
-	if (inst_open(&in, cfg, err, errlen) < 0)
-		return -1;
-	if (inst_spawn(&in) < 0) {
-		snprintf(err, errlen, "cannot start the key-holder");
-		inst_close(&in);
-		return -1;
-	}
-	if (inst_wait_ready(&in, err, errlen) < 0)
+	if (inst_launch(&in, cfg, err, errlen) < 0)
 		return -1;
 	K.cur = in;
 	K.on = 1;
@@ -513,14 +521,7 @@ sup_kh_reload(const struct config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "TLS cannot be switched off by a reload (restart paymentd)");
 		return -1;
 	}
-	if (inst_open(&in, cfg, err, errlen) < 0)
-		return -1;
-	if (inst_spawn(&in) < 0) {
-		snprintf(err, errlen, "cannot start the key-holder");
-		inst_close(&in);
-		return -1;
-	}
-	if (inst_wait_ready(&in, err, errlen) < 0)
+	if (inst_launch(&in, cfg, err, errlen) < 0)
 		return -1;
 	old = K.cur;
 	old_pid = old.pid;
