@@ -10,7 +10,8 @@
 #   - keys whose request failed (UNAVAILABLE, DEADLINE_EXCEEDED...) are
 #     retried until they get an answer, and still make at most one payment;
 #   - the ledger invariants hold (entries sum to zero, balances equal their
-#     entries and last balance_after, no overdraft);
+#     entries and last balance_after, no overdraft), and payment-verify
+#     finds no violation, hash chains included (docs/ledger.md);
 #   - after the relay drains, each event is on the broker exactly once:
 #     the committed messages (read with isolation.level=read_committed)
 #     against the published outbox rows, by event_id — no duplicate, none
@@ -53,6 +54,7 @@ export STACK_DURABLE=1 MIGRATIONS_DIR=$ROOT/migrations
 export WORKER_POOL_SIZE=4 MAX_WORKERS=128 SHUTDOWN_GRACE_SECONDS=10
 # Cleartext on loopback, one client address: see tests/run-all.
 export TLS=${TLS:-off} PAYMENTD_PLAINTEXT=1 MAX_CONNECTIONS_PER_IP=0 CONNECTION_RATE_PER_IP=0 ABUSE_PENALTY_SECONDS=0
+export AUTH_MODE=${AUTH_MODE:-none}
 export OUTBOX_POLL_INTERVAL_SECONDS=0.1 OUTBOX_BASE_DELAY_SECONDS=0.1 OUTBOX_MAX_DELAY_SECONDS=2
 T=127.0.0.1:$GRPC_PORT
 
@@ -90,7 +92,7 @@ stack_up() {
 INSERT INTO accounts (account_id, currency)
   SELECT 'chaos-' || i, 'USD' FROM generate_series(0, 19) i;
 INSERT INTO account_balances (account_id) SELECT 'chaos-' || i FROM generate_series(0, 19) i;
-SELECT authorize_payment('fund-chaos-' || i, 'acc-equity-usd', 'chaos-' || i, 10000000, 'USD', '',
+SELECT authorize_payment(legacy_client_id(), 'fund-chaos-' || i, 'acc-equity-usd', 'chaos-' || i, 10000000, 'USD', '',
        sha256(convert_to('fund-chaos-' || i, 'UTF8')), 'fund-chaos-' || i, 86400, 'reset-test-data')
   FROM generate_series(0, 19) i;
 DELETE FROM outbox WHERE correlation_id = 'reset-test-data';
@@ -222,6 +224,16 @@ check_ledger() {
     v=$(q -c "SELECT count(*) FROM payments p WHERE status = 'AUTHORIZED' AND (SELECT count(*) FROM ledger_entries e
               WHERE e.payment_id = p.payment_id) <> 2")
     [ "$v" = 0 ] && ok "$label: every authorized payment has one DEBIT and one CREDIT" || bad "$label: $v payments lack entries"
+    # Every invariant payment-verify knows, on one snapshot, and the hash
+    # chains recomputed in C: a fault must not leave an entry whose hash,
+    # or a balance row whose last_hash, disagrees with the ledger.
+    local out rc
+    out=$("$BUILD_DIR/payment-verify" --database-url "$DATABASE_URL" 2>&1); rc=$?
+    if [ $rc = 0 ] && grep -q '^ok    ledger hash chain' <<<"$out"; then
+        ok "$label: payment-verify: 0 violations,$(grep '^ok    ledger hash chain' <<<"$out" | cut -d: -f2-)"
+    else
+        bad "$label: payment-verify exit $rc"; grep -v '^ok ' <<<"$out" | head -n 30 | sed 's/^/   /'
+    fi
 }
 
 # Both exporters answer after the fault and agree that the outbox drained.

@@ -3,7 +3,8 @@
 # exec'd, sandboxed grpc worker), paymentctl and payment-verify.
 #
 # Which folder links into which binary is the privilege map: paymentd gets
-# sup/, metrics/, rl/ (config check, peer names), ledger/migrate and
+# sup/, metrics/, rl/ (config check, peer names), ledger/migrate,
+# auth/auth_admin + auth_token (`paymentd client`, libpq + libcrypto) and
 # common/ — no grpc, no protobuf, no libssl (`ldd build/paymentd` shows it);
 # front/front_h2guard only for the names of its verdicts (metrics labels:
 # the supervisor never feeds it a byte);
@@ -13,15 +14,16 @@ SUP_SRC := daemon/sup/sup_main.c daemon/sup/sup_supervisor.c daemon/sup/sup_list
            daemon/sup/sup_spawn.c daemon/sup/sup_logfwd.c daemon/sup/sup_lockdown.c \
            daemon/sup/sup_proto.c daemon/sup/sup_door.c daemon/sup/sup_tls.c \
            daemon/sup/sup_pgcheck.c daemon/sup/sup_kh.c daemon/ledger/migrate.c daemon/rl/rl.c \
+           daemon/auth/auth_admin.c daemon/auth/auth_token.c \
            daemon/front/front_h2guard.c \
            daemon/metrics/metrics.c daemon/metrics/metrics_http.c daemon/common/http_min.c
 SUP_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(SUP_SRC))
 
-WRK_SRC := daemon/wrk/wrk_main.c daemon/wrk/wrk_worker.c daemon/wrk/wrk_rpc.c \
+WRK_SRC := daemon/wrk/wrk_main.c daemon/wrk/wrk_worker.c daemon/wrk/wrk_rpc.c daemon/wrk/wrk_auth.c daemon/auth/auth_token.c \
            daemon/wrk/wrk_health.c daemon/wrk/wrk_reflect.c daemon/grpc/grpc_util.c \
-           daemon/ledger/ledger.c daemon/ledger/pay_validate.c daemon/rl/rl.c \
+           daemon/ledger/ledger.c daemon/ledger/pay_validate.c daemon/ledger/pay_wire.c daemon/rl/rl.c \
            daemon/metrics/metrics.c daemon/sup/sup_lockdown.c daemon/sup/sup_proto.c \
-           daemon/wrk/wrk_front.c daemon/tls/tls_server.c daemon/tls/tls_remotekey.c \
+           daemon/wrk/wrk_front.c daemon/tls/tls_server.c daemon/tls/tls_remotekey.c daemon/tls/tls_peer.c \
            daemon/front/front_h2guard.c
 WRK_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(WRK_SRC)) $(BUILD)/daemon/grpc/grpc_tune.o
 

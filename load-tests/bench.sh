@@ -121,16 +121,13 @@ mkdir -p "$OUT"
 : >"$OUT/results.jsonl"
 PAYMENTD_PID=
 cleanup() {
-    if [ -n "$PAYMENTD_PID" ] && kill -0 "$PAYMENTD_PID" 2>/dev/null; then
-        kill -TERM "$PAYMENTD_PID" 2>/dev/null || true
-        for _ in $(seq 100); do kill -0 "$PAYMENTD_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$PAYMENTD_PID" 2>/dev/null || true
-    fi
-    if [ -n "${TLS_PID:-}" ] && kill -0 "$TLS_PID" 2>/dev/null; then
-        kill -TERM "$TLS_PID" 2>/dev/null || true
-        for _ in $(seq 100); do kill -0 "$TLS_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$TLS_PID" 2>/dev/null || true
-    fi
+    local p
+    for p in "$PAYMENTD_PID" "${TLS_PID:-}" "${AUTH_PID:-}"; do
+        [ -n "$p" ] && kill -0 "$p" 2>/dev/null || continue
+        kill -TERM "$p" 2>/dev/null || true
+        for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$p" 2>/dev/null || true
+    done
     if [ "${BENCH_KEEP:-0}" = 1 ]; then scripts/stack stop >/dev/null 2>&1 || true
     else scripts/stack destroy >/dev/null 2>&1 || true; fi
 }
@@ -154,10 +151,31 @@ TLS_PORT=$(port_for tls) TLS_METRICS_PORT=$(port_for tls-metrics)
 TLS_TARGET=localhost:$TLS_PORT
 scripts/gen-certs "$OUT/certs" >/dev/null || die "scripts/gen-certs failed"
 TLSF=(--tls-ca "$OUT/certs/ca.pem" --tls-cert "$OUT/certs/client.pem" --tls-key "$OUT/certs/client.key")
-GRPC_PORT=$TLS_PORT METRICS_PORT=$TLS_METRICS_PORT TLS=on TLS_MIN_VERSION=1.3 TLS_CLIENT_AUTH=require \
+# Its caller is the client dev (client.pem's URI SAN), an ordinary client
+# with a '*' grant: the TLS rows pay for authentication and the grant check.
+"$BUILD_DIR/paymentd" client create dev --mtls-uri spiffe://paymentd.local/client/dev >/dev/null &&
+    "$BUILD_DIR/paymentd" client grant dev '*' --debit --read >/dev/null || die "client dev"
+GRPC_PORT=$TLS_PORT METRICS_PORT=$TLS_METRICS_PORT TLS=on TLS_MIN_VERSION=1.3 TLS_CLIENT_AUTH=require AUTH_MODE=any \
     TLS_CERT_FILE=$OUT/certs/server.pem TLS_KEY_FILE=$OUT/certs/server.key TLS_CLIENT_CA_FILE=$OUT/certs/ca.pem \
     "$BUILD_DIR/paymentd" serve >"$OUT/paymentd-tls.log" 2>&1 &
 TLS_PID=$!
+# The authenticating cleartext daemon: AUTH_MODE=token, the client bench
+# (bearer token, '*' grant, not admin) against the AUTH_MODE=none daemon
+# above (every caller the admin client legacy): the cost of identity —
+# the token lookup (cached per connection), the grant check and the client
+# lock inside authorize_payment — with TLS out of the picture.
+AUTH_PORT=$(port_for auth) AUTH_METRICS_PORT=$(port_for auth-metrics)
+AUTH_TARGET=127.0.0.1:$AUTH_PORT
+BENCH_TOKEN=$("$BUILD_DIR/paymentd" client create bench --token 2>/dev/null | sed -n 's/^token: //p')
+[ -n "$BENCH_TOKEN" ] && "$BUILD_DIR/paymentd" client grant bench '*' --debit --read >/dev/null ||
+    die "client bench"
+GRPC_PORT=$AUTH_PORT METRICS_PORT=$AUTH_METRICS_PORT AUTH_MODE=token \
+    "$BUILD_DIR/paymentd" serve >"$OUT/paymentd-auth.log" 2>&1 &
+AUTH_PID=$!
+for _ in $(seq 100); do
+    "$BUILD_DIR/paymentctl" --target "$AUTH_TARGET" health >/dev/null 2>&1 && break
+    sleep 0.1
+done
 for _ in $(seq 100); do
     "$BUILD_DIR/paymentctl" --target "$TARGET" health >/dev/null 2>&1 && break
     sleep 0.1
@@ -175,6 +193,7 @@ echo "bench: durable stack (fsync=$fsync, synchronous_commit=$sc), paymentd on $
 LG=("$BUILD_DIR/paymentd-loadgen" --target "$TARGET" --account-prefix "$PREFIX" --json)
 LG_CLEAR=("${LG[@]}")
 LG_TLS=("$BUILD_DIR/paymentd-loadgen" --target "$TLS_TARGET" "${TLSF[@]}" --account-prefix "$PREFIX" --json)
+LG_AUTH=(env PAYMENTD_TOKEN="$BENCH_TOKEN" "$BUILD_DIR/paymentd-loadgen" --target "$AUTH_TARGET" --account-prefix "$PREFIX" --json)
 "${LG[@]}" --setup-accounts "$ACCOUNTS" --scenario balance --requests 1 >/dev/null ||
     die "account setup failed"
 echo "bench: $ACCOUNTS accounts ${PREFIX}000000.. + ${PREFIX}hot funded; each step ${WARMUP}s warmup + ${STEP}s measured"
@@ -407,6 +426,9 @@ for ROUND in $(seq "$ROUNDS"); do
             echo "bench: AuthorizePayment uniform over TLS 1.3 + mTLS, concurrency $c (round $ROUND of $ROUNDS)"
             LG=("${LG_TLS[@]}")
             run_loadgen_rss "tls-authorize-c$c" "$TLS_PID" "$c"
+            echo "bench: AuthorizePayment uniform with a bearer token (AUTH_MODE=token), concurrency $c (round $ROUND of $ROUNDS)"
+            LG=("${LG_AUTH[@]}")
+            run_loadgen_rss "auth-authorize-c$c" "$AUTH_PID" "$c"
             LG=("${LG_CLEAR[@]}")
         fi
     done
@@ -537,6 +559,14 @@ MEDIAN='group_by([.tool, .label]) | map(sort_by(.rps) | .[(length - 1) / 2 | flo
         | ($p[.label | ltrimstr("tls-")].rps // 0) as $c
         | "  target TLS >= 0.90x cleartext at concurrency \(.concurrency): \(if $c <= 0 then "no cleartext figure"
             elif .rps >= 0.9 * $c then "met" else "MISSED" end) (\(.rps | floor)/s vs \($c | floor)/s)"' \
+        "$OUT/results.jsonl"
+    echo
+    echo "Identity: AUTH_MODE=token (client bench, bearer token, '*' grant) vs AUTH_MODE=none (client legacy), cleartext,"
+    echo "same round medians; both include the ledger hash chain (it is always on; docs/ledger.md gives its own cost)"
+    jq -rs "$MEDIAN"' | (map(select(.tool == "paymentd")) | INDEX(.label)) as $p
+        | map(select(.tool == "paymentd" and (.label | startswith("auth-authorize-"))))[]
+        | ($p[.label | ltrimstr("auth-")] // {}) as $c
+        | "  concurrency \(.concurrency): \(.rps | floor)/s p50 \(.p50) ms p99 \(.p99) ms vs \(($c.rps // 0) | floor)/s p50 \($c.p50 // 0) ms: \(if ($c.rps // 0) > 0 then ((.rps / $c.rps * 100 | round) / 100 | tostring) + "x" else "no figure" end); goal >= 0.95x: \(if ($c.rps // 0) <= 0 then "no figure" elif .rps >= 0.95 * $c.rps then "met" else "MISSED" end)\(if .errors > 0 then ", \(.errors) errors" else "" end)"' \
         "$OUT/results.jsonl"
     jq -rs 'map(select(.tool == "paymentd" and (.label | test("newconn"))))[]
         | "  \(.label): \(.rps) new connections/s (one payment each), p50 \(.p50) ms, p99 \(.p99) ms\(if .errors > 0 then ", \(.errors) errors" else "" end)"' \

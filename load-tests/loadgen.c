@@ -35,6 +35,9 @@
  *    --tls-resume gives every channel one shared TLS session cache (grpc's
  *    LRU cache), so a new connection resumes the session of an earlier one
  *    (newconn: the cost of a resumed handshake instead of a full one).
+ *  - Identity: $PAYMENTD_TOKEN (an API token, pd_...) goes out as
+ *    authorization: Bearer on every call; a client certificate
+ *    (--tls-cert/--tls-key) authenticates by itself.
  *  - Output: a text table, or one JSON object with --json. Exit status 0 if
  *    the run completed (errors are reported, not fatal), 1 if it could not
  *    run (connect/setup failure), 2 for usage errors.
@@ -83,6 +86,9 @@ struct opts {
 	long long requests, amount_max, setup_balance;
 	int tls_resume;
 	grpc_ssl_session_cache *sessions; /* --tls-resume */
+	/* $PAYMENTD_TOKEN: sent as authorization: Bearer on every call. */
+	grpc_metadata auth_md[1];
+	size_t nauth_md;
 };
 
 /* ---- latency histogram ----------------------------------------------
@@ -393,6 +399,8 @@ issue(struct thr *t, struct slot *s, int64_t t_origin)
 	grpc_metadata_array_init(&s->trail_md);
 	memset(ops, 0, sizeof(ops));
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[0].data.send_initial_metadata.count = O.nauth_md;
+	ops[0].data.send_initial_metadata.metadata = O.auth_md;
 	ops[1].op = GRPC_OP_SEND_MESSAGE;
 	ops[1].data.send_message.send_message = s->send;
 	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
@@ -702,7 +710,7 @@ setup_accounts(char *err, size_t errlen)
 	    "       WHERE b.available_cents < $4::bigint / 2 ORDER BY b.account_id) "
 	    "SELECT count(*) FILTER (WHERE r.o_status = 'AUTHORIZED'), count(*), "
 	    "       min(r.o_error_message) FILTER (WHERE r.o_status <> 'AUTHORIZED') "
-	    "  FROM t CROSS JOIN LATERAL authorize_payment($5 || t.account_id, $6, t.account_id, "
+	    "  FROM t CROSS JOIN LATERAL authorize_payment(legacy_client_id(), $5 || t.account_id, $6, t.account_id, "
 	    "       t.amt, $2, 'paymentd-loadgen opening balance', "
 	    "       sha256(convert_to($5 || t.account_id, 'UTF8')), $5 || t.account_id, 86400, "
 	    "       'loadgen-setup') r",
@@ -1092,6 +1100,14 @@ main(int argc, char **argv)
 
 	gu_tune_runtime(); /* before grpc_init: see daemon/grpc_tune.cc */
 	grpc_init();
+	if (getenv("PAYMENTD_TOKEN") != NULL && getenv("PAYMENTD_TOKEN")[0] != '\0') {
+		char bearer[300];
+
+		snprintf(bearer, sizeof(bearer), "Bearer %s", getenv("PAYMENTD_TOKEN"));
+		O.auth_md[0].key = grpc_slice_from_static_string("authorization");
+		O.auth_md[0].value = grpc_slice_from_copied_string(bearer);
+		O.nauth_md = 1;
+	}
 	/* Before the account setup: a bad TLS flag must not leave it half
 	 * done against the database. */
 	if (gcli_transport_setup(&O.tr, err, sizeof(err)) < 0) {

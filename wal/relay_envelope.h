@@ -47,6 +47,9 @@ struct relay_row {
 	const char *created_at; /* RFC 3339 */
 	int retry_count;
 	const char *last_error;
+	/* The acting client (outbox.client_name); NULL for rows written
+	 * before migration 0003. A Kafka header, never in the payload. */
+	const char *client_name;
 };
 
 int relay_envelope(const struct relay_row *r, char **out, char *why, size_t whylen);

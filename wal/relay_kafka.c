@@ -226,13 +226,26 @@ rd_kafka_resp_err_t
 relay_kafka_produce(struct relay_kafka *k, enum relay_topic_id t, int32_t partition,
     const char *key, const char *value, size_t len, const struct relay_headers *h, void *msg_opaque)
 {
-	return rd_kafka_producev(k->rk, RD_KAFKA_V_RKT(k->rkt[t]), RD_KAFKA_V_PARTITION(partition),
+	/* A headers object rather than RD_KAFKA_V_HEADER: `client` is left out
+	 * for rows written before clients existed (an absent header says "not
+	 * known", an empty one would name a client ""). */
+	rd_kafka_headers_t *hs = rd_kafka_headers_new(5);
+	rd_kafka_resp_err_t e;
+
+	rd_kafka_header_add(hs, "event_id", -1, h->event_id, -1);
+	rd_kafka_header_add(hs, "event_type", -1, h->event_type, -1);
+	rd_kafka_header_add(hs, "outbox_seq", -1, h->outbox_seq, -1);
+	rd_kafka_header_add(hs, "correlation_id", -1, h->correlation_id, -1);
+	if (h->client != NULL)
+		rd_kafka_header_add(hs, "client", -1, h->client, -1);
+	e = rd_kafka_producev(k->rk, RD_KAFKA_V_RKT(k->rkt[t]), RD_KAFKA_V_PARTITION(partition),
 	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, strlen(key)),
-	    RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_HEADER("event_id", h->event_id, -1),
-	    RD_KAFKA_V_HEADER("event_type", h->event_type, -1),
-	    RD_KAFKA_V_HEADER("outbox_seq", h->outbox_seq, -1),
-	    RD_KAFKA_V_HEADER("correlation_id", h->correlation_id, -1),
+	    RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_HEADERS(hs),
 	    RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END);
+	/* The message owns the headers only once producev() succeeded. */
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+		rd_kafka_headers_destroy(hs);
+	return e;
 }
 
 void

@@ -50,6 +50,7 @@ struct relay_headers {
 	const char *event_type;
 	const char *outbox_seq;
 	const char *correlation_id;
+	const char *client; /* header `client`; NULL: no such header */
 };
 
 int relay_kafka_new(

@@ -14,7 +14,8 @@
 static const char *FETCH_SQL =
     "SELECT seq, event_id::text, aggregate_type, aggregate_id, partition_key, event_type, "
     "       payload::text, coalesce(correlation_id, ''), rfc3339(created_at), retry_count, "
-    "       coalesce(last_error, ''), txid >= pg_snapshot_xmin(pg_current_snapshot()) "
+    "       coalesce(last_error, ''), txid >= pg_snapshot_xmin(pg_current_snapshot()), "
+    "       client_name "
     "  FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1";
 
 /* Data-modifying CTEs on disjoint rows: one round trip, one transaction. */
@@ -172,6 +173,8 @@ relay_pg_row(PGresult *res, int r, struct relay_row *row)
 	row->created_at = PQgetvalue(res, r, RF_CREATED);
 	row->retry_count = (int)strtol(PQgetvalue(res, r, RF_RETRIES), NULL, 10);
 	row->last_error = PQgetvalue(res, r, RF_LAST_ERROR);
+	/* NULL stays NULL: "no client known" is not a client named "". */
+	row->client_name = PQgetisnull(res, r, RF_CLIENT) ? NULL : PQgetvalue(res, r, RF_CLIENT);
 }
 
 int

@@ -46,7 +46,8 @@ enum {
 	RF_CREATED,
 	RF_RETRIES,
 	RF_LAST_ERROR,
-	RF_HELD
+	RF_HELD,
+	RF_CLIENT /* NULL before migration 0004 */
 };
 
 /*

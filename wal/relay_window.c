@@ -549,7 +549,7 @@ window_produce(struct relay *r, struct window *w)
 	for (i = 0; i < w->n; i++) {
 		struct ev *e = &w->evs[i];
 		struct relay_headers h = { e->row.event_id, e->row.event_type, e->seqstr,
-			e->row.correlation_id };
+			e->row.correlation_id, e->row.client_name };
 		rd_kafka_resp_err_t perr;
 
 		while ((perr = relay_kafka_produce(r->k, e->tid, e->partition, e->row.partition_key,

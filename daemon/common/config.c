@@ -92,6 +92,14 @@ static const struct cvar vars[] = {
 	    "CPU seconds a worker may burn without completing an RPC before it is killed (0: off)"),
 	I("ABUSE_PENALTY_SECONDS", abuse_penalty_s, "10", 0, 86400,
 	    "An address whose connection the HTTP/2 frame guard cut off is refused this long (0: never; behind a NAT or load balancer every client shares it)"),
+	S("AUTH_MODE", auth_mode, "any",
+	    "Who may call: token (Bearer pd_...), mtls (client certificate), any (either), or none (every caller is the client legacy; only with TLS=off on loopback or ALLOW_INSECURE)"),
+	I("AUTH_CACHE_SECONDS", auth_cache_s, "5", 0, 5,
+	    "A worker reuses a credential's lookup this long: a revoked token or client fails within this bound"),
+	I("AUTH_FAILURES_PER_MINUTE", auth_failures_per_minute, "20", 0, 1000000,
+	    "Failed authentications one source address may make per minute before it is refused without a lookup (0: no limit)"),
+	B("REFLECTION_PUBLIC", reflection_public, "off",
+	    "Serve gRPC reflection to unauthenticated callers (health is always open)"),
 	I("IDEMPOTENCY_KEY_TTL_SECONDS", idempotency_ttl_s, "86400", 1, 31536000,
 	    "How long an idempotency key is remembered"),
 	I("DB_RETRY_MAX", db_retry_max, "10", 0, 1000,
@@ -400,6 +408,24 @@ cfg_load(struct config *c, char *err, size_t errlen)
 	if (strcmp(c->tls_min_version, "1.2") != 0 && strcmp(c->tls_min_version, "1.3") != 0) {
 		snprintf(err, errlen, "TLS_MIN_VERSION: invalid value \"%.32s\" (1.2 or 1.3)",
 		    c->tls_min_version);
+		return -1;
+	}
+	if (strcmp(c->auth_mode, "none") != 0 && strcmp(c->auth_mode, "token") != 0 &&
+	    strcmp(c->auth_mode, "mtls") != 0 && strcmp(c->auth_mode, "any") != 0) {
+		snprintf(err, errlen,
+		    "AUTH_MODE: invalid value \"%.32s\" (none, token, mtls or any)", c->auth_mode);
+		return -1;
+	}
+	if (strcmp(c->auth_mode, "none") == 0 && c->tls) {
+		snprintf(err, errlen,
+		    "AUTH_MODE: none needs TLS=off (a TLS deployment authenticates its callers)");
+		return -1;
+	}
+	if (strcmp(c->auth_mode, "mtls") == 0 &&
+	    (!c->tls || strcmp(c->tls_client_auth, "none") == 0)) {
+		snprintf(err, errlen,
+		    "AUTH_MODE: mtls needs TLS=on and TLS_CLIENT_AUTH request or "
+		    "require");
 		return -1;
 	}
 	if (c->outbox_base_delay_s > c->outbox_max_delay_s) {

@@ -47,6 +47,11 @@ struct config {
 	int worker_max_memory_mb;
 	int worker_cpu_budget_s;
 	int abuse_penalty_s;
+	/* Identity (migrations/0004_identity.sql, daemon/wrk/wrk_auth.c). */
+	char auth_mode[8]; /* none | token | mtls | any */
+	int auth_cache_s;
+	int auth_failures_per_minute;
+	int reflection_public;
 	/* Payments. */
 	int idempotency_ttl_s;
 	int db_retry_max;

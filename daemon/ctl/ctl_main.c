@@ -59,6 +59,7 @@ struct ctl {
 	/* authorize */
 	const char *key, *payer, *payee, *currency, *desc;
 	int64_t amount;
+	const char *token_file;
 };
 
 /* ---- options ---------------------------------------------------------- */
@@ -70,6 +71,7 @@ enum {
 	OPT_TLS_CERT,
 	OPT_TLS_KEY,
 	OPT_TLS_SERVER_NAME,
+	OPT_TOKEN_FILE,
 };
 
 struct opt_spec {
@@ -96,6 +98,8 @@ static const struct opt_spec opt_specs[] = {
 	    "its private key, PEM (default $PAYMENTD_TLS_KEY)" },
 	{ "tls-server-name", OPT_TLS_SERVER_NAME, "NAME", NULL,
 	    "name the server certificate must hold (default: target host)" },
+	{ "token-file", OPT_TOKEN_FILE, "FILE", NULL,
+	    "API token (pd_...) sent as authorization: Bearer (default $PAYMENTD_TOKEN)" },
 	{ "help", 'h', NULL, NULL, "print this help and exit" },
 	{ "key", 'k', "K", "authorize", "idempotency key" },
 	{ "payer", 'p', "P", "authorize", "payer account id" },
@@ -154,6 +158,39 @@ num_opt(int code, const char *arg, int64_t min, int64_t max, const char *unit)
 	usage_error("--%s: invalid value \"%s\" (expected an integer in %s)", o->name, arg, range);
 }
 
+static void add_header(struct ctl *c, const char *arg);
+
+/* The token from --token-file (first line) or $PAYMENTD_TOKEN, as an
+ * authorization header. A file keeps the secret out of ps and shell
+ * history; either way it is never printed. */
+static void
+add_token(struct ctl *c)
+{
+	char tok[256], hdr[300];
+	const char *env = getenv("PAYMENTD_TOKEN");
+
+	if (c->token_file != NULL) {
+		FILE *f = fopen(c->token_file, "r");
+
+		if (f == NULL)
+			usage_error("--token-file: cannot open %s", c->token_file);
+		if (fgets(tok, sizeof(tok), f) == NULL)
+			tok[0] = '\0';
+		fclose(f);
+		tok[strcspn(tok, "\r\n")] = '\0';
+		if (tok[0] == '\0')
+			usage_error("--token-file: %s holds no token", c->token_file);
+	} else if (env != NULL && env[0] != '\0') {
+		if (strlen(env) >= sizeof(tok))
+			usage_error("PAYMENTD_TOKEN: too long");
+		snprintf(tok, sizeof(tok), "%s", env);
+	} else {
+		return;
+	}
+	snprintf(hdr, sizeof(hdr), "authorization:Bearer %s", tok);
+	add_header(c, hdr);
+}
+
 static void
 add_header(struct ctl *c, const char *arg)
 {
@@ -189,6 +226,7 @@ set_opt(struct ctl *c, int code, const char *arg)
 	case OPT_TLS_CERT: c->tr.cert_file = arg; break;
 	case OPT_TLS_KEY: c->tr.key_file = arg; break;
 	case OPT_TLS_SERVER_NAME: c->tr.server_name = arg; break;
+	case OPT_TOKEN_FILE: c->token_file = arg; break;
 	case 'k': c->key = arg; break;
 	case 'p': c->payer = arg; break;
 	case 'q': c->payee = arg; break;
@@ -606,6 +644,7 @@ main(int argc, char **argv)
 		gcli_global_init();
 		if (gcli_transport_setup(&c.tr, err, sizeof(err)) < 0)
 			usage_error("%s", err);
+		add_token(&c);
 	}
 	rc = cmd->run(&c, pos + 1, nargs);
 	gcli_transport_release(&c.tr);

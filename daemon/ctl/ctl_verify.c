@@ -44,6 +44,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <librdkafka/rdkafka.h>
+#include <openssl/evp.h>
 
 struct check {
 	const char *name;
@@ -242,6 +244,337 @@ query_value(PGconn *c, const char *sql, char *out, size_t outlen)
 		rc = 0;
 	}
 	PQclear(r);
+	return rc;
+}
+
+/* ---- Hash chain ------------------------------------------------------ */
+
+/* Recomputed here with OpenSSL, never with the database's own functions:
+ * whoever can rewrite the ledger can replace those too. The canonical
+ * bytes are those of migrations/0003_ledger_chain.sql (docs/ledger.md):
+ *   SHA-256(previous entry_hash of the account, '' for the first ||
+ *           "paymentd-ledger-v1" 1F entry_id 1F account_id 1F payment_id
+ *           1F direction 1F amount_cents 1F currency 1F balance_after_cents
+ *           1F created_at as microseconds since 1970-01-01 UTC)
+ * Entries stream through a cursor in binary format (int8 and timestamptz
+ * as 8 big-endian bytes, text as its UTF-8 bytes), CHAIN_FETCH rows at a
+ * time, so a big ledger is never in memory at once. */
+
+#define CHAIN_FETCH   5000
+#define CHAIN_STR_(x) #x
+#define CHAIN_STR(x)  CHAIN_STR_(x)
+#define HASH_LEN      32
+/* Binary timestamptz counts microseconds from 2000-01-01 00:00:00 UTC. */
+#define PG_EPOCH_UNIX_US INT64_C(946684800000000)
+
+/* Columns of the chain cursor, in order. */
+enum {
+	CE_ID,
+	CE_ACCOUNT,
+	CE_PAYMENT,
+	CE_DIR,
+	CE_AMOUNT,
+	CE_CURRENCY,
+	CE_BALANCE,
+	CE_CREATED,
+	CE_HASH,
+	CE_LAST_HASH,
+	CE_NCOLS
+};
+
+struct chain {
+	EVP_MD_CTX *md;
+	char *account;                /* account of the entries being walked, or NULL */
+	unsigned char prev[HASH_LEN]; /* stored hash of its previous entry */
+	size_t prevlen;               /* 0 at the genesis */
+	int64_t prev_id;              /* that entry's id (0 at the genesis) */
+	char *prev_payment;
+	int broken;      /* its first altered entry is already reported */
+	int has_balance; /* it has a balance row, whose last_hash is tail */
+	/* One byte longer than a hash: a longer value is cut there and still
+	 * cannot match. */
+	unsigned char tail[HASH_LEN + 1];
+	size_t taillen;
+	long violations, entries, accounts;
+	char **lines; /* the first max_report violations */
+};
+
+static void
+hex(const unsigned char *b, size_t n, char *out)
+{
+	size_t i;
+
+	if (n == 0) {
+		strcpy(out, "(empty)");
+		return;
+	}
+	for (i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+static int64_t
+be64(const char *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | (unsigned char)p[i];
+	return (int64_t)v;
+}
+
+static void
+chain_violation(struct chain *ch, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Counts one violation and keeps its line while under the report limit:
+ * the FAIL line, which carries the total, is printed first, at the end. */
+static void
+chain_violation(struct chain *ch, const char *fmt, ...)
+{
+	va_list ap;
+	char *line = NULL;
+
+	if (ch->violations++ >= max_report)
+		return;
+	va_start(ap, fmt);
+	if (vasprintf(&line, fmt, ap) < 0)
+		abort();
+	va_end(ap);
+	ch->lines = realloc(ch->lines, (size_t)ch->violations * sizeof(*ch->lines));
+	if (ch->lines == NULL)
+		abort();
+	ch->lines[ch->violations - 1] = line;
+}
+
+/* The walk reached the end of ch->account's entries: its balance row must
+ * hold the hash of its last entry. */
+static void
+chain_close(struct chain *ch)
+{
+	char a[2 * (HASH_LEN + 1) + 8], b[2 * HASH_LEN + 8];
+
+	if (ch->account == NULL)
+		return;
+	/* No balance row is the sum check's violation; a broken chain is
+	 * already reported at its first altered entry. */
+	if (!ch->broken && ch->has_balance &&
+	    (ch->taillen != ch->prevlen || memcmp(ch->tail, ch->prev, ch->prevlen) != 0)) {
+		hex(ch->tail, ch->taillen, a);
+		hex(ch->prev, ch->prevlen, b);
+		chain_violation(ch,
+		    "account %s: balance row last_hash %s != entry_hash %s of its last entry "
+		    "#%" PRId64 " (payment %s): entries after #%" PRId64
+		    " were deleted, or last_hash was changed",
+		    ch->account, a, b, ch->prev_id, ch->prev_payment, ch->prev_id);
+	}
+	free(ch->account);
+	free(ch->prev_payment);
+	ch->account = ch->prev_payment = NULL;
+}
+
+/* Feeds one field and, unless it is the last, the separator. */
+static int
+md_field(EVP_MD_CTX *md, const void *p, size_t n, int last)
+{
+	return EVP_DigestUpdate(md, p, n) == 1 && (last || EVP_DigestUpdate(md, "\x1f", 1) == 1)
+	    ? 0
+	    : -1;
+}
+
+static int
+md_int(EVP_MD_CTX *md, int64_t v, int last)
+{
+	char s[24];
+	int n = snprintf(s, sizeof(s), "%" PRId64, v);
+
+	return md_field(md, s, (size_t)n, last);
+}
+
+/* Checks row i of a FETCH result against the chain. */
+static int
+chain_row(struct chain *ch, const PGresult *r, int i, char *err, size_t errlen)
+{
+	static const int int8_cols[] = { CE_ID, CE_AMOUNT, CE_BALANCE, CE_CREATED };
+	const char *acct = PQgetvalue(r, i, CE_ACCOUNT);
+	unsigned char h[EVP_MAX_MD_SIZE];
+	unsigned int hl = 0;
+	const unsigned char *stored = (const unsigned char *)PQgetvalue(r, i, CE_HASH);
+	size_t storedlen = (size_t)PQgetlength(r, i, CE_HASH);
+	char a[2 * EVP_MAX_MD_SIZE + 8], b[2 * EVP_MAX_MD_SIZE + 8], prev[64];
+	int64_t id;
+	size_t k;
+
+	for (k = 0; k < ARRAY_LEN(int8_cols); k++) {
+		if (PQgetisnull(r, i, int8_cols[k]) || PQgetlength(r, i, int8_cols[k]) != 8) {
+			snprintf(err, errlen, "hash chain: column %d is not an 8-byte value\n",
+			    int8_cols[k]);
+			return -1;
+		}
+	}
+	id = be64(PQgetvalue(r, i, CE_ID));
+	ch->entries++;
+	if (ch->account == NULL || strcmp(ch->account, acct) != 0) {
+		chain_close(ch);
+		ch->account = xstrdup(acct);
+		ch->prevlen = 0;
+		ch->prev_id = 0;
+		ch->broken = 0;
+		ch->has_balance = !PQgetisnull(r, i, CE_LAST_HASH);
+		ch->taillen = 0;
+		if (ch->has_balance) {
+			ch->taillen = (size_t)PQgetlength(r, i, CE_LAST_HASH);
+			if (ch->taillen > HASH_LEN + 1)
+				ch->taillen = HASH_LEN + 1;
+			memcpy(ch->tail, PQgetvalue(r, i, CE_LAST_HASH), ch->taillen);
+		}
+		ch->accounts++;
+	}
+	if (ch->broken)
+		return 0;
+	if (EVP_DigestInit_ex(ch->md, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(ch->md, ch->prev, ch->prevlen) != 1 ||
+	    md_field(ch->md, "paymentd-ledger-v1", 18, 0) < 0 || md_int(ch->md, id, 0) < 0 ||
+	    md_field(ch->md, acct, (size_t)PQgetlength(r, i, CE_ACCOUNT), 0) < 0 ||
+	    md_field(ch->md, PQgetvalue(r, i, CE_PAYMENT), (size_t)PQgetlength(r, i, CE_PAYMENT),
+	        0) < 0 ||
+	    md_field(ch->md, PQgetvalue(r, i, CE_DIR), (size_t)PQgetlength(r, i, CE_DIR), 0) < 0 ||
+	    md_int(ch->md, be64(PQgetvalue(r, i, CE_AMOUNT)), 0) < 0 ||
+	    md_field(ch->md, PQgetvalue(r, i, CE_CURRENCY), (size_t)PQgetlength(r, i, CE_CURRENCY),
+	        0) < 0 ||
+	    md_int(ch->md, be64(PQgetvalue(r, i, CE_BALANCE)), 0) < 0 ||
+	    md_int(ch->md, be64(PQgetvalue(r, i, CE_CREATED)) + PG_EPOCH_UNIX_US, 1) < 0 ||
+	    EVP_DigestFinal_ex(ch->md, h, &hl) != 1 || hl != HASH_LEN) {
+		snprintf(err, errlen, "hash chain: SHA-256 failed\n");
+		return -1;
+	}
+	if (storedlen != hl || memcmp(stored, h, hl) != 0) {
+		hex(stored, storedlen > EVP_MAX_MD_SIZE ? EVP_MAX_MD_SIZE : storedlen, a);
+		hex(h, hl, b);
+		if (ch->prev_id == 0)
+			snprintf(prev, sizeof(prev), "as the account's first entry");
+		else
+			snprintf(prev, sizeof(prev), "chained on entry #%" PRId64, ch->prev_id);
+		chain_violation(ch,
+		    "entry %" PRId64 " (payment %s, account %s): stored hash %s != recomputed %s "
+		    "(%s): this entry's fields were changed, or an entry before it was deleted "
+		    "or changed (first altered entry of this account)",
+		    id, PQgetvalue(r, i, CE_PAYMENT), acct, a, b, prev);
+		ch->broken = 1;
+		return 0;
+	}
+	memcpy(ch->prev, stored, HASH_LEN);
+	ch->prevlen = HASH_LEN;
+	ch->prev_id = id;
+	free(ch->prev_payment);
+	ch->prev_payment = xstrdup(PQgetvalue(r, i, CE_PAYMENT));
+	return 0;
+}
+
+/* The hash chain check: every account's entries, then the accounts that
+ * have no entries but a non-empty last_hash. Returns the violation count,
+ * or -1 (err set) on an operational failure. */
+static long
+check_chain(PGconn *c, char *err, size_t errlen)
+{
+	struct chain ch = { 0 };
+	PGresult *r = NULL;
+	char a[2 * HASH_LEN + 8], buf[16];
+	long rc = -1, i;
+	int j, n;
+
+	/* A database before migration 0003 has no chain to check. */
+	if (query_value(c,
+	        "SELECT count(*) FROM pg_attribute WHERE attrelid = 'ledger_entries'::regclass "
+	        "AND attname = 'entry_hash' AND NOT attisdropped",
+	        buf, sizeof(buf)) < 0) {
+		snprintf(err, errlen, "hash chain: %s", PQerrorMessage(c));
+		return -1;
+	}
+	if (strcmp(buf, "0") == 0) {
+		printf("note  ledger hash chain: this database has no entry_hash "
+		       "(migration 0003 not applied), not checked\n");
+		return 0;
+	}
+	ch.md = EVP_MD_CTX_new();
+	if (ch.md == NULL)
+		abort();
+	/* In chain order; each account's last_hash rides along on its rows.
+	 * The server may sort (spilling to disk for a big ledger); this side
+	 * holds one FETCH at a time. */
+	r = PQexec(c,
+	    "DECLARE verify_chain NO SCROLL CURSOR FOR "
+	    "SELECT e.entry_id, e.account_id, e.payment_id, e.direction, e.amount_cents, "
+	    "       e.currency, e.balance_after_cents, e.created_at, e.entry_hash, b.last_hash "
+	    "  FROM ledger_entries e LEFT JOIN account_balances b USING (account_id) "
+	    " ORDER BY e.account_id, e.entry_id");
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		snprintf(err, errlen, "hash chain: %s", PQerrorMessage(c));
+		goto out;
+	}
+	for (;;) {
+		PQclear(r);
+		r = PQexecParams(c, "FETCH " CHAIN_STR(CHAIN_FETCH) " FROM verify_chain", 0, NULL,
+		    NULL, NULL, NULL, 1);
+		if (PQresultStatus(r) != PGRES_TUPLES_OK || PQnfields(r) != CE_NCOLS) {
+			snprintf(err, errlen, "hash chain: %s", PQerrorMessage(c));
+			goto out;
+		}
+		n = PQntuples(r);
+		for (j = 0; j < n; j++)
+			if (chain_row(&ch, r, j, err, errlen) < 0)
+				goto out;
+		if (n < CHAIN_FETCH)
+			break;
+	}
+	chain_close(&ch);
+	PQclear(r);
+	r = PQexecParams(c, "CLOSE verify_chain", 0, NULL, NULL, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		snprintf(err, errlen, "hash chain: %s", PQerrorMessage(c));
+		goto out;
+	}
+	PQclear(r);
+	r = PQexecParams(c,
+	    "SELECT b.account_id, b.last_hash FROM account_balances b "
+	    " WHERE b.last_hash <> '\\x'::bytea AND NOT EXISTS "
+	    "       (SELECT 1 FROM ledger_entries e WHERE e.account_id = b.account_id) "
+	    " ORDER BY b.account_id",
+	    0, NULL, NULL, NULL, NULL, 1);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		snprintf(err, errlen, "hash chain: %s", PQerrorMessage(c));
+		goto out;
+	}
+	for (j = 0; j < PQntuples(r); j++) {
+		size_t l = (size_t)PQgetlength(r, j, 1);
+
+		hex((const unsigned char *)PQgetvalue(r, j, 1), l > HASH_LEN ? HASH_LEN : l, a);
+		chain_violation(&ch,
+		    "account %s: no ledger entries, but balance row last_hash is %s (expected "
+		    "empty): its entries were deleted, or last_hash was changed",
+		    PQgetvalue(r, j, 0), a);
+	}
+	if (ch.violations == 0) {
+		printf("ok    ledger hash chain (entry_hash, last_hash): %ld entries of %ld "
+		       "accounts recomputed\n",
+		    ch.entries, ch.accounts);
+	} else {
+		printf("FAIL  ledger hash chain (entry_hash, last_hash): %ld violation%s "
+		       "(%ld entries of %ld accounts recomputed)\n",
+		    ch.violations, ch.violations == 1 ? "" : "s", ch.entries, ch.accounts);
+		for (i = 0; i < ch.violations && i < max_report; i++)
+			printf("        %s\n", ch.lines[i]);
+		if (ch.violations > max_report)
+			printf("        ... and %ld more\n", ch.violations - max_report);
+	}
+	rc = ch.violations;
+out:
+	PQclear(r);
+	for (i = 0; i < ch.violations && i < max_report; i++)
+		free(ch.lines[i]);
+	free(ch.lines);
+	free(ch.account);
+	free(ch.prev_payment);
+	EVP_MD_CTX_free(ch.md);
 	return rc;
 }
 
@@ -804,6 +1137,11 @@ main(int argc, char **argv)
 		fprintf(stderr, "payment-verify: connect: %s", PQerrorMessage(c));
 		goto out;
 	}
+	/* The chain hashes ids as UTF-8 bytes, so ask for them in UTF-8. */
+	if (PQsetClientEncoding(c, "UTF8") != 0) {
+		fprintf(stderr, "payment-verify: client_encoding UTF8: %s", PQerrorMessage(c));
+		goto out;
+	}
 	/* Every check reads whole tables, so hash and merge joins are always
 	 * right. Right after a bulk load (stale statistics) the planner can
 	 * still pick a nested loop over a materialized outbox for
@@ -834,6 +1172,12 @@ main(int argc, char **argv)
 		}
 		total += n;
 	}
+	n = check_chain(c, err, sizeof(err));
+	if (n < 0) {
+		fprintf(stderr, "payment-verify: %s", err);
+		goto out;
+	}
+	total += n;
 	if (query_value(c,
 	        "SELECT count(*) FROM outbox o WHERE NOT EXISTS "
 	        "(SELECT 1 FROM payments p WHERE p.payment_id = o.aggregate_id)",

@@ -33,6 +33,7 @@ struct ledger {
 	int broken;
 	int retry_max;
 	int64_t sess_tmo_ms; /* statement_timeout in force; -1 unknown */
+	int64_t legacy_id;   /* clients.client_id of `legacy` */
 };
 
 /* Without a client deadline statements get this much. */
@@ -46,26 +47,44 @@ static const struct {
 	{ "ping", "SELECT 1", 0 },
 	{ "auth",
 	    "SELECT o_payment_id, o_status, o_error_code, o_error_message, "
-	    "o_processed_at, o_replayed, o_conflict FROM authorize_payment("
+	    "o_processed_at, o_replayed, o_conflict, o_denied_code, o_denied "
+	    "FROM authorize_payment($11::bigint, "
 	    "$1, $2, $3, $4::bigint, $5, $6, $7::bytea, $8, $9::integer, $10)",
-	    10 },
+	    11 },
+	/* The permission is evaluated in the same statement (snapshot) as
+	 * the read, so there is no check-then-read window. */
 	{ "getpay",
 	    "SELECT payment_id, payer_account_id, payee_account_id, amount_cents, "
-	    "currency, status, description, rfc3339(created_at), rfc3339(updated_at) "
+	    "currency, status, description, rfc3339(created_at), rfc3339(updated_at), "
+	    "client_may($2::bigint, payer_account_id, 'read') "
+	    "OR client_may($2::bigint, payee_account_id, 'read') "
 	    "FROM payments WHERE payment_id = $1",
-	    1 },
+	    2 },
+	/* The permission first: a client without can_read learns nothing,
+	 * not even whether the account exists. */
 	{ "getbal",
-	    "SELECT b.account_id, b.available_cents, b.pending_cents, a.currency "
-	    "FROM account_balances b JOIN accounts a USING (account_id) "
-	    "WHERE b.account_id = $1",
-	    1 },
+	    "SELECT client_may($2::bigint, $1, 'read'), x.* FROM (VALUES (1)) v "
+	    "LEFT JOIN LATERAL (SELECT b.account_id, b.available_cents, b.pending_cents, "
+	    "a.currency FROM account_balances b JOIN accounts a USING (account_id) "
+	    "WHERE b.account_id = $1) x ON true",
+	    2 },
+	{ "client",
+	    "SELECT c.client_id, c.name, c.is_admin, coalesce((SELECT string_agg("
+	    "l.method || '=' || l.limit_per_window, ',' ORDER BY l.method) "
+	    "FROM client_limits l WHERE l.client_id = c.client_id), '') "
+	    "FROM clients c WHERE c.status = 'ACTIVE' AND c.client_id IN ("
+	    "SELECT k.client_id FROM client_credentials k "
+	    "JOIN unnest($1::text[], $2::text[]) AS q(kind, value) "
+	    "ON k.kind = q.kind AND k.value = q.value WHERE k.revoked_at IS NULL) "
+	    "ORDER BY c.client_id LIMIT 2",
+	    2 },
 };
 
 const char *
 ledger_rc_name(enum ledger_rc rc)
 {
 	static const char *n[] = { "ok", "not_found", "invalid", "timeout", "unavailable", "busy",
-		"internal" };
+		"internal", "denied" };
 	return (unsigned)rc < ARRAY_LEN(n) ? n[rc] : "?";
 }
 
@@ -118,8 +137,9 @@ warm_up(struct ledger *l, char *err, size_t errlen)
 	unsigned char rnd[12];
 	char tag[2 * sizeof(rnd) + 1], payer[48], payee[48], key[48], pid[48];
 	uint8_t fp[32] = { 0 };
-	const char *acc[2], *v[10];
-	int lens[10] = { 0 }, fmts[10] = { 0 };
+	const char *acc[2], *v[11];
+	int lens[11] = { 0 }, fmts[11] = { 0 };
+	char legacy[24];
 	int rc;
 
 	if (util_random(rnd, sizeof(rnd)) < 0) {
@@ -145,6 +165,8 @@ warm_up(struct ledger *l, char *err, size_t errlen)
 	v[7] = pid;
 	v[8] = "60";
 	v[9] = "warm-up";
+	snprintf(legacy, sizeof(legacy), "%lld", (long long)l->legacy_id);
+	v[10] = legacy;
 
 	if (!PQenterPipelineMode(l->conn) ||
 	    !PQsendQueryParams(l->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) ||
@@ -156,8 +178,9 @@ warm_up(struct ledger *l, char *err, size_t errlen)
 	        "INSERT INTO account_balances (account_id, "
 	        "available_cents) VALUES ($1, 100), ($2, 0)",
 	        2, NULL, acc, NULL, NULL, 0) ||
-	    !PQsendQueryPrepared(l->conn, "auth", 10, v, lens, fmts, 0) ||
-	    !PQsendQueryPrepared(l->conn, "getbal", 1, acc, NULL, NULL, 0) ||
+	    !PQsendQueryPrepared(l->conn, "auth", 11, v, lens, fmts, 0) ||
+	    !PQsendQueryPrepared(
+	        l->conn, "getbal", 2, (const char *[]){ payer, legacy }, NULL, NULL, 0) ||
 	    !PQsendQueryParams(l->conn, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0) ||
 	    !PQpipelineSync(l->conn)) {
 		snprintf(err, errlen, "warm-up: %s", PQerrorMessage(l->conn));
@@ -226,6 +249,20 @@ ledger_open(const char *url, int retry_max, struct ledger **out, char *err, size
 	if (!PQexitPipelineMode(l->conn)) {
 		snprintf(err, errlen, "session setup: %s", PQerrorMessage(l->conn));
 		goto out;
+	}
+	{
+		PGresult *r = PQexec(l->conn, "SELECT legacy_client_id()");
+
+		if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 ||
+		    PQgetisnull(r, 0, 0)) {
+			snprintf(err, errlen, "no legacy client (is migration 0004 applied?): %s",
+			    PQresultErrorMessage(r));
+			err[strcspn(err, "\n")] = '\0';
+			PQclear(r);
+			goto out;
+		}
+		l->legacy_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+		PQclear(r);
 	}
 	if ((w = warm_up(l, werr, sizeof(werr))) == -2) {
 		snprintf(err, errlen, "%s (session left in a transaction)", werr);
@@ -469,9 +506,9 @@ enum ledger_rc
 ledger_authorize(struct ledger *l, const struct ledger_auth_req *q, int64_t deadline,
     struct ledger_auth_res *res, char *err, size_t errlen)
 {
-	char amount[32], ttl[16];
-	const char *v[10];
-	int lens[10] = { 0 }, fmts[10] = { 0 };
+	char amount[32], ttl[16], client[24];
+	const char *v[11];
+	int lens[11] = { 0 }, fmts[11] = { 0 };
 	PGresult *r = NULL;
 	enum ledger_rc rc;
 	int attempt;
@@ -491,9 +528,11 @@ ledger_authorize(struct ledger *l, const struct ledger_auth_req *q, int64_t dead
 	v[7] = q->payment_id;
 	v[8] = ttl;
 	v[9] = q->correlation_id;
+	snprintf(client, sizeof(client), "%lld", (long long)q->client_id);
+	v[10] = client;
 
 	for (attempt = 0;; attempt++) {
-		rc = run(l, "auth", 10, v, lens, fmts, deadline, &r, err, errlen);
+		rc = run(l, "auth", 11, v, lens, fmts, deadline, &r, err, errlen);
 		res->attempts = attempt + 1;
 		if (rc != LEDGER_BUSY || attempt >= l->retry_max)
 			break;
@@ -501,7 +540,7 @@ ledger_authorize(struct ledger *l, const struct ledger_auth_req *q, int64_t dead
 	}
 	if (rc != LEDGER_OK)
 		return rc;
-	if (PQntuples(r) != 1 || PQnfields(r) != 7) {
+	if (PQntuples(r) != 1 || PQnfields(r) != 9) {
 		snprintf(err, errlen, "authorize_payment returned %d rows", PQntuples(r));
 		PQclear(r);
 		return LEDGER_INTERNAL;
@@ -513,24 +552,35 @@ ledger_authorize(struct ledger *l, const struct ledger_auth_req *q, int64_t dead
 	copy_col(res->processed_at, sizeof(res->processed_at), r, 4);
 	res->replayed = !PQgetisnull(r, 0, 5) && PQgetvalue(r, 0, 5)[0] == 't';
 	copy_col(res->conflict, sizeof(res->conflict), r, 6);
+	copy_col(res->denied_code, sizeof(res->denied_code), r, 7);
+	copy_col(res->denied, sizeof(res->denied), r, 8);
 	PQclear(r);
 	return LEDGER_OK;
 }
 
 enum ledger_rc
-ledger_get_payment(struct ledger *l, const char *id, int64_t deadline, struct ledger_payment *p,
-    char *err, size_t errlen)
+ledger_get_payment(struct ledger *l, int64_t client_id, const char *id, int64_t deadline,
+    struct ledger_payment *p, char *err, size_t errlen)
 {
 	PGresult *r = NULL;
 	enum ledger_rc rc;
+	char cid[24];
+	const char *v[2] = { id, cid };
 
 	memset(p, 0, sizeof(*p));
-	rc = run(l, "getpay", 1, &id, NULL, NULL, deadline, &r, err, errlen);
+	snprintf(cid, sizeof(cid), "%lld", (long long)client_id);
+	rc = run(l, "getpay", 2, v, NULL, NULL, deadline, &r, err, errlen);
 	if (rc != LEDGER_OK)
 		return rc;
 	if (PQntuples(r) == 0) {
 		PQclear(r);
 		return LEDGER_NOT_FOUND;
+	}
+	if (PQgetvalue(r, 0, 9)[0] != 't') {
+		snprintf(
+		    err, errlen, "can_read on the payer or the payee account of payment %s", id);
+		PQclear(r);
+		return LEDGER_DENIED;
 	}
 	copy_col(p->payment_id, sizeof(p->payment_id), r, 0);
 	copy_col(p->payer, sizeof(p->payer), r, 1);
@@ -546,24 +596,117 @@ ledger_get_payment(struct ledger *l, const char *id, int64_t deadline, struct le
 }
 
 enum ledger_rc
-ledger_get_balance(struct ledger *l, const char *id, int64_t deadline, struct ledger_balance *b,
-    char *err, size_t errlen)
+ledger_get_balance(struct ledger *l, int64_t client_id, const char *id, int64_t deadline,
+    struct ledger_balance *b, char *err, size_t errlen)
 {
 	PGresult *r = NULL;
 	enum ledger_rc rc;
+	char cid[24];
+	const char *v[2] = { id, cid };
 
 	memset(b, 0, sizeof(*b));
-	rc = run(l, "getbal", 1, &id, NULL, NULL, deadline, &r, err, errlen);
+	snprintf(cid, sizeof(cid), "%lld", (long long)client_id);
+	rc = run(l, "getbal", 2, v, NULL, NULL, deadline, &r, err, errlen);
+	if (rc != LEDGER_OK)
+		return rc;
+	if (PQntuples(r) != 1 || PQnfields(r) != 5) {
+		snprintf(err, errlen, "balance query returned %d rows", PQntuples(r));
+		PQclear(r);
+		return LEDGER_INTERNAL;
+	}
+	if (PQgetvalue(r, 0, 0)[0] != 't') {
+		snprintf(err, errlen, "can_read on account %s", id);
+		PQclear(r);
+		return LEDGER_DENIED;
+	}
+	if (PQgetisnull(r, 0, 1)) {
+		PQclear(r);
+		return LEDGER_NOT_FOUND;
+	}
+	copy_col(b->account_id, sizeof(b->account_id), r, 1);
+	b->available_cents = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+	b->pending_cents = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
+	copy_col(b->currency, sizeof(b->currency), r, 4);
+	PQclear(r);
+	return LEDGER_OK;
+}
+
+int64_t
+ledger_legacy_client(const struct ledger *l)
+{
+	return l ? l->legacy_id : -1;
+}
+
+/* Appends v to a Postgres array literal being built in buf: every element
+ * double-quoted, with '"' and '\\' escaped. -1 when it does not fit. */
+static int
+array_add(char *buf, size_t len, size_t *pos, const char *v)
+{
+	size_t p = *pos;
+
+	if (p + 3 >= len)
+		return -1;
+	if (p > 1)
+		buf[p++] = ',';
+	buf[p++] = '"';
+	for (; *v; v++) {
+		if (p + 3 >= len)
+			return -1;
+		if (*v == '"' || *v == '\\')
+			buf[p++] = '\\';
+		buf[p++] = *v;
+	}
+	buf[p++] = '"';
+	buf[p] = '\0';
+	*pos = p;
+	return 0;
+}
+
+enum ledger_rc
+ledger_client_lookup(struct ledger *l, const char *const *kind, const char *const *value, int n,
+    int64_t deadline, struct ledger_client *c, char *err, size_t errlen)
+{
+	char kinds[256], values[8192];
+	size_t kp = 1, vp = 1;
+	const char *v[2] = { kinds, values };
+	PGresult *r = NULL;
+	enum ledger_rc rc;
+	int i;
+
+	memset(c, 0, sizeof(*c));
+	if (n <= 0 || n > LEDGER_CRED_MAX) {
+		snprintf(err, errlen, "no credential to look up");
+		return LEDGER_NOT_FOUND;
+	}
+	kinds[0] = values[0] = '{';
+	for (i = 0; i < n; i++) {
+		if (array_add(kinds, sizeof(kinds) - 1, &kp, kind[i]) < 0 ||
+		    array_add(values, sizeof(values) - 1, &vp, value[i]) < 0) {
+			snprintf(err, errlen, "credentials too long");
+			return LEDGER_NOT_FOUND;
+		}
+	}
+	kinds[kp++] = '}';
+	kinds[kp] = '\0';
+	values[vp++] = '}';
+	values[vp] = '\0';
+	rc = run(l, "client", 2, v, NULL, NULL, deadline, &r, err, errlen);
 	if (rc != LEDGER_OK)
 		return rc;
 	if (PQntuples(r) == 0) {
 		PQclear(r);
+		snprintf(err, errlen, "unknown or revoked credential");
 		return LEDGER_NOT_FOUND;
 	}
-	copy_col(b->account_id, sizeof(b->account_id), r, 0);
-	b->available_cents = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
-	b->pending_cents = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
-	copy_col(b->currency, sizeof(b->currency), r, 3);
+	if (PQntuples(r) > 1) {
+		PQclear(r);
+		snprintf(err, errlen, "the certificate names more than one client");
+		return LEDGER_DENIED;
+	}
+	c->client_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	copy_col(c->name, sizeof(c->name), r, 1);
+	c->is_admin = PQgetvalue(r, 0, 2)[0] == 't';
+	copy_col(c->limits, sizeof(c->limits), r, 3);
 	PQclear(r);
 	return LEDGER_OK;
 }

@@ -27,11 +27,13 @@ enum ledger_rc {
 	LEDGER_UNAVAILABLE, /* connection lost or database shutting down */
 	LEDGER_BUSY,        /* retries on serialization failure exhausted */
 	LEDGER_INTERNAL,    /* anything else: a bug or a broken invariant */
+	LEDGER_DENIED,      /* the client may not (err names the permission) */
 };
 
 struct ledger;
 
 struct ledger_auth_req {
+	int64_t client_id; /* the acting client (clients.client_id) */
 	const char *key, *payer, *payee, *currency, *description, *correlation_id;
 	int64_t amount_cents;
 	uint8_t fingerprint[32];
@@ -47,7 +49,12 @@ struct ledger_auth_res {
 	char processed_at[40];
 	int replayed;       /* same key, same parameters: a duplicate */
 	char conflict[256]; /* non-empty: same key, other parameters */
-	int attempts;       /* executions incl. serialization retries */
+	/* non-empty: refused before anything was written. denied_code is
+	 * revoked, can_debit or funding_account; denied names the missing
+	 * permission. */
+	char denied_code[24];
+	char denied[256];
+	int attempts; /* executions incl. serialization retries */
 };
 
 struct ledger_payment {
@@ -68,10 +75,33 @@ int ledger_socket(const struct ledger *l);
 enum ledger_rc ledger_ping(struct ledger *l, int64_t deadline_ms);
 enum ledger_rc ledger_authorize(struct ledger *l, const struct ledger_auth_req *req,
     int64_t deadline_ms, struct ledger_auth_res *res, char *err, size_t errlen);
-enum ledger_rc ledger_get_payment(struct ledger *l, const char *id, int64_t deadline_ms,
-    struct ledger_payment *p, char *err, size_t errlen);
-enum ledger_rc ledger_get_balance(struct ledger *l, const char *id, int64_t deadline_ms,
-    struct ledger_balance *b, char *err, size_t errlen);
+/* The read RPCs check can_read for client_id in the same statement:
+ * LEDGER_DENIED (err says which permission) when it lacks it. GetPayment
+ * needs it on the payer or the payee. */
+enum ledger_rc ledger_get_payment(struct ledger *l, int64_t client_id, const char *id,
+    int64_t deadline_ms, struct ledger_payment *p, char *err, size_t errlen);
+enum ledger_rc ledger_get_balance(struct ledger *l, int64_t client_id, const char *id,
+    int64_t deadline_ms, struct ledger_balance *b, char *err, size_t errlen);
+
+/* A client resolved from its credentials. */
+#define LEDGER_CRED_MAX 8
+struct ledger_client {
+	int64_t client_id;
+	char name[64];
+	int is_admin;
+	char limits[512]; /* "Method=N,Method=N" from client_limits, or "" */
+};
+/*
+ * Finds the ACTIVE client that owns one of the n live credentials
+ * (kind[i], value[i]) — a certificate offers several (URI and DNS SANs,
+ * its fingerprint). LEDGER_NOT_FOUND when none does; LEDGER_DENIED (err
+ * says so) when they belong to more than one client.
+ */
+enum ledger_rc
+ledger_client_lookup(struct ledger *l, const char *const *kind, const char *const *value, int n,
+    int64_t deadline_ms, struct ledger_client *c, char *err, size_t errlen);
+/* The id of the client `legacy` (AUTH_MODE=none), or -1. */
+int64_t ledger_legacy_client(const struct ledger *l);
 const char *ledger_rc_name(enum ledger_rc rc);
 
 #endif

@@ -225,8 +225,8 @@ migrate_reset_test_data(const char *url, char *err, size_t errlen)
 	        "SET client_min_messages = warning; BEGIN; "
 	        "TRUNCATE ledger_entries, payments, idempotency_keys, outbox, "
 	        "account_balances, accounts; "
-	        "INSERT INTO accounts (account_id, currency) VALUES "
-	        "('acc-equity-usd', 'USD'), ('acc-equity-eur', 'EUR'); "
+	        "INSERT INTO accounts (account_id, currency, kind) VALUES "
+	        "('acc-equity-usd', 'USD', 'FUNDING'), ('acc-equity-eur', 'EUR', 'FUNDING'); "
 	        "INSERT INTO account_balances (account_id, overdraft_limit_cents) VALUES "
 	        "('acc-equity-usd', 4000000000000000000), ('acc-equity-eur', 4000000000000000000)",
 	        err, errlen) < 0)
@@ -261,7 +261,7 @@ migrate_reset_test_data(const char *url, char *err, size_t errlen)
 			fund[5] = pid;
 			PQclear(r);
 			r = PQexecParams(c,
-			    "SELECT o_status FROM authorize_payment($1, $2, $3, "
+			    "SELECT o_status FROM authorize_payment(legacy_client_id(), $1, $2, $3, "
 			    "$4::bigint, $5, 'opening balance', sha256(convert_to($1, 'UTF8')), $6, "
 			    "86400, 'reset-test-data')",
 			    6, NULL, fund, NULL, NULL, 0);

@@ -163,6 +163,12 @@ struct metrics {
 	uint64_t tls_handshakes[2]; /* [resumed] */
 	struct hist tls_handshake_dur;
 	uint64_t kh_signatures;
+	uint64_t authfail[METRICS_NAUTHFAIL];
+	struct client_slot {
+		int state; /* 0 free, 1 being claimed, 2 named */
+		char name[64];
+		uint64_t denied[METRICS_NDENIED];
+	} clients[METRICS_CLIENT_SLOTS + 1]; /* last: "other" */
 };
 
 #define ADD(p, n)   __atomic_fetch_add((p), (n), __ATOMIC_RELAXED)
@@ -403,6 +409,48 @@ metrics_tls_handshake(struct metrics *m, int resumed, double seconds)
 }
 
 void
+metrics_auth_failure(struct metrics *m, enum metrics_authfail why)
+{
+	if (m != NULL && (unsigned)why < METRICS_NAUTHFAIL)
+		ADD(&m->authfail[why], 1);
+}
+
+/* The slot counting client: found by name, else claimed with a CAS (two
+ * workers racing for one new name may each claim a slot; rendering sums
+ * slots of the same name). */
+static struct client_slot *
+client_slot(struct metrics *m, const char *client)
+{
+	size_t i;
+
+	for (i = 0; i < METRICS_CLIENT_SLOTS; i++) {
+		struct client_slot *c = &m->clients[i];
+		int st = __atomic_load_n(&c->state, __ATOMIC_ACQUIRE);
+
+		if (st == 2 && strcmp(c->name, client) == 0)
+			return c;
+		if (st == 0) {
+			int expect = 0;
+
+			if (__atomic_compare_exchange_n(
+			        &c->state, &expect, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+				snprintf(c->name, sizeof(c->name), "%s", client);
+				__atomic_store_n(&c->state, 2, __ATOMIC_RELEASE);
+				return c;
+			}
+		}
+	}
+	return &m->clients[METRICS_CLIENT_SLOTS];
+}
+
+void
+metrics_permission_denied(struct metrics *m, const char *client, enum metrics_denied why)
+{
+	if (m != NULL && client != NULL && (unsigned)why < METRICS_NDENIED)
+		ADD(&client_slot(m, client)->denied[why], 1);
+}
+
+void
 metrics_kh_signature(struct metrics *m)
 {
 	if (m != NULL)
@@ -583,6 +631,49 @@ metrics_render(const struct metrics *m, char *buf, size_t len, const char *versi
 	    "Private-key signatures the key-holder made for worker handshakes.");
 	put(&o, "paymentd_keyholder_signatures_total %llu\n",
 	    (unsigned long long)LOAD(&m->kh_signatures));
+
+	{
+		static const char *const af[METRICS_NAUTHFAIL] = { "missing", "malformed",
+			"unknown", "ambiguous", "throttled", "revoked" };
+		static const char *const dn[METRICS_NDENIED] = { "can_debit", "can_read",
+			"funding_account", "admin" };
+		size_t ci, cj, k;
+
+		header(&o, "paymentd_auth_failures_total", "counter",
+		    "Calls refused before a client was identified, by reason.");
+		for (ci = 0; ci < METRICS_NAUTHFAIL; ci++)
+			put(&o, "paymentd_auth_failures_total{reason=\"%s\"} %llu\n", af[ci],
+			    (unsigned long long)LOAD(&m->authfail[ci]));
+		header(&o, "paymentd_permission_denied_total", "counter",
+		    "Calls of an identified client refused for a missing permission.");
+		for (ci = 0; ci <= METRICS_CLIENT_SLOTS; ci++) {
+			const struct client_slot *c = &m->clients[ci];
+			int last = ci == METRICS_CLIENT_SLOTS, dup = 0;
+
+			if (!last && __atomic_load_n(&c->state, __ATOMIC_ACQUIRE) != 2)
+				continue;
+			for (cj = 0; cj < ci && !last && !dup; cj++)
+				dup = __atomic_load_n(&m->clients[cj].state, __ATOMIC_ACQUIRE) ==
+				        2 &&
+				    strcmp(m->clients[cj].name, c->name) == 0;
+			if (dup)
+				continue; /* summed into its first slot */
+			for (k = 0; k < METRICS_NDENIED; k++) {
+				uint64_t v = LOAD(&c->denied[k]);
+
+				for (cj = ci + 1; cj < METRICS_CLIENT_SLOTS && !last; cj++)
+					if (__atomic_load_n(
+					        &m->clients[cj].state, __ATOMIC_ACQUIRE) == 2 &&
+					    strcmp(m->clients[cj].name, c->name) == 0)
+						v += LOAD(&m->clients[cj].denied[k]);
+				if (v == 0 && !last)
+					continue;
+				put(&o, "paymentd_permission_denied_total{client=\"");
+				put_label_value(&o, last ? "other" : c->name);
+				put(&o, "\",reason=\"%s\"} %llu\n", dn[k], (unsigned long long)v);
+			}
+		}
+	}
 
 	header(&o, "paymentd_build_info", "gauge",
 	    "Always 1; the version label names the paymentd release.");

@@ -134,6 +134,32 @@ void metrics_stream_closed_idle(struct metrics *m);
  * paymentd_tls_handshakes_total{resumed="true|false"} and the histogram
  * paymentd_tls_handshake_seconds. */
 void metrics_tls_handshake(struct metrics *m, int resumed, double seconds);
+/*
+ * Identity (daemon/wrk/wrk_auth.c). A call refused before any client was
+ * known: paymentd_auth_failures_total{reason}. A known client refused a
+ * permission: paymentd_permission_denied_total{client,reason}; the first
+ * METRICS_CLIENT_SLOTS client names get their own series, later ones
+ * count as client="other".
+ */
+enum metrics_authfail {
+	METRICS_AUTHFAIL_MISSING,   /* "missing": no token, no certificate */
+	METRICS_AUTHFAIL_MALFORMED, /* "malformed": not a Bearer pd_ token */
+	METRICS_AUTHFAIL_UNKNOWN,   /* "unknown": no live credential matches */
+	METRICS_AUTHFAIL_AMBIGUOUS, /* "ambiguous": a certificate names two clients */
+	METRICS_AUTHFAIL_THROTTLED, /* "throttled": AUTH_FAILURES_PER_MINUTE reached */
+	METRICS_AUTHFAIL_REVOKED,   /* "revoked": the client was revoked meanwhile */
+	METRICS_NAUTHFAIL
+};
+enum metrics_denied {
+	METRICS_DENIED_DEBIT,   /* "can_debit" */
+	METRICS_DENIED_READ,    /* "can_read" */
+	METRICS_DENIED_FUNDING, /* "funding_account": debit needs an admin */
+	METRICS_DENIED_ADMIN,   /* "admin": the method needs an admin client */
+	METRICS_NDENIED
+};
+#define METRICS_CLIENT_SLOTS 64
+void metrics_auth_failure(struct metrics *m, enum metrics_authfail why);
+void metrics_permission_denied(struct metrics *m, const char *client, enum metrics_denied why);
 /* One signature made by the key-holder: paymentd_keyholder_signatures_total. */
 void metrics_kh_signature(struct metrics *m);
 

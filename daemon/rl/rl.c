@@ -30,7 +30,8 @@
 
 /*
  * KEYS[1] the log; ARGV[1] limit, ARGV[2] window in microseconds,
- * ARGV[3] a member unique to this request. Scores are Redis time in
+ * ARGV[3] a member unique to this request, ARGV[4] "1" to only look (admit
+ * nothing: the failed-authentication pre-check). Scores are Redis time in
  * microseconds (< 2^53, exact in Lua's doubles). Returns {1, count} when
  * admitted, {0, retry_after_us} when not. A rejected request writes
  * nothing, so it consumes no quota.
@@ -42,8 +43,10 @@ static const char rl_script[] = "local limit = tonumber(ARGV[1])\n"
                                 "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)\n"
                                 "local n = redis.call('ZCARD', KEYS[1])\n"
                                 "if n < limit then\n"
-                                "  redis.call('ZADD', KEYS[1], now, ARGV[3])\n"
-                                "  redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000))\n"
+                                "  if ARGV[4] ~= '1' then\n"
+                                "    redis.call('ZADD', KEYS[1], now, ARGV[3])\n"
+                                "    redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000))\n"
+                                "  end\n"
                                 "  return {1, n + 1}\n"
                                 "end\n"
                                 "local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
@@ -660,8 +663,8 @@ rl_fd(const struct rl *r)
 	return r->ctx != NULL ? r->ctx->fd : -1;
 }
 
-static int
-method_index(const char *method)
+int
+rl_method_index(const char *method)
 {
 	int i;
 
@@ -688,37 +691,23 @@ unavailable(struct rl *r)
 	return r->fail_open ? RL_UNAVAILABLE_ALLOW : RL_UNAVAILABLE_DENY;
 }
 
-enum rl_verdict
-rl_check(struct rl *r, const char *method, const char *client, int64_t *retry_after_ms)
+/* One run of the script on key: see rl_script. */
+static enum rl_verdict
+run_script(
+    struct rl *r, const char *key, int limit, int64_t window_us, int peek, int64_t *retry_after_ms)
 {
-	char key[32 + 64 + RL_CLIENT_MAX], lim[16], win[24], member[48];
-	const char *argv[7];
+	char lim[16], win[24], member[48];
+	const char *argv[8];
 	redisReply *rep = NULL;
 	enum rl_verdict v;
-	int mi, limit;
 
-	*retry_after_ms = 0;
-	if (!r->enabled)
-		return RL_ALLOW;
-	mi = method_index(method);
-	limit = mi >= 0 ? r->limits[mi] : r->def_limit;
-	if (limit == 0)
-		return RL_ALLOW;
 	if (r->ctx == NULL) {
 		warn_limited(r,
 		    "redis unavailable: rate limiter down until this worker is replaced", "down");
 		return unavailable(r);
 	}
-	/* Both parts are validated, so a key can never smuggle a hash tag
-	 * or spaces into Redis or the logs. */
-	if (util_fmt(key, sizeof(key), "ratelimit:%s:%s",
-	        method_name_ok(method) ? method : "Unknown", client) < 0 ||
-	    client[0] == '\0') {
-		warn_limited(r, "rate limiter: unusable client identity", client);
-		return unavailable(r);
-	}
 	snprintf(lim, sizeof(lim), "%d", limit);
-	snprintf(win, sizeof(win), "%lld", (long long)r->window_us);
+	snprintf(win, sizeof(win), "%lld", (long long)window_us);
 	snprintf(member, sizeof(member), "%s-%llu", r->nonce, (unsigned long long)++r->seq);
 	argv[0] = "EVALSHA";
 	argv[1] = r->sha;
@@ -727,7 +716,8 @@ rl_check(struct rl *r, const char *method, const char *client, int64_t *retry_af
 	argv[4] = lim;
 	argv[5] = win;
 	argv[6] = member;
-	rep = command(r, 7, argv, NULL);
+	argv[7] = peek ? "1" : "0";
+	rep = command(r, 8, argv, NULL);
 	if (rep != NULL && rep->type == REDIS_REPLY_ERROR &&
 	    strncmp(rep->str, "NOSCRIPT", 8) == 0) {
 		/* Redis restarted or SCRIPT FLUSH: send the source once; Redis
@@ -735,7 +725,7 @@ rl_check(struct rl *r, const char *method, const char *client, int64_t *retry_af
 		freeReplyObject(rep);
 		argv[0] = "EVAL";
 		argv[1] = rl_script;
-		rep = command(r, 7, argv, NULL);
+		rep = command(r, 8, argv, NULL);
 	}
 	if (rep == NULL) {
 		mark_down(r, "rate limit script");
@@ -760,11 +750,81 @@ rl_check(struct rl *r, const char *method, const char *client, int64_t *retry_af
 		long long us = rep->element[1]->integer;
 		int64_t ms = us <= 0 ? 1 : (us + 999) / 1000;
 		/* Never beyond one window, whatever a skewed script reply says. */
-		*retry_after_ms = ms > r->window_us / 1000 ? r->window_us / 1000 : ms;
+		*retry_after_ms = ms > window_us / 1000 ? window_us / 1000 : ms;
 		v = RL_DENY;
 	}
 out:
 	if (rep)
 		freeReplyObject(rep);
 	return v;
+}
+
+enum rl_verdict
+rl_check(struct rl *r, const char *method, const char *client, int64_t *retry_after_ms)
+{
+	return rl_check_limit(r, method, client, -1, retry_after_ms);
+}
+
+enum rl_verdict
+rl_check_limit(
+    struct rl *r, const char *method, const char *client, int limit, int64_t *retry_after_ms)
+{
+	char key[32 + 64 + RL_CLIENT_MAX];
+	int mi;
+
+	*retry_after_ms = 0;
+	if (!r->enabled)
+		return RL_ALLOW;
+	mi = rl_method_index(method);
+	if (limit < 0)
+		limit = mi >= 0 ? r->limits[mi] : r->def_limit;
+	if (limit == 0)
+		return RL_ALLOW;
+	/* Both parts are validated, so a key can never smuggle a hash tag
+	 * or spaces into Redis or the logs. */
+	if (util_fmt(key, sizeof(key), "ratelimit:%s:%s",
+	        method_name_ok(method) ? method : "Unknown", client) < 0 ||
+	    client[0] == '\0') {
+		warn_limited(r, "rate limiter: unusable client identity", client);
+		return unavailable(r);
+	}
+	return run_script(r, key, limit, r->window_us, 0, retry_after_ms);
+}
+
+enum rl_verdict
+rl_auth_failures(struct rl *r, const char *addr, int limit, int record, int64_t *retry_after_ms)
+{
+	char key[32 + RL_CLIENT_MAX];
+
+	*retry_after_ms = 0;
+	if (!r->enabled || limit <= 0)
+		return RL_ALLOW;
+	if (util_fmt(key, sizeof(key), "authfail:%s", addr) < 0 || addr[0] == '\0')
+		return unavailable(r);
+	return run_script(r, key, limit, RL_AUTH_WINDOW_US, !record, retry_after_ms);
+}
+
+int
+rl_auth_seen(struct rl *r, const char *cred_hash, int mark)
+{
+	char key[16 + 80];
+	const char *argv[5];
+	redisReply *rep;
+	int seen = 0;
+
+	if (!r->enabled || r->ctx == NULL || util_fmt(key, sizeof(key), "authok:%s", cred_hash) < 0)
+		return 0;
+	argv[0] = mark ? "SET" : "EXISTS";
+	argv[1] = key;
+	argv[2] = "1";
+	argv[3] = "EX";
+	argv[4] = "600";
+	rep = command(r, mark ? 5 : 2, argv, NULL);
+	if (rep == NULL) {
+		mark_down(r, "credential seen");
+		return 0;
+	}
+	seen = !mark && rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
+	freeReplyObject(rep);
+	return seen;
 }

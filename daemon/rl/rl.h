@@ -35,6 +35,9 @@ enum rl_method { RL_M_AUTHORIZE_PAYMENT, RL_M_GET_PAYMENT, RL_M_GET_ACCOUNT_BALA
 
 struct rl;
 
+/* The rl_method of a short method name, or -1. */
+int rl_method_index(const char *method);
+
 enum rl_verdict { RL_ALLOW, RL_DENY, RL_UNAVAILABLE_ALLOW, RL_UNAVAILABLE_DENY };
 
 /*
@@ -63,6 +66,28 @@ void rl_close(struct rl *r);
  */
 enum rl_verdict
 rl_check(struct rl *r, const char *method, const char *client, int64_t *retry_after_ms);
+/* The same with the client's own limit for method (limit >= 0, from
+ * client_limits; 0 = unlimited) or the configured one (limit < 0). */
+enum rl_verdict rl_check_limit(
+    struct rl *r, const char *method, const char *client, int limit, int64_t *retry_after_ms);
+/*
+ * Failed authentications from one source address (a rl_client_identity()
+ * address) in the last minute, against token guessing: record = 0 only
+ * asks whether addr is already at limit (RL_DENY, *retry_after_ms until a
+ * failure leaves the window; nothing is written); record = 1 also counts
+ * one more failure. Same Redis log as rl_check, key "authfail:<addr>".
+ */
+#define RL_AUTH_WINDOW_US ((int64_t)60 * 1000000)
+enum rl_verdict
+rl_auth_failures(struct rl *r, const char *addr, int limit, int record, int64_t *retry_after_ms);
+/*
+ * Credentials that authenticated recently (any worker, 10 minutes): mark
+ * = 1 records cred_hash (a SHA-256 hex) as good; mark = 0 asks whether it
+ * is. A throttled address still gets its known-good tokens checked, so
+ * guessing from a shared (NAT) address cannot lock out the clients behind
+ * it. 0 when Redis cannot say.
+ */
+int rl_auth_seen(struct rl *r, const char *cred_hash, int mark);
 int rl_down(const struct rl *r);
 /*
  * The Redis socket, or -1 when down or disabled. Redis never speaks

@@ -4,6 +4,7 @@
  *
  *   paymentd [serve]          run the supervisor (default)
  *   paymentd migrate          apply migrations from MIGRATIONS_DIR
+ *   paymentd client ...       manage clients, credentials, grants, limits
  *   paymentd reset-test-data  recreate the seed accounts (wipes ledger data)
  *   paymentd config [--markdown]  print every variable, default and range
  *   paymentd version
@@ -13,6 +14,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "ledger/migrate.h"
+#include "auth/auth_admin.h"
 #include "sup.h"
 #include "common/util.h"
 
@@ -30,7 +32,8 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: paymentd [serve|migrate|reset-test-data|config [--markdown]|version]\n");
+	    "usage: paymentd [serve|migrate|reset-test-data|client ...|config [--markdown]|"
+	    "version]\n");
 	exit(2);
 }
 
@@ -68,6 +71,8 @@ main(int argc, char **argv)
 		log_info("migrations up to date", LF_I("applied", applied));
 		return 0;
 	}
+	if (strcmp(cmd, "client") == 0)
+		return auth_admin_main(&cfg, argc - 2, argv + 2);
 	if (strcmp(cmd, "reset-test-data") == 0) {
 		if (migrate_reset_test_data(cfg.database_url, err, sizeof(err)) < 0)
 			fatal("reset-test-data: %s", err);

@@ -903,6 +903,15 @@ sup_run(const struct config *cfg)
 		              "alter payments",
 		    LF_S("host", cfg->grpc_host), LF_I("port", cfg->grpc_port));
 	}
+	/* cfg_load refused AUTH_MODE=none with TLS on; TLS=off itself was
+	 * refused above off loopback without ALLOW_INSECURE. */
+	if (strcmp(cfg->auth_mode, "none") == 0)
+		log_warn("AUTH_MODE=none: callers are NOT authenticated; every caller acts as the "
+		         "admin client legacy and may move any account's money",
+		    LF_S("host", cfg->grpc_host), LF_I("port", cfg->grpc_port));
+	else if (!cfg->tls)
+		log_warn("TLS=off: API tokens cross the connection in cleartext",
+		    LF_S("auth_mode", cfg->auth_mode));
 	if (cfg->metrics_port > 0) {
 		const char *labels[FRONT_H2G_NVERDICTS];
 		int k;

@@ -19,13 +19,14 @@
 
 struct wrk;
 struct metrics;
+struct rl;
+struct wrk_identity;
 
 struct wrk_ctx {
 	struct wrk *w;
 	const char *correlation_id;
-	const char *peer;
-	const char *client_id;
-	int64_t deadline_ms; /* monotonic ms, -1 for none */
+	const struct wrk_identity *who; /* the authenticated caller (wrk_auth.h) */
+	int64_t deadline_ms;            /* monotonic ms, -1 for none */
 };
 
 struct wrk_reply {
@@ -50,7 +51,10 @@ struct wrk_method {
 	const char *name; /* short name for logs and metrics */
 	enum wrk_kind kind;
 	wrk_handler handler; /* WRK_UNARY only */
-	int exempt;          /* health/reflection: no rate limit */
+	int exempt;          /* health/reflection: no authentication, no rate limit */
+	/* The request message, whose wire bytes are checked (pay_wire.h)
+	 * before the handler decodes them; NULL: not checked (test hooks). */
+	const struct ProtobufCMessageDescriptor *req;
 };
 
 extern const struct wrk_method wrk_methods[];
@@ -60,14 +64,20 @@ extern const size_t wrk_nmethods;
 struct ledger *wrk_ledger(struct wrk *w);
 const struct config *wrk_config(struct wrk *w);
 struct metrics *wrk_metrics(struct wrk *w);
+struct rl *wrk_rl(struct wrk *w);
+struct wrk_auth *wrk_auth(struct wrk *w);
 /* Called by handlers after a ledger call reports the connection gone. */
 void wrk_db_lost(struct wrk *w);
 
 void wrk_reply_status(struct wrk_reply *rep, grpc_status_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Maps a failed ledger call to a gRPC status and notes DB loss. */
+/* Maps a failed ledger call to a gRPC status and notes DB loss;
+ * LEDGER_DENIED is PERMISSION_DENIED naming err (the permission), counted
+ * for ctx->who with reason why. */
 void wrk_reply_ledger_error(
     struct wrk_ctx *ctx, struct wrk_reply *rep, enum ledger_rc rc, const char *err);
+/* PERMISSION_DENIED for the caller: "client NAME lacks PERMISSION". */
+void wrk_reply_denied(struct wrk_ctx *ctx, struct wrk_reply *rep, int why, const char *what);
 
 void wrk_rpc_authorize(struct wrk_ctx *, const uint8_t *, size_t, struct wrk_reply *);
 void wrk_rpc_get_payment(struct wrk_ctx *, const uint8_t *, size_t, struct wrk_reply *);

@@ -63,6 +63,7 @@ struct wrk_front {
 	int state;  /* enum wrk_front_state, atomic */
 	int reason; /* enum metrics_close, atomic */
 	int resumed;
+	struct tls_peer ident; /* written before WRK_FRONT_OPEN, read after */
 	int finishing;
 	int64_t finish_deadline; /* set by the main thread before CMD_FINISH */
 	struct front_h2g guard;
@@ -107,6 +108,12 @@ int
 wrk_front_grpc_fd(const struct wrk_front *f)
 {
 	return f->grpc;
+}
+
+const struct tls_peer *
+wrk_front_peer(const struct wrk_front *f)
+{
+	return &f->ident;
 }
 
 int
@@ -229,6 +236,9 @@ handshake(struct wrk_front *f, int64_t deadline)
 			return -1;
 	}
 	f->resumed = SSL_session_reused(f->ssl);
+	/* Resumed sessions carry the client certificate in the ticket. */
+	if (tls_peer_from_cert(SSL_get0_peer_certificate(f->ssl), &f->ident) < 0)
+		memset(&f->ident, 0, sizeof(f->ident));
 	metrics_tls_handshake(f->m, f->resumed, (double)(util_now_ns() - t0) / 1e9);
 	return 0;
 }
@@ -531,6 +541,7 @@ serve_one(struct wrk_front *f)
 	int r;
 
 	f->resumed = 0;
+	memset(&f->ident, 0, sizeof(f->ident));
 	f->finishing = 0;
 	if (!first_byte(f, deadline, &why)) {
 		close_client(f, 0);

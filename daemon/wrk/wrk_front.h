@@ -27,6 +27,7 @@
 
 #include "common/config.h"
 #include "metrics/metrics.h"
+#include "tls/tls_peer.h"
 
 enum wrk_front_state {
 	WRK_FRONT_IDLE,
@@ -53,6 +54,9 @@ void wrk_front_abort(struct wrk_front *f);
 /* Flush grpc's last frames, close_notify, close; waits at most
  * timeout_ms for that. */
 void wrk_front_finish(struct wrk_front *f, int timeout_ms);
+/* The client certificate's identity (has_cert 0: none, or cleartext).
+ * Valid from WRK_FRONT_OPEN until the next wrk_front_start. */
+const struct tls_peer *wrk_front_peer(const struct wrk_front *f);
 /* The negotiated TLS session was resumed (1) or not (0); -1 cleartext. */
 int wrk_front_resumed(const struct wrk_front *f);
 

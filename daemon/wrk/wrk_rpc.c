@@ -5,6 +5,7 @@
  * errors are reserved for bad requests, idempotency conflicts and faults.
  */
 #include "wrk.h"
+#include "wrk_auth.h"
 #include "common/log.h"
 #include "ledger/pay_validate.h"
 #include "common/util.h"
@@ -62,6 +63,7 @@ wrk_rpc_authorize(struct wrk_ctx *ctx, const uint8_t *buf, size_t len, struct wr
 		goto out;
 	}
 	memset(&q, 0, sizeof(q));
+	q.client_id = ctx->who->client_id;
 	q.key = pr.idempotency_key;
 	q.payer = pr.payer;
 	q.payee = pr.payee;
@@ -78,8 +80,25 @@ wrk_rpc_authorize(struct wrk_ctx *ctx, const uint8_t *buf, size_t len, struct wr
 		wrk_reply_ledger_error(ctx, rep, rc, err);
 		goto out;
 	}
+	if (r.denied_code[0]) {
+		/* Refused before anything was written: no payment, no event. */
+		if (strcmp(r.denied_code, "revoked") == 0) {
+			wrk_auth_forget(wrk_auth(ctx->w), ctx->who->client_id);
+			metrics_auth_failure(wrk_metrics(ctx->w), METRICS_AUTHFAIL_REVOKED);
+			wrk_reply_status(rep, GRPC_STATUS_UNAUTHENTICATED, "client %s is revoked",
+			    ctx->who->name);
+		} else {
+			wrk_reply_denied(ctx, rep,
+			    strcmp(r.denied_code, "funding_account") == 0 ? METRICS_DENIED_FUNDING
+			                                                  : METRICS_DENIED_DEBIT,
+			    r.denied);
+		}
+		goto out;
+	}
 	if (r.conflict[0]) {
-		/* Same key, other parameters: refuse and name what differs. */
+		/* Same key, other parameters: refuse and name what differs.
+		 * Keys are scoped to the client, so the payment named is the
+		 * caller's own. */
 		wrk_reply_status(rep, GRPC_STATUS_FAILED_PRECONDITION,
 		    "idempotency_key already used with different %s (payment %s)", r.conflict,
 		    r.payment_id);
@@ -130,8 +149,8 @@ wrk_rpc_get_payment(struct wrk_ctx *ctx, const uint8_t *buf, size_t len, struct 
 		wrk_reply_status(rep, GRPC_STATUS_UNAVAILABLE, "database unavailable");
 		goto out;
 	}
-	rc = ledger_get_payment(
-	    wrk_ledger(ctx->w), rq->payment_id, ctx->deadline_ms, &lp, err, sizeof(err));
+	rc = ledger_get_payment(wrk_ledger(ctx->w), ctx->who->client_id, rq->payment_id,
+	    ctx->deadline_ms, &lp, err, sizeof(err));
 	if (rc == LEDGER_NOT_FOUND) {
 		wrk_reply_status(
 		    rep, GRPC_STATUS_NOT_FOUND, "payment %s not found", rq->payment_id);
@@ -179,8 +198,8 @@ wrk_rpc_get_balance(struct wrk_ctx *ctx, const uint8_t *buf, size_t len, struct 
 		wrk_reply_status(rep, GRPC_STATUS_UNAVAILABLE, "database unavailable");
 		goto out;
 	}
-	rc = ledger_get_balance(
-	    wrk_ledger(ctx->w), rq->account_id, ctx->deadline_ms, &b, err, sizeof(err));
+	rc = ledger_get_balance(wrk_ledger(ctx->w), ctx->who->client_id, rq->account_id,
+	    ctx->deadline_ms, &b, err, sizeof(err));
 	if (rc == LEDGER_NOT_FOUND) {
 		wrk_reply_status(
 		    rep, GRPC_STATUS_NOT_FOUND, "account %s not found", rq->account_id);

@@ -28,6 +28,7 @@
  */
 #include "wrk.h"
 #include "wrk_front.h"
+#include "wrk_auth.h"
 #include "tls/tls_server.h"
 #include "sup/sup_proto.h"
 #include "grpc/grpc_util.h"
@@ -40,6 +41,9 @@
 #include "rl/rl.h"
 #include "metrics/metrics.h"
 #include "grpc/health/v1/health.pb-c.h"
+#include "grpc/reflection/v1/reflection.pb-c.h"
+#include "payment/v1/payment.pb-c.h"
+#include "ledger/pay_wire.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -67,19 +71,22 @@
 
 const struct wrk_method wrk_methods[] = {
 	{ "/payment.v1.PaymentService/AuthorizePayment", "AuthorizePayment", WRK_UNARY,
-	    wrk_rpc_authorize, 0 },
-	{ "/payment.v1.PaymentService/GetPayment", "GetPayment", WRK_UNARY, wrk_rpc_get_payment,
-	    0 },
+	    wrk_rpc_authorize, 0, &payment__v1__authorize_payment_request__descriptor },
+	{ "/payment.v1.PaymentService/GetPayment", "GetPayment", WRK_UNARY, wrk_rpc_get_payment, 0,
+	    &payment__v1__get_payment_request__descriptor },
 	{ "/payment.v1.PaymentService/GetAccountBalance", "GetAccountBalance", WRK_UNARY,
-	    wrk_rpc_get_balance, 0 },
-	{ "/grpc.health.v1.Health/Check", "HealthCheck", WRK_UNARY, wrk_health_check, 1 },
-	{ "/grpc.health.v1.Health/Watch", "HealthWatch", WRK_WATCH, NULL, 1 },
+	    wrk_rpc_get_balance, 0, &payment__v1__get_account_balance_request__descriptor },
+	{ "/grpc.health.v1.Health/Check", "HealthCheck", WRK_UNARY, wrk_health_check, 1,
+	    &grpc__health__v1__health_check_request__descriptor },
+	{ "/grpc.health.v1.Health/Watch", "HealthWatch", WRK_WATCH, NULL, 1,
+	    &grpc__health__v1__health_check_request__descriptor },
 	{ "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", "Reflection", WRK_REFLECT,
-	    NULL, 1 },
+	    NULL, 1, &grpc__reflection__v1__server_reflection_request__descriptor },
+	/* v1alpha's messages have v1's field numbers and types. */
 	{ "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", "Reflection",
-	    WRK_REFLECT, NULL, 1 },
+	    WRK_REFLECT, NULL, 1, &grpc__reflection__v1__server_reflection_request__descriptor },
 #ifdef PAYMENTD_TEST_HOOKS
-	{ "/paymentd.test.Hooks/Syscall", "TestSyscall", WRK_UNARY, wrk_test_syscall, 1 },
+	{ "/paymentd.test.Hooks/Syscall", "TestSyscall", WRK_UNARY, wrk_test_syscall, 1, NULL },
 #endif
 };
 const size_t wrk_nmethods = ARRAY_LEN(wrk_methods);
@@ -164,8 +171,10 @@ struct wrk {
 	int rpcs_started;
 	int no_linger;
 	struct rl *rl;
+	struct wrk_auth *auth;
 	struct metrics *metrics;
-	char peer[SUP_PEER_MAX]; /* from the supervisor: grpc says "fd:N" */
+	char peer[SUP_PEER_MAX];  /* from the supervisor: grpc says "fd:N" */
+	char addr[RL_CLIENT_MAX]; /* peer without its port */
 };
 
 static volatile sig_atomic_t got_term, got_reclaim;
@@ -217,6 +226,16 @@ wrk_metrics(struct wrk *w)
 {
 	return w->metrics;
 }
+struct rl *
+wrk_rl(struct wrk *w)
+{
+	return w->rl;
+}
+struct wrk_auth *
+wrk_auth(struct wrk *w)
+{
+	return w->auth;
+}
 
 void
 wrk_db_lost(struct wrk *w)
@@ -258,11 +277,23 @@ wrk_reply_ledger_error(
 	case LEDGER_INVALID:
 		wrk_reply_status(rep, GRPC_STATUS_INVALID_ARGUMENT, "invalid value: %s", err);
 		break;
+	case LEDGER_DENIED: wrk_reply_denied(ctx, rep, METRICS_DENIED_READ, err); break;
 	default:
 		log_error("ledger error", LF_S("rc", ledger_rc_name(rc)), LF_S("error", err));
 		wrk_reply_status(rep, GRPC_STATUS_INTERNAL, "internal error");
 		break;
 	}
+}
+
+void
+wrk_reply_denied(struct wrk_ctx *ctx, struct wrk_reply *rep, int why, const char *what)
+{
+	const char *name = ctx->who ? ctx->who->name : "?";
+
+	metrics_permission_denied(ctx->w->metrics, name, (enum metrics_denied)why);
+	log_info("permission denied", LF_S("client", name), LF_S("missing", what));
+	wrk_reply_status(rep, GRPC_STATUS_PERMISSION_DENIED,
+	    "permission denied: client %s lacks %s", name, what);
 }
 
 static void
@@ -395,15 +426,14 @@ static void begin_shutdown(struct wrk *w, const char *reason, int code);
 
 /* 1 if the call must be refused (rep filled), 0 to serve it. */
 static int
-rate_limited(struct wrk *w, struct wrk_call *c, struct wrk_reply *rep)
+rate_limited(
+    struct wrk *w, struct wrk_call *c, const struct wrk_identity *who, struct wrk_reply *rep)
 {
-	char xcid[RL_CLIENT_ID_MAX + 2], client[RL_CLIENT_MAX];
 	int64_t retry_ms = 0;
+	int mi = rl_method_index(c->m->name);
+	int limit = mi >= 0 ? who->limits[mi] : -1;
 
-	if (!gu_md_get(&c->req_md, "x-client-id", xcid, sizeof(xcid)))
-		xcid[0] = '\0';
-	rl_client_identity(xcid, w->peer, client, sizeof(client));
-	switch (rl_check(w->rl, c->m->name, client, &retry_ms)) {
+	switch (rl_check_limit(w->rl, c->m->name, who->rl_key, limit, &retry_ms)) {
 	case RL_ALLOW: return 0;
 	case RL_UNAVAILABLE_ALLOW: metrics_rl_unavailable(w->metrics); return 0;
 	case RL_UNAVAILABLE_DENY:
@@ -424,21 +454,46 @@ rate_limited(struct wrk *w, struct wrk_call *c, struct wrk_reply *rep)
 	return 0;
 }
 
+/*
+ * 1 (rep filled) if the request's wire bytes hold a string protobuf-c
+ * would cut or a control character: checked before decoding, because the
+ * decoded C string no longer shows what was sent (pay_wire.h).
+ */
+static int
+wire_refused(const struct wrk_method *m, const uint8_t *req, size_t len, struct wrk_reply *rep)
+{
+	char msg[256];
+
+	if (m->req == NULL)
+		return 0;
+	switch (pay_wire_check(m->req, req, len, msg, sizeof(msg))) {
+	case PAY_WIRE_OK: return 0;
+	case PAY_WIRE_REJECTED:
+		wrk_reply_status(rep, GRPC_STATUS_INVALID_ARGUMENT, "%s", msg);
+		return 1;
+	default:
+		wrk_reply_status(
+		    rep, GRPC_STATUS_INVALID_ARGUMENT, "malformed %s: %s", m->req->short_name, msg);
+		return 1;
+	}
+}
+
 static void
 unary_dispatch(struct wrk *w, struct wrk_call *c, int64_t deadline_ms, int64_t left)
 {
 	struct wrk_reply rep;
 	struct wrk_ctx ctx;
+	struct wrk_identity who;
 	grpc_op ops[4];
 	uint8_t *req = NULL;
 	size_t reqlen = 0, nops = 0;
 
 	memset(&rep, 0, sizeof(rep));
 	memset(ops, 0, sizeof(ops));
+	memset(&who, 0, sizeof(who));
 	ctx.w = w;
 	ctx.correlation_id = c->corr;
-	ctx.peer = NULL;
-	ctx.client_id = NULL;
+	ctx.who = &who;
 	ctx.deadline_ms = deadline_ms;
 
 	if (c->m == NULL) {
@@ -446,10 +501,16 @@ unary_dispatch(struct wrk *w, struct wrk_call *c, int64_t deadline_ms, int64_t l
 	} else if (left <= 0) {
 		wrk_reply_status(
 		    &rep, GRPC_STATUS_DEADLINE_EXCEEDED, "deadline exceeded before processing");
-	} else if (!c->m->exempt && rate_limited(w, c, &rep)) {
+	} else if (!c->m->exempt &&
+	    wrk_auth_call(w->auth, w, &c->req_md, wrk_front_peer(w->front), w->addr, deadline_ms,
+	        &who, &rep)) {
+		/* not authenticated: rep says why */
+	} else if (!c->m->exempt && rate_limited(w, c, &who, &rep)) {
 		/* refused: rep says why */
 	} else if (c->payload == NULL || gu_bb_read(c->payload, &req, &reqlen) < 0) {
 		wrk_reply_status(&rep, GRPC_STATUS_INVALID_ARGUMENT, "missing request message");
+	} else if (wire_refused(c->m, req, reqlen, &rep)) {
+		/* a string is not what protobuf-c would hand the handler */
 	} else {
 		rep.status = GRPC_STATUS_OK;
 		c->m->handler(&ctx, req, reqlen, &rep);
@@ -504,6 +565,24 @@ watch_send(struct wrk_call *c, int st, int initial, int final)
 		c->finished = 1;
 }
 
+/* A stream (Watch, reflection) refused at its start (rep says why):
+ * trailers only, the call is over. */
+static void
+stream_refuse(struct wrk_call *c, const struct wrk_reply *rep)
+{
+	grpc_op ops[3];
+
+	memset(ops, 0, sizeof(ops));
+	op_initial_md(c, &ops[0]);
+	op_status(
+	    c, &ops[1], rep->status, rep->details, rep->retry_after[0] ? rep->retry_after : NULL);
+	ops[2].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+	ops[2].data.recv_close_on_server.cancelled = &c->cancelled;
+	c->state = CALL_REFL_CLOSING;
+	start(c, ops, 3, &c->tag);
+	c->finished = 1;
+}
+
 static void
 watch_start(struct wrk *w, struct wrk_call *c)
 {
@@ -512,8 +591,17 @@ watch_start(struct wrk *w, struct wrk_call *c)
 	size_t len = 0;
 	grpc_op op;
 
-	if (c->payload && gu_bb_read(c->payload, &req, &len) == 0)
+	if (c->payload && gu_bb_read(c->payload, &req, &len) == 0) {
+		struct wrk_reply rep;
+
+		memset(&rep, 0, sizeof(rep));
+		if (wire_refused(c->m, req, len, &rep)) {
+			free(req);
+			stream_refuse(c, &rep);
+			return;
+		}
 		rq = grpc__health__v1__health_check_request__unpack(NULL, len, req);
+	}
 	snprintf(c->service, sizeof(c->service), "%s", rq ? rq->service : "");
 	if (rq)
 		grpc__health__v1__health_check_request__free_unpacked(rq, NULL);
@@ -621,7 +709,22 @@ refl_event(struct wrk *w, struct wrk_call *c, int success)
 			refl_close(c, GRPC_STATUS_OK, "");
 			return;
 		}
-		if (gu_bb_read(c->recv, &req, &len) < 0 || refl_answer(req, len, &out, &olen) < 0) {
+		if (gu_bb_read(c->recv, &req, &len) < 0) {
+			refl_close(
+			    c, GRPC_STATUS_INVALID_ARGUMENT, "malformed ServerReflectionRequest");
+			return;
+		}
+		{
+			struct wrk_reply rep;
+
+			memset(&rep, 0, sizeof(rep));
+			if (wire_refused(c->m, req, len, &rep)) {
+				free(req);
+				refl_close(c, rep.status, rep.details);
+				return;
+			}
+		}
+		if (refl_answer(req, len, &out, &olen) < 0) {
 			free(req);
 			refl_close(
 			    c, GRPC_STATUS_INVALID_ARGUMENT, "malformed ServerReflectionRequest");
@@ -680,9 +783,21 @@ on_arrival(struct wrk *w, struct wrk_call *c)
 		 * bounds them on their own). */
 		watch_start(w, c);
 	} else if (c->m != NULL && c->m->kind == WRK_REFLECT) {
-		c->next_watch = w->watches;
-		w->watches = c;
-		refl_read(c, 1);
+		struct wrk_identity who;
+		struct wrk_reply rep;
+
+		memset(&rep, 0, sizeof(rep));
+		/* The schema is no secret, but who may enumerate it is the
+		 * operator's call (REFLECTION_PUBLIC). */
+		if (!w->cfg->reflection_public &&
+		    wrk_auth_call(w->auth, w, &c->req_md, wrk_front_peer(w->front), w->addr,
+		        left == INT64_MAX ? -1 : util_now_ms() + left, &who, &rep)) {
+			stream_refuse(c, &rep);
+		} else {
+			c->next_watch = w->watches;
+			w->watches = c;
+			refl_read(c, 1);
+		}
 	} else {
 		c->counted = 1;
 		w->active++;
@@ -888,6 +1003,7 @@ receive_client(struct wrk *w)
 			log_info(
 			    "took a connection handed on from a worker that died before taking it",
 			    LF_S("peer", w->peer));
+		rl_client_identity("", w->peer, w->addr, sizeof(w->addr));
 		/* Acknowledge before touching the connection: until then the
 		 * supervisor may still give it to another worker. */
 		busy = SUP_MSG_BUSY;
@@ -1000,6 +1116,7 @@ wrk_worker_run(
 		log_error("rate limiter configuration", LF_S("error", err));
 		exit(SUP_EXIT_SOFTWARE);
 	}
+	w.auth = wrk_auth_new(); /* before lock-down: fetches SHA-256 */
 
 	pay_init();
 	if (refl_init(err, sizeof(err)) < 0) {

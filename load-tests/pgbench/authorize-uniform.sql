@@ -8,5 +8,5 @@
 \set j (:i + 1 + random(0, :naccts - 2)) % :naccts
 \set amt random(1, 1000)
 SELECT r.* FROM (SELECT 'pgb-' || gen_random_uuid() AS k) x,
-  LATERAL authorize_payment(x.k, :prefix || lpad(:i::text, 6, '0'), :prefix || lpad(:j::text, 6, '0'),
+  LATERAL authorize_payment(legacy_client_id(), x.k, :prefix || lpad(:i::text, 6, '0'), :prefix || lpad(:j::text, 6, '0'),
           :amt, 'USD', 'paymentd-loadgen', sha256(convert_to(x.k, 'UTF8')), x.k, 86400, 'pgbench') r;

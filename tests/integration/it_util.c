@@ -154,7 +154,7 @@ it_make_account(PGconn *c, const char *id, const char *currency, int64_t funding
 		f[4] = currency;
 		f[5] = pid;
 		tl_db_exec(c,
-		    "SELECT authorize_payment($1, $2, $3, $4::bigint, $5, 'funding', "
+		    "SELECT authorize_payment(legacy_client_id(), $1, $2, $3, $4::bigint, $5, 'funding', "
 		    "sha256(convert_to($1, 'UTF8')), $6, 86400, 'it-funding')",
 		    6, f);
 	}

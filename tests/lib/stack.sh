@@ -148,6 +148,32 @@ stack_tls_env() {   # stack_tls_env DIR
     export TLS=on TLS_CERT_FILE=$d/server.pem TLS_KEY_FILE=$d/server.key TLS_CLIENT_CA_FILE=$d/ca.pem
     export PAYMENTD_TLS_CA=$d/ca.pem PAYMENTD_TLS_CERT=$d/client.pem PAYMENTD_TLS_KEY=$d/client.key
     unset PAYMENTD_PLAINTEXT
+    # TLS deployments authenticate their callers: the harness's AUTH_MODE=
+    # none is refused with TLS on. client.pem is the client `dev`.
+    export AUTH_MODE=${STACK_TLS_AUTH_MODE:-any}
+    stack_dev_client
+}
+
+# The client `dev` that scripts/gen-certs' client.pem (URI SAN
+# spiffe://paymentd.local/client/dev) authenticates as, with can_debit and
+# can_read on every account: created once per database, like an operator
+# onboarding a service with `paymentd client`.
+stack_dev_client() {
+    local have
+    have=$(q -c "SELECT count(*) FROM clients WHERE name = 'dev'" 2>/dev/null) || {
+        echo "stack: cannot read clients (migrations applied?)" >&2; return 1; }
+    [ "$have" = 1 ] && return 0
+    "$BUILD_DIR/paymentd" client create dev --mtls-uri spiffe://paymentd.local/client/dev >/dev/null &&
+        "$BUILD_DIR/paymentd" client grant dev '*' --debit --read >/dev/null
+}
+
+# stack_client NAME [create options...]: a fresh client for a test; prints
+# its token when --token is among the options (the only time it is shown).
+stack_client() {
+    local name=$1 out
+    shift
+    out=$("$BUILD_DIR/paymentd" client create "$name" "$@") || return 1
+    sed -n 's/^token: //p' <<<"$out"
 }
 
 stack_health() {   # stack_health TARGET

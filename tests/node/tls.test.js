@@ -165,8 +165,14 @@ if (phase === 'require') {
     assert.deepStrictEqual([info.protocol, info.alpn], ['TLSv1.2', 'h2']);
   });
 } else {
-  test('TLS_CLIENT_AUTH=none: a TLS client without a certificate is served', async () => {
-    await paymentsWork(creds(), {}, 'nocert');
+  test('TLS_CLIENT_AUTH=none: a TLS client without a certificate is served (with a token: AUTH_MODE=any)', async () => {
+    // TLS_TOKEN: a client with can_debit and can_read on acc-payer-001.
+    const token = grpc.credentials.createFromMetadataGenerator((_params, cb) => {
+      const md = new grpc.Metadata();
+      md.add('authorization', `Bearer ${process.env.TLS_TOKEN}`);
+      cb(null, md);
+    });
+    await paymentsWork(grpc.credentials.combineChannelCredentials(creds(), token), {}, 'nocert');
   });
 
   test('TLS_CLIENT_AUTH=none: wrong roots are still refused (UNAVAILABLE)', async () => {

@@ -161,12 +161,15 @@ wait_log() {   # wait_log PATTERN COUNT SECONDS: until PATTERN was logged COUNT 
 relay_alive() { stack_alive "$RELAY_PID"; }
 
 # Payments, each committed on its own, through authorize_payment: every
-# 7th has amount 0 and is declined (a PaymentDeclined event).
-stream() {   # stream N PREFIX SLEEP_SECONDS
+# 7th has amount 0 and is declined (a PaymentDeclined event). The acting
+# client is CLIENT (default legacy, the AUTH_MODE=none caller); see
+# relay_client for one that may debit the relay's payers.
+stream() {   # stream N PREFIX SLEEP_SECONDS [CLIENT]
     q >/dev/null <<SQL
 DO \$\$ BEGIN
   FOR i IN 1..$1 LOOP
-    PERFORM authorize_payment('$2-' || i, 'relay-payer-' || (i % 10), 'acc-payee-002',
+    PERFORM authorize_payment((SELECT client_id FROM clients WHERE name = '${4:-legacy}'),
+        '$2-' || i, 'relay-payer-' || (i % 10), 'acc-payee-002',
         CASE WHEN i % 7 = 0 THEN 0 ELSE 1 END, 'USD', '',
         sha256(convert_to('$2-' || i, 'UTF8')), '$2-p' || i, 86400, '$2-corr-' || i);
     COMMIT;
@@ -174,6 +177,29 @@ DO \$\$ BEGIN
   END LOOP;
 END \$\$;
 SQL
+}
+
+# A non-admin client NAME that may debit the relay-payer-* accounts.
+relay_client() {   # relay_client NAME
+    q >/dev/null <<SQL
+INSERT INTO clients (name) VALUES ('$1') ON CONFLICT DO NOTHING;
+INSERT INTO account_grants (client_id, account_pattern, can_debit)
+  SELECT client_id, 'relay-payer-*', true FROM clients WHERE name = '$1'
+  ON CONFLICT DO NOTHING;
+SQL
+}
+
+# Messages (dump's lines) whose `client` header is not the outbox row's
+# client_name: absent exactly when the row has none (written before
+# migration 0004), else equal to it, and never twice.
+wrong_client_headers() {   # wrong_client_headers SINCE
+    q -F $'\t' -c "SELECT event_id, coalesce(client_name, '-') FROM outbox WHERE published_at >= '$1'" >"$D/clients"
+    dump | awk -F'\t' 'NR == FNR { cl[$1] = $2; next }
+        { match($5, /event_id=[0-9a-f-]+/); id = substr($5, RSTART + 9, RLENGTH - 9)
+          n = split($5, hs, ","); got = "-"; seen = 0
+          for (i = 1; i <= n; i++) if (substr(hs[i], 1, 7) == "client=") { got = substr(hs[i], 8); seen++ }
+          if (!(id in cl) || got != cl[id] || seen > 1) bad++ }
+        END { print bad + 0 }' "$D/clients" -
 }
 
 # Every committed message of the scenario's payment topics:

@@ -15,6 +15,8 @@ main(void)
 		log_suite(),
 		util_suite(),
 		pay_validate_suite(),
+		pay_wire_suite(),
+		auth_token_suite(),
 		utf8_suite(),
 		backoff_suite(),
 		sqlstate_suite(),

@@ -11,6 +11,8 @@
  *   test_backoff.c       daemon/common/backoff.c
  *   test_sqlstate.c      daemon/common/sqlstate.c
  *   test_pay_validate.c  daemon/ledger/pay_validate.c
+ *   test_pay_wire.c      daemon/ledger/pay_wire.c  (suite in unit_suites_extra.h)
+ *   test_auth_token.c    daemon/auth/auth_token.c  (suite in unit_suites_extra.h)
  *   test_sup_proto.c     daemon/sup/sup_proto.c
  *   test_payment_proto.c proto/payment/v1/payment.proto (generated code)
  *   test_testlib.c       tests/lib/testlib.c (the helpers of these programs)

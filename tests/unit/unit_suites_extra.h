@@ -16,5 +16,8 @@ Suite *sqlstate_suite(void);
 Suite *front_h2guard_suite(void);
 Suite *metrics_suite(void);  /* test_metrics.c: daemon/metrics/metrics.c */
 Suite *http_min_suite(void); /* test_http_min.c: daemon/common/http_min.c */
+Suite *pay_wire_suite(void); /* test_pay_wire.c: daemon/ledger/pay_wire.c */
+/* test_auth_token.c: daemon/auth/auth_token.c */
+Suite *auth_token_suite(void);
 
 #endif
