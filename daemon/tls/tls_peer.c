@@ -3,6 +3,7 @@
  * tls_peer.c — a client certificate's identity (see tls_peer.h).
  */
 #include "tls_peer.h"
+#include "common/util.h"
 
 #include <string.h>
 
@@ -31,9 +32,8 @@ san_copy(const ASN1_IA5STRING *s, char *out)
 int
 tls_peer_from_cert(X509 *cert, struct tls_peer *p)
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0, i;
+	unsigned int mdlen = 0;
 	GENERAL_NAMES *names;
 	int k, n;
 
@@ -42,10 +42,7 @@ tls_peer_from_cert(X509 *cert, struct tls_peer *p)
 		return 0;
 	if (!X509_digest(cert, EVP_sha256(), md, &mdlen) || mdlen != 32)
 		return -1;
-	for (i = 0; i < mdlen; i++) {
-		p->sha256[2 * i] = hex[md[i] >> 4];
-		p->sha256[2 * i + 1] = hex[md[i] & 15];
-	}
+	util_hex(md, mdlen, p->sha256);
 	p->has_cert = 1;
 	names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
 	if (names == NULL)

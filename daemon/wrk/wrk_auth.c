@@ -28,7 +28,12 @@
 struct entry {
 	char key[KEY_MAX];
 	struct ledger_client c;
-	int64_t at_ms; /* when the database last said yes; 0: free slot */
+	int64_t at_ms; /* when the database last answered; 0: free slot */
+	/* The answer was no: a client retrying with its revoked token costs
+	 * one lookup per AUTH_CACHE_SECONDS, not one per call. was_good: the
+	 * credential had worked (revoked, not guessed: not a failure of the
+	 * address). */
+	int negative, was_good;
 };
 
 struct wrk_auth {
@@ -58,7 +63,7 @@ wrk_auth_forget(struct wrk_auth *a, int64_t client_id)
 	size_t i;
 
 	for (i = 0; i < CACHE_SLOTS; i++)
-		if (a->e[i].at_ms != 0 && a->e[i].c.client_id == client_id)
+		if (a->e[i].at_ms != 0 && !a->e[i].negative && a->e[i].c.client_id == client_id)
 			memset(&a->e[i], 0, sizeof(a->e[i]));
 }
 
@@ -264,15 +269,26 @@ wrk_auth_call(struct wrk_auth *a, struct wrk *w, const grpc_metadata_array *md,
 
 	e = cache_find(a, key);
 	if (e != NULL && now - e->at_ms < (int64_t)cfg->auth_cache_s * 1000) {
-		fill_identity(&e->c, how, id);
-		return 0;
+		if (!e->negative) {
+			fill_identity(&e->c, how, id);
+			return 0;
+		}
+		if (!e->was_good)
+			record_failure(a, w, addr, now);
+		return refuse(w, rep,
+		    e->was_good ? METRICS_AUTHFAIL_REVOKED : METRICS_AUTHFAIL_UNKNOWN, addr,
+		    e->was_good ? "credential revoked" : "unknown or revoked credential");
 	}
-	/* Only tokens can be guessed: a certificate was vouched for by the
-	 * CA during the handshake. A token that worked on this connection, or
-	 * anywhere in the last minutes (rl_auth_seen), is checked even when
-	 * the address is throttled: guessing from a shared address must not
-	 * lock out the clients behind it. */
-	known = e != NULL;
+	/* A credential that worked on this connection is re-checked, never
+	 * throttled (a stale "no" remembers whether it had worked). Only
+	 * tokens can be guessed: a certificate was vouched for by the CA
+	 * during the handshake. A token that worked anywhere in the last
+	 * minutes (rl_auth_seen) is checked even when the address is
+	 * throttled: guessing from a shared address must not lock out the
+	 * clients behind it. */
+	known = e != NULL && (!e->negative || e->was_good);
+	if (e != NULL && e->negative)
+		memset(e, 0, sizeof(*e));
 	if (!known && strcmp(how, "token") == 0 && throttled(a, w, addr, now, &retry_ms) &&
 	    !rl_auth_seen(wrk_rl(w), hash, 0)) {
 		metrics_auth_failure(wrk_metrics(w), METRICS_AUTHFAIL_THROTTLED);
@@ -294,15 +310,27 @@ wrk_auth_call(struct wrk_auth *a, struct wrk *w, const grpc_metadata_array *md,
 		if (strcmp(how, "token") == 0 && !known)
 			rl_auth_seen(wrk_rl(w), hash, 1);
 		e = cache_slot(a, key);
+		memset(e, 0, sizeof(*e));
 		snprintf(e->key, sizeof(e->key), "%s", key);
 		e->c = c;
 		e->at_ms = now;
 		fill_identity(&c, how, id);
 		return 0;
 	case LEDGER_NOT_FOUND:
-		if (e != NULL)
-			memset(e, 0, sizeof(*e));
-		record_failure(a, w, addr, now);
+		/* A token that worked before (here or, within minutes, on any
+		 * worker) was revoked or rotated, not guessed: its client's
+		 * retries must not throttle the address and lock out the new
+		 * token of the same client. */
+		if (!known && strcmp(how, "token") == 0 && rl_auth_seen(wrk_rl(w), hash, 0))
+			known = 1;
+		if (!known)
+			record_failure(a, w, addr, now);
+		e = cache_slot(a, key);
+		memset(e, 0, sizeof(*e));
+		snprintf(e->key, sizeof(e->key), "%s", key);
+		e->at_ms = now;
+		e->negative = 1;
+		e->was_good = known;
 		return refuse(w, rep, known ? METRICS_AUTHFAIL_REVOKED : METRICS_AUTHFAIL_UNKNOWN,
 		    addr,
 		    known ? "credential revoked" : "unknown or revoked credential");

@@ -478,6 +478,19 @@ wire_refused(const struct wrk_method *m, const uint8_t *req, size_t len, struct 
 	}
 }
 
+/* Who is calling, and within its limits? 1 (rep filled) if not; health
+ * and reflection (exempt) are neither authenticated nor limited here. */
+static int
+refused(struct wrk *w, struct wrk_call *c, int64_t deadline_ms, struct wrk_identity *who,
+    struct wrk_reply *rep)
+{
+	if (c->m->exempt)
+		return 0;
+	return wrk_auth_call(w->auth, w, &c->req_md, wrk_front_peer(w->front), w->addr,
+	           deadline_ms, who, rep) ||
+	       rate_limited(w, c, who, rep);
+}
+
 static void
 unary_dispatch(struct wrk *w, struct wrk_call *c, int64_t deadline_ms, int64_t left)
 {
@@ -501,17 +514,13 @@ unary_dispatch(struct wrk *w, struct wrk_call *c, int64_t deadline_ms, int64_t l
 	} else if (left <= 0) {
 		wrk_reply_status(
 		    &rep, GRPC_STATUS_DEADLINE_EXCEEDED, "deadline exceeded before processing");
-	} else if (!c->m->exempt &&
-	    wrk_auth_call(w->auth, w, &c->req_md, wrk_front_peer(w->front), w->addr, deadline_ms,
-	        &who, &rep)) {
-		/* not authenticated: rep says why */
-	} else if (!c->m->exempt && rate_limited(w, c, &who, &rep)) {
-		/* refused: rep says why */
+	} else if (refused(w, c, deadline_ms, &who, &rep)) {
+		/* not authenticated, rate limited, or no valid request: rep says why */
 	} else if (c->payload == NULL || gu_bb_read(c->payload, &req, &reqlen) < 0) {
 		wrk_reply_status(&rep, GRPC_STATUS_INVALID_ARGUMENT, "missing request message");
-	} else if (wire_refused(c->m, req, reqlen, &rep)) {
-		/* a string is not what protobuf-c would hand the handler */
-	} else {
+	} else if (!wire_refused(c->m, req, reqlen, &rep)) {
+		/* wire_refused filled rep if a string is not what protobuf-c
+		 * would hand the handler */
 		rep.status = GRPC_STATUS_OK;
 		c->m->handler(&ctx, req, reqlen, &rep);
 	}

@@ -28,6 +28,9 @@
 //     ALPN h2) verified against -tls-ca, else the system's roots, with the
 //     client certificate for mutual TLS; else PAYMENTD_PLAINTEXT=1 (the test
 //     stacks): cleartext; else TLS with the system's roots.
+//     $PAYMENTD_TOKEN (an API token, pd_...) goes out as
+//     "authorization: Bearer ..." on every call (grpc.WithPerRPCCredentials;
+//     allowed over cleartext too, for the loopback test stacks).
 //     The client waits (-connect-timeout) for it to be READY before the clock
 //     starts, so connection set-up is not part of any latency.
 //   - -concurrency goroutines each run calls back to back (closed loop) until
@@ -370,6 +373,17 @@ func round3(f float64) float64 {
 	return v
 }
 
+// bearer is a paymentd API token as per-RPC credentials.
+type bearer string
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+}
+
+// RequireTransportSecurity is false so the cleartext loopback stacks of the
+// tests can use tokens too; a real deployment serves TLS.
+func (b bearer) RequireTransportSecurity() bool { return false }
+
 func main() {
 	c := parseFlags()
 
@@ -377,7 +391,11 @@ func main() {
 	if err != nil {
 		usageErr("%v", err)
 	}
-	conn, err := grpc.NewClient(c.target, grpc.WithTransportCredentials(creds))
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
+	if tok := os.Getenv("PAYMENTD_TOKEN"); tok != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(bearer(tok)))
+	}
+	conn, err := grpc.NewClient(c.target, opts...)
 	if err != nil {
 		usageErr("%v", err)
 	}

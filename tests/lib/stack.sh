@@ -167,6 +167,15 @@ stack_dev_client() {
         "$BUILD_DIR/paymentd" client grant dev '*' --debit --read >/dev/null
 }
 
+# Every suite's client is 127.0.0.1, and the failed-authentication count
+# per address (AUTH_FAILURES_PER_MINUTE) lives in the harness's Redis: a
+# suite that makes failed attempts clears it when it is done, and one that
+# onboards new token clients clears it before, so no suite inherits another's
+# throttled address.
+stack_auth_unthrottle() {
+    redis-cli -u "${REDIS_URL:-redis://127.0.0.1:${REDIS_PORT:-6379}/0}" DEL authfail:127.0.0.1 >/dev/null 2>&1 || true
+}
+
 # stack_client NAME [create options...]: a fresh client for a test; prints
 # its token when --token is among the options (the only time it is shown).
 stack_client() {
