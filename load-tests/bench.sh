@@ -143,6 +143,8 @@ fsync=$("${SU[@]}" -c "SHOW fsync"); sc=$("${SU[@]}" -c "SHOW synchronous_commit
 
 "$BUILD_DIR/paymentd" migrate >"$OUT/migrate.log" 2>&1 || { cat "$OUT/migrate.log"; die "migrate failed"; }
 "$BUILD_DIR/paymentd" reset-test-data >>"$OUT/migrate.log" 2>&1 || { cat "$OUT/migrate.log"; die "reset-test-data failed"; }
+# pgbench passes the client legacy's id as paymentd does (looked up once).
+LEGACY_ID=$("${SU[@]}" -c "SELECT legacy_client_id()")
 "$BUILD_DIR/paymentd" serve >"$OUT/paymentd.log" 2>&1 &
 PAYMENTD_PID=$!
 # The TLS daemon: same database and accounts, its own gRPC port and its own
@@ -251,7 +253,7 @@ run_pgbench() {
     checkpoint
     a=$(cpu_snap)
     "$PG_BIN/pgbench" -n -M prepared -h 127.0.0.1 -p "$PG_PORT" -U paymentd -c "$c" -j "$j" \
-        -T $((WARMUP + STEP)) -D naccts="$ACCOUNTS" -D prefix="$PREFIX" -f "$script" \
+        -T $((WARMUP + STEP)) -D naccts="$ACCOUNTS" -D prefix="$PREFIX" -D lid="$LEGACY_ID" -f "$script" \
         -l --log-prefix="$OUT/pgb-$label.log" "$@" paymentd >"$OUT/pgb-$label.out" 2>&1 ||
         { cat "$OUT/pgb-$label.out"; die "pgbench step $label failed"; }
     b=$(cpu_snap)

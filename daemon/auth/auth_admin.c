@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <libpq-fe.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -110,6 +111,7 @@ struct sub {
 struct adm {
 	PGconn *c;
 	const struct sub *s;
+	int takes_away; /* the command may take a permission away: wait after COMMIT */
 };
 
 /* ---- messages ------------------------------------------------------- */
@@ -549,12 +551,11 @@ cell_bool(const PGresult *r, int row, int col)
 	return PQgetvalue(r, row, col)[0] == 't';
 }
 
-/* Finds the client NAME inside the caller's transaction. With lock, first
- * takes the exclusive client lock that payments hold shared (see
- * client_lock_key() in the migration), so a revocation waits for the
- * client's in-flight payments and every later payment sees it. The row is
- * locked after the advisory lock, in the order every command uses, so two
- * admin commands cannot deadlock. 0, or 1 (said: "no client named X"). */
+/* Finds the client NAME inside the caller's transaction and locks its row
+ * (every command locks only this one row, so two admin commands cannot
+ * deadlock). With takes_away, the command may take a permission away:
+ * db_commit() then waits for the payments that read the old state (see
+ * wait_older()). 0, or 1 (said: "no client named X"). */
 static int
 client_open(struct adm *a, const char *name, int lock, struct client *cl)
 {
@@ -574,14 +575,8 @@ client_open(struct adm *a, const char *name, int lock, struct client *cl)
 	}
 	copy_cell(cl->id, sizeof(cl->id), r, 0, 0);
 	pv[0] = cl->id;
-	if (lock) {
-		PQclear(r);
-		r = db_q(a, "SELECT pg_advisory_xact_lock(client_lock_key(), $1::integer)", 1, pv);
-		if (!db_ok(r)) {
-			rc = db_fail(a, r, "taking the client lock");
-			goto out;
-		}
-	}
+	if (lock)
+		a->takes_away = 1;
 	PQclear(r);
 	r = db_q(a,
 	    "SELECT status = 'ACTIVE', is_admin, rfc3339(created_at), rfc3339(revoked_at) "
@@ -598,6 +593,65 @@ client_open(struct adm *a, const char *name, int lock, struct client *cl)
 	rc = 0;
 out:
 	PQclear(r);
+	return rc;
+}
+
+/*
+ * After a COMMIT that took a permission away: waits until every
+ * transaction that had an id when it committed has ended. A payment takes
+ * its transaction id before it reads the client and its grants
+ * (authorize_payment in migrations/0004), so once this returns, every
+ * payment that read the old state has committed or rolled back, and every
+ * later one reads the new state. Waits at most WAIT_OLDER_S; past that it
+ * warns (naming what is still running) and returns 0: the change itself is
+ * committed.
+ */
+#define WAIT_OLDER_S 60
+static int
+wait_older(struct adm *a)
+{
+	PGresult *r = PQexec(a->c, "SELECT pg_snapshot_xmax(pg_current_snapshot())::text");
+	char xmax[32];
+	const char *pv[1] = { xmax };
+	int i, rc = 0;
+
+	if (!db_ok(r) || PQntuples(r) != 1) {
+		rc = db_fail(a, r, "reading the snapshot after the change");
+		goto out;
+	}
+	snprintf(xmax, sizeof(xmax), "%s", PQgetvalue(r, 0, 0));
+	for (i = 0; i < WAIT_OLDER_S * 100; i++) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+		PQclear(r);
+		r = db_q(a, "SELECT pg_snapshot_xmin(pg_current_snapshot()) >= $1::xid8", 1, pv);
+		if (!db_ok(r) || PQntuples(r) != 1) {
+			rc = db_fail(a, r, "waiting for older transactions");
+			goto out;
+		}
+		if (cell_bool(r, 0, 0))
+			goto out;
+		nanosleep(&ts, NULL);
+	}
+	fflush(stdout);
+	fprintf(stderr,
+	    ADM_PROG ": warning: transactions older than the change still run after %d s (see "
+	             "pg_stat_activity); a payment among them may still commit under the old "
+	             "permissions\n",
+	    WAIT_OLDER_S);
+out:
+	PQclear(r);
+	return rc;
+}
+
+/* COMMIT, then (for a command that took a permission away) wait_older(). */
+static int
+db_commit(struct adm *a)
+{
+	int rc = db_cmd(a, "COMMIT", "committing");
+
+	if (rc == 0 && a->takes_away)
+		rc = wait_older(a);
 	return rc;
 }
 
@@ -710,7 +764,7 @@ cmd_create(struct adm *a, struct args *g)
 	for (i = 0; i < g->ncreds; i++)
 		if ((rc = cred_insert(a, cl.id, &g->creds[i])) != 0)
 			goto out;
-	if ((rc = db_cmd(a, "COMMIT", "committing")) != 0)
+	if ((rc = db_commit(a)) != 0)
 		goto out;
 	print_client(name, &cl);
 	for (i = 0; i < g->ncreds; i++)
@@ -884,7 +938,7 @@ cmd_revoke(struct adm *a, struct args *g)
 	}
 	copy_cell(cl.revoked, sizeof(cl.revoked), r, 0, 0);
 	cl.active = 0;
-	if ((rc = db_cmd(a, "COMMIT", "committing")) != 0)
+	if ((rc = db_commit(a)) != 0)
 		goto out;
 	print_client(name, &cl);
 out:
@@ -912,7 +966,7 @@ cmd_add_credential(struct adm *a, struct args *g)
 	for (i = 0; i < g->ncreds; i++)
 		if ((rc = cred_insert(a, cl.id, &g->creds[i])) != 0)
 			return rc;
-	if ((rc = db_cmd(a, "COMMIT", "committing")) != 0)
+	if ((rc = db_commit(a)) != 0)
 		return rc;
 	for (i = 0; i < g->ncreds; i++)
 		print_cred(name, g->creds[i].kind, g->creds[i].value, "", g->creds[i].created, "-");
@@ -994,7 +1048,7 @@ cmd_revoke_credential(struct adm *a, struct args *g)
 		    norm, PQntuples(r), name);
 		goto out;
 	}
-	if ((rc = db_cmd(a, "COMMIT", "committing")) != 0)
+	if ((rc = db_commit(a)) != 0)
 		goto out;
 	print_cred(name, kind, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2),
 	    PQgetvalue(r, 0, 3));
@@ -1054,7 +1108,7 @@ cmd_grant(struct adm *a, struct args *g)
 		rc = db_fail(a, r, "granting");
 		goto out;
 	}
-	if ((rc = db_cmd(a, "COMMIT", "committing")) != 0)
+	if ((rc = db_commit(a)) != 0)
 		goto out;
 	printf("grant %s pattern=%s debit=%s read=%s created=%s previous=%s\n", name, pattern,
 	    yes_no(g->flags & O_DEBIT), yes_no(g->flags & O_READ), PQgetvalue(r, 0, 0), previous);
@@ -1093,7 +1147,7 @@ cmd_revoke_grant(struct adm *a, struct args *g)
 		rc = adm_fail("client %s has no grant on %s", name, pattern);
 		goto out;
 	}
-	if ((rc = db_cmd(a, "COMMIT", "committing")) != 0)
+	if ((rc = db_commit(a)) != 0)
 		goto out;
 	printf("grant %s pattern=%s deleted previous=%s\n", name, pattern,
 	    flags_name(cell_bool(r, 0, 0), cell_bool(r, 0, 1)));
@@ -1133,7 +1187,7 @@ cmd_rotate_token(struct adm *a, struct args *g)
 		rc = db_fail(a, r, "revoking the old tokens");
 		goto out;
 	}
-	if ((rc = cred_insert(a, cl.id, &cr)) != 0 || (rc = db_cmd(a, "COMMIT", "committing")) != 0)
+	if ((rc = cred_insert(a, cl.id, &cr)) != 0 || (rc = db_commit(a)) != 0)
 		goto out;
 	for (i = 0; i < PQntuples(r); i++)
 		print_cred(name, "token", "", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
@@ -1213,7 +1267,7 @@ cmd_set_limit(struct adm *a, struct args *g)
 			goto out;
 		}
 	}
-	if ((rc = db_cmd(a, "COMMIT", "committing")) != 0)
+	if ((rc = db_commit(a)) != 0)
 		goto out;
 	if (clear)
 		printf("limit %s method=%s deleted previous=%s\n", name, method, previous);
@@ -1292,7 +1346,7 @@ auth_admin_main(const struct config *cfg, int argc, char **argv)
 {
 	static const char *const kw[] = { "application_name", "dbname", NULL };
 	const char *val[3] = { "paymentd-client", cfg->database_url, NULL };
-	struct adm a = { NULL, NULL };
+	struct adm a = { NULL, NULL, 0 };
 	struct args g;
 	int rc;
 

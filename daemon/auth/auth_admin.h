@@ -11,10 +11,10 @@
  * naming the problem; nothing written), 2 usage error. Every statement is
  * parameterized; each command is one transaction, and its result is printed
  * only after it committed. Revocations (client, token, any credential,
- * grant, and grants whose flags shrink) take the exclusive
- * pg_advisory_xact_lock(client_lock_key(), client_id) that payments hold
- * shared, so they return only once the client's in-flight payments have
- * committed. A new API token is printed once, on stdout, as "token: pd_...";
+ * grant, and grants whose flags shrink) wait after their COMMIT until every
+ * transaction that had an id at that moment has ended (payments take theirs
+ * before they read the client), so they return only once the payments that
+ * read the old state have committed. A new API token is printed once, on stdout, as "token: pd_...";
  * only its SHA-256 reaches the database.
  */
 #ifndef PAYMENTD_AUTH_ADMIN_H
