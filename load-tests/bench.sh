@@ -95,6 +95,9 @@ export RATE_LIMIT_ENABLED=${RATE_LIMIT_ENABLED:-off}
 # TLS rows start their own daemon with TLS on.
 export MAX_CONNECTIONS_PER_IP=0 CONNECTION_RATE_PER_IP=0 ABUSE_PENALTY_SECONDS=0
 export TLS=off PAYMENTD_PLAINTEXT=1
+# ... and no authentication (every caller the client legacy), as the
+# harness: the AUTH_MODE=token daemon below measures what identity costs.
+export AUTH_MODE=none
 TARGET=127.0.0.1:$GRPC_PORT
 
 die() { echo "bench: $*" >&2; exit 1; }
