@@ -16,6 +16,7 @@ struct relay_kafka {
 	char topic[RELAY_NTOPICS][128];
 	int32_t partitions[RELAY_NTOPICS];
 	relay_delivery_fn on_delivery;
+	int transactional;
 };
 
 static void
@@ -97,6 +98,21 @@ relay_kafka_new(
 	    (int)(c->max_delay_s * 1000) < 10 ? 10 : (int)(c->max_delay_s * 1000));
 	if (rd_kafka_conf_set(conf, "reconnect.backoff.max.ms", v, err, errlen) != RD_KAFKA_CONF_OK)
 		goto out;
+	if (c->transactional_id != NULL && c->transactional_id[0]) {
+		/* librdkafka bounds a transactional message's life by the
+		 * transaction's: an outage longer than that fails the window's
+		 * messages (their transaction is aborted, nothing of it is
+		 * visible, and the window is produced again). */
+		snprintf(v, sizeof(v), "%d", c->transaction_timeout_ms);
+		if (rd_kafka_conf_set(conf, "transactional.id", c->transactional_id, err, errlen) !=
+		        RD_KAFKA_CONF_OK ||
+		    rd_kafka_conf_set(conf, "transaction.timeout.ms", v, err, errlen) !=
+		        RD_KAFKA_CONF_OK ||
+		    rd_kafka_conf_set(conf, "message.timeout.ms", v, err, errlen) !=
+		        RD_KAFKA_CONF_OK)
+			goto out;
+		k->transactional = 1;
+	}
 	snprintf(v, sizeof(v), "%d", c->queue_messages);
 	if (rd_kafka_conf_set(conf, "queue.buffering.max.messages", v, err, errlen) !=
 	    RD_KAFKA_CONF_OK)
@@ -258,6 +274,62 @@ int
 relay_kafka_fatal(struct relay_kafka *k, char *buf, size_t len)
 {
 	return rd_kafka_fatal_error(k->rk, buf, len) != RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+int
+relay_kafka_transactional(const struct relay_kafka *k)
+{
+	return k->transactional;
+}
+
+/* An rd_kafka_error_t into one of the RELAY_K_* answers (and err). */
+static int
+txn_result(rd_kafka_error_t *e, const char *what, int may_abort, char *err, size_t errlen)
+{
+	int rc;
+
+	if (e == NULL)
+		return RELAY_K_OK;
+	snprintf(err, errlen, "%s: %s", what, rd_kafka_error_string(e));
+	/* Retriable (the broker is away) unless fatal or dooming the
+	 * transaction; anything else ends it: abort what may be aborted. */
+	if (!rd_kafka_error_is_fatal(e) && !rd_kafka_error_txn_requires_abort(e) &&
+	    (rd_kafka_error_is_retriable(e) ||
+	        rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__TIMED_OUT))
+		rc = RELAY_K_RETRY;
+	else if (!rd_kafka_error_is_fatal(e) && may_abort)
+		rc = RELAY_K_ABORT;
+	else
+		rc = RELAY_K_FATAL;
+	rd_kafka_error_destroy(e);
+	return rc;
+}
+
+int
+relay_kafka_txn_init(struct relay_kafka *k, int timeout_ms, char *err, size_t errlen)
+{
+	return txn_result(
+	    rd_kafka_init_transactions(k->rk, timeout_ms), "init_transactions", 0, err, errlen);
+}
+
+int
+relay_kafka_txn_begin(struct relay_kafka *k, char *err, size_t errlen)
+{
+	return txn_result(rd_kafka_begin_transaction(k->rk), "begin_transaction", 0, err, errlen);
+}
+
+int
+relay_kafka_txn_commit(struct relay_kafka *k, int timeout_ms, char *err, size_t errlen)
+{
+	return txn_result(
+	    rd_kafka_commit_transaction(k->rk, timeout_ms), "commit_transaction", 1, err, errlen);
+}
+
+int
+relay_kafka_txn_abort(struct relay_kafka *k, int timeout_ms, char *err, size_t errlen)
+{
+	return txn_result(
+	    rd_kafka_abort_transaction(k->rk, timeout_ms), "abort_transaction", 0, err, errlen);
 }
 
 void

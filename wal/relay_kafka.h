@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * relay_kafka.h — the relay's producer: librdkafka with
- * enable.idempotence=true, acks=all and no local message timeout, plus
+ * enable.idempotence=true, acks=all, transactional (a message lives as long
+ * as its transaction may: transaction.timeout.ms), plus
  * the metadata it needs to know in advance where each message will land.
  *
  * Contract: the relay chooses every message's partition itself, with
@@ -13,6 +14,16 @@
  * with err (broker unreachable, unknown topic: the caller backs off and
  * retries). relay_kafka_destroy() purges whatever is still queued: the
  * caller's journal decides what happened to it.
+ *
+ * Transactions: with a transactional_id the producer is transactional
+ * (one Kafka transaction per window). relay_kafka_txn_init() must be called
+ * once before the first produce, and only by the relay that holds the
+ * lease: it fences every earlier producer of that id (their late produce
+ * and commit fail with PRODUCER_FENCED) and completes or aborts their open
+ * transaction, so a read_committed scan afterwards is decisive. The txn
+ * calls return RELAY_K_OK, RELAY_K_RETRY (the broker is away: call again),
+ * RELAY_K_ABORT (the transaction must be aborted; only commit) or
+ * RELAY_K_FATAL (fenced, or otherwise unusable: destroy the producer).
  */
 #ifndef PAYMENTD_RELAY_KAFKA_H
 #define PAYMENTD_RELAY_KAFKA_H
@@ -39,9 +50,11 @@ struct relay_kafka;
 struct relay_kafka_conf {
 	const char *brokers;
 	const char *topics[RELAY_NTOPICS];
-	double base_delay_s; /* reconnect/retry backoff start */
-	double max_delay_s;  /* reconnect backoff cap */
-	int queue_messages;  /* local queue bound (>= a window) */
+	double base_delay_s;          /* reconnect/retry backoff start */
+	double max_delay_s;           /* reconnect backoff cap */
+	int queue_messages;           /* local queue bound (>= a window) */
+	const char *transactional_id; /* NULL: idempotent only */
+	int transaction_timeout_ms;
 	relay_delivery_fn on_delivery;
 };
 
@@ -69,9 +82,19 @@ rd_kafka_resp_err_t relay_kafka_produce(struct relay_kafka *k, enum relay_topic_
     int32_t partition, const char *key, const char *value, size_t len,
     const struct relay_headers *h, void *msg_opaque);
 void relay_kafka_poll(struct relay_kafka *k, int timeout_ms);
-/* Non-zero once the idempotent producer hit a fatal error (the handle is
+/* Non-zero once the producer hit a fatal error, e.g. fenced (the handle is
  * then useless: destroy it and resolve the window by a recovery scan). */
 int relay_kafka_fatal(struct relay_kafka *k, char *buf, size_t len);
+
+#define RELAY_K_OK    0
+#define RELAY_K_RETRY (-1)
+#define RELAY_K_ABORT (-2)
+#define RELAY_K_FATAL (-3)
+int relay_kafka_transactional(const struct relay_kafka *k);
+int relay_kafka_txn_init(struct relay_kafka *k, int timeout_ms, char *err, size_t errlen);
+int relay_kafka_txn_begin(struct relay_kafka *k, char *err, size_t errlen);
+int relay_kafka_txn_commit(struct relay_kafka *k, int timeout_ms, char *err, size_t errlen);
+int relay_kafka_txn_abort(struct relay_kafka *k, int timeout_ms, char *err, size_t errlen);
 
 /*
  * Per topic and partition the offset the relay's next message there will
@@ -91,7 +114,8 @@ void relay_cursors_free(struct relay_cursors *c);
 /*
  * Brings c up to date with the broker: reads the partition counts
  * (waiting by retry while the broker is away), makes room for new
- * partitions, raises c to the journaled cursors known[], and starts every
+ * partitions, raises c to the known cursors known[] (the journal's and
+ * Postgres's), and starts every
  * partition still unknown at its high watermark, read before the relay
  * produces anything there. Those new cursors go to *add (malloc'd, *nadd
  * of them; the caller journals them). 0, or -1 when stopping.

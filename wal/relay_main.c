@@ -5,7 +5,10 @@
  *
  * This file is the process (unrecoverable conditions call fatal()): the
  * settings and signals, the jittered backoff every outage waits with, the
- * sandbox and the order of the start, then windows until SIGTERM. What a
+ * sandbox and the order of the start, the wait for the lease (a standby
+ * waits here until the leader's lease expires), then windows until SIGTERM,
+ * which hands the lease over. `payment-relay status` prints the outbox's
+ * leadership and lag from Postgres (relay_status.c). What a
  * window does, and why that is exactly once, is relay_window.c; the
  * Postgres and Kafka sides are relay_pg.c and relay_kafka.c.
  * docs/relay.md has the argument and the operational side.
@@ -15,9 +18,11 @@
 #include "common/util.h"
 #include "journal/journal.h"
 #include "relay_kafka.h"
+#include "relay_lease.h"
 #include "relay_metrics.h"
 #include "relay_pg.h"
 #include "relay_retry.h"
+#include "relay_status.h"
 #include "relay_window.h"
 #include "sandbox/sandbox.h"
 
@@ -88,11 +93,18 @@ stats(int force)
 	if (R.pg.conn != NULL && relay_pg_backlog(R.pg.conn, &backlog, err, sizeof(err)) < 0)
 		backlog = -1;
 	R.backlog = backlog;
+	if (R.pg.conn != NULL) {
+		int64_t epoch, fenced;
+
+		if (relay_lease_read(R.pg.conn, &epoch, &fenced, NULL, err, sizeof(err)) == 0)
+			R.fenced_exits = fenced;
+	}
 	relay_window_metrics(&R);
 	log_info("relay stats", LF_I("published", (int64_t)R.published),
 	    LF_I("dlq", (int64_t)R.dlqd), LF_I("windows", (int64_t)R.windows),
 	    LF_I("recovered", (int64_t)R.recovered), LF_I("failures", (int64_t)R.failures),
-	    LF_I("backlog", backlog));
+	    LF_I("backlog", backlog), LF_I("epoch", R.epoch),
+	    LF_I("lease_renewed_ms_ago", R.epoch > 0 ? relay_lease_renewed_ago_ms() : -1));
 }
 
 /* ---- process -------------------------------------------------------- */
@@ -225,6 +237,97 @@ configure(void)
 	return 0;
 }
 
+/* The renewal thread found a later epoch: this relay is a zombie. */
+static void
+on_lease_lost(int64_t mine, int64_t now)
+{
+	char why[128];
+
+	snprintf(why, sizeof(why), "lease lost (epoch %lld < %lld): not settling", (long long)mine,
+	    (long long)now);
+	log_error("fenced: another relay leads the outbox now; exiting without settling",
+	    LF_S("error", why), LF_I("epoch", mine));
+	fflush(NULL);
+	_exit(RELAY_EXIT_FENCED);
+}
+
+/*
+ * Leadership: as a standby, ask for the lease until the holder's expires
+ * (or it is free, or this relay's own from its previous run); then end the
+ * expired holder's sessions, renew from a thread, and fence every older
+ * producer of the transactional id (init_transactions), before anything is
+ * read or scanned. 0, or -1 when stopping.
+ */
+static int
+lead(void)
+{
+	struct relay_lease_take t;
+	int64_t last_log = 0, poll = (int64_t)R.cfg.relay_lease_s * 100;
+	char err[512];
+	int attempt = 0, rc, n;
+
+	if (poll < 100)
+		poll = 100;
+	if (poll > 500)
+		poll = 500;
+	for (;;) {
+		if (stop || relay_window_connect(&R) < 0)
+			return -1;
+		rc = relay_lease_try(R.pg.conn, R.ident, R.cfg.relay_lease_s, &t, err, sizeof(err));
+		if (rc == RELAY_PG_FATAL)
+			fatal("%s", err);
+		if (rc != 0) {
+			relay_pg_lost(&R.pg, "relay lease", err);
+			backoff(attempt++);
+			continue;
+		}
+		attempt = 0;
+		if (t.taken)
+			break;
+		if (util_now_ms() - last_log >= 30000) {
+			log_info("standby: another relay holds the lease; waiting",
+			    LF_S("holder", t.prev_holder), LF_I("epoch", t.epoch),
+			    LF_I("expires_in_ms", t.expires_in_ms));
+			last_log = util_now_ms();
+		}
+		sleep_ms(poll);
+	}
+	R.epoch = t.epoch;
+	if (t.takeover) {
+		R.takeovers++;
+		/* A hung holder keeps nothing: its sessions end here (the same
+		 * role may do that), so no lock or slot of it outlives the lease. */
+		if (relay_lease_terminate(R.pg.conn, t.prev_holder, &n, err, sizeof(err)) < 0)
+			log_warn(
+			    "could not end the previous holder's sessions", LF_S("error", err));
+		else if (n > 0)
+			log_info("ended the previous holder's sessions",
+			    LF_S("holder", t.prev_holder), LF_I("sessions", n));
+	}
+	log_info("lease taken: leading the outbox", LF_I("epoch", R.epoch),
+	    LF_S("previous_holder", t.prev_holder), LF_B("takeover", t.takeover),
+	    LF_I("lease_seconds", R.cfg.relay_lease_s));
+	if (relay_lease_renewer_start(R.cfg.database_url, R.ident, R.epoch, R.cfg.relay_lease_s,
+	        on_lease_lost, err, sizeof(err)) < 0)
+		fatal("%s", err);
+	relay_window_metrics(&R);
+	return relay_window_txn_init(&R);
+}
+
+/* The deployment's transactional.id: RELAY_TRANSACTIONAL_ID, else
+ * "payment-relay:<database>" — the same on every host of the pair. */
+static void
+make_txn_id(void)
+{
+	const char *db = R.pg.conn != NULL ? PQdb(R.pg.conn) : NULL;
+
+	if (R.cfg.relay_txn_id[0])
+		snprintf(R.txn_id, sizeof(R.txn_id), "%s", R.cfg.relay_txn_id);
+	else
+		snprintf(
+		    R.txn_id, sizeof(R.txn_id), "payment-relay:%s", db && db[0] ? db : "outbox");
+}
+
 /*
  * Everything up to the first window, in the order the sandbox needs: the
  * journal lock (flock is not in the seccomp profile) as the invoking
@@ -262,7 +365,11 @@ start(void)
 			fatal("%s", err);
 		relay_window_metrics(&R);
 	}
-	if (relay_window_connect(&R) < 0 || relay_window_producer(&R) < 0)
+	R.fenced_exits = -1;
+	if (relay_window_connect(&R) < 0)
+		return -1;
+	make_txn_id();
+	if (relay_window_producer(&R) < 0)
 		return -1;
 	if (R.cfg.sandbox)
 		lock_down();
@@ -276,7 +383,10 @@ start(void)
 	    LF_I("journal_windows", st.windows), LF_I("journal_dlq", st.dlq),
 	    LF_I("journal_open_window", st.open_window), LF_I("batch", R.cfg.outbox_batch_size),
 	    LF_I("max_retries", R.cfg.outbox_max_retries), LF_B("sandbox", R.cfg.sandbox),
-	    LF_I("metrics_port", metrics_fd >= 0 ? R.cfg.relay_metrics_port : 0));
+	    LF_I("metrics_port", metrics_fd >= 0 ? R.cfg.relay_metrics_port : 0),
+	    LF_S("transactional_id", R.txn_id), LF_I("lease_seconds", R.cfg.relay_lease_s));
+	if (lead() < 0)
+		return -1;
 	if (relay_window_metadata(&R) < 0 || relay_window_recover(&R, "restart") < 0)
 		return -1;
 	log_info("payment-relay running",
@@ -314,10 +424,15 @@ serve(void)
 int
 main(int argc, char **argv)
 {
-	(void)argv;
+	if (argc == 2 && strcmp(argv[1], "status") == 0) {
+		if (configure() < 0)
+			return 2;
+		return relay_status_print(R.cfg.database_url, stdout);
+	}
 	if (argc > 1) {
 		fprintf(stderr,
-		    "usage: payment-relay (configured by the environment; see docs/relay.md)\n");
+		    "usage: payment-relay [status] (configured by the environment; see "
+		    "docs/relay.md)\n");
 		return 2;
 	}
 	if (configure() < 0)
@@ -325,6 +440,18 @@ main(int argc, char **argv)
 	if (start() == 0)
 		serve();
 	stats(1);
+	if (R.epoch > 0) {
+		char err[512];
+
+		/* A clean stop hands over at once: a standby need not wait out
+		 * the lease (an unsettled window is in Postgres for it). */
+		relay_lease_renewer_stop();
+		if (R.pg.conn != NULL &&
+		    relay_lease_release(R.pg.conn, R.epoch, err, sizeof(err)) < 0)
+			log_warn("could not release the lease", LF_S("error", err));
+		else
+			log_info("lease released", LF_I("epoch", R.epoch));
+	}
 	relay_kafka_destroy(R.k);
 	relay_cursors_free(&R.cur);
 	journal_close(R.j);

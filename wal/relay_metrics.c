@@ -26,7 +26,7 @@
 #include <unistd.h>
 #include <sys/socket.h>
 
-#define RENDER_MAX 4096
+#define RENDER_MAX 8192
 /* A burst of connects (a scrape behind many idle sockets) must not
  * overflow the accept queue: a dropped SYN costs the client a second. */
 #define LISTEN_BACKLOG 128
@@ -34,7 +34,7 @@
 /* The main loop's last published numbers; the mutex is only ever held for
  * a struct copy, so neither side waits on the other's work. */
 static pthread_mutex_t M_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct relay_metrics_snapshot M = { 0, 0, 0, 0, 0, -1, 0, 0 };
+static struct relay_metrics_snapshot M = { 0, 0, 0, 0, 0, -1, 0, 0, 0, 0, 0, -1 };
 
 static struct http_min_server *server;
 
@@ -98,6 +98,8 @@ relay_metrics_render(
 		    s->recovered },
 		{ "failed_publish_attempts_total",
 		    "Events whose publish failed and will be retried.", s->failures },
+		{ "lease_takeovers_total",
+		    "Leases this process took over from another (expired) relay.", s->takeovers },
 	};
 	size_t off = 0, i;
 
@@ -127,6 +129,19 @@ relay_metrics_render(
 	    "# HELP payment_relay_waiting_for_broker 1 while a window waits for broker acknowledgements.\n"
 	    "# TYPE payment_relay_waiting_for_broker gauge\npayment_relay_waiting_for_broker %d\n",
 	    s->broker_waiting ? 1 : 0);
+	put(buf, len, &off,
+	    "# HELP payment_relay_lease_held 1 while this relay holds the outbox lease (leads), 0 as a standby.\n"
+	    "# TYPE payment_relay_lease_held gauge\npayment_relay_lease_held %d\n",
+	    s->lease_held ? 1 : 0);
+	put(buf, len, &off,
+	    "# HELP payment_relay_epoch Lease epoch this relay leads with (0: standby).\n"
+	    "# TYPE payment_relay_epoch gauge\npayment_relay_epoch %lld\n",
+	    (long long)s->epoch);
+	if (s->fenced_exits >= 0)
+		put(buf, len, &off,
+		    "# HELP payment_relay_fenced_exits_total Relays of this outbox that found themselves fenced and exited (relay_lease.fenced_exits, sampled every 10 s).\n"
+		    "# TYPE payment_relay_fenced_exits_total counter\npayment_relay_fenced_exits_total %lld\n",
+		    (long long)s->fenced_exits);
 	return off;
 }
 

@@ -23,6 +23,10 @@ struct relay_metrics_snapshot {
 	int64_t backlog;             /* unpublished rows at the last sample; -1 unknown */
 	int64_t last_window_unix_ms; /* end of the last settled window; 0 none yet */
 	int broker_waiting;          /* a window is waiting for the broker */
+	int lease_held;              /* this relay leads the outbox */
+	int64_t epoch;               /* its lease epoch (0: standby) */
+	uint64_t takeovers;          /* leases this process took from another holder */
+	int64_t fenced_exits;        /* relay_lease.fenced_exits at the last sample; -1 unknown */
 };
 
 int relay_metrics_listen(const char *host, int port, char *err, size_t errlen);

@@ -18,17 +18,37 @@ static const char *FETCH_SQL =
     "       client_name "
     "  FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1";
 
-/* Data-modifying CTEs on disjoint rows: one round trip, one transaction. */
+/*
+ * Data-modifying CTEs on disjoint rows: one round trip, one transaction.
+ * l locks the lease row of the settling epoch (FOR SHARE: a takeover waits
+ * for this statement, or this statement sees the takeover and does nothing);
+ * every change is conditional on it, so a relay that lost the lease settles
+ * nothing. The cursors are raised to the highest delivered offset per
+ * partition, and the window closes in the same transaction.
+ */
 static const char *SETTLE_SQL =
-    "WITH pub AS (UPDATE outbox SET published_at = now() "
-    "              WHERE seq = ANY($1::bigint[]) AND published_at IS NULL RETURNING 1), "
+    "WITH l AS (SELECT epoch FROM relay_lease WHERE outbox = 'outbox' AND epoch = $6 FOR SHARE), "
+    "     pub AS (UPDATE outbox SET published_at = now() "
+    "              WHERE seq = ANY($1::bigint[]) AND published_at IS NULL "
+    "                AND EXISTS (SELECT FROM l) RETURNING 1), "
     "     dlq AS (UPDATE outbox o SET published_at = now(), last_error = u.err "
     "               FROM unnest($2::bigint[], $3::text[]) AS u(seq, err) "
-    "              WHERE o.seq = u.seq AND o.published_at IS NULL RETURNING 1), "
+    "              WHERE o.seq = u.seq AND o.published_at IS NULL "
+    "                AND EXISTS (SELECT FROM l) RETURNING 1), "
     "     bad AS (UPDATE outbox o SET retry_count = o.retry_count + 1, last_error = u.err "
     "               FROM unnest($4::bigint[], $5::text[]) AS u(seq, err) "
-    "              WHERE o.seq = u.seq AND o.published_at IS NULL RETURNING 1) "
-    "SELECT (SELECT count(*) FROM pub), (SELECT count(*) FROM dlq), (SELECT count(*) FROM bad)";
+    "              WHERE o.seq = u.seq AND o.published_at IS NULL "
+    "                AND EXISTS (SELECT FROM l) RETURNING 1), "
+    "     cur AS (INSERT INTO relay_cursors AS c (topic, partition, next_offset) "
+    "             SELECT t, p, max(o) FROM unnest($7::text[], $8::int[], $9::bigint[]) AS u(t, p, o) "
+    "              WHERE EXISTS (SELECT FROM l) GROUP BY t, p "
+    "             ON CONFLICT (topic, partition) DO UPDATE "
+    "                SET next_offset = greatest(c.next_offset, excluded.next_offset), "
+    "                    updated_at = now() RETURNING 1), "
+    "     win AS (DELETE FROM relay_windows WHERE outbox = 'outbox' AND $10::boolean "
+    "                AND EXISTS (SELECT FROM l) RETURNING 1) "
+    "SELECT (SELECT count(*) FROM l), (SELECT count(*) FROM pub), (SELECT count(*) FROM dlq), "
+    "       (SELECT count(*) FROM bad), (SELECT count(*) FROM cur), (SELECT count(*) FROM win)";
 
 static int
 classify(PGconn *c, PGresult *r, const char *what, char *err, size_t errlen)
@@ -47,29 +67,6 @@ classify(PGconn *c, PGresult *r, const char *what, char *err, size_t errlen)
 	}
 }
 
-/* Who holds the relay's advisory lock (its application_name), or "". */
-static void
-lock_holder(PGconn *c, char *out, size_t outlen)
-{
-	char hi[16], lo[16];
-	const char *p[2] = { hi, lo };
-	PGresult *r;
-
-	/* A bigint advisory key shows in pg_locks as classid (high half) and
-	 * objid (low half) with objsubid 1. */
-	snprintf(hi, sizeof(hi), "%u", (unsigned)((unsigned long long)RELAY_PG_LOCK_KEY >> 32));
-	snprintf(
-	    lo, sizeof(lo), "%u", (unsigned)((unsigned long long)RELAY_PG_LOCK_KEY & 0xffffffffu));
-	r = PQexecParams(c,
-	    "SELECT coalesce(a.application_name, '') FROM pg_locks l "
-	    "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' "
-	    "AND l.classid = $1::oid AND l.objid = $2::oid AND l.objsubid = 1 AND l.granted",
-	    2, NULL, p, NULL, NULL, 0);
-	snprintf(out, outlen, "%s",
-	    PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "");
-	PQclear(r);
-}
-
 int
 relay_pg_connect(const char *url, const char *ident, PGconn **out, char *err, size_t errlen)
 {
@@ -80,10 +77,7 @@ relay_pg_connect(const char *url, const char *ident, PGconn **out, char *err, si
 	const char *kw[] = { "gssencmode", "dbname", "application_name", NULL };
 	const char *val[] = { "disable", url, ident, NULL };
 	int first = getenv("PGGSSENCMODE") != NULL ? 1 : 0;
-	char key[24], holder[128];
-	const char *p[1] = { key };
 	PGconn *c;
-	PGresult *r = NULL;
 	int rc;
 
 	*out = NULL;
@@ -96,36 +90,10 @@ relay_pg_connect(const char *url, const char *ident, PGconn **out, char *err, si
 		rc = RELAY_PG_RETRY;
 		goto out;
 	}
-	/* Session lock: released by Postgres when this connection dies, so a
-	 * crashed relay never blocks its successor for long. */
-	snprintf(key, sizeof(key), "%lld", (long long)RELAY_PG_LOCK_KEY);
-	r = PQexecParams(c, "SELECT pg_try_advisory_lock($1::bigint)", 1, NULL, p, NULL, NULL, 0);
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		rc = classify(c, r, "advisory lock", err, errlen);
-		goto out;
-	}
-	if (PQgetvalue(r, 0, 0)[0] != 't') {
-		lock_holder(c, holder, sizeof(holder));
-		if (strcmp(holder, ident) == 0) {
-			snprintf(err, errlen,
-			    "the outbox lock is still held by this relay's previous "
-			    "session (%s); waiting for Postgres to end it",
-			    holder);
-			rc = RELAY_PG_RETRY;
-		} else {
-			snprintf(err, errlen,
-			    "another payment-relay (%s) holds the outbox lock on this "
-			    "database",
-			    holder[0] ? holder : "unknown");
-			rc = RELAY_PG_FATAL;
-		}
-		goto out;
-	}
 	*out = c;
 	c = NULL;
 	rc = 0;
 out:
-	PQclear(r);
 	if (c)
 		PQfinish(c);
 	return rc;
@@ -180,24 +148,58 @@ relay_pg_row(PGresult *res, int r, struct relay_row *row)
 int
 relay_pg_settle(PGconn *c, const struct relay_settle *s, char *err, size_t errlen)
 {
-	char *a[5];
-	const char *p[5];
+	int64_t *part = xcalloc(s->nnext + 1, sizeof(*part)),
+	        *off = xcalloc(s->nnext + 1, sizeof(*off));
+	const char **top = xcalloc(s->nnext + 1, sizeof(*top));
+	char *a[8], epoch[24];
+	const char *p[10];
 	PGresult *r = NULL;
+	size_t k;
 	int i, rc = 0;
 
+	for (k = 0; k < s->nnext; k++) {
+		top[k] = s->next[k].topic;
+		part[k] = s->next[k].partition;
+		off[k] = s->next[k].offset;
+	}
+	snprintf(epoch, sizeof(epoch), "%lld", (long long)s->epoch);
 	a[0] = relay_pg_int_array(s->published, s->npublished);
 	a[1] = relay_pg_int_array(s->dlq, s->ndlq);
 	a[2] = relay_pg_text_array(s->dlq_error, s->ndlq);
 	a[3] = relay_pg_int_array(s->failed, s->nfailed);
 	a[4] = relay_pg_text_array(s->fail_error, s->nfailed);
+	a[5] = relay_pg_text_array(top, s->nnext);
+	a[6] = relay_pg_int_array(part, s->nnext);
+	a[7] = relay_pg_int_array(off, s->nnext);
 	for (i = 0; i < 5; i++)
 		p[i] = a[i];
-	r = PQexecParams(c, SETTLE_SQL, 5, NULL, p, NULL, NULL, 0);
+	p[5] = epoch;
+	p[6] = a[5];
+	p[7] = a[6];
+	p[8] = a[7];
+	p[9] = s->close_window ? "true" : "false";
+	r = PQexecParams(c, SETTLE_SQL, 10, NULL, p, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK)
 		rc = classify(c, r, "outbox settle", err, errlen);
+	else if (strcmp(PQgetvalue(r, 0, 0), "1") != 0) {
+		int64_t now = -1;
+		PGresult *e = PQexecParams(c,
+		    "SELECT epoch FROM relay_lease WHERE outbox = 'outbox'", 0, NULL, NULL, NULL,
+		    NULL, 0);
+
+		if (PQresultStatus(e) == PGRES_TUPLES_OK && PQntuples(e) == 1)
+			now = strtoll(PQgetvalue(e, 0, 0), NULL, 10);
+		PQclear(e);
+		snprintf(err, errlen, "lease lost (epoch %lld < %lld): not settling",
+		    (long long)s->epoch, (long long)now);
+		rc = RELAY_PG_LOST;
+	}
 	PQclear(r);
-	for (i = 0; i < 5; i++)
+	for (i = 0; i < 8; i++)
 		free(a[i]);
+	free(part);
+	free(off);
+	free(top);
 	return rc;
 }
 

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * relay_pg.h — the relay's Postgres side: one connection holding the
- * relay's advisory lock, the outbox read, and the per-window settlement.
+ * relay_pg.h — the relay's Postgres side: its connections, the outbox
+ * read, and the per-window settlement (leadership: relay_lease.h).
  *
  * Contract: functions return 0 on success, RELAY_PG_RETRY when the
- * connection is gone (the caller reconnects with backoff and repeats) and
+ * connection is gone (the caller reconnects with backoff and repeats),
  * RELAY_PG_FATAL when Postgres refused the statement on a live connection
- * or another relay holds the lock (the caller stops). err says why. Every
- * statement is parameterized; arrays travel as one text parameter each.
+ * (the caller stops) and, for the settlement, RELAY_PG_LOST
+ * (relay_lease.h) when the lease belongs to a later epoch: nothing was
+ * settled. err says why. Every statement is parameterized; arrays travel
+ * as one text parameter each.
  *
  * The read (relay_pg_fetch) returns unpublished rows in seq order and stops
  * before the first row whose writer may still be in flight — txid >=
@@ -23,15 +25,14 @@
 #include <stdint.h>
 #include <libpq-fe.h>
 
+#include "journal/journal.h"
 #include "relay_envelope.h"
+#include "relay_lease.h"
 #include "relay_retry.h"
 
 #define RELAY_PG_RETRY (-1)
 #define RELAY_PG_FATAL (-2)
 #define RELAY_PG_STOP  (-3) /* the retrying calls: the relay is stopping */
-
-/* pg_try_advisory_lock key: one relay per database. ("PAYRELAY") */
-#define RELAY_PG_LOCK_KEY 0x50415952454c4159LL
 
 /* Column numbers of a fetched row. */
 enum {
@@ -51,12 +52,10 @@ enum {
 };
 
 /*
- * Connects with application_name = ident and takes the advisory lock.
- * When the lock is held by a session with the same ident — the backend of
- * this relay's own previous run (same host, same journal), which Postgres
- * has not reaped yet after a crash — it returns RELAY_PG_RETRY: waiting is
- * safe, the journal is the same. Held by anyone else: RELAY_PG_FATAL,
- * because a relay with another journal cannot know that one's window.
+ * Connects with application_name = ident (host and journal: a new leader
+ * ends an expired holder's sessions by that name, relay_lease.h). No lock is
+ * taken: the lease decides who leads, so a hung holder's session cannot
+ * keep a standby out past the lease.
  */
 int relay_pg_connect(const char *url, const char *ident, PGconn **out, char *err, size_t errlen);
 /* *res holds up to limit rows; only the first *usable may be published.
@@ -66,8 +65,12 @@ int relay_pg_fetch(
 /* Row r of relay_pg_fetch()'s result; the strings stay owned by res. */
 void relay_pg_row(PGresult *res, int r, struct relay_row *row);
 
-/* Outcome of one window, applied in one statement (one transaction). */
+/* Outcome of one window, applied in one statement (one transaction), only
+ * while epoch still holds the lease: the rows, the cursors raised to the
+ * highest next[] offset per partition, and (close_window) the Postgres
+ * copy of the window deleted. */
 struct relay_settle {
+	int64_t epoch;
 	const int64_t *published;
 	size_t npublished; /* reached the broker */
 	const int64_t *dlq;
@@ -76,6 +79,9 @@ struct relay_settle {
 	const int64_t *failed;
 	const char *const *fail_error;
 	size_t nfailed;
+	const struct journal_offset *next;
+	size_t nnext;
+	int close_window;
 };
 int relay_pg_settle(PGconn *c, const struct relay_settle *s, char *err, size_t errlen);
 
@@ -86,8 +92,8 @@ int relay_pg_settle(PGconn *c, const struct relay_settle *s, char *err, size_t e
  * relay_pg_lost() logs why a statement failed on a connection that is gone
  * and closes it, so that the next relay_pg_ready() reconnects.
  * relay_pg_settle_retry() is relay_pg_settle() repeated (reconnecting as
- * needed) until Postgres takes the outcome: 0, RELAY_PG_STOP, or
- * RELAY_PG_FATAL with err. Settling twice is harmless: every update is
+ * needed) until Postgres takes the outcome: 0, RELAY_PG_STOP,
+ * RELAY_PG_LOST or RELAY_PG_FATAL with err. Settling twice is harmless: every update is
  * guarded by published_at IS NULL.
  */
 struct relay_pg_link {

@@ -8,24 +8,31 @@
  * window_open() .. window_close() below, and nothing more is read from
  * Postgres while it is out (memory stays bounded by one window).
  *
- * Contract, in this order (the order is what makes it exactly once):
+ * Contract, in this order (the order is what makes it exactly once), all
+ * of it by the holder of the lease (relay_lease.h) under its epoch:
  *   1. read the next rows in seq order, stopping before a row whose writer
  *      may still be in flight (relay_pg.h);
  *   2. classify them (valid -> its topic; poison or out of retries -> DLQ),
- *      choose each partition, and journal the window — events plus every
- *      involved partition's cursor — durably in SQLite before anything is
- *      produced;
- *   3. produce (idempotent, acks=all, no local timeout: an outage only
- *      delays) and wait for every delivery report: nothing is settled
- *      before the broker acked it;
- *   4. settle: Postgres first (one statement: delivered rows published,
- *      DLQ'd rows with their error), then the journal (window cleared,
- *      cursors advanced), so that a crash between the two only makes the
- *      recovery mark rows again;
- *   5. if the outcome of any message is unknown (crash, fatal producer
- *      error), resolve the window by scanning its partitions from the
- *      journaled cursors (relay_window_recover): what is found is settled,
- *      the rest is produced again in a later window.
+ *      choose each partition, and record the window — events plus every
+ *      involved partition's cursor — in Postgres (relay_windows, only while
+ *      the epoch holds the lease) and in the SQLite journal, before anything
+ *      is produced;
+ *   3. produce, in one Kafka transaction (transactional.id shared by the
+ *      deployment, acks=all), and wait for every delivery report, then
+ *      commit the transaction: nothing is settled before the broker
+ *      committed it;
+ *   4. settle: Postgres first (one statement, conditional on the epoch:
+ *      delivered rows published, DLQ'd rows with their error, cursors
+ *      raised, the window deleted), then the journal, so that a crash
+ *      between the two only makes the journal's copy stale (discarded);
+ *   5. if any message failed, the transaction is aborted; if the outcome is
+ *      unknown (crash, fatal producer error, a failed commit), the window is
+ *      resolved by a read_committed scan of its partitions from the recorded
+ *      cursors (relay_window_recover), after the abort or after a new
+ *      producer's init_transactions ended the old transaction: what is
+ *      found is settled, the rest is produced again in a later window.
+ * A relay that finds it lost the lease (a settle or a window record
+ * refused, its producer fenced) exits without settling (relay_window_fenced).
  * Every journal failure stops the relay (jfatal: no acknowledgement without
  * durability; the next start resolves the window), and so does Postgres
  * refusing a statement. The process state is the caller's (relay_window.h).
@@ -37,6 +44,7 @@
 #include "journal/journal.h"
 #include "relay_envelope.h"
 #include "relay_kafka.h"
+#include "relay_lease.h"
 #include "relay_metrics.h"
 #include "relay_pg.h"
 #include "relay_recover.h"
@@ -45,6 +53,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 enum ev_state { EV_PENDING, EV_DELIVERED, EV_FAILED };
 
@@ -107,14 +116,15 @@ void
 relay_window_metrics(const struct relay *r)
 {
 	struct relay_metrics_snapshot m = { r->published, r->dlqd, r->windows, r->recovered,
-		r->failures, r->backlog, r->last_window_unix_ms, r->broker_waiting };
+		r->failures, r->backlog, r->last_window_unix_ms, r->broker_waiting, r->epoch > 0,
+		r->epoch, r->takeovers, r->fenced_exits };
 
 	relay_metrics_update(&m);
 }
 
 /* ---- Postgres (relay_pg.c): a refusal stops the relay ---------------- */
 
-/* Connected (with the advisory lock): 0, or -1 when stopping. */
+/* Connected: 0, or -1 when stopping. */
 int
 relay_window_connect(struct relay *r)
 {
@@ -134,22 +144,100 @@ pg_lost(struct relay *r, const char *what, const char *err, int rc)
 	relay_pg_lost(&r->pg, what, err);
 }
 
-/* Applies a window's outcome once Postgres takes it: 0, or -1 when stopping. */
+void
+relay_window_fenced(struct relay *r, const char *why)
+{
+	log_error("fenced: another relay leads the outbox now; exiting without settling",
+	    LF_S("error", why), LF_I("epoch", r->epoch));
+	relay_lease_count_fenced(r->pg.conn);
+	fflush(NULL);
+	/* No destructors: the producer must not flush anything more. */
+	_exit(RELAY_EXIT_FENCED);
+}
+
+/* Applies a window's outcome once Postgres takes it: 0, or -1 when stopping.
+ * A refused settle (the lease moved on) makes this relay a zombie: it exits. */
 static int
 pg_settle(struct relay *r, const struct relay_settle *s)
 {
 	char err[512];
-	int rc = relay_pg_settle_retry(&r->pg, s, err, sizeof(err));
+	struct relay_settle c = *s;
+	int rc;
 
+	c.epoch = r->epoch;
+	rc = relay_pg_settle_retry(&r->pg, &c, err, sizeof(err));
+	if (rc == RELAY_PG_LOST)
+		relay_window_fenced(r, err);
 	if (rc == RELAY_PG_FATAL)
 		fatal("%s", err);
 	return rc == 0 ? 0 : -1;
+}
+
+/*
+ * The producer failed fatally (fenced, or unusable): if the lease moved on
+ * this relay is a zombie and exits; else the producer is replaced (its
+ * init_transactions ends the old transaction). 0, or -1 when stopping.
+ */
+static int
+kafka_broken(struct relay *r, const char *why)
+{
+	int64_t now = -1;
+	char err[512];
+	int attempt = 0, rc;
+
+	for (;;) {
+		if (relay_window_connect(r) < 0)
+			return -1;
+		rc = relay_lease_read(r->pg.conn, &now, NULL, NULL, err, sizeof(err));
+		if (rc == 0)
+			break;
+		pg_lost(r, "lease read", err, rc);
+		r->retry->sleep(attempt++);
+	}
+	if (now != r->epoch) {
+		snprintf(err, sizeof(err), "lease lost (epoch %lld < %lld): %s",
+		    (long long)r->epoch, (long long)now, why);
+		relay_window_fenced(r, err);
+	}
+	log_warn("producer unusable; replacing it", LF_S("error", why));
+	if (r->k != NULL) {
+		relay_kafka_destroy(r->k);
+		r->k = NULL;
+	}
+	return 0;
 }
 
 /* ---- Kafka (relay_kafka.c) ------------------------------------------ */
 
 static void on_delivery(void *opaque, rd_kafka_resp_err_t err, rd_kafka_msg_status_t persisted,
     int32_t partition, int64_t offset);
+
+/* Adds Postgres's confirmed cursors to known[] (raising takes the higher of
+ * the two: both lie at or before where the next message goes). */
+static void
+pg_cursors(struct relay *r, struct journal_offset **known, size_t *nknown)
+{
+	struct journal_offset *pg = NULL;
+	size_t npg = 0;
+	char err[512];
+	int attempt = 0, rc;
+
+	for (;;) {
+		if (relay_window_connect(r) < 0)
+			return;
+		rc = relay_lease_cursors(r->pg.conn, &pg, &npg, err, sizeof(err));
+		if (rc == 0)
+			break;
+		pg_lost(r, "relay cursors", err, rc);
+		r->retry->sleep(attempt++);
+	}
+	*known = realloc(*known, (*nknown + npg + 1) * sizeof(**known));
+	if (*known == NULL)
+		fatal("out of memory");
+	memcpy(*known + *nknown, pg, npg * sizeof(*pg));
+	*nknown += npg;
+	free(pg);
+}
 
 /*
  * Partition counts and a cursor for every partition; the cursors new to
@@ -166,6 +254,7 @@ relay_window_metadata(struct relay *r)
 
 	if (journal_cursors(r->j, &known, &nknown, err, sizeof(err)) < 0)
 		jfatal(err);
+	pg_cursors(r, &known, &nknown);
 	rc = relay_kafka_refresh(r->k, &r->cur, known, nknown, r->retry, &add, &nadd);
 	if (rc == 0 && nadd > 0 && journal_cursors_raise(r->j, add, nadd, err, sizeof(err)) < 0)
 		jfatal(err);
@@ -193,15 +282,39 @@ relay_window_producer(struct relay *r)
 	kc.max_delay_s = r->cfg.outbox_max_delay_s;
 	kc.queue_messages = r->cfg.outbox_batch_size * 2 + 100;
 	kc.on_delivery = on_delivery;
+	kc.transactional_id = r->txn_id;
+	kc.transaction_timeout_ms = r->cfg.relay_txn_timeout_s * 1000;
 	if (relay_kafka_new(&kc, &r->k, err, sizeof(err)) < 0)
 		fatal("kafka producer: %s", err);
+	return 0;
+}
+
+int
+relay_window_txn_init(struct relay *r)
+{
+	char err[512];
+	int attempt = 0, rc;
+
+	while ((rc = relay_kafka_txn_init(r->k, 10000, err, sizeof(err))) != RELAY_K_OK) {
+		if (rc == RELAY_K_FATAL)
+			fatal("kafka: %s", err);
+		if (*r->retry->stop)
+			return -1;
+		log_warn("waiting for the broker to fence the previous producer",
+		    LF_S("error", err), LF_I("attempt", attempt));
+		r->retry->sleep(attempt++);
+	}
+	log_info("kafka transactions initialised; older producers of this id are fenced",
+	    LF_S("transactional_id", r->txn_id), LF_I("epoch", r->epoch));
 	return 0;
 }
 
 static int
 kafka_start(struct relay *r)
 {
-	return relay_window_producer(r) < 0 ? -1 : relay_window_metadata(r);
+	if (relay_window_producer(r) < 0 || relay_window_txn_init(r) < 0)
+		return -1;
+	return relay_window_metadata(r);
 }
 
 /* ---- settling ------------------------------------------------------- */
@@ -264,7 +377,8 @@ outcome_delivered(
 static struct relay_settle
 outcome_rows(const struct outcome *o, int delivered)
 {
-	struct relay_settle s = { NULL, 0, NULL, NULL, 0, o->fseq, o->ferr, o->nfail };
+	struct relay_settle s = { 0, NULL, 0, NULL, NULL, 0, o->fseq, o->ferr, o->nfail, NULL, 0,
+		0 };
 
 	if (delivered) {
 		s.published = o->pub;
@@ -291,6 +405,9 @@ outcome_settle(
 	char err[512];
 	size_t i;
 
+	s.next = next;
+	s.nnext = nnext;
+	s.close_window = 1;
 	if (pg_settle(r, &s) < 0)
 		return -1;
 	if (journal_window_end(r->j, o->max_seq, next, nnext, o->dlq, o->ndlq, err, sizeof(err)) <
@@ -305,33 +422,98 @@ outcome_settle(
 
 /* ---- recovery ------------------------------------------------------- */
 
+/* Postgres's copy of the open window (with retries): 0, or -1 when stopping. */
+static int
+pg_window(struct relay *r, int64_t *epoch, struct journal_event **ev, size_t *n,
+    struct journal_offset **start, size_t *nstart)
+{
+	char err[512];
+	int attempt = 0, rc;
+
+	for (;;) {
+		if (relay_window_connect(r) < 0)
+			return -1;
+		rc = relay_lease_window_load(
+		    r->pg.conn, epoch, ev, n, start, nstart, err, sizeof(err));
+		if (rc == 0)
+			return 0;
+		pg_lost(r, "window load", err, rc);
+		r->retry->sleep(attempt++);
+	}
+}
+
+/* The journal's window is Postgres's (same epoch, same events)? */
+static int
+same_window(int64_t je, const struct journal_event *a, size_t na, int64_t pe,
+    const struct journal_event *b, size_t nb)
+{
+	size_t i;
+
+	if (je != pe || na != nb)
+		return 0;
+	for (i = 0; i < na; i++)
+		if (a[i].seq != b[i].seq || strcmp(a[i].event_id, b[i].event_id) != 0)
+			return 0;
+	return 1;
+}
+
 /*
- * Resolves the journaled window (after a crash, or when the producer lost
- * track of it): events found on the broker (relay_recover_window) are
- * settled, the others stay unpublished and go out again in a later
- * window. 0, or -1 when stopping.
+ * Resolves the open window (after a crash, a takeover, or when the producer
+ * lost track of it). Postgres holds the truth: its relay_windows row, which
+ * any relay can read whatever became of the journal that wrote it. A
+ * journal window that is not that one (an older epoch's, already settled in
+ * Postgres, or another host's) is discarded with a log line. Events found
+ * on the broker (relay_recover_window, read_committed) are settled, the
+ * others stay unpublished and go out again in a later window. Called only
+ * after this relay's init_transactions, which ended any transaction of the
+ * window still open. 0, or -1 when stopping.
  */
 int
 relay_window_recover(struct relay *r, const char *why)
 {
-	struct journal_event *ev = NULL;
-	struct journal_offset *start = NULL, *next = NULL;
+	struct journal_event *jev = NULL, *ev = NULL;
+	struct journal_offset *jstart = NULL, *start = NULL, *next = NULL;
 	struct relay_found *f = NULL;
 	struct outcome o;
-	size_t n, nstart, i, found;
+	size_t jn, jnstart, n = 0, nstart = 0, i, found;
+	int64_t jepoch = 0, pepoch = 0;
 	char err[512];
 	int rc = -1;
 
 	memset(&o, 0, sizeof(o));
-	if (journal_window_load(r->j, &ev, &n, &start, &nstart, err, sizeof(err)) < 0)
+	if (journal_window_load(r->j, &jev, &jn, &jstart, &jnstart, err, sizeof(err)) < 0 ||
+	    journal_window_epoch(r->j, &jepoch, err, sizeof(err)) < 0)
 		jfatal(err);
+	if (pg_window(r, &pepoch, &ev, &n, &start, &nstart) < 0)
+		goto out;
+	if (jn > 0 && jepoch == 0 && n == 0) {
+		/* A journal from before leases (migration 0005): its window
+		 * was never in Postgres, so it is resolved from the journal, as
+		 * before. */
+		free(ev);
+		free(start);
+		ev = jev;
+		n = jn;
+		start = jstart;
+		nstart = jnstart;
+		jev = NULL;
+		jstart = NULL;
+	} else if (jn > 0 && !same_window(jepoch, jev, jn, pepoch, ev, n)) {
+		log_warn("journal window discarded: Postgres holds the truth and disagrees",
+		    LF_S("reason", n == 0 ? "settled in postgres" : "another window in postgres"),
+		    LF_I("journal_epoch", jepoch), LF_I("journal_events", (int64_t)jn),
+		    LF_I("postgres_epoch", pepoch), LF_I("postgres_events", (int64_t)n));
+		if (journal_window_discard(r->j, err, sizeof(err)) < 0)
+			jfatal(err);
+	}
 	if (n == 0) {
 		rc = 0;
 		goto out;
 	}
 	log_info("recovering an unsettled window", LF_S("reason", why), LF_I("events", (int64_t)n),
 	    LF_I("partitions", (int64_t)nstart), LF_I("first_seq", ev[0].seq),
-	    LF_I("last_seq", ev[n - 1].seq));
+	    LF_I("last_seq", ev[n - 1].seq), LF_I("window_epoch", pepoch), LF_I("epoch", r->epoch),
+	    LF_B("in_journal", jn > 0 && (jev == NULL || jepoch == pepoch)));
 	next = xcalloc(nstart + 1, sizeof(*next));
 	if (relay_recover_window(r->cfg.brokers, r->topic[RELAY_T_DLQ], ev, n, start, nstart,
 	        r->retry, &f, next) < 0)
@@ -348,9 +530,11 @@ relay_window_recover(struct relay *r, const char *why)
 	relay_window_metrics(r);
 	log_info("window recovered", LF_S("reason", why), LF_I("events", (int64_t)n),
 	    LF_I("already_on_broker", (int64_t)found), LF_I("dead_lettered", (int64_t)o.ndlq),
-	    LF_I("to_republish", (int64_t)(n - found)));
+	    LF_I("to_republish", (int64_t)(n - found)), LF_I("window_epoch", pepoch));
 	rc = 0;
 out:
+	free(jev);
+	free(jstart);
 	free(ev);
 	free(start);
 	free(next);
@@ -378,6 +562,7 @@ struct window {
 	struct journal_offset *next; /* cursors after the delivered messages */
 	size_t nnext;
 	int unknown;  /* a failed message may be on the broker */
+	int dead;     /* the producer is unusable (fatal error, fenced) */
 	int worst;    /* highest failure count among the failed */
 	int64_t t[6]; /* when each step began (ns), for the debug line */
 };
@@ -410,8 +595,7 @@ permanent(rd_kafka_resp_err_t e)
 	case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
 	case RD_KAFKA_RESP_ERR_INVALID_RECORD:
 	case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
-	case RD_KAFKA_RESP_ERR_POLICY_VIOLATION:
-	case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT: return 1;
+	case RD_KAFKA_RESP_ERR_POLICY_VIOLATION: return 1;
 	default: return 0;
 	}
 }
@@ -521,18 +705,36 @@ window_plan(struct relay *r, struct window *w)
 
 /*
  * Contract step 2, second half: the window is durable before its first
- * message can reach the broker. Whatever happens after this — a crash, a
- * fatal producer — a scan from these offsets tells which events made it.
- * A journal that cannot write stops the relay here (jfatal).
+ * message can reach the broker — in Postgres, where any relay finds it, and
+ * in the journal. Whatever happens after this — a crash, a fatal producer,
+ * a takeover — a scan from these offsets tells which events made it. A
+ * refused record means the lease moved on (the relay exits); a journal
+ * that cannot write stops the relay here (jfatal). 0, or -1 when stopping.
  */
-static void
+static int
 window_journal(struct relay *r, struct window *w)
 {
 	char err[512];
+	int64_t now = -1;
+	int attempt = 0, rc;
 
 	w->t[2] = util_now_ns();
-	if (journal_window_begin(r->j, w->je, w->n, w->start, w->nstart, err, sizeof(err)) < 0)
+	for (;;) {
+		if (relay_window_connect(r) < 0)
+			return -1;
+		rc = relay_lease_window_open(
+		    r->pg.conn, r->epoch, w->je, w->n, w->start, w->nstart, &now, err, sizeof(err));
+		if (rc == 0)
+			break;
+		if (rc == RELAY_PG_LOST)
+			relay_window_fenced(r, err);
+		pg_lost(r, "window record", err, rc);
+		r->retry->sleep(attempt++);
+	}
+	if (journal_window_begin_epoch(
+	        r->j, r->epoch, w->je, w->n, w->start, w->nstart, err, sizeof(err)) < 0)
 		jfatal(err);
+	return 0;
 }
 
 /*
@@ -543,9 +745,21 @@ window_journal(struct relay *r, struct window *w)
 static void
 window_produce(struct relay *r, struct window *w)
 {
+	char err[512];
 	size_t i;
 
 	w->t[3] = util_now_ns();
+	if (relay_kafka_txn_begin(r->k, err, sizeof(err)) != RELAY_K_OK) {
+		/* Only a fenced or broken producer refuses to begin. */
+		log_warn("could not begin the window's transaction", LF_S("error", err));
+		for (i = 0; i < w->n; i++) {
+			w->evs[i].state = EV_FAILED;
+			w->evs[i].err = RD_KAFKA_RESP_ERR__PURGE_QUEUE;
+			w->evs[i].persisted = RD_KAFKA_MSG_STATUS_NOT_PERSISTED;
+		}
+		w->dead = 1;
+		return;
+	}
 	for (i = 0; i < w->n; i++) {
 		struct ev *e = &w->evs[i];
 		struct relay_headers h = { e->row.event_id, e->row.event_type, e->seqstr,
@@ -586,17 +800,29 @@ window_wait(struct relay *r, struct window *w)
 			}
 			return 0;
 		}
-		if (relay_kafka_fatal(r->k, fatal_err, sizeof(fatal_err))) {
-			log_error("idempotent producer failed; resolving the window by a scan",
-			    LF_S("error", fatal_err));
-			/* Purging serves the remaining reports as failures whose
-			 * outcome the recovery scan decides. */
-			relay_kafka_destroy(r->k);
-			r->k = NULL;
+		if (w->dead || relay_kafka_fatal(r->k, fatal_err, sizeof(fatal_err))) {
+			if (!w->dead)
+				log_error("producer failed; resolving the window by a scan",
+				    LF_S("error", fatal_err));
+			w->dead = 1;
 			for (i = 0; i < w->n; i++)
 				if (w->evs[i].state == EV_PENDING) {
 					w->evs[i].state = EV_FAILED;
 					w->evs[i].err = RD_KAFKA_RESP_ERR__FATAL;
+					w->evs[i].persisted =
+					    RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED;
+				}
+			return 0;
+		}
+		/* One failed message dooms the transaction: stop waiting, the
+		 * abort (window_settle) ends the rest, and a scan decides. */
+		for (i = 0; i < w->n && w->evs[i].state != EV_FAILED; i++)
+			;
+		if (i < w->n) {
+			for (i = 0; i < w->n; i++)
+				if (w->evs[i].state == EV_PENDING) {
+					w->evs[i].state = EV_FAILED;
+					w->evs[i].err = RD_KAFKA_RESP_ERR__PURGE_INFLIGHT;
 					w->evs[i].persisted =
 					    RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED;
 				}
@@ -673,7 +899,15 @@ window_tally(struct relay *r, struct window *w)
 		struct journal_offset *nx = &w->next[w->nnext];
 
 		if (e->state != EV_DELIVERED) {
-			tally_failure(r, w, e);
+			/* Ended by the abort, or by the transaction's timeout during
+			 * a long outage: not refused, no failure of its own (an
+			 * outage never dead-letters anything). */
+			if (e->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+			    e->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT ||
+			    e->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT)
+				w->unknown = 1;
+			else
+				tally_failure(r, w, e);
 			continue;
 		}
 		snprintf(nx->topic, sizeof(nx->topic), "%s", r->topic[e->tid]);
@@ -689,28 +923,87 @@ window_tally(struct relay *r, struct window *w)
 	}
 }
 
+/* commit_transaction until the broker answers for good: RELAY_K_OK,
+ * RELAY_K_ABORT, RELAY_K_FATAL, or RELAY_K_RETRY when SIGTERM's grace ran
+ * out first (the window stays open for the next leader). */
+static int
+txn_commit(struct relay *r, char *err, size_t errlen)
+{
+	int64_t stop_at = 0;
+	int attempt = 0, rc;
+
+	while ((rc = relay_kafka_txn_commit(r->k, 10000, err, errlen)) == RELAY_K_RETRY) {
+		if (*r->retry->stop && stop_at == 0)
+			stop_at = util_now_ms() + (int64_t)r->cfg.shutdown_grace_s * 1000;
+		if (stop_at && util_now_ms() > stop_at)
+			return RELAY_K_RETRY;
+		log_warn("waiting for the broker to commit the window", LF_S("error", err),
+		    LF_I("attempt", attempt++));
+	}
+	return rc;
+}
+
+/* abort_transaction until done: 0, RELAY_K_FATAL, or -1 when stopping. */
+static int
+txn_abort(struct relay *r, char *err, size_t errlen)
+{
+	int attempt = 0, rc;
+
+	while ((rc = relay_kafka_txn_abort(r->k, 10000, err, errlen)) == RELAY_K_RETRY) {
+		if (*r->retry->stop)
+			return -1;
+		log_warn("waiting for the broker to abort the window", LF_S("error", err),
+		    LF_I("attempt", attempt));
+		r->retry->sleep(attempt++);
+	}
+	return rc == RELAY_K_OK ? 0 : RELAY_K_FATAL;
+}
+
 /*
- * Contract steps 4 and 5: the outcome made permanent (outcome_settle).
- * When some outcome is unknown only the failures are settled from the
- * reports: a scan of the window's partitions decides the rest, and a new
- * producer takes over. 0, or -1 when stopping.
+ * Contract steps 4 and 5: the outcome made permanent (outcome_settle)
+ * once the transaction committed. Otherwise the transaction ends unseen —
+ * aborted, or ended by a new producer's init_transactions when this one is
+ * unusable (a fenced one means the lease moved on: kafka_broken exits) —
+ * the failures are settled from the reports, and a read_committed scan of
+ * the window's partitions decides the rest. 0, or -1 when stopping.
  */
 static int
 window_settle(struct relay *r, struct window *w)
 {
 	struct relay_settle failed;
+	char err[512] = "";
+	int rc;
 
-	if (!w->unknown)
-		return outcome_settle(r, &w->out, w->next, w->nnext);
-	failed = outcome_rows(&w->out, 0);
-	if (pg_settle(r, &failed) < 0)
-		return -1;
-	if (r->k != NULL) {
+	if (!w->unknown && w->out.nfail == 0 && !w->dead) {
+		rc = txn_commit(r, err, sizeof(err));
+		if (rc == RELAY_K_OK)
+			return outcome_settle(r, &w->out, w->next, w->nnext);
+		if (rc == RELAY_K_RETRY)
+			return -1;
+		log_warn("window not committed; resolving it by a scan", LF_S("error", err));
+		w->dead = rc == RELAY_K_FATAL;
+	}
+	if (!w->dead && r->k != NULL && (rc = txn_abort(r, err, sizeof(err))) != 0) {
+		if (rc == -1)
+			return -1;
+		w->dead = 1;
+	}
+	if (w->dead || r->k == NULL) {
+		if (kafka_broken(r, err[0] ? err : "fatal producer error") < 0)
+			return -1;
+	} else {
+		/* A fresh producer after a failed transaction: librdkafka's
+		 * sequence state after one is not to be trusted (on the mock the
+		 * next transaction fails with "skipped sequence numbers"). */
 		relay_kafka_destroy(r->k);
 		r->k = NULL;
 	}
-	return relay_window_recover(r, "unknown delivery outcome") < 0 || kafka_start(r) < 0 ? -1
-	                                                                                     : 0;
+	failed = outcome_rows(&w->out, 0);
+	if (pg_settle(r, &failed) < 0)
+		return -1;
+	if (kafka_start(r) < 0)
+		return -1;
+	return relay_window_recover(r, "unknown delivery outcome");
 }
 
 /*
@@ -771,16 +1064,19 @@ relay_window_next(struct relay *r)
 
 	if (rc > 0) {
 		window_plan(r, &w);
-		window_journal(r, &w);
-		window_produce(r, &w);
-		if (window_wait(r, &w) < 0)
+		if (window_journal(r, &w) < 0) {
 			rc = -1;
-		else {
-			window_tally(r, &w);
-			if (window_settle(r, &w) < 0)
+		} else {
+			window_produce(r, &w);
+			if (window_wait(r, &w) < 0)
 				rc = -1;
-			else
-				window_done(r, &w);
+			else {
+				window_tally(r, &w);
+				if (window_settle(r, &w) < 0)
+					rc = -1;
+				else
+					window_done(r, &w);
+			}
 		}
 	}
 	window_close(r, &w, rc);

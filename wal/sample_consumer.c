@@ -14,10 +14,11 @@
  * the Java consumer defaults to read_uncommitted). A read_committed
  * consumer never sees a message of an aborted or still open transaction,
  * which a read_uncommitted one does on a real broker (Apache Kafka,
- * Redpanda). The relay writes no transactions today, so both see the same
- * messages; read_committed keeps a consumer correct if it ever does (see
- * docs/relay.md, "Real broker vs. the mock"). librdkafka's mock broker
- * ignores the setting.
+ * Redpanda). The relay writes every window as one Kafka transaction, and a
+ * window that was interrupted (a relay killed or fenced mid-window) is
+ * aborted and produced again: a read_uncommitted consumer would see those
+ * aborted copies as duplicates (docs/relay.md, "Real broker vs. the mock").
+ * librdkafka's mock broker ignores the setting.
  */
 #include "common/config.h"
 #include "common/log.h"

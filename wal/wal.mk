@@ -4,7 +4,7 @@
 # and the operator targets (docs/relay.md).
 
 JOURNAL_SRC := wal/journal/journal_store.c wal/journal/journal_window.c wal/journal/journal_failure.c
-RELAY_LIB_SRC := wal/relay_envelope.c wal/relay_pg.c wal/relay_kafka.c wal/relay_recover.c wal/relay_metrics.c wal/relay_window.c \
+RELAY_LIB_SRC := wal/relay_envelope.c wal/relay_pg.c wal/relay_lease.c wal/relay_status.c wal/relay_kafka.c wal/relay_recover.c wal/relay_metrics.c wal/relay_window.c \
                  daemon/common/http_min.c $(JOURNAL_SRC)
 RELAY_LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(RELAY_LIB_SRC))
 RELAY_CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)

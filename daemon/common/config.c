@@ -140,6 +140,12 @@ static const struct cvar vars[] = {
 	    "SQLite WAL journal of the relay"),
 	I("RELAY_METRICS_PORT", relay_metrics_port, "9091", 0, 65535,
 	    "payment-relay's own /metrics port (0 disables); binds METRICS_HOST"),
+	I("RELAY_LEASE_SECONDS", relay_lease_s, "5", 1, 300,
+	    "Relay leadership lease: a standby takes over this long after the leader stops renewing"),
+	S("RELAY_TRANSACTIONAL_ID", relay_txn_id, "",
+	    "Kafka transactional.id shared by a deployment's relays (empty: payment-relay:<database>)"),
+	I("RELAY_TRANSACTION_TIMEOUT_SECONDS", relay_txn_timeout_s, "60", 1, 900,
+	    "Kafka transaction timeout of a window (also bounds a message's local wait)"),
 	S("MIGRATIONS_DIR", migrations_dir, PAYMENTD_MIGRATIONS_DIR,
 	    "Directory of NNNN_name.sql migrations"),
 };
@@ -362,6 +368,121 @@ normalize_db_url(struct config *c)
 	}
 }
 
+static int
+db_url_is_uri(const char *u)
+{
+	return strncmp(u, "postgresql://", 13) == 0 || strncmp(u, "postgres://", 11) == 0;
+}
+
+/* The value of `key` in DATABASE_URL, into out (1), or 0 if it is not
+ * there: a query parameter of a URI, or a keyword of a conninfo string
+ * ("host=a,b port=1,2", values optionally single-quoted). Only read for
+ * the check below; libpq parses the URL for real (and reports its own
+ * syntax errors at connect). */
+static int
+db_url_param(const char *u, const char *key, char *out, size_t outlen)
+{
+	size_t kl = strlen(key), n;
+	const char *p, *k, *v;
+
+	if (db_url_is_uri(u)) {
+		for (p = strchr(u, '?'); p != NULL; p = strchr(p, '&')) {
+			p++;
+			if (strncmp(p, key, kl) == 0 && p[kl] == '=') {
+				n = strcspn(p + kl + 1, "&");
+				snprintf(out, outlen, "%.*s", (int)n, p + kl + 1);
+				return 1;
+			}
+		}
+		return 0;
+	}
+	for (p = u;;) {
+		p += strspn(p, " \t\r\n");
+		if (*p == '\0')
+			return 0;
+		k = p;
+		p += strcspn(p, "= \t\r\n");
+		n = (size_t)(p - k);
+		p += strspn(p, " \t\r\n");
+		if (*p != '=')
+			return 0;
+		p++;
+		p += strspn(p, " \t\r\n");
+		if (*p == '\'') {
+			v = ++p;
+			while (*p != '\0' && !(*p == '\'' && p[-1] != '\\'))
+				p++;
+		} else {
+			v = p;
+			p += strcspn(p, " \t\r\n");
+		}
+		if (n == kl && strncmp(k, key, kl) == 0) {
+			snprintf(out, outlen, "%.*s", (int)(p - v), v);
+			return 1;
+		}
+		if (*p == '\'')
+			p++;
+	}
+}
+
+/* How many hosts DATABASE_URL names: libpq tries them in order. */
+static int
+db_url_hosts(const char *u)
+{
+	char hosts[sizeof(((struct config *)0)->database_url)];
+	const char *a, *at;
+	size_t n, i;
+	int count = 1;
+
+	if (db_url_param(u, "host", hosts, sizeof(hosts)) ||
+	    db_url_param(u, "hostaddr", hosts, sizeof(hosts))) {
+		for (i = 0; hosts[i] != '\0'; i++)
+			count += hosts[i] == ',';
+		return count;
+	}
+	if (!db_url_is_uri(u))
+		return 1;
+	a = strstr(u, "://") + 3;
+	n = strcspn(a, "/?");
+	at = memrchr(a, '@', n);
+	if (at != NULL) {
+		n -= (size_t)(at + 1 - a);
+		a = at + 1;
+	}
+	for (i = 0; i < n; i++)
+		count += a[i] == ',';
+	return count;
+}
+
+/*
+ * A DATABASE_URL with several hosts (a primary and its standbys) must say
+ * target_session_attrs=read-write (or primary): libpq's default, any,
+ * takes the first host that answers, a standby too, and every payment
+ * would then fail there as a read-only transaction. With it, a fresh
+ * connection skips hosts that are down or in recovery, which is how
+ * workers find the new primary after a failover.
+ */
+static int
+check_db_url(const struct config *c, char *err, size_t errlen)
+{
+	char tsa[32] = "";
+	const char *env = getenv("PGTARGETSESSIONATTRS");
+	int hosts = db_url_hosts(c->database_url);
+
+	if (hosts < 2)
+		return 0;
+	if (!db_url_param(c->database_url, "target_session_attrs", tsa, sizeof(tsa)) && env != NULL)
+		snprintf(tsa, sizeof(tsa), "%s", env);
+	if (strcmp(tsa, "read-write") == 0 || strcmp(tsa, "primary") == 0)
+		return 0;
+	snprintf(err, errlen,
+	    "DATABASE_URL: names %d hosts but target_session_attrs is \"%.20s\", not read-write "
+	    "or primary: libpq would connect to whichever host answers first, a standby too; "
+	    "add target_session_attrs=read-write (URI: ?target_session_attrs=read-write)",
+	    hosts, tsa[0] ? tsa : "any");
+	return -1;
+}
+
 int
 cfg_load(struct config *c, char *err, size_t errlen)
 {
@@ -393,6 +514,8 @@ cfg_load(struct config *c, char *err, size_t errlen)
 			return -1;
 	}
 	normalize_db_url(c);
+	if (check_db_url(c, err, errlen) < 0)
+		return -1;
 	if (c->worker_pool_size > c->max_workers) {
 		snprintf(err, errlen, "WORKER_POOL_SIZE: %d exceeds MAX_WORKERS (%d)",
 		    c->worker_pool_size, c->max_workers);

@@ -80,6 +80,9 @@ struct config {
 	char topic_prefix[64];
 	char journal_path[256];
 	int relay_metrics_port;
+	int relay_lease_s;       /* leadership lease of the outbox */
+	char relay_txn_id[200];  /* Kafka transactional.id; "" = payment-relay:<dbname> */
+	int relay_txn_timeout_s; /* Kafka transaction.timeout.ms / 1000 */
 	/* Migrations. */
 	char migrations_dir[256];
 };

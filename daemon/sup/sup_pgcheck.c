@@ -8,6 +8,11 @@
  * found under load, it would be workers failing one by one with "too many
  * clients" while the pool refills.
  *
+ * With several hosts in DATABASE_URL (a primary and standbys,
+ * target_session_attrs=read-write) libpq connects to the primary, so that
+ * is the server checked; standbys must allow as many (Postgres requires a
+ * hot standby's max_connections to be at least its primary's).
+ *
  * Contract: sup_pgcheck() returns 0 when the numbers fit or Postgres cannot
  * be asked (down at start is not a configuration error: workers retry and
  * answer NOT_SERVING meanwhile; *checked is then 0), and -1 with err naming
@@ -57,12 +62,14 @@ sup_pgcheck(const struct config *cfg, int *checked, int *available, char *err, s
 	*checked = 1;
 	*available = have;
 	if (need > have) {
+		/* With several hosts in DATABASE_URL, name the one asked (the
+		 * primary of the moment; its standbys need as many). */
 		snprintf(err, errlen,
 		    "MAX_WORKERS=%d needs %d Postgres connections (one per worker, plus the "
-		    "relay and a metrics scrape), but the server allows %d more "
+		    "relay and a metrics scrape), but the server at %s:%s allows %d more "
 		    "(max_connections - superuser_reserved_connections - other roles' sessions); "
 		    "lower MAX_WORKERS or raise max_connections",
-		    cfg->max_workers, need, have);
+		    cfg->max_workers, need, PQhost(c), PQport(c), have);
 		rc = -1;
 	}
 out:

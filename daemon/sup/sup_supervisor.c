@@ -14,7 +14,13 @@
  * forked on demand, up to MAX_WORKERS. Beyond that, connections wait in the
  * kernel backlog. Workers that die before reporting READY (crash, seccomp
  * kill) throttle further forks with exponential backoff, like Postfix's
- * master, instead of fork-bombing.
+ * master, instead of fork-bombing. Workers that exit because they could not
+ * connect to Postgres (SUP_EXIT_DB_DOWN: the primary is down, or a failover
+ * is under way and no host is read-write yet) hold back new starts for
+ * 100 ms doubling to 1 s, until a worker reports READY with its database:
+ * a worker cannot reconnect by itself (its sandbox forbids new sockets), so
+ * without this every client reconnect would fork a worker that fails at
+ * once.
  */
 #include "sup.h"
 #include "sup_door.h"
@@ -47,6 +53,9 @@
 #define THROTTLE_MIN_MS 100
 #define THROTTLE_MAX_MS 30000
 #define DRAIN_EXTRA_MS  5000
+/* Worker starts while Postgres refuses them (see above). */
+#define DB_BACKOFF_MIN_MS 100
+#define DB_BACKOFF_MAX_MS 1000
 /* Connections accepted while every worker is taken wait here (not in the
  * kernel backlog, where the supervisor could not see them) while the
  * longest-idle worker is reclaimed for them. */
@@ -105,6 +114,8 @@ static struct {
 	int64_t throttle_until;
 	int64_t throttle_ms;
 	int64_t pool_refill_after;
+	int64_t db_backoff_ms; /* 0: the last worker start found Postgres */
+	int64_t db_retry_at;   /* no new worker before this (monotonic ms) */
 	uint64_t watchdog_us;
 	int64_t next_watchdog;
 	int64_t next_status;
@@ -212,12 +223,19 @@ throttled(void)
 	return S.throttle_until > util_now_ms();
 }
 
+/* New workers would not find Postgres yet (a worker just exited DB_DOWN). */
+static int
+db_backoff(void)
+{
+	return S.db_retry_at > util_now_ms();
+}
+
 static void
 fill_pool(void)
 {
 	if (S.pool_refill_after > util_now_ms())
 		return;
-	while (!S.draining && !throttled() &&
+	while (!S.draining && !throttled() && !db_backoff() &&
 	    count_unassigned() < (size_t)S.cfg->worker_pool_size &&
 	    S.nw < (size_t)S.cfg->max_workers)
 		if (spawn() < 0)
@@ -247,7 +265,7 @@ pick_worker(void)
 	}
 	if (starting >= 0)
 		return starting;
-	if (!throttled() && (slot = spawn()) >= 0)
+	if (!throttled() && !db_backoff() && (slot = spawn()) >= 0)
 		return slot;
 	return nodb;
 }
@@ -274,6 +292,16 @@ dispatch(int fd, const char *peer, const char *ip, int hops)
 	}
 	for (;;) {
 		slot = pick_worker();
+		if (slot < 0 && db_backoff() && S.nwait < WAITQ_MAX) {
+			/* Handed on from a worker that left for want of
+			 * Postgres: wait for the next start, not a reset. */
+			S.waitq[S.nwait].fd = fd;
+			S.waitq[S.nwait].since_ms = util_now_ms();
+			snprintf(S.waitq[S.nwait].peer, sizeof(S.waitq[S.nwait].peer), "%s", peer);
+			snprintf(S.waitq[S.nwait].ip, sizeof(S.waitq[S.nwait].ip), "%s", ip);
+			S.nwait++;
+			return;
+		}
 		if (slot < 0) {
 			/* Throttled between can_accept and here: nothing
 			 * can serve it now. Close rather than hold it. */
@@ -308,7 +336,7 @@ can_accept(void)
 		return 0;
 	if (count_unassigned() > 0)
 		return 1;
-	return S.nw < (size_t)S.cfg->max_workers && !throttled();
+	return S.nw < (size_t)S.cfg->max_workers && !throttled() && !db_backoff();
 }
 
 /* Listen while a worker is free, or while there is room to hold a new
@@ -317,7 +345,8 @@ static int
 want_accept(void)
 {
 	return can_accept() ||
-	    (!S.draining && S.listen_fd >= 0 && S.nwait < WAITQ_MAX && !throttled());
+	    (!S.draining && S.listen_fd >= 0 && S.nwait < WAITQ_MAX && !throttled() &&
+	        !db_backoff());
 }
 
 static int64_t
@@ -411,7 +440,9 @@ serve_waiting(void)
 		S.nwait--;
 		dispatch(q.fd, q.peer, q.ip, 0);
 	}
-	while (count_reclaiming() < S.nwait && reclaim_one())
+	/* (No reclaiming while worker starts are held back: the freed slot
+	 * could not be refilled.) */
+	while (!db_backoff() && count_reclaiming() < S.nwait && reclaim_one())
 		;
 }
 
@@ -670,6 +701,16 @@ reap(void)
 		        WEXITSTATUS(status) == SUP_EXIT_DB_DOWN ||
 		        WEXITSTATUS(status) == SUP_EXIT_RL_DOWN))
 			S.pool_refill_after = util_now_ms() + 1000;
+		/* Any worker that found no Postgres: back off new starts (the
+		 * exits of workers started before the delay do not extend it). */
+		if (WIFEXITED(status) && WEXITSTATUS(status) == SUP_EXIT_DB_DOWN && !db_backoff()) {
+			S.db_backoff_ms = S.db_backoff_ms ? S.db_backoff_ms * 2 : DB_BACKOFF_MIN_MS;
+			if (S.db_backoff_ms > DB_BACKOFF_MAX_MS)
+				S.db_backoff_ms = DB_BACKOFF_MAX_MS;
+			S.db_retry_at = util_now_ms() + S.db_backoff_ms;
+			log_warn("workers find no Postgres; delaying worker starts",
+			    LF_I("delay_ms", S.db_backoff_ms));
+		}
 		/* Crashes before READY slow down all forking instead of
 		 * spinning (a broken build or sandbox would fork-bomb). */
 		if (abnormal && !w->ready) {
@@ -726,6 +767,11 @@ read_ctl(struct sup_worker *w)
 			w->ready = 1;
 			w->db = buf[i] == SUP_MSG_READY;
 			S.throttle_ms = 0; /* a healthy start resets backoff */
+			if (w->db && S.db_backoff_ms != 0) {
+				log_info("a new worker found Postgres; worker starts resume");
+				S.db_backoff_ms = 0;
+				S.db_retry_at = 0;
+			}
 			metrics_worker_started(S.metrics, us);
 			log_debug("worker ready", LF_I("worker_pid", w->pid), LF_I("start_us", us),
 			    LF_B("db", w->db));
@@ -989,6 +1035,10 @@ sup_run(const struct config *cfg)
 		}
 		if (S.pool_refill_after > util_now_ms()) {
 			int64_t left = S.pool_refill_after - util_now_ms();
+			timeout = left < timeout ? (int)left + 1 : timeout;
+		}
+		if (db_backoff()) {
+			int64_t left = S.db_retry_at - util_now_ms();
 			timeout = left < timeout ? (int)left + 1 : timeout;
 		}
 		if (S.nwait > 0 && timeout > 100)

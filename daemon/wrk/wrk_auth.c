@@ -22,7 +22,7 @@
 
 #define CACHE_SLOTS 8
 /* "t:" + SHA-256 hex of the token, or "m:" + the certificate's. */
-#define KEY_MAX (2 + AUTH_TOKEN_HASH_HEX)
+#define KEY_MAX        (2 + AUTH_TOKEN_HASH_HEX)
 #define FAIL_WINDOW_MS 60000
 
 struct entry {
@@ -261,7 +261,7 @@ wrk_auth_call(struct wrk_auth *a, struct wrk *w, const grpc_metadata_array *md,
 	} else {
 		return refuse(w, rep, METRICS_AUTHFAIL_MISSING, addr,
 		    strcmp(mode, "token") == 0 ? "no credentials: send authorization: Bearer pd_..."
-		    : strcmp(mode, "mtls") == 0
+		        : strcmp(mode, "mtls") == 0
 		        ? "no credentials: connect with a client certificate"
 		        : "no credentials: send authorization: Bearer pd_... or connect with a "
 		          "client certificate");
@@ -332,8 +332,7 @@ wrk_auth_call(struct wrk_auth *a, struct wrk *w, const grpc_metadata_array *md,
 		e->negative = 1;
 		e->was_good = known;
 		return refuse(w, rep, known ? METRICS_AUTHFAIL_REVOKED : METRICS_AUTHFAIL_UNKNOWN,
-		    addr,
-		    known ? "credential revoked" : "unknown or revoked credential");
+		    addr, known ? "credential revoked" : "unknown or revoked credential");
 	case LEDGER_DENIED:
 		record_failure(a, w, addr, now);
 		return refuse(w, rep, METRICS_AUTHFAIL_AMBIGUOUS, addr, err);
@@ -341,8 +340,8 @@ wrk_auth_call(struct wrk_auth *a, struct wrk *w, const grpc_metadata_array *md,
 		wrk_db_lost(w);
 		/* fall through */
 	default:
-		log_warn("credential lookup failed", LF_S("error", err),
-		    LF_S("rc", ledger_rc_name(rc)));
+		log_warn(
+		    "credential lookup failed", LF_S("error", err), LF_S("rc", ledger_rc_name(rc)));
 		wrk_reply_status(rep,
 		    rc == LEDGER_TIMEOUT ? GRPC_STATUS_DEADLINE_EXCEEDED : GRPC_STATUS_UNAVAILABLE,
 		    "credentials could not be checked (%s); retry", ledger_rc_name(rc));

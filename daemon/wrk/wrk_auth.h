@@ -39,9 +39,9 @@ struct wrk_identity {
 	int64_t client_id;
 	char name[64];
 	int is_admin;
-	int limits[RL_NMETHODS];   /* per-client limits; -1: the configured one */
+	int limits[RL_NMETHODS];    /* per-client limits; -1: the configured one */
 	char rl_key[RL_CLIENT_MAX]; /* rate-limit identity */
-	const char *how;           /* "token", "mtls" or "none" */
+	const char *how;            /* "token", "mtls" or "none" */
 };
 
 struct wrk_auth;

@@ -486,9 +486,9 @@ refused(struct wrk *w, struct wrk_call *c, int64_t deadline_ms, struct wrk_ident
 {
 	if (c->m->exempt)
 		return 0;
-	return wrk_auth_call(w->auth, w, &c->req_md, wrk_front_peer(w->front), w->addr,
-	           deadline_ms, who, rep) ||
-	       rate_limited(w, c, who, rep);
+	return wrk_auth_call(w->auth, w, &c->req_md, wrk_front_peer(w->front), w->addr, deadline_ms,
+	           who, rep) ||
+	    rate_limited(w, c, who, rep);
 }
 
 static void

@@ -36,6 +36,20 @@
 # brokers whatever happens. relay_finish prints the
 # "NAME: N passed, N failed" line and sets the exit code.
 #
+# Pairs (suite 36, the chaos failover scenarios): relay_start_as NAME
+# [VAR=VALUE...] starts one more relay with its own journal $D/NAME/ (as on
+# its own host), its log next to $LOG (relay_log NAME) and its pid
+# (relay_pid NAME); relay_stop_as NAME stops it with SIGTERM (CONT first:
+# it may be stopped) and returns its exit status; relay_setup and the EXIT
+# trap stop them all. relay_setup also expires a lease left by an earlier
+# scenario's relay (killed, so it could not hand it over) and forgets its
+# open window (its broker, a mock, may be gone; its rows are still pending
+# and go out on this scenario's topics): each scenario starts clean.
+# relay_status prints `payment-relay status`; relay_lease_field NAME one of
+# its fields.
+# The real broker's port is port_for ${RELAY_KAFKA_PORT_NAME:-kafka} (and
+# +1): a suite that may run beside the others names its own.
+#
 # check_exactly_once compares the broker with Postgres by event_id: every
 # row the scenario's relays published (published_at >= T0, the scenario's
 # start) is on its topics exactly once — a payment topic or the DLQ — and
@@ -70,7 +84,37 @@ relay_brokers() {   # relay_brokers BROKER...: those the environment's KAFKA all
     done
 }
 
+declare -A RELAYS=() RELAY_LOGS=()
+relay_start_as() {   # relay_start_as NAME [VAR=VALUE...]
+    local name=$1; shift
+    mkdir -p "$D/$name"
+    [ "$(id -u)" = 0 ] && id paymentd >/dev/null 2>&1 && chown paymentd: "$D/$name"
+    RELAY_LOGS[$name]=${LOG%.log}-$name.log
+    env RELAY_JOURNAL_PATH="$D/$name/journal.db" "$@" "$BUILD_DIR/payment-relay" >>"${RELAY_LOGS[$name]}" 2>&1 &
+    RELAYS[$name]=$!
+}
+relay_pid() { echo "${RELAYS[$1]:-}"; }
+relay_log() { echo "${RELAY_LOGS[$1]:-/dev/null}"; }
+relay_stop_as() {   # relay_stop_as NAME: SIGTERM (after SIGCONT); its exit status
+    local pid=${RELAYS[$1]:-} rc=0
+    [ -n "$pid" ] || return 0
+    kill -CONT "$pid" 2>/dev/null
+    STACK_STOP_SECONDS=60 stack_stop "$pid"
+    wait "$pid" 2>/dev/null; rc=$?
+    unset "RELAYS[$1]"
+    return $rc
+}
+relay_stop_all() {
+    local n
+    for n in "${!RELAYS[@]}"; do relay_stop_as "$n"; done
+    return 0
+}
+relay_status() { "$BUILD_DIR/payment-relay" status; }
+relay_lease_field() { relay_status | sed -n "s/^$1: //p"; }   # relay_lease_field NAME
+
 relay_cleanup() {
+    local n
+    for n in "${!RELAYS[@]}"; do kill -KILL "${RELAYS[$n]}" 2>/dev/null; done
     [ -n "$RELAY_PID" ] && kill -KILL "$RELAY_PID" 2>/dev/null
     stack_stop "$RELAY_PID"
     RELAY_PID=
@@ -88,7 +132,7 @@ relay_early() {
     [ "$RELAY_KAFKA_ONLY" = mock ] && return 0
     "$STACK_KAFKA_BROKER" stop "$RELAY_REAL_DIR" >/dev/null 2>&1
     rm -rf "$RELAY_REAL_DIR"
-    stack_start_kafka_async "$RELAY_REAL_DIR" "$(port_for kafka)"
+    stack_start_kafka_async "$RELAY_REAL_DIR" "$(port_for "${RELAY_KAFKA_PORT_NAME:-kafka}")"
 }
 relay_real_broker() {
     [ "$KAFKA_KIND" = real ] && [ "$KAFKA_DIR" = "$RELAY_REAL_DIR" ] && return 0
@@ -101,7 +145,7 @@ relay_real_broker() {
     fi
     "$STACK_KAFKA_BROKER" stop "$RELAY_REAL_DIR" >/dev/null 2>&1
     rm -rf "$RELAY_REAL_DIR"
-    stack_start_kafka "$RELAY_REAL_DIR" "$(port_for kafka)" || return 1
+    stack_start_kafka "$RELAY_REAL_DIR" "$(port_for "${RELAY_KAFKA_PORT_NAME:-kafka}")" || return 1
     echo "note - Apache Kafka broker pid $KAFKA_PID on $KAFKA_BOOT for this suite (up in $((SECONDS - t0)) s)"
 }
 
@@ -111,6 +155,7 @@ relay_setup() {   # relay_setup NAME (on $KAFKA)
         *) echo "relay_setup: KAFKA must be mock or real, not '$KAFKA'" >&2; exit 2 ;;
     esac
     stop_relay
+    relay_stop_all
     TAP_OK_PREFIX="$TAP_OK_BASE[$KAFKA] " TAP_FAIL_PREFIX="$TAP_FAIL_BASE[$KAFKA] "
     echo "--- $1 on the $KAFKA broker (at $SECONDS s)"
     ID=$$${KAFKA:0:1}
@@ -135,6 +180,12 @@ relay_setup() {   # relay_setup NAME (on $KAFKA)
     export OUTBOX_BASE_DELAY_SECONDS=${OUTBOX_BASE_DELAY_SECONDS:-0.1}
     export OUTBOX_MAX_DELAY_SECONDS=${OUTBOX_MAX_DELAY_SECONDS:-2}
     export OUTBOX_MAX_RETRIES=${OUTBOX_MAX_RETRIES:-3}
+    # No relay of this database runs now: a lease left by a killed one
+    # (which could not hand it over) is over.
+    q >/dev/null <<'SQL'
+UPDATE relay_lease SET expires_at = now() WHERE expires_at > now();
+DELETE FROM relay_windows;
+SQL
     # What this scenario's relays publish: rows published from now on.
     T0=$(q -c "SELECT now()")
     q >/dev/null <<'SQL'
@@ -157,6 +208,7 @@ wait_log() {   # wait_log PATTERN COUNT SECONDS: until PATTERN was logged COUNT 
     while [ "$(grep -c -- "$1" "$LOG")" -lt "$2" ]; do
         sleep 0.1; t=$((t + 1)); [ $t -ge $(($3 * 10)) ] && return 1
     done
+    return 0
 }
 relay_alive() { stack_alive "$RELAY_PID"; }
 
@@ -263,6 +315,7 @@ validate_schemas() {   # validate_schemas LABEL TOPIC...
 
 relay_finish() {
     stop_relay
+    relay_stop_all
     TAP_OK_PREFIX=$TAP_OK_BASE TAP_FAIL_PREFIX=$TAP_FAIL_BASE
     echo "note - $RELAY_SUITE took $SECONDS s"
     tap_summary "$RELAY_SUITE"

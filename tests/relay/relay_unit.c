@@ -485,6 +485,40 @@ START_TEST(pg_array_literals)
 }
 END_TEST
 
+/* The window remembers the lease epoch it was begun under (the relay
+ * compares it with Postgres's copy), and a discarded window is gone. */
+START_TEST(journal_window_epoch_and_discard)
+{
+	struct journal *j = jopen();
+	struct journal_event ev[1] = {
+		jev(5, "44444444-4444-4444-4444-444444444444", "payments.paymentauthorized", 1),
+	}, *got = NULL;
+	struct journal_offset start[1] = { joff("payments.paymentauthorized", 1, 12) }, *gs = NULL;
+	struct journal_stats st;
+	int64_t epoch = -1;
+	size_t n, ns;
+	char err[256] = "";
+
+	ck_assert_int_eq(journal_window_epoch(j, &epoch, err, sizeof(err)), 0);
+	ck_assert_int_eq(epoch, 0);
+	ck_assert_int_eq(journal_window_begin_epoch(j, 17, ev, 1, start, 1, err, sizeof(err)), 0);
+	journal_close(j);
+	j = jopen();
+	ck_assert_int_eq(journal_window_epoch(j, &epoch, err, sizeof(err)), 0);
+	ck_assert_int_eq(epoch, 17);
+	ck_assert_int_eq(journal_window_discard(j, err, sizeof(err)), 0);
+	ck_assert_int_eq(journal_stats(j, &st, err, sizeof(err)), 0);
+	ck_assert_int_eq(st.open_window, 0);
+	ck_assert_int_eq(st.windows, 0); /* discarded, not settled */
+	ck_assert_int_eq(journal_window_load(j, &got, &n, &gs, &ns, err, sizeof(err)), 0);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_uint_eq(ns, 0);
+	free(got);
+	free(gs);
+	journal_close(j);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -495,6 +529,7 @@ main(void)
 	tcase_set_timeout(j, 20);
 	tcase_add_test(j, journal_wal_mode_and_lock);
 	tcase_add_test(j, journal_window_roundtrip_and_reload);
+	tcase_add_test(j, journal_window_epoch_and_discard);
 	tcase_add_test(j, journal_failure_counts);
 	tcase_add_test(j, journal_write_failure_is_reported);
 	tcase_add_test(e, envelope_valid_events);

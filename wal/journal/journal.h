@@ -77,6 +77,14 @@ int journal_cursors_raise(
 /* Records a window, replacing any previous one, in one durable commit. */
 int journal_window_begin(struct journal *j, const struct journal_event *ev, size_t n,
     const struct journal_offset *start, size_t nstart, char *err, size_t errlen);
+/* The same, recording the lease epoch the window was opened under. */
+int journal_window_begin_epoch(struct journal *j, int64_t epoch, const struct journal_event *ev,
+    size_t n, const struct journal_offset *start, size_t nstart, char *err, size_t errlen);
+/* The epoch of the last window begun (0: none recorded). */
+int journal_window_epoch(struct journal *j, int64_t *epoch, char *err, size_t errlen);
+/* Drops the unsettled window without settling it: Postgres, which holds
+ * the truth the journal caches, says it is settled or another epoch's. */
+int journal_window_discard(struct journal *j, char *err, size_t errlen);
 /* Loads the unsettled window (n == 0: none). */
 int journal_window_load(struct journal *j, struct journal_event **ev, size_t *n,
     struct journal_offset **start, size_t *nstart, char *err, size_t errlen);

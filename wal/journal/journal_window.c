@@ -128,15 +128,27 @@ int
 journal_window_begin(struct journal *j, const struct journal_event *ev, size_t n,
     const struct journal_offset *start, size_t nstart, char *err, size_t errlen)
 {
-	sqlite3_stmt *si = NULL, *so = NULL;
+	return journal_window_begin_epoch(j, 0, ev, n, start, nstart, err, errlen);
+}
+
+int
+journal_window_begin_epoch(struct journal *j, int64_t epoch, const struct journal_event *ev,
+    size_t n, const struct journal_offset *start, size_t nstart, char *err, size_t errlen)
+{
+	sqlite3_stmt *si = NULL, *so = NULL, *se = NULL;
 	size_t i;
 	int rc = -1;
 
 	if (jn_exec(j, "BEGIN IMMEDIATE", err, errlen) < 0)
 		return -1;
 	if (jn_exec(j, "DELETE FROM window; DELETE FROM window_offsets", err, errlen) < 0 ||
+	    jn_prepare(j, "INSERT OR REPLACE INTO meta VALUES ('window_epoch', ?)", &se, err,
+	        errlen) < 0 ||
 	    jn_prepare(j, "INSERT INTO window VALUES (?, ?, ?, ?)", &si, err, errlen) < 0 ||
 	    jn_prepare(j, "INSERT INTO window_offsets VALUES (?, ?, ?)", &so, err, errlen) < 0)
+		goto out;
+	sqlite3_bind_int64(se, 1, epoch);
+	if (jn_step_done(j, se, "window epoch", err, errlen) < 0)
 		goto out;
 	for (i = 0; i < n; i++) {
 		sqlite3_bind_int64(si, 1, ev[i].seq);
@@ -159,9 +171,41 @@ journal_window_begin(struct journal *j, const struct journal_event *ev, size_t n
 out:
 	sqlite3_finalize(si);
 	sqlite3_finalize(so);
+	sqlite3_finalize(se);
 	if (rc < 0)
 		jn_rollback(j);
 	return rc;
+}
+
+int
+journal_window_epoch(struct journal *j, int64_t *epoch, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	int r;
+
+	*epoch = 0;
+	if (jn_prepare(j, "SELECT value FROM meta WHERE key = 'window_epoch'", &s, err, errlen) < 0)
+		return -1;
+	r = sqlite3_step(s);
+	if (r == SQLITE_ROW)
+		*epoch = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	if (r != SQLITE_ROW && r != SQLITE_DONE)
+		return jn_fail(j, "window epoch", err, errlen);
+	return 0;
+}
+
+int
+journal_window_discard(struct journal *j, char *err, size_t errlen)
+{
+	if (jn_exec(j, "BEGIN IMMEDIATE", err, errlen) < 0)
+		return -1;
+	if (jn_exec(j, "DELETE FROM window; DELETE FROM window_offsets", err, errlen) < 0 ||
+	    jn_exec(j, "COMMIT", err, errlen) < 0) {
+		jn_rollback(j);
+		return -1;
+	}
+	return 0;
 }
 
 int
