@@ -66,9 +66,8 @@ sup_pgcheck(const struct config *cfg, int *checked, int *available, char *err, s
 		 * primary of the moment; its standbys need as many). */
 		snprintf(err, errlen,
 		    "MAX_WORKERS=%d needs %d Postgres connections (one per worker, plus the "
-		    "relay and a metrics scrape), but the server at %s:%s allows %d more "
-		    "(max_connections - superuser_reserved_connections - other roles' sessions); "
-		    "lower MAX_WORKERS or raise max_connections",
+		    "relay and a scrape); %s:%s allows %d more (max_connections - reserved - "
+		    "other roles' sessions): lower MAX_WORKERS or raise max_connections",
 		    cfg->max_workers, need, PQhost(c), PQport(c), have);
 		rc = -1;
 	}

@@ -875,7 +875,7 @@ sup_run(const struct config *cfg)
 {
 	struct pollfd *pfd;
 	sigset_t set;
-	char err[256];
+	char err[512];
 	int activated;
 	size_t i;
 
