@@ -929,16 +929,33 @@ window_tally(struct relay *r, struct window *w)
 static int
 txn_commit(struct relay *r, char *err, size_t errlen)
 {
-	int64_t stop_at = 0;
+	int64_t started = util_now_ms(), next_log = started, stop_at = 0;
 	int attempt = 0, rc;
 
-	while ((rc = relay_kafka_txn_commit(r->k, 10000, err, errlen)) == RELAY_K_RETRY) {
+	/* Short attempts, so that a broker that stops answering mid-commit
+	 * (paused, partitioned) shows in the log and in
+	 * payment_relay_waiting_for_broker within seconds, as a wait for
+	 * delivery reports does; commit_transaction resumes where the last
+	 * attempt left off. */
+	while ((rc = relay_kafka_txn_commit(r->k, 2000, err, errlen)) == RELAY_K_RETRY) {
+		attempt++;
 		if (*r->retry->stop && stop_at == 0)
 			stop_at = util_now_ms() + (int64_t)r->cfg.shutdown_grace_s * 1000;
 		if (stop_at && util_now_ms() > stop_at)
-			return RELAY_K_RETRY;
-		log_warn("waiting for the broker to commit the window", LF_S("error", err),
-		    LF_I("attempt", attempt++));
+			break;
+		if (util_now_ms() >= next_log) {
+			log_warn("waiting for the broker to commit the window", LF_S("error", err),
+			    LF_I("attempt", attempt), LF_I("waited_ms", util_now_ms() - started));
+			next_log = util_now_ms() + (util_now_ms() - started);
+		}
+		if (!r->broker_waiting) {
+			r->broker_waiting = 1;
+			relay_window_metrics(r);
+		}
+	}
+	if (r->broker_waiting) {
+		r->broker_waiting = 0;
+		relay_window_metrics(r);
 	}
 	return rc;
 }
