@@ -20,6 +20,7 @@ SUP_SRC := daemon/sup/sup_main.c daemon/sup/sup_supervisor.c daemon/sup/sup_list
 SUP_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(SUP_SRC))
 
 WRK_SRC := daemon/wrk/wrk_main.c daemon/wrk/wrk_worker.c daemon/wrk/wrk_rpc.c daemon/wrk/wrk_auth.c daemon/auth/auth_token.c \
+           daemon/wrk/wrk_life.c daemon/wrk/wrk_account.c \
            daemon/wrk/wrk_health.c daemon/wrk/wrk_reflect.c daemon/grpc/grpc_util.c \
            daemon/ledger/ledger.c daemon/ledger/pay_validate.c daemon/ledger/pay_wire.c daemon/rl/rl.c \
            daemon/metrics/metrics.c daemon/sup/sup_lockdown.c daemon/sup/sup_proto.c \

@@ -55,6 +55,12 @@ struct config {
 	/* Payments. */
 	int idempotency_ttl_s;
 	int db_retry_max;
+	int hold_ttl_s;
+	/* Janitor (hold expiry, idempotency key purge). */
+	int janitor;
+	double janitor_interval_s;
+	int janitor_batch_size;
+	char funding_currencies[256];
 	/* Logging and metrics. */
 	int log_level;
 	int log_format;

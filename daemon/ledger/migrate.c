@@ -223,12 +223,12 @@ migrate_reset_test_data(const char *url, char *err, size_t errlen)
 	}
 	if (exec_ok(c,
 	        "SET client_min_messages = warning; BEGIN; "
-	        "TRUNCATE ledger_entries, payments, idempotency_keys, outbox, "
+	        "TRUNCATE ledger_entries, refunds, operation_keys, payments, idempotency_keys, outbox, "
 	        "account_balances, accounts; "
 	        "INSERT INTO accounts (account_id, currency, kind) VALUES "
 	        "('acc-equity-usd', 'USD', 'FUNDING'), ('acc-equity-eur', 'EUR', 'FUNDING'); "
 	        "INSERT INTO account_balances (account_id, overdraft_limit_cents) VALUES "
-	        "('acc-equity-usd', 4000000000000000000), ('acc-equity-eur', 4000000000000000000)",
+	        "('acc-equity-usd', 100000000000000000), ('acc-equity-eur', 100000000000000000)",
 	        err, errlen) < 0)
 		goto out;
 	for (i = 0; i < ARRAY_LEN(seed_accounts); i++) {

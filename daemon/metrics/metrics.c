@@ -62,6 +62,14 @@ static const char *const method_names[METRICS_NMETHODS] = {
 	"HealthCheck",
 	"HealthWatch",
 	"Reflection",
+	"CapturePayment",
+	"VoidPayment",
+	"RefundPayment",
+	"ListPayments",
+	"ListAccountEntries",
+	"CreateAccount",
+	"GetAccount",
+	"UpdateAccountStatus",
 	"Unknown",
 };
 

@@ -82,6 +82,16 @@ void wrk_reply_denied(struct wrk_ctx *ctx, struct wrk_reply *rep, int why, const
 void wrk_rpc_authorize(struct wrk_ctx *, const uint8_t *, size_t, struct wrk_reply *);
 void wrk_rpc_get_payment(struct wrk_ctx *, const uint8_t *, size_t, struct wrk_reply *);
 void wrk_rpc_get_balance(struct wrk_ctx *, const uint8_t *, size_t, struct wrk_reply *);
+/* wrk_life.c: the payment lifecycle after authorization. */
+void wrk_life_capture(struct wrk_ctx *, const uint8_t *, size_t, struct wrk_reply *);
+void wrk_life_void(struct wrk_ctx *, const uint8_t *, size_t, struct wrk_reply *);
+void wrk_life_refund(struct wrk_ctx *, const uint8_t *, size_t, struct wrk_reply *);
+void wrk_life_list_payments(struct wrk_ctx *, const uint8_t *, size_t, struct wrk_reply *);
+/* wrk_account.c: AccountService and account statements. */
+void wrk_acct_list_entries(struct wrk_ctx *, const uint8_t *, size_t, struct wrk_reply *);
+void wrk_acct_create(struct wrk_ctx *, const uint8_t *, size_t, struct wrk_reply *);
+void wrk_acct_get(struct wrk_ctx *, const uint8_t *, size_t, struct wrk_reply *);
+void wrk_acct_update_status(struct wrk_ctx *, const uint8_t *, size_t, struct wrk_reply *);
 void wrk_health_check(struct wrk_ctx *, const uint8_t *, size_t, struct wrk_reply *);
 /* Health: is service known (""/payment.v1.PaymentService)? And the status
  * of this worker right now (SERVING needs a Postgres ping within 1 s). */

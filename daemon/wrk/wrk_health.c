@@ -29,7 +29,7 @@ int
 wrk_health_known(const char *s)
 {
 	return s[0] == '\0' || strcmp(s, "payment.v1.PaymentService") == 0 ||
-	    strcmp(s, "grpc.health.v1.Health") == 0;
+	    strcmp(s, "payment.v1.AccountService") == 0 || strcmp(s, "grpc.health.v1.Health") == 0;
 }
 
 int

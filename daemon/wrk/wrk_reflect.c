@@ -30,6 +30,7 @@ extern const uint8_t refl_fds_start[], refl_fds_end[];
 
 const char *const refl_services[] = {
 	"payment.v1.PaymentService",
+	"payment.v1.AccountService",
 	"grpc.health.v1.Health",
 	"grpc.reflection.v1.ServerReflection",
 	"grpc.reflection.v1alpha.ServerReflection",
