@@ -65,6 +65,9 @@
 #   +35 pg-replica (scripts/stack replica: the streaming standby of the
 #       stack's Postgres), +36 failover-grpc, +37 failover-pg
 #       (37-pg-failover: its paymentd and its own primary)
+#   +38 lifecycle, +39 lifecycle-metrics (61-lifecycle's authenticated
+#       paymentd), +40 accounts, +41 accounts-metrics (62-accounts),
+#       +42 janitor, +43 janitor-metrics (63-janitor)
 #   +100..+106 chaos-pg chaos-redis chaos-grpc chaos-metrics
 #       chaos-relay-metrics chaos-kafka chaos-kafka-controller: the short
 #       chaos run inside make test (tests/suites/80-chaos-short), so that it
@@ -88,6 +91,7 @@ PORTS_NAMED="pg:0 redis:1 grpc:2 metrics:3 relay-metrics:4 kafka:5 kafka-control
 drain:10 e2e:11 e2e-metrics:12 exec-workers:13 exec-workers-metrics:14 ports-probe:15 front-door:16 front-door-metrics:17 tls:18 tls-metrics:19 keyholder:20 keyholder-metrics:21 scrape:22 scrape-metrics:23 scrape-relay-metrics:24 auth:25 auth-metrics:26 auth-load:27 auth-load-metrics:28
 relay-failover-kafka:29 relay-failover-kafka-controller:30 relay-failover-metrics-a:31 relay-failover-metrics-b:32
 pg-replica:35 failover-grpc:36 failover-pg:37
+lifecycle:38 lifecycle-metrics:39 accounts:40 accounts-metrics:41 janitor:42 janitor-metrics:43
 chaos-pg:100 chaos-redis:101 chaos-grpc:102 chaos-metrics:103 chaos-relay-metrics:104
 chaos-kafka:105 chaos-kafka-controller:106"
 
