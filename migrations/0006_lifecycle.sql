@@ -40,6 +40,9 @@ ALTER TABLE payments ADD COLUMN captured_amount_cents bigint NOT NULL DEFAULT 0
 ALTER TABLE payments ADD COLUMN refunded_amount_cents bigint NOT NULL DEFAULT 0
     CHECK (refunded_amount_cents >= 0);
 ALTER TABLE payments ADD COLUMN hold_expires_at timestamptz;
+-- When the hold ended (capture, void or expiry): with created_at it says
+-- which holds were open at any past instant (GetAccountBalance as_of).
+ALTER TABLE payments ADD COLUMN hold_closed_at timestamptz;
 ALTER TABLE payments ADD COLUMN metadata jsonb NOT NULL DEFAULT '{}'::jsonb;
 ALTER TABLE payments ADD COLUMN void_reason text;
 ALTER TABLE payments DROP CONSTRAINT payments_status_check;
