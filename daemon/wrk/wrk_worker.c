@@ -68,6 +68,10 @@
 #define REQUESTS_PER_METHOD 2
 #define CLOSE_LINGER_MS     1000
 #define WATCH_POLL_MS       1000
+/* A worker without its database drains before it shuts down (drain_begin):
+ * it stops once no call arrived for DRAIN_QUIET_MS, or after DRAIN_MAX_MS. */
+#define DRAIN_QUIET_MS 50
+#define DRAIN_MAX_MS   1000
 
 const struct wrk_method wrk_methods[] = {
 	{ "/payment.v1.PaymentService/AuthorizePayment", "AuthorizePayment", WRK_UNARY,
@@ -180,6 +184,8 @@ struct wrk {
 	int exit_code;
 	int db_lost;
 	int db_down;
+	int draining;         /* drain_begin: calls are answered UNAVAILABLE */
+	int64_t drain_until_ms;
 	const char *stop_reason;
 	struct wrk_call *watches; /* open streams: health Watch and reflection */
 	struct wrk_front *front;
@@ -530,6 +536,9 @@ unary_dispatch(struct wrk *w, struct wrk_call *c, int64_t deadline_ms, int64_t l
 	} else if (left <= 0) {
 		wrk_reply_status(
 		    &rep, GRPC_STATUS_DEADLINE_EXCEEDED, "deadline exceeded before processing");
+	} else if (w->draining && !c->m->exempt) {
+		wrk_reply_status(&rep, GRPC_STATUS_UNAVAILABLE,
+		    "database unavailable; retry with the same idempotency key");
 	} else if (refused(w, c, deadline_ms, &who, &rep)) {
 		/* not authenticated, rate limited, or no valid request: rep says why */
 	} else if (c->payload == NULL || gu_bb_read(c->payload, &req, &reqlen) < 0) {
@@ -883,6 +892,33 @@ begin_shutdown(struct wrk *w, const char *reason, int code)
 	grpc_server_shutdown_and_notify(w->server, w->cq, &shutdown_tag);
 }
 
+/*
+ * The database is gone: before the server shuts down, every call the
+ * client already sent must be answered. grpc core holds calls beyond the
+ * requests we posted (REQUESTS_PER_METHOD) unmatched, and shutdown cancels
+ * those (CANCELLED, which clients do not retry). So post enough requests
+ * for every stream the connection may have open; the queued calls are
+ * matched at once and answered UNAVAILABLE (unary_dispatch), which clients
+ * retry on a new connection, with the same idempotency key. Streams opened
+ * after the GOAWAY are refused by HTTP/2 and retried transparently.
+ */
+static void
+drain_begin(struct wrk *w)
+{
+	size_t i;
+	int k;
+
+	w->draining = 1;
+	w->last_activity_ms = util_now_ms();
+	w->drain_until_ms = w->last_activity_ms + DRAIN_MAX_MS;
+	for (i = 0; i < wrk_nmethods; i++) {
+		if (wrk_methods[i].kind != WRK_UNARY || wrk_methods[i].exempt)
+			continue;
+		for (k = REQUESTS_PER_METHOD; k < w->cfg->max_concurrent_streams; k++)
+			post_request(w, &wrk_methods[i], i);
+	}
+}
+
 /* Streams (Watch, reflection) with no message for STREAM_IDLE_TIMEOUT_SECONDS
  * are ended: an open stream must not hold a worker forever. */
 static void
@@ -928,11 +964,14 @@ housekeeping(struct wrk *w)
 		/* No unary RPC is in flight; open streams (Watch, reflection)
 		 * must not hold the worker through the shutdown grace. */
 		w->shutdown_deadline_ms = util_now_ms();
-	} else if (w->db_lost && w->active == 0)
-		begin_shutdown(w, "db_lost", SUP_EXIT_DB_LOST);
-	else if (w->db_down && w->active == 0 && w->last_activity_ms > w->conn_start_ms)
-		begin_shutdown(w, "db_down", SUP_EXIT_DB_DOWN);
-	else if (wrk_front_state(w->front) == WRK_FRONT_CLOSED) {
+	} else if (w->active == 0 &&
+	    (w->db_lost || (w->db_down && w->last_activity_ms > w->conn_start_ms))) {
+		if (!w->draining)
+			drain_begin(w);
+		else if (now - w->last_activity_ms >= DRAIN_QUIET_MS || now >= w->drain_until_ms)
+			begin_shutdown(w, w->db_lost ? "db_lost" : "db_down",
+			    w->db_lost ? SUP_EXIT_DB_LOST : SUP_EXIT_DB_DOWN);
+	} else if (wrk_front_state(w->front) == WRK_FRONT_CLOSED) {
 		if (wrk_front_reason(w->front) == METRICS_CLOSE_GUARD) {
 			char a = SUP_MSG_ABUSE; /* the supervisor penalizes the address */
 
