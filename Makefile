@@ -34,6 +34,7 @@ PD_CFLAGS   := -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-
                -fstack-protector-strong -D_FORTIFY_SOURCE=2 -D_GNU_SOURCE -fPIE \
                -DPAYMENTD_MIGRATIONS_DIR='"$(MIGRATIONS_INSTALL_DIR)"' \
                -DPAYMENTD_DESCRIPTOR_SET='"$(GEN)/descriptors.pb"' \
+               -DPAYMENTD_SCHEMA_BUNDLE='"$(GEN)/schemas.bundle"' \
                -DPAYMENTD_LIBEXEC_DIR='"$(LIBEXEC_DIR)"' \
                -I$(GEN) -Idaemon -I. $(PKG_CFLAGS) $(SANFLAGS)
 ALL_CFLAGS   = $(PD_CFLAGS) $(CFLAGS)
@@ -155,7 +156,8 @@ test-e2e: all test-bins
 DEV_SRC      = $(shell git ls-files '*.c' '*.h' 2>/dev/null | grep -v '^tests/fuzz/corpus/')
 # The flags clang-tidy needs to parse a file as the build does.
 LINT_FLAGS   = -std=gnu11 -D_GNU_SOURCE -DPAYMENTD_MIGRATIONS_DIR='"x"' \
-               -DPAYMENTD_DESCRIPTOR_SET='"x"' -DPAYMENTD_LIBEXEC_DIR='"x"' -DPAYMENTD_TEST_HOOKS \
+               -DPAYMENTD_DESCRIPTOR_SET='"x"' -DPAYMENTD_SCHEMA_BUNDLE='"x"' \
+               -DPAYMENTD_LIBEXEC_DIR='"x"' -DPAYMENTD_TEST_HOOKS \
                -I$(GEN) -Idaemon -I. $(PKG_CFLAGS) $(shell pkg-config --cflags check 2>/dev/null)
 LINT_SRC     = $(filter %.c,$(DEV_SRC))
 

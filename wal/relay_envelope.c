@@ -2,12 +2,12 @@
 /*
  * relay_envelope.c — outbox row to message bodies (see relay_envelope.h).
  *
- * The validation mirrors the JSON Schemas in schemas/ by hand (there is no JSON Schema
- * validator for C here): anything the relay puts on a payment topic must
- * validate there, and the relay suite checks real messages against the
- * schemas with ajv to keep the two honest.
+ * Validation is by the JSON Schemas in schemas/ themselves, compiled in
+ * (relay_schema.c): anything the relay puts on an event topic validates
+ * there, and the relay suites check real messages with ajv too.
  */
 #include "relay_envelope.h"
+#include "relay_schema.h"
 #include "common/backoff.h"
 #include "common/utf8.h"
 
@@ -17,12 +17,20 @@
 #include <string.h>
 #include <jansson.h>
 
-static const char *const decline_codes[] = { "INSUFFICIENT_FUNDS", "ACCOUNT_NOT_FOUND",
-	"INVALID_AMOUNT", "SAME_ACCOUNT", "CURRENCY_MISMATCH", "ACCOUNT_INACTIVE", NULL };
+const char *const relay_event_types[] = { "PaymentAuthorized", "PaymentDeclined",
+	"PaymentCaptured", "PaymentVoided", "PaymentExpired", "PaymentRefunded", "AccountCreated",
+	"AccountStatusChanged", NULL };
 
-static const char *const payload_keys[] = { "payment_id", "payer_account_id", "payee_account_id",
-	"amount_cents", "currency", "description", "status", "error_code", "error_message",
-	"processed_at", NULL };
+int
+relay_event_topic(const char *event_type)
+{
+	int i;
+
+	for (i = 0; relay_event_types[i] != NULL; i++)
+		if (strcmp(relay_event_types[i], event_type) == 0)
+			return i;
+	return -1;
+}
 
 int
 relay_topic(const char *prefix, const char *event_type, char *out, size_t outlen)
@@ -91,113 +99,6 @@ relay_is_datetime(const char *s)
 		return 1;
 	return (*s == '+' || *s == '-') && digits(s + 1, 2) && s[3] == ':' && digits(s + 4, 2) &&
 	    s[6] == '\0';
-}
-
-static int
-is_currency(const char *s)
-{
-	return strlen(s) == 3 && isupper((unsigned char)s[0]) && isupper((unsigned char)s[1]) &&
-	    isupper((unsigned char)s[2]);
-}
-
-static int
-str_field(json_t *o, const char *k, size_t minc, size_t maxc, char *why, size_t whylen)
-{
-	json_t *v = json_object_get(o, k);
-	size_t n;
-
-	if (!json_is_string(v)) {
-		snprintf(why, whylen, "payload.%s must be a string", k);
-		return -1;
-	}
-	n = utf8_chars(json_string_value(v));
-	if (n < minc || n > maxc) {
-		snprintf(why, whylen, "payload.%s must have %zu..%zu characters", k, minc, maxc);
-		return -1;
-	}
-	return 0;
-}
-
-/* payload schema of the event type; authorized says which one. */
-static int
-check_payload(json_t *p, int authorized, char *why, size_t whylen)
-{
-	const char *key, *status;
-	json_t *v;
-	size_t i;
-	json_int_t amount;
-
-	if (!json_is_object(p)) {
-		snprintf(why, whylen, "payload is not a JSON object");
-		return -1;
-	}
-	for (i = 0; payload_keys[i]; i++)
-		if (json_object_get(p, payload_keys[i]) == NULL) {
-			snprintf(why, whylen, "payload lacks %s", payload_keys[i]);
-			return -1;
-		}
-	json_object_foreach(p, key, v)
-	{
-		for (i = 0; payload_keys[i] && strcmp(payload_keys[i], key) != 0; i++)
-			;
-		if (payload_keys[i] == NULL) {
-			snprintf(why, whylen, "payload has unknown field %.64s", key);
-			return -1;
-		}
-	}
-	if (str_field(p, "payment_id", 1, SIZE_MAX, why, whylen) < 0 ||
-	    str_field(p, "payer_account_id", 1, 64, why, whylen) < 0 ||
-	    str_field(p, "payee_account_id", 1, 64, why, whylen) < 0 ||
-	    str_field(p, "currency", 3, 3, why, whylen) < 0 ||
-	    str_field(p, "description", 0, SIZE_MAX, why, whylen) < 0 ||
-	    str_field(p, "status", 1, 16, why, whylen) < 0 ||
-	    str_field(p, "processed_at", 1, 64, why, whylen) < 0)
-		return -1;
-	if (!is_currency(json_string_value(json_object_get(p, "currency")))) {
-		snprintf(why, whylen, "payload.currency must be three capital letters");
-		return -1;
-	}
-	if (!relay_is_datetime(json_string_value(json_object_get(p, "processed_at")))) {
-		snprintf(why, whylen, "payload.processed_at must be an RFC 3339 date-time");
-		return -1;
-	}
-	v = json_object_get(p, "amount_cents");
-	if (!json_is_integer(v)) {
-		snprintf(why, whylen, "payload.amount_cents must be an integer");
-		return -1;
-	}
-	amount = json_integer_value(v);
-	status = json_string_value(json_object_get(p, "status"));
-	if (authorized) {
-		if (strcmp(status, "AUTHORIZED") != 0) {
-			snprintf(why, whylen, "PaymentAuthorized with status %.16s", status);
-			return -1;
-		}
-		if (amount < 1 || amount > 1000000000000000LL) {
-			snprintf(why, whylen, "authorized amount_cents out of range");
-			return -1;
-		}
-		if (!json_is_null(json_object_get(p, "error_code")) ||
-		    !json_is_null(json_object_get(p, "error_message"))) {
-			snprintf(why, whylen, "authorized payment with an error");
-			return -1;
-		}
-		return 0;
-	}
-	if (strcmp(status, "DECLINED") != 0) {
-		snprintf(why, whylen, "PaymentDeclined with status %.16s", status);
-		return -1;
-	}
-	v = json_object_get(p, "error_code");
-	for (i = 0; json_is_string(v) && decline_codes[i] &&
-	     strcmp(decline_codes[i], json_string_value(v)) != 0;
-	     i++)
-		;
-	if (!json_is_string(v) || decline_codes[i] == NULL) {
-		snprintf(why, whylen, "declined payment without a known error_code");
-		return -1;
-	}
-	return str_field(p, "error_message", 1, SIZE_MAX, why, whylen);
 }
 
 /* Appends s as a JSON string. Its source is Postgres text (valid UTF-8),
@@ -270,29 +171,17 @@ build_envelope(const struct relay_row *r)
 int
 relay_envelope(const struct relay_row *r, char **out, char *why, size_t whylen)
 {
-	json_t *payload = NULL;
+	json_t *payload = NULL, *env = NULL;
 	json_error_t je;
-	int authorized, rc = -1;
+	char file[96];
+	int rc = -1;
 
 	*out = NULL;
-	if (strcmp(r->event_type, "PaymentAuthorized") == 0)
-		authorized = 1;
-	else if (strcmp(r->event_type, "PaymentDeclined") == 0)
-		authorized = 0;
-	else {
+	if (relay_schema_load(why, whylen) < 0)
+		goto out;
+	if (relay_event_topic(r->event_type) < 0 ||
+	    relay_schema_file(r->event_type, file, sizeof(file)) < 0 || !relay_schema_has(file)) {
 		snprintf(why, whylen, "unknown event type '%.64s'", r->event_type);
-		goto out;
-	}
-	if (strcmp(r->aggregate_type, "payment") != 0) {
-		snprintf(why, whylen, "aggregate_type must be 'payment'");
-		goto out;
-	}
-	if (utf8_chars(r->aggregate_id) < 1 || utf8_chars(r->aggregate_id) > 64) {
-		snprintf(why, whylen, "aggregate_id must have 1..64 characters");
-		goto out;
-	}
-	if (!relay_is_datetime(r->created_at)) {
-		snprintf(why, whylen, "created_at is not an RFC 3339 date-time");
 		goto out;
 	}
 	payload = json_loads(r->payload, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
@@ -300,7 +189,16 @@ relay_envelope(const struct relay_row *r, char **out, char *why, size_t whylen)
 		snprintf(why, whylen, "payload is not JSON: %s", je.text);
 		goto out;
 	}
-	if (check_payload(payload, authorized, why, whylen) < 0)
+	/* The envelope as consumers will see it, checked against the event
+	 * type's schema (which includes the envelope's). */
+	env = json_pack("{s:s, s:s, s:s, s:s, s:O, s:s}", "event_id", r->event_id,
+	    "aggregate_type", r->aggregate_type, "aggregate_id", r->aggregate_id, "event_type",
+	    r->event_type, "payload", payload, "timestamp", r->created_at);
+	if (env == NULL) {
+		snprintf(why, whylen, "the row's fields are not valid UTF-8 text");
+		goto out;
+	}
+	if (relay_schema_check(file, env, why, whylen) < 0)
 		goto out;
 	/* The payload goes in as Postgres wrote it (jsonb text, just parsed
 	 * and checked): re-serialising it would cost a third of the relay's
@@ -312,6 +210,7 @@ relay_envelope(const struct relay_row *r, char **out, char *why, size_t whylen)
 	}
 	rc = 0;
 out:
+	json_decref(env);
 	json_decref(payload);
 	return rc;
 }

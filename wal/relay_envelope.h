@@ -52,6 +52,10 @@ struct relay_row {
 	const char *client_name;
 };
 
+/* The event types the relay publishes, in topic-id order (relay_kafka.h),
+ * NULL-terminated; relay_event_topic() is a type's index, or -1. */
+extern const char *const relay_event_types[];
+int relay_event_topic(const char *event_type);
 int relay_envelope(const struct relay_row *r, char **out, char *why, size_t whylen);
 int relay_classify(const struct relay_row *r, int max_retries, size_t max_bytes, const char *now,
     char **value, char *error, size_t errlen);

@@ -35,7 +35,20 @@
 #include "journal/journal.h"
 #include "relay_retry.h"
 
-enum relay_topic_id { RELAY_T_AUTHORIZED, RELAY_T_DECLINED, RELAY_T_DLQ, RELAY_NTOPICS };
+/* One topic per event type, in the order of relay_event_types[]
+ * (relay_envelope.h), then the DLQ. */
+enum relay_topic_id {
+	RELAY_T_AUTHORIZED,
+	RELAY_T_DECLINED,
+	RELAY_T_CAPTURED,
+	RELAY_T_VOIDED,
+	RELAY_T_EXPIRED,
+	RELAY_T_REFUNDED,
+	RELAY_T_ACCOUNT_CREATED,
+	RELAY_T_ACCOUNT_STATUS_CHANGED,
+	RELAY_T_DLQ,
+	RELAY_NTOPICS
+};
 
 #define RELAY_MESSAGE_MAX_BYTES 1000000
 

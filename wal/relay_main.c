@@ -21,6 +21,9 @@
 #include "relay_lease.h"
 #include "relay_metrics.h"
 #include "relay_pg.h"
+#include "relay_envelope.h"
+#include "relay_schema.h"
+#include "relay_topics.h"
 #include "relay_retry.h"
 #include "relay_status.h"
 #include "relay_window.h"
@@ -217,6 +220,7 @@ configure(void)
 {
 	struct sigaction sa;
 	char err[512];
+	size_t i;
 
 	if (cfg_load(&R.cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "payment-relay: configuration error: %s\n", err);
@@ -229,11 +233,20 @@ configure(void)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	setenv("PGCONNECT_TIMEOUT", "5", 0);
-	snprintf(R.topic[RELAY_T_AUTHORIZED], sizeof(R.topic[0]), "%s.paymentauthorized",
-	    R.cfg.topic_prefix);
-	snprintf(R.topic[RELAY_T_DECLINED], sizeof(R.topic[0]), "%s.paymentdeclined",
-	    R.cfg.topic_prefix);
+	/* <prefix>.<lowercased event type>, one per type (the seed's
+	 * payments.paymentauthorized, payments.paymentdeclined, and the
+	 * lifecycle's and accounts' since), each checked against its schema. */
+	for (i = 0; i < RELAY_T_DLQ; i++)
+		if (relay_topic(R.cfg.topic_prefix, relay_event_types[i], R.topic[i],
+		        sizeof(R.topic[0])) < 0) {
+			fprintf(stderr, "payment-relay: KAFKA_TOPIC_PREFIX is too long\n");
+			return -1;
+		}
 	snprintf(R.topic[RELAY_T_DLQ], sizeof(R.topic[0]), "%s.dlq", R.cfg.topic_prefix);
+	if (relay_schema_load(err, sizeof(err)) < 0) {
+		fprintf(stderr, "payment-relay: compiled-in schemas: %s\n", err);
+		return -1;
+	}
 	return 0;
 }
 
@@ -389,7 +402,7 @@ start(void)
 		return -1;
 	if (relay_window_metadata(&R) < 0 || relay_window_recover(&R, "restart") < 0)
 		return -1;
-	log_info("payment-relay running",
+	log_info("payment-relay running", LF_I("topics", RELAY_NTOPICS),
 	    LF_I("partitions_authorized", R.cur.n[RELAY_T_AUTHORIZED]),
 	    LF_I("partitions_declined", R.cur.n[RELAY_T_DECLINED]));
 	return 0;
@@ -429,10 +442,29 @@ main(int argc, char **argv)
 			return 2;
 		return relay_status_print(R.cfg.database_url, stdout);
 	}
+	if (argc >= 2 && strcmp(argv[1], "create-topics") == 0) {
+		char err[512];
+		int parts = 3;
+
+		if (argc == 4 && strcmp(argv[2], "--partitions") == 0)
+			parts = atoi(argv[3]);
+		if ((argc != 2 && argc != 4) || parts < 1 || parts > 10000) {
+			fprintf(stderr, "usage: payment-relay create-topics [--partitions N]\n");
+			return 2;
+		}
+		if (configure() < 0)
+			return 2;
+		if (relay_topics_create(R.cfg.brokers, R.topic, RELAY_NTOPICS, parts, 10000, stdout,
+		        err, sizeof(err)) < 0) {
+			fprintf(stderr, "payment-relay: create-topics: %s\n", err);
+			return 1;
+		}
+		return 0;
+	}
 	if (argc > 1) {
 		fprintf(stderr,
-		    "usage: payment-relay [status] (configured by the environment; see "
-		    "docs/relay.md)\n");
+		    "usage: payment-relay [status | create-topics [--partitions N]] (configured by "
+		    "the environment; see docs/relay.md)\n");
 		return 2;
 	}
 	if (configure() < 0)

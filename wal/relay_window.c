@@ -611,12 +611,16 @@ classify_row(const struct relay *r, struct ev *e, const char *now)
 	if (rc < 0)
 		fatal("out of memory building a DLQ record");
 	e->dlq = rc;
+	/* relay_classify() dead-letters any type without a topic. */
 	if (e->dlq)
 		e->tid = RELAY_T_DLQ;
-	else if (strcmp(e->row.event_type, "PaymentAuthorized") == 0)
-		e->tid = RELAY_T_AUTHORIZED;
-	else
-		e->tid = RELAY_T_DECLINED;
+	else {
+		int t = relay_event_topic(e->row.event_type);
+
+		if (t < 0 || t >= RELAY_T_DLQ)
+			abort();
+		e->tid = (enum relay_topic_id)t;
+	}
 	e->partition = relay_kafka_partition_for(r->k, e->tid, e->row.partition_key);
 }
 

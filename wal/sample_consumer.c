@@ -23,6 +23,8 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "relay_envelope.h"
+#include "relay_kafka.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -69,7 +71,7 @@ int
 main(int argc, char **argv)
 {
 	struct config cfg;
-	char err[512], topics[3][128];
+	char err[512], topics[RELAY_NTOPICS][128];
 	const char *group = "paymentd-sample-consumer";
 	int i, from_beginning = 0, idle_exit = 0;
 	int64_t last = util_now_ms();
@@ -116,17 +118,22 @@ main(int argc, char **argv)
 	if (rk == NULL)
 		fatal("kafka consumer: %s", err);
 	rd_kafka_poll_set_consumer(rk);
-	snprintf(topics[0], sizeof(topics[0]), "%s.paymentauthorized", cfg.topic_prefix);
-	snprintf(topics[1], sizeof(topics[1]), "%s.paymentdeclined", cfg.topic_prefix);
-	snprintf(topics[2], sizeof(topics[2]), "%s.dlq", cfg.topic_prefix);
-	tl = rd_kafka_topic_partition_list_new(3);
-	for (i = 0; i < 3; i++)
+	/* Every event topic (the relay's list: relay_envelope.h), and the DLQ. */
+	tl = rd_kafka_topic_partition_list_new(RELAY_NTOPICS);
+	for (i = 0; relay_event_types[i] != NULL; i++) {
+		if (relay_topic(cfg.topic_prefix, relay_event_types[i], topics[i], sizeof(topics[i])) <
+		    0)
+			fatal("KAFKA_TOPIC_PREFIX is too long");
 		rd_kafka_topic_partition_list_add(tl, topics[i], RD_KAFKA_PARTITION_UA);
+	}
+	snprintf(topics[i], sizeof(topics[i]), "%s.dlq", cfg.topic_prefix);
+	rd_kafka_topic_partition_list_add(tl, topics[i], RD_KAFKA_PARTITION_UA);
 	if (rd_kafka_subscribe(rk, tl))
 		fatal("subscribe failed");
 	rd_kafka_topic_partition_list_destroy(tl);
-	fprintf(stderr, "consuming %s, %s, %s from %s (isolation.level=read_committed)\n",
-	    topics[0], topics[1], topics[2], cfg.brokers);
+	fprintf(stderr, "consuming %s.* (%d topics: the event types and the DLQ) from %s "
+	                "(isolation.level=read_committed)\n",
+	    cfg.topic_prefix, RELAY_NTOPICS, cfg.brokers);
 	while (!stop) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 500);
 		json_t *env, *pl;

@@ -4,20 +4,29 @@
 # and the operator targets (docs/relay.md).
 
 JOURNAL_SRC := wal/journal/journal_store.c wal/journal/journal_window.c wal/journal/journal_failure.c
-RELAY_LIB_SRC := wal/relay_envelope.c wal/relay_pg.c wal/relay_lease.c wal/relay_status.c wal/relay_kafka.c wal/relay_recover.c wal/relay_metrics.c wal/relay_window.c \
+RELAY_LIB_SRC := wal/relay_envelope.c wal/relay_schema.c wal/relay_topics.c wal/relay_pg.c wal/relay_lease.c wal/relay_status.c wal/relay_kafka.c wal/relay_recover.c wal/relay_metrics.c wal/relay_window.c \
                  daemon/common/http_min.c $(JOURNAL_SRC)
 RELAY_LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(RELAY_LIB_SRC))
 RELAY_CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+
+# schemas/*.schema.json compiled into the relay (relay_schema.c): for each
+# file its name, a newline, its JSON and a NUL.
+SCHEMA_FILES := $(sort $(wildcard schemas/*.schema.json))
+$(GEN)/schemas.bundle: $(SCHEMA_FILES)
+	@mkdir -p $(dir $@)
+	@echo "  GEN     $@"
+	$(Q)for f in $(SCHEMA_FILES); do printf '%s\n' "$${f##*/}"; cat "$$f"; printf '\000'; done > $@
+$(BUILD)/wal/relay_schema.o: $(GEN)/schemas.bundle
 
 $(BUILD)/payment-relay: $(BUILD)/wal/relay_main.o $(RELAY_LIB_OBJ) $(SANDBOX_OBJ) $(COMMON_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/kafka-mock: $(BUILD)/tests/kafka/kafka_mock.o
+$(BUILD)/kafka-mock: $(BUILD)/tests/kafka/kafka_mock.o $(BUILD)/wal/relay_envelope.o $(BUILD)/wal/relay_schema.o $(COMMON_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/sample-consumer: $(BUILD)/wal/sample_consumer.o $(COMMON_OBJ)
+$(BUILD)/sample-consumer: $(BUILD)/wal/sample_consumer.o $(BUILD)/wal/relay_envelope.o $(BUILD)/wal/relay_schema.o $(COMMON_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -52,23 +61,17 @@ kafka-topics:
 	kcat -b $(REDPANDA_BROKERS) -L | grep -E '^ *topic '
 
 # The relay publishes to existing topics (it reads their partition counts
-# first). The mock broker creates them itself; on a real Kafka/Redpanda:
-kafka-create-topics:
-	@if [ -f $(STACK_DIR)/kafka/broker.pid ] && kill -0 $$(cat $(STACK_DIR)/kafka/broker.pid) 2>/dev/null; then \
-		scripts/kafka-broker create-topics $(STACK_DIR)/kafka $(lastword $(subst :, ,$(REDPANDA_BROKERS))) $(KAFKA_TOPIC_PREFIX); \
-	elif command -v rpk >/dev/null; then \
-		for t in paymentauthorized paymentdeclined; do \
-			rpk topic create -X brokers=$(REDPANDA_BROKERS) $(KAFKA_TOPIC_PREFIX).$$t -p 3; done; \
-		rpk topic create -X brokers=$(REDPANDA_BROKERS) $(KAFKA_TOPIC_PREFIX).dlq -p 1; \
-	else \
-		for t in paymentauthorized paymentdeclined; do \
-			docker compose exec -T redpanda rpk topic create $(KAFKA_TOPIC_PREFIX).$$t -p 3; done; \
-		docker compose exec -T redpanda rpk topic create $(KAFKA_TOPIC_PREFIX).dlq -p 1; \
-	fi
+# first) and makes them itself on request (payment-relay create-topics,
+# one per event type and the DLQ); the mock broker creates them on start.
+kafka-create-topics: $(BUILD)/payment-relay
+	REDPANDA_BROKERS=$(REDPANDA_BROKERS) KAFKA_TOPIC_PREFIX=$(KAFKA_TOPIC_PREFIX) \
+		$(BUILD)/payment-relay create-topics
 
 kafka-consume:
-	kcat -b $(REDPANDA_BROKERS) -C -X isolation.level=read_committed -t $(KAFKA_TOPIC_PREFIX).paymentauthorized \
-		-t $(KAFKA_TOPIC_PREFIX).paymentdeclined -f '%t [%p] @%o key=%k %h\n%s\n\n' -e
+	kcat -b $(REDPANDA_BROKERS) -C -X isolation.level=read_committed \
+		$$(for t in paymentauthorized paymentdeclined paymentcaptured paymentvoided paymentexpired \
+			paymentrefunded accountcreated accountstatuschanged; do printf -- '-t $(KAFKA_TOPIC_PREFIX).%s ' $$t; done) \
+		-f '%t [%p] @%o key=%k %h\n%s\n\n' -e
 
 kafka-consume-dlq:
 	kcat -b $(REDPANDA_BROKERS) -C -X isolation.level=read_committed -t $(KAFKA_TOPIC_PREFIX).dlq -f '%t [%p] @%o %h\n%s\n\n' -e

@@ -35,6 +35,8 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "wal/relay_envelope.h"
+
 static volatile sig_atomic_t stop;
 
 static void
@@ -124,7 +126,6 @@ int
 main(int argc, char **argv)
 {
 	const char *bootfile = NULL, *ctl = NULL;
-	static const char *topics[] = { "paymentauthorized", "paymentdeclined", "dlq" };
 	const char *prefix = getenv("KAFKA_TOPIC_PREFIX") ? getenv("KAFKA_TOPIC_PREFIX")
 	                                                  : "payments";
 	int brokers = 1, lfd = -1, i;
@@ -195,10 +196,21 @@ main(int argc, char **argv)
 		fprintf(stderr, "kafka-mock: could not create the mock cluster\n");
 		return 1;
 	}
-	for (i = 0; i < 3; i++) {
+	/* The relay's topics: one per event type (3 partitions), the DLQ (1). */
+	for (i = 0; relay_event_types[i] != NULL; i++) {
 		char t[128];
-		snprintf(t, sizeof(t), "%s.%s", prefix, topics[i]);
-		rd_kafka_mock_topic_create(mc, t, i == 2 ? 1 : 3, 1);
+
+		if (relay_topic(prefix, relay_event_types[i], t, sizeof(t)) < 0) {
+			fprintf(stderr, "kafka-mock: KAFKA_TOPIC_PREFIX too long\n");
+			return 1;
+		}
+		rd_kafka_mock_topic_create(mc, t, 3, 1);
+	}
+	{
+		char t[128];
+
+		snprintf(t, sizeof(t), "%s.dlq", prefix);
+		rd_kafka_mock_topic_create(mc, t, 1, 1);
 	}
 	boot = rd_kafka_mock_cluster_bootstraps(mc);
 	printf("%s\n", boot);

@@ -8,6 +8,7 @@
  */
 #include "wal/journal/journal.h"
 #include "wal/relay_envelope.h"
+#include "wal/relay_kafka.h"
 #include "wal/relay_pg.h"
 #include "tests/lib/testlib.h"
 
@@ -336,25 +337,78 @@ START_TEST(envelope_poison)
 	expect_poison("PaymentAuthorized", "[1,2]", "not a JSON object");
 	expect_poison("PaymentAuthorized", "{broken", "not JSON");
 	expect_poison("PaymentAuthorized", "{\"payment_id\": \"p\"}", "lacks payer_account_id");
-	expect_poison("PaymentRefunded", AUTH_PAYLOAD, "unknown event type");
+	expect_poison("PaymentMisplaced", AUTH_PAYLOAD, "unknown event type");
+	expect_poison("paymentAuthorized", AUTH_PAYLOAD, "unknown event type");
+	/* A known type checks its own schema: a refund needs refund_id. */
+	expect_poison("PaymentRefunded", AUTH_PAYLOAD, "payload lacks");
 	/* The payload must agree with the event type. */
-	expect_poison("PaymentDeclined", AUTH_PAYLOAD, "PaymentDeclined with status AUTHORIZED");
-	expect_poison("PaymentAuthorized", DECL_PAYLOAD, "PaymentAuthorized with status DECLINED");
+	expect_poison("PaymentDeclined", AUTH_PAYLOAD, "payload.status must be \"DECLINED\"");
+	/* (a declined payload breaks several of its rules; which one is named first
+	 * follows the payload's member order) */
+	expect_poison("PaymentAuthorized", DECL_PAYLOAD, "payload.");
 	snprintf(
 	    buf, sizeof(buf), "%.*s, \"extra\": 1}", (int)strlen(AUTH_PAYLOAD) - 1, AUTH_PAYLOAD);
 	expect_poison("PaymentAuthorized", buf, "unknown field extra");
 	snprintf(buf, sizeof(buf), "%s", AUTH_PAYLOAD);
 	replace_in(buf, "USD", "usd");
-	expect_poison("PaymentAuthorized", buf, "three capital letters");
+	expect_poison("PaymentAuthorized", buf, "payload.currency does not match ^[A-Z]{3}$");
 	snprintf(buf, sizeof(buf), "%s", AUTH_PAYLOAD);
 	replace_in(buf, "2026-11-26T22", "2026-11-26 22");
-	expect_poison("PaymentAuthorized", buf, "processed_at");
+	expect_poison("PaymentAuthorized", buf, "payload.processed_at must be an RFC 3339 date-time");
 	snprintf(buf, sizeof(buf), "%s", AUTH_PAYLOAD);
 	replace_in(buf, "250", "\"2\"");
-	expect_poison("PaymentAuthorized", buf, "amount_cents must be an integer");
+	expect_poison("PaymentAuthorized", buf, "payload.amount_cents must be an integer");
 	snprintf(buf, sizeof(buf), "%s", DECL_PAYLOAD);
 	replace_in(buf, "INVALID_AMOUNT", "NOT_A_REAL_COD");
-	expect_poison("PaymentDeclined", buf, "known error_code");
+	expect_poison("PaymentDeclined", buf, "payload.error_code: \"NOT_A_REAL_COD\" is not one of the allowed values");
+}
+END_TEST
+
+/* The lifecycle's and the accounts' events, by their own schemas. */
+START_TEST(envelope_lifecycle_events)
+{
+	static const char *captured =
+	    "{\"payment_id\": \"p1\", \"payer_account_id\": \"acc-payer-001\", "
+	    "\"payee_account_id\": \"acc-payee-002\", \"currency\": \"USD\", \"metadata\": "
+	    "{\"order\": \"o-1\"}, \"processed_at\": \"2026-12-02T05:00:00.000001Z\", "
+	    "\"amount_cents\": 900, \"status\": \"CAPTURED\", \"captured_amount_cents\": 600, "
+	    "\"released_amount_cents\": 300}";
+	static const char *created =
+	    "{\"account_id\": \"acc-new-1\", \"currency\": \"EUR\", \"kind\": \"CUSTOMER\", "
+	    "\"status\": \"ACTIVE\", \"overdraft_limit_cents\": 0, \"metadata\": {}, "
+	    "\"created_at\": \"2026-12-02T05:00:00Z\"}";
+	struct relay_row r = row("PaymentCaptured", captured);
+	char *out = NULL, why[256] = "", buf[1400], meta[1000];
+	size_t i, n;
+
+	ck_assert_msg(relay_envelope(&r, &out, why, sizeof(why)) == 0, "%s", why);
+	free(out);
+	r = row("AccountCreated", created);
+	r.aggregate_type = "account";
+	r.aggregate_id = "acc-new-1";
+	ck_assert_msg(relay_envelope(&r, &out, why, sizeof(why)) == 0, "%s", why);
+	free(out);
+	ck_assert_int_eq(relay_event_topic("AccountStatusChanged"), RELAY_T_ACCOUNT_STATUS_CHANGED);
+	ck_assert_int_eq(relay_event_topic("PaymentRefunded"), RELAY_T_REFUNDED);
+	ck_assert_int_eq(relay_event_topic("dlq"), -1);
+	/* metadata: at most 20 members, keys 1..40 characters. */
+	for (i = 0, n = 0; i < 21; i++)
+		n += (size_t)snprintf(meta + n, sizeof(meta) - n, "%s\"k%zu\": \"v\"", i ? ", " : "", i);
+	snprintf(buf, sizeof(buf), "%.*s{%s}%s", (int)(strstr(captured, "{\"order") - captured),
+	    captured, meta, strstr(captured, ", \"processed_at\""));
+	expect_poison("PaymentCaptured", buf, "payload.metadata has more than 20 members");
+	snprintf(buf, sizeof(buf), "%s", captured);
+	replace_in(buf, "\"order\": \"o-1\"", "\"\": \"o-1\"     ");
+	expect_poison("PaymentCaptured", buf, "payload.metadata");
+	snprintf(buf, sizeof(buf), "%s", captured);
+	replace_in(buf, "CAPTURED", "VOIDED  ");
+	expect_poison("PaymentCaptured", buf, "payload.status must be \"CAPTURED\"");
+	snprintf(buf, sizeof(buf), "%s", created);
+	replace_in(buf, "acc-new-1", "acc new 1");
+	r = row("AccountCreated", buf);
+	r.aggregate_type = "account";
+	ck_assert_int_eq(relay_envelope(&r, &out, why, sizeof(why)), -1);
+	ck_assert_msg(strstr(why, "payload.account_id does not match") != NULL, "%s", why);
 }
 END_TEST
 
@@ -534,6 +588,7 @@ main(void)
 	tcase_add_test(j, journal_write_failure_is_reported);
 	tcase_add_test(e, envelope_valid_events);
 	tcase_add_test(e, envelope_poison);
+	tcase_add_test(e, envelope_lifecycle_events);
 	tcase_add_test(e, topic_names);
 	tcase_add_test(e, dlq_records);
 	tcase_add_test(e, utf8_and_datetime);
