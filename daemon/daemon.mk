@@ -4,8 +4,9 @@
 #
 # Which folder links into which binary is the privilege map: paymentd gets
 # sup/, metrics/, rl/ (config check, peer names), ledger/migrate,
-# auth/auth_admin + auth_token (`paymentd client`, libpq + libcrypto) and
-# common/ — no grpc, no protobuf, no libssl (`ldd build/paymentd` shows it);
+# auth/auth_admin + auth_token (`paymentd client`, libpq + libcrypto),
+# jan/ (the janitor, a forked child: libpq) and common/ — no grpc, no
+# protobuf, no libssl (`ldd build/paymentd` shows it);
 # front/front_h2guard only for the names of its verdicts (metrics labels:
 # the supervisor never feeds it a byte);
 # paymentd-worker gets wrk/, grpc/, ledger/, rl/, metrics/ and common/.
@@ -16,13 +17,16 @@ SUP_SRC := daemon/sup/sup_main.c daemon/sup/sup_supervisor.c daemon/sup/sup_list
            daemon/sup/sup_pgcheck.c daemon/sup/sup_kh.c daemon/ledger/migrate.c daemon/rl/rl.c \
            daemon/auth/auth_admin.c daemon/auth/auth_token.c \
            daemon/front/front_h2guard.c \
-           daemon/metrics/metrics.c daemon/metrics/metrics_http.c daemon/common/http_min.c
+           daemon/metrics/metrics.c daemon/metrics/metrics_http.c daemon/common/http_min.c \
+           daemon/jan/jan_main.c daemon/jan/jan_sweep.c
 SUP_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(SUP_SRC))
 
 WRK_SRC := daemon/wrk/wrk_main.c daemon/wrk/wrk_worker.c daemon/wrk/wrk_rpc.c daemon/wrk/wrk_auth.c daemon/auth/auth_token.c \
            daemon/wrk/wrk_life.c daemon/wrk/wrk_account.c \
            daemon/wrk/wrk_health.c daemon/wrk/wrk_reflect.c daemon/grpc/grpc_util.c \
-           daemon/ledger/ledger.c daemon/ledger/pay_validate.c daemon/ledger/pay_wire.c daemon/rl/rl.c \
+           daemon/ledger/ledger.c daemon/ledger/ledger_life.c daemon/ledger/page_token.c \
+           daemon/ledger/ledger_acct.c daemon/ledger/acct_validate.c \
+           daemon/ledger/pay_validate.c daemon/ledger/pay_wire.c daemon/rl/rl.c \
            daemon/metrics/metrics.c daemon/sup/sup_lockdown.c daemon/sup/sup_proto.c \
            daemon/wrk/wrk_front.c daemon/tls/tls_server.c daemon/tls/tls_remotekey.c daemon/tls/tls_peer.c \
            daemon/front/front_h2guard.c

@@ -41,13 +41,16 @@ enum sandbox_profile {
 				 * was given; read, write, exit, nothing else */
 	SANDBOX_KEYHOLDER, /* key-holder: signs for workers over channels it
 				 * is handed; no sockets, no files */
+	SANDBOX_JANITOR,   /* janitor: SQL over the one Postgres connection
+				 * it opened before the lock-down; no new
+				 * sockets, no files, chrooted */
 };
 
 struct sandbox_opts {
 	enum sandbox_profile profile;
 	/* Workers: an empty, root-owned directory nobody else can write
-	 * (e.g. /var/lib/paymentd/empty); required for SANDBOX_WORKER when
-	 * running as root. Relay and exporter: NULL (no chroot: they resolve
+	 * (e.g. /var/lib/paymentd/empty); required for SANDBOX_WORKER (and
+	 * the key-holder and janitor) when running as root. Relay and exporter: NULL (no chroot: they resolve
 	 * host names through /etc; see docs/sandbox.md). */
 	const char *chroot_dir;
 	/* 1: violations are reported on stderr ("seccomp(debug): ...") and

@@ -322,7 +322,7 @@ sandbox_drop(const struct sandbox_ids *ids, const struct sandbox_opts *o, char *
 	if (ids == NULL || o == NULL ||
 	    (o->profile != SANDBOX_WORKER && o->profile != SANDBOX_RELAY &&
 	        o->profile != SANDBOX_EXPORTER && o->profile != SANDBOX_LOGFWD &&
-	        o->profile != SANDBOX_KEYHOLDER)) {
+	        o->profile != SANDBOX_KEYHOLDER && o->profile != SANDBOX_JANITOR)) {
 		snprintf(err, errlen, "sandbox: bad arguments");
 		goto out;
 	}
@@ -337,7 +337,8 @@ sandbox_drop(const struct sandbox_ids *ids, const struct sandbox_opts *o, char *
 		goto out;
 	}
 	if (geteuid() == 0) {
-		if ((o->profile == SANDBOX_WORKER || o->profile == SANDBOX_KEYHOLDER) &&
+		if ((o->profile == SANDBOX_WORKER || o->profile == SANDBOX_KEYHOLDER ||
+		        o->profile == SANDBOX_JANITOR) &&
 		    o->chroot_dir == NULL) {
 			snprintf(err, errlen, "sandbox: a worker needs its empty chroot directory");
 			goto out;
@@ -345,7 +346,7 @@ sandbox_drop(const struct sandbox_ids *ids, const struct sandbox_opts *o, char *
 		if (o->chroot_dir != NULL &&
 		    (jail = open_jail(o->chroot_dir,
 		         o->profile == SANDBOX_WORKER || o->profile == SANDBOX_LOGFWD ||
-		             o->profile == SANDBOX_KEYHOLDER,
+		             o->profile == SANDBOX_KEYHOLDER || o->profile == SANDBOX_JANITOR,
 		         err, errlen)) < 0)
 			goto out;
 		if (drop_bounding_set(err, errlen) < 0)
@@ -374,12 +375,13 @@ sandbox_drop(const struct sandbox_ids *ids, const struct sandbox_opts *o, char *
 		}
 	} else if (geteuid() == ids->uid && getegid() == ids->gid && o->chroot_dir != NULL &&
 	    have_cap(CAP_SYS_CHROOT)) {
-		/* Exec'd by sandbox_pre_exec(): already unprivileged, holding
-		 * CAP_SYS_CHROOT alone for this step; drop_capabilities()
-		 * below takes it away. */
+		/* Exec'd by sandbox_pre_exec() (or, the janitor, forked and
+		 * dropped by it): already unprivileged, holding CAP_SYS_CHROOT
+		 * alone for this step; drop_capabilities() below takes it away. */
 		if ((jail = open_jail(o->chroot_dir,
-		         o->profile == SANDBOX_WORKER || o->profile == SANDBOX_KEYHOLDER, err,
-		         errlen)) < 0)
+		         o->profile == SANDBOX_WORKER || o->profile == SANDBOX_KEYHOLDER ||
+		             o->profile == SANDBOX_JANITOR,
+		         err, errlen)) < 0)
 			goto out;
 		if (fchdir(jail) < 0 || chroot(".") < 0) {
 			snprintf(err, errlen, "chroot(%s): %s", o->chroot_dir, strerror(errno));

@@ -37,6 +37,13 @@
 
 /* The key-holder's profile, row by row like the log forwarder's. */
 #define SB_K (1u << SANDBOX_KEYHOLDER)
+/* The janitor's, likewise: libpq's blocking I/O on the one connection it
+ * opened before the lock-down (recvfrom, sendto, poll), logs (write),
+ * malloc, timestamps, its SIGTERM handler, getrandom for OpenSSL when the
+ * connection uses TLS, exit; gettid, sigaltstack and rt_sigprocmask for
+ * what ASan (SAN builds) and libpq's PQfinish call on the way out (debug
+ * mode, suite 63-janitor). No socket, connect, open, threads, fork. */
+#define SB_J (1u << SANDBOX_JANITOR)
 
 /* Brace-initializer macros, one line each (clang-format would split them). */
 // clang-format off
@@ -58,25 +65,25 @@ const struct sb_rule sb_rules[] = {
 	/* --- I/O on descriptors opened before lock-down --- */
 	ALLOW(
 	    "read", SB_ALL | SB_L, "socket/pipe I/O: hiredis, the control socket, eventfd wakeups"),
-	ALLOW(
-	    "write", SB_ALL | SB_L | SB_K, "socket I/O; logs to stderr (a pipe to the supervisor)"),
-	ALLOW("writev", SB_ALL | SB_L | SB_K,
+	ALLOW("write", SB_ALL | SB_L | SB_K | SB_J,
+	    "socket I/O; logs to stderr (a pipe to the supervisor)"),
+	ALLOW("writev", SB_ALL | SB_L | SB_K | SB_J,
 	    "glibc writes its fatal diagnostics (\"stack smashing detected\") with it"),
-	ALLOW("recvfrom", SB_ALL, "libpq and hiredis read their sockets (recv)"),
-	ALLOW("sendto", SB_ALL | SB_K, "libpq and hiredis write their sockets (send)"),
+	ALLOW("recvfrom", SB_ALL | SB_J, "libpq and hiredis read their sockets (recv)"),
+	ALLOW("sendto", SB_ALL | SB_K | SB_J, "libpq and hiredis write their sockets (send)"),
 	ALLOW("recvmsg", SB_ALL | SB_K,
 	    "grpc reads the client socket; the worker receives it over SCM_RIGHTS"),
 	ALLOW("sendmsg", SB_ALL, "grpc writes the client socket; librdkafka writes to brokers"),
-	ALLOW("close", SB_ALL | SB_K, "closing connections"),
+	ALLOW("close", SB_ALL | SB_K | SB_J, "closing connections"),
 	ALLOW("shutdown", SB_ALL | SB_K, "grpc shuts the endpoint down on GOAWAY/disconnect"),
 	ALLOW("setsockopt", SB_ALL, "grpc sets TCP_NODELAY and TCP_INQ on the received socket"),
 	ALLOW("getsockname", SB_ALL,
 	    "grpc records the local address of the new channel; libpq after connect"),
 	ALLOW("fcntl", SB_ALL,
 	    "O_NONBLOCK and F_DUPFD_CLOEXEC on the client socket; SQLite's byte-range locks"),
-	ALLOW("fstat", SB_ALL | SB_K,
+	ALLOW("fstat", SB_ALL | SB_K | SB_J,
 	    "stdio sizes buffers from fstat of its descriptor (aarch64/older glibc)"),
-	ALLOW("newfstatat", SB_ALL | SB_K,
+	ALLOW("newfstatat", SB_ALL | SB_K | SB_J,
 	    "glibc 2.33+ implements fstat() (and stat()) with it; a path is useless in the empty chroot"),
 	/* ioctl: only the requests seen in use. TIOCSTI and friends would
 	 * let a worker type into a terminal its stderr happens to be. */
@@ -88,9 +95,9 @@ const struct sb_rule sb_rules[] = {
 	    "isatty() (stdio buffering): answered \"not a terminal\""),
 
 	/* --- event loops --- */
-	ALLOW("poll", SB_ALL | SB_K,
+	ALLOW("poll", SB_ALL | SB_K | SB_J,
 	    "libpq and hiredis wait for their sockets; librdkafka's broker threads"),
-	ALLOW("ppoll", SB_ALL | SB_K, "poll() on aarch64 (x86_64 glibc uses poll)"),
+	ALLOW("ppoll", SB_ALL | SB_K | SB_J, "poll() on aarch64 (x86_64 glibc uses poll)"),
 	ALLOW("epoll_wait", SB_W, "grpc's epoll1 polling engine"),
 	ALLOW("epoll_pwait", SB_W, "epoll_wait() on aarch64"),
 	ALLOW("epoll_ctl", SB_W, "grpc adds the received client socket to its epoll set"),
@@ -112,14 +119,16 @@ const struct sb_rule sb_rules[] = {
 	ALLOW("sched_getparam", SB_ALL,
 	    "glibc's pthread_create() reads the creating thread's policy the first time a non-main thread (grpc's timer thread) starts one"),
 	ALLOW("sched_getscheduler", SB_ALL, "as sched_getparam"),
-	ALLOW("getpid", SB_ALL | SB_K, "log lines carry the pid; raise()/abort() target ourselves"),
-	ALLOW("gettid", SB_ALL,
+	ALLOW("getpid", SB_ALL | SB_K | SB_J,
+	    "log lines carry the pid; raise()/abort() target ourselves"),
+	ALLOW("gettid", SB_ALL | SB_J,
 	    "thread ids for logs (absl, librdkafka); ASan registers new threads with it"),
 	ALLOW("clock_nanosleep", SB_ALL, "nanosleep()/usleep() in glibc 2.36"),
-	ALLOW("clock_gettime", SB_ALL | SB_K,
+	ALLOW("clock_gettime", SB_ALL | SB_K | SB_J,
 	    "deadlines and timestamps (vDSO first; syscall when the clocksource has no vDSO)"),
-	ALLOW("gettimeofday", SB_ALL, "wall-clock timestamps (vDSO first, syscall fallback)"),
-	ALLOW("getrandom", SB_ALL | SB_K,
+	ALLOW(
+	    "gettimeofday", SB_ALL | SB_J, "wall-clock timestamps (vDSO first, syscall fallback)"),
+	ALLOW("getrandom", SB_ALL | SB_K | SB_J,
 	    "payment ids (ULID), correlation ids, absl hash seeds, retry jitter"),
 	/* tgkill only to our own process: raise()/abort() deliver SIGABRT to
 	 * themselves; signalling anyone else stays forbidden. */
@@ -128,25 +137,27 @@ const struct sb_rule sb_rules[] = {
 
 	/* --- memory --- */
 	/* mmap/mprotect never with PROT_EXEC: no new code after lock-down. */
-	ALLOW_IF("mmap", SB_ALL | SB_K, CMP(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0),
+	ALLOW_IF("mmap", SB_ALL | SB_K | SB_J, CMP(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0),
 	    "!(prot & PROT_EXEC)", "malloc arenas, thread stacks; SQLite maps its -shm file"),
 	ALLOW_IF("mprotect", SB_ALL, CMP(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0),
 	    "!(prot & PROT_EXEC)", "malloc grows arenas; thread stack guard pages"),
-	ALLOW("munmap", SB_ALL | SB_K, "freeing large allocations and thread stacks"),
-	ALLOW("mremap", SB_ALL, "realloc() of large (mmapped) message buffers"),
-	ALLOW("madvise", SB_ALL,
+	ALLOW("munmap", SB_ALL | SB_K | SB_J, "freeing large allocations and thread stacks"),
+	ALLOW("mremap", SB_ALL | SB_J, "realloc() of large (mmapped) message buffers"),
+	ALLOW("madvise", SB_ALL | SB_J,
 	    "glibc releases stacks of exited threads (MADV_DONTNEED); malloc trims"),
-	ALLOW("brk", SB_ALL | SB_K, "the main heap"),
+	ALLOW("brk", SB_ALL | SB_K | SB_J, "the main heap"),
 
 	/* --- signals and exit --- */
-	ALLOW("rt_sigprocmask", SB_ALL, "grpc and glibc block signals around thread creation"),
-	ALLOW("rt_sigreturn", SB_ALL | SB_L,
+	ALLOW(
+	    "rt_sigprocmask", SB_ALL | SB_J, "grpc and glibc block signals around thread creation"),
+	ALLOW("rt_sigreturn", SB_ALL | SB_L | SB_J,
 	    "returning from a signal handler (SIGTERM sets the drain flag)"),
-	ALLOW("sigaltstack", SB_ALL,
+	ALLOW("sigaltstack", SB_ALL | SB_J,
 	    "ASan/UBSan give every new thread an alternate signal stack (affects only the caller)"),
-	ALLOW("restart_syscall", SB_ALL, "the kernel restarts a sleep interrupted by a signal"),
+	ALLOW("restart_syscall", SB_ALL | SB_J,
+	    "the kernel restarts a sleep interrupted by a signal"),
 	ALLOW("exit", SB_ALL, "a thread ends"),
-	ALLOW("exit_group", SB_ALL | SB_L | SB_K, "the process ends"),
+	ALLOW("exit_group", SB_ALL | SB_L | SB_K | SB_J, "the process ends"),
 
 	/* --- harmless reads --- */
 	/* prlimit64 only as getrlimit(): pid 0 (self) and no new limit — a

@@ -104,7 +104,7 @@ sandbox_seccomp(enum sandbox_profile p, int debug, char *err, size_t errlen)
 	int rc = -1, e, i, nr;
 
 	if (p != SANDBOX_WORKER && p != SANDBOX_RELAY && p != SANDBOX_EXPORTER &&
-	    p != SANDBOX_LOGFWD && p != SANDBOX_KEYHOLDER) {
+	    p != SANDBOX_LOGFWD && p != SANDBOX_KEYHOLDER && p != SANDBOX_JANITOR) {
 		snprintf(err, errlen, "seccomp: unknown profile %d", (int)p);
 		goto out;
 	}

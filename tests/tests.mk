@@ -10,7 +10,8 @@ UNIT_SRC := tests/unit/test_main.c tests/unit/test_config.c tests/unit/test_log.
             tests/unit/test_sqlstate.c tests/unit/test_pay_validate.c tests/unit/test_sup_proto.c tests/unit/test_sup_door.c \
             tests/unit/test_payment_proto.c tests/unit/test_testlib.c \
             tests/unit/test_metrics.c tests/unit/test_http_min.c tests/unit/test_front_h2guard.c \
-            tests/unit/test_pay_wire.c tests/unit/test_auth_token.c
+            tests/unit/test_pay_wire.c tests/unit/test_auth_token.c \
+            tests/unit/test_page_token.c tests/unit/test_acct_validate.c
 IT_SRC   := tests/integration/it_payments.c tests/integration/it_util.c
 # tests/lib/testlib.c: what every libcheck program shares (free ports,
 # processes, Postgres, the runner); also linked by tests/rl_metrics.mk,
@@ -21,7 +22,7 @@ $(BUILD)/tests/%.o: ALL_CFLAGS += $(CHECK_CFLAGS)
 
 $(BUILD)/test_unit: $(patsubst %.c,$(BUILD)/%.o,$(UNIT_SRC)) $(TESTLIB_OBJ) $(BUILD)/daemon/ledger/pay_validate.o $(BUILD)/daemon/ledger/pay_wire.o \
 		$(BUILD)/daemon/sup/sup_proto.o $(BUILD)/daemon/sup/sup_door.o $(BUILD)/daemon/metrics/metrics.o $(BUILD)/daemon/common/http_min.o \
-		$(BUILD)/daemon/front/front_h2guard.o $(BUILD)/daemon/auth/auth_token.o $(COMMON_OBJ) $(PROTO_OBJ)
+		$(BUILD)/daemon/front/front_h2guard.o $(BUILD)/daemon/auth/auth_token.o $(BUILD)/daemon/ledger/page_token.o $(BUILD)/daemon/ledger/acct_validate.o $(COMMON_OBJ) $(PROTO_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
 

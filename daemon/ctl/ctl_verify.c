@@ -11,21 +11,35 @@
  *    payments are being made. Each check prints "ok" or "FAIL" with the
  *    number of violations and up to N (default 20) precise lines naming the
  *    account / payment / event, the expected and the actual value.
- *  - Checks: entries sum to zero per currency; each balance equals the
- *    signed sum of its entries (DEBIT negative, CREDIT positive) and its
- *    last entry's balance_after_cents, and every entry's balance_after_cents
- *    equals the running sum before it (entries of one account are written
- *    under its row lock, so entry_id order is application order); no
- *    balance below -overdraft_limit_cents; every AUTHORIZED payment has
- *    exactly one DEBIT on the payer and one CREDIT on the payee for its
- *    amount and currency; no DECLINED payment has entries; every payment
- *    has exactly one outbox event whose type and payload match it — except
- *    the opening balances written by `paymentd reset-test-data`
+ *  - Checks: entries sum to zero per currency; each account's available +
+ *    pending equals the signed sum of its entries (DEBIT negative, CREDIT
+ *    positive; a hold moves money from available to pending and posts
+ *    nothing) and its last entry's balance_after_cents, and every entry's
+ *    balance_after_cents equals the running sum before it (entries of one
+ *    account are written under its row lock, so entry_id order is
+ *    application order); no balance below -overdraft_limit_cents; pending =
+ *    the sum of the account's open holds (MANUAL payments still AUTHORIZED,
+ *    as payer); every AUTOMATIC AUTHORIZED payment has exactly one PAYMENT
+ *    DEBIT on the payer and one CREDIT on the payee for its amount and
+ *    currency; a MANUAL payment has one CAPTURE pair of its captured amount
+ *    when CAPTURED and no PAYMENT or CAPTURE entries otherwise; captured <=
+ *    amount (all of it for AUTOMATIC, 1..amount when CAPTURED, else 0);
+ *    refunded <= captured, refunded = the sum of its refunds rows, refunds
+ *    only of captured payments; every refund has one REFUND DEBIT on the
+ *    payee and one CREDIT on the payer for its amount; no DECLINED payment
+ *    has entries; every payment has one outbox event per step (the
+ *    authorization or decline, the end of a hold, each refund) and each
+ *    event fits the payment (type, status, amounts, accounts) — except the
+ *    opening balances written by `paymentd reset-test-data`
  *    (correlation_id 'reset-test-data'), whose events it deletes on
  *    purpose; no idempotency key is left PENDING. Outbox rows that refer to
- *    no payment are reported as a note, not a violation.
- *  - --kafka: reads payments.paymentauthorized, payments.paymentdeclined and
- *    payments.dlq (prefix configurable) from the beginning to their end
+ *    no payment (account events) are reported as a note, not a violation.
+ *    The hash chain is recomputed for entries of every kind; kind and
+ *    refund_id are not hashed (migrations/0007_lifecycle_fns.sql).
+ *  - --kafka: reads payments.paymentauthorized, payments.paymentdeclined,
+ *    payments.dlq and the topic of every other event type in the outbox
+ *    (prefix + "." + the type in lower case, the relay's rule; prefix
+ *    configurable) from the beginning to their end
  *    offsets *after* taking the database snapshot, and identifies each
  *    message by its event_id header (else the JSON envelope's event_id).
  *    Violations: an event marked published that is not on the broker; an
@@ -71,30 +85,35 @@ static const struct check checks[] = {
 	    "               coalesce(sum(amount_cents) FILTER (WHERE direction = 'CREDIT'), 0) c "
 	    "          FROM ledger_entries GROUP BY currency) x "
 	    " WHERE s <> 0 ORDER BY currency LIMIT $1" },
-	{ "balance = signed sum of entries",
+	/* A hold moves money from available to pending and posts nothing, so
+	 * the posted entries are what both hold together. */
+	{ "available + pending = signed sum of entries",
 	    "SELECT detail, count(*) OVER () FROM ("
-	    "  SELECT b.account_id AS k, format('account %s: balance %s, signed sum of its entries %s' || "
-	    "         ' (difference %s)', b.account_id, b.available_cents, coalesce(e.s, 0), "
-	    "         b.available_cents - coalesce(e.s, 0)) AS detail "
+	    "  SELECT b.account_id AS k, format('account %s: balance %s (available %s + pending %s), ' || "
+	    "         'signed sum of its entries %s (difference %s)', b.account_id, "
+	    "         b.available_cents + b.pending_cents, b.available_cents, b.pending_cents, "
+	    "         coalesce(e.s, 0), b.available_cents + b.pending_cents - coalesce(e.s, 0)) AS detail "
 	    "    FROM account_balances b LEFT JOIN "
 	    "         (SELECT account_id, sum(CASE direction WHEN 'CREDIT' THEN amount_cents "
 	    "                 ELSE -amount_cents END) s FROM ledger_entries GROUP BY account_id) e "
 	    "         USING (account_id) "
-	    "   WHERE b.available_cents <> coalesce(e.s, 0) "
+	    "   WHERE b.available_cents + b.pending_cents <> coalesce(e.s, 0) "
 	    "  UNION ALL "
 	    "  SELECT e.account_id, format('account %s: %s ledger entries but no balance row', "
 	    "         e.account_id, count(*)) "
 	    "    FROM ledger_entries e LEFT JOIN account_balances b USING (account_id) "
 	    "   WHERE b.account_id IS NULL GROUP BY e.account_id) v "
 	    " ORDER BY k LIMIT $1" },
-	{ "balance = last entry's balance_after_cents",
-	    "SELECT format('account %s: balance %s, but its last entry #%s (payment %s) has' || "
-	    "        ' balance_after_cents %s', b.account_id, b.available_cents, l.entry_id, "
+	{ "available + pending = last entry's balance_after_cents",
+	    "SELECT format('account %s: balance %s (available %s + pending %s), but its last entry #%s' || "
+	    "        ' (payment %s) has balance_after_cents %s', b.account_id, "
+	    "        b.available_cents + b.pending_cents, b.available_cents, b.pending_cents, l.entry_id, "
 	    "        l.payment_id, l.balance_after_cents), count(*) OVER () "
 	    "  FROM account_balances b "
 	    "  JOIN LATERAL (SELECT entry_id, payment_id, balance_after_cents FROM ledger_entries e "
 	    "                 WHERE e.account_id = b.account_id ORDER BY entry_id DESC LIMIT 1) l ON true "
-	    " WHERE l.balance_after_cents <> b.available_cents ORDER BY b.account_id LIMIT $1" },
+	    " WHERE l.balance_after_cents <> b.available_cents + b.pending_cents "
+	    " ORDER BY b.account_id LIMIT $1" },
 	{ "entry chain (balance_after_cents = running sum)",
 	    "SELECT format('account %s: entry #%s (payment %s, %s %s) has balance_after_cents %s,' || "
 	    "        ' running sum of the entries up to it is %s (first broken entry of this account)', "
@@ -111,6 +130,20 @@ static const struct check checks[] = {
 	    "        available_cents, -overdraft_limit_cents), count(*) OVER () "
 	    "  FROM account_balances WHERE available_cents < -overdraft_limit_cents "
 	    " ORDER BY account_id LIMIT $1" },
+	/* Open holds: MANUAL payments still AUTHORIZED, on the payer's side. */
+	{ "pending = sum of open holds",
+	    "SELECT format('account %s: pending_cents %s, its open holds (MANUAL, AUTHORIZED, as payer) ' || "
+	    "        'sum to %s in %s payments (difference %s)%s', b.account_id, b.pending_cents, "
+	    "        coalesce(h.s, 0), coalesce(h.n, 0), b.pending_cents - coalesce(h.s, 0), "
+	    "        CASE WHEN h.n > 0 THEN format(', the first %s', h.first) ELSE '' END), "
+	    "       count(*) OVER () "
+	    "  FROM account_balances b LEFT JOIN "
+	    "       (SELECT payer_account_id AS account_id, sum(amount_cents) s, count(*) n, "
+	    "               min(payment_id) first FROM payments "
+	    "         WHERE capture_method = 'MANUAL' AND status = 'AUTHORIZED' GROUP BY 1) h "
+	    "       USING (account_id) "
+	    " WHERE b.pending_cents <> coalesce(h.s, 0) ORDER BY b.account_id LIMIT $1" },
+	/* AUTOMATIC payments post at authorization: one PAYMENT pair. */
 	{ "authorized payment = one DEBIT + one CREDIT",
 	    "SELECT format('payment %s (AUTHORIZED %s %s, %s -> %s): expected DEBIT %s on %s and' || "
 	    "        ' CREDIT %s on %s, found %s', p.payment_id, p.amount_cents, p.currency, "
@@ -119,53 +152,193 @@ static const struct check checks[] = {
 	    "        coalesce(string_agg(format('%s %s %s on %s', e.direction, e.amount_cents, "
 	    "                 e.currency, e.account_id), ', ' ORDER BY e.entry_id), 'no entries')), "
 	    "       count(*) OVER () "
-	    "  FROM payments p LEFT JOIN ledger_entries e USING (payment_id) "
-	    " WHERE p.status = 'AUTHORIZED' GROUP BY p.payment_id "
+	    "  FROM payments p LEFT JOIN ledger_entries e "
+	    "       ON e.payment_id = p.payment_id AND e.kind = 'PAYMENT' "
+	    " WHERE p.status = 'AUTHORIZED' AND p.capture_method = 'AUTOMATIC' GROUP BY p.payment_id "
 	    "HAVING count(e.entry_id) <> 2 "
 	    "    OR count(*) FILTER (WHERE e.direction = 'DEBIT' AND e.account_id = p.payer_account_id "
 	    "        AND e.amount_cents = p.amount_cents AND e.currency = p.currency) <> 1 "
 	    "    OR count(*) FILTER (WHERE e.direction = 'CREDIT' AND e.account_id = p.payee_account_id "
 	    "        AND e.amount_cents = p.amount_cents AND e.currency = p.currency) <> 1 "
 	    " ORDER BY p.payment_id LIMIT $1" },
+	/* MANUAL payments post only at capture: one CAPTURE pair of the
+	 * captured amount; open, voided and expired holds post nothing. */
+	{ "manual payment: one CAPTURE pair when captured, else no entries",
+	    "SELECT format('payment %s (MANUAL %s, held %s, captured %s %s, %s -> %s): expected %s, found %s', "
+	    "        p.payment_id, p.status, p.amount_cents, p.captured_amount_cents, p.currency, "
+	    "        p.payer_account_id, p.payee_account_id, "
+	    "        CASE WHEN p.status = 'CAPTURED' THEN format('CAPTURE DEBIT %s on %s and CAPTURE CREDIT' || "
+	    "             ' %s on %s', p.captured_amount_cents, p.payer_account_id, "
+	    "             p.captured_amount_cents, p.payee_account_id) "
+	    "             ELSE 'no PAYMENT or CAPTURE entries' END, "
+	    "        coalesce(string_agg(format('%s %s %s %s on %s', e.kind, e.direction, e.amount_cents, "
+	    "                 e.currency, e.account_id), ', ' ORDER BY e.entry_id), 'no entries')), "
+	    "       count(*) OVER () "
+	    "  FROM payments p LEFT JOIN ledger_entries e "
+	    "       ON e.payment_id = p.payment_id AND e.kind IN ('PAYMENT', 'CAPTURE') "
+	    " WHERE p.capture_method = 'MANUAL' AND p.status <> 'DECLINED' GROUP BY p.payment_id "
+	    "HAVING CASE WHEN p.status = 'CAPTURED' THEN "
+	    "            count(e.entry_id) <> 2 "
+	    "         OR count(*) FILTER (WHERE e.kind = 'CAPTURE' AND e.direction = 'DEBIT' "
+	    "              AND e.account_id = p.payer_account_id "
+	    "              AND e.amount_cents = p.captured_amount_cents AND e.currency = p.currency) <> 1 "
+	    "         OR count(*) FILTER (WHERE e.kind = 'CAPTURE' AND e.direction = 'CREDIT' "
+	    "              AND e.account_id = p.payee_account_id "
+	    "              AND e.amount_cents = p.captured_amount_cents AND e.currency = p.currency) <> 1 "
+	    "       ELSE count(e.entry_id) <> 0 END "
+	    " ORDER BY p.payment_id LIMIT $1" },
+	/* What was posted to the payee: all of an AUTOMATIC payment, the
+	 * captured part of a MANUAL one, nothing otherwise. */
+	{ "captured amount fits the payment (captured <= amount)",
+	    "SELECT format('payment %s (%s %s, amount %s): captured_amount_cents %s, expected %s', "
+	    "        payment_id, capture_method, status, amount_cents, captured_amount_cents, want), "
+	    "       count(*) OVER () "
+	    "  FROM (SELECT p.*, CASE WHEN p.capture_method = 'AUTOMATIC' AND p.status = 'AUTHORIZED' "
+	    "                         THEN p.amount_cents::text "
+	    "                         WHEN p.status = 'CAPTURED' THEN format('1..%s', p.amount_cents) "
+	    "                         ELSE '0' END AS want, "
+	    "               CASE WHEN p.capture_method = 'AUTOMATIC' AND p.status = 'AUTHORIZED' "
+	    "                    THEN p.captured_amount_cents = p.amount_cents "
+	    "                    WHEN p.status = 'CAPTURED' "
+	    "                    THEN p.captured_amount_cents BETWEEN 1 AND p.amount_cents "
+	    "                    ELSE p.captured_amount_cents = 0 END AS fits "
+	    "          FROM payments p) x "
+	    " WHERE NOT fits ORDER BY payment_id LIMIT $1" },
+	{ "refunds within captured (refunded <= captured = sum of refunds)",
+	    "SELECT format('payment %s (%s %s, captured %s): %s', p.payment_id, p.capture_method, "
+	    "        p.status, p.captured_amount_cents, concat_ws('; ', "
+	    "          CASE WHEN p.refunded_amount_cents > p.captured_amount_cents "
+	    "               THEN format('refunded_amount_cents %s exceeds captured_amount_cents %s', "
+	    "                    p.refunded_amount_cents, p.captured_amount_cents) END, "
+	    "          CASE WHEN p.refunded_amount_cents <> coalesce(r.s, 0) "
+	    "               THEN format('refunded_amount_cents %s, but its %s refunds sum to %s', "
+	    "                    p.refunded_amount_cents, coalesce(r.n, 0), coalesce(r.s, 0)) END, "
+	    "          CASE WHEN coalesce(r.n, 0) > 0 AND NOT (p.status = 'CAPTURED' OR "
+	    "                    (p.status = 'AUTHORIZED' AND p.capture_method = 'AUTOMATIC')) "
+	    "               THEN format('%s refunds of a payment that was never captured', r.n) END, "
+	    "          CASE WHEN r.bad_currency > 0 "
+	    "               THEN format('%s refunds in another currency than %s', r.bad_currency, "
+	    "                    p.currency) END)), "
+	    "       count(*) OVER () "
+	    "  FROM payments p LEFT JOIN "
+	    "       (SELECT f.payment_id, sum(f.amount_cents) s, count(*) n, "
+	    "               count(*) FILTER (WHERE f.currency <> q.currency) bad_currency "
+	    "          FROM refunds f JOIN payments q USING (payment_id) GROUP BY f.payment_id) r "
+	    "       USING (payment_id) "
+	    " WHERE p.refunded_amount_cents > p.captured_amount_cents "
+	    "    OR p.refunded_amount_cents <> coalesce(r.s, 0) "
+	    "    OR (coalesce(r.n, 0) > 0 AND NOT (p.status = 'CAPTURED' OR "
+	    "        (p.status = 'AUTHORIZED' AND p.capture_method = 'AUTOMATIC'))) "
+	    "    OR r.bad_currency > 0 "
+	    " ORDER BY p.payment_id LIMIT $1" },
+	/* A refund moves money back: DEBIT on the payee, CREDIT on the payer. */
+	{ "refund = one REFUND DEBIT on the payee + one CREDIT on the payer",
+	    "SELECT format('refund %s of payment %s (%s %s, %s -> %s): expected REFUND DEBIT %s on %s' || "
+	    "        ' and REFUND CREDIT %s on %s, found %s', f.refund_id, f.payment_id, "
+	    "        f.amount_cents, f.currency, p.payer_account_id, p.payee_account_id, "
+	    "        f.amount_cents, p.payee_account_id, f.amount_cents, p.payer_account_id, "
+	    "        coalesce(string_agg(format('%s %s %s %s on %s (payment %s)', e.kind, e.direction, "
+	    "                 e.amount_cents, e.currency, e.account_id, e.payment_id), ', ' "
+	    "                 ORDER BY e.entry_id), 'no entries')), "
+	    "       count(*) OVER () "
+	    "  FROM refunds f JOIN payments p USING (payment_id) "
+	    "  LEFT JOIN ledger_entries e ON e.refund_id = f.refund_id "
+	    " GROUP BY f.refund_id, p.payment_id "
+	    "HAVING count(e.entry_id) <> 2 "
+	    "    OR count(*) FILTER (WHERE e.kind = 'REFUND' AND e.direction = 'DEBIT' "
+	    "        AND e.account_id = p.payee_account_id AND e.payment_id = f.payment_id "
+	    "        AND e.amount_cents = f.amount_cents AND e.currency = f.currency) <> 1 "
+	    "    OR count(*) FILTER (WHERE e.kind = 'REFUND' AND e.direction = 'CREDIT' "
+	    "        AND e.account_id = p.payer_account_id AND e.payment_id = f.payment_id "
+	    "        AND e.amount_cents = f.amount_cents AND e.currency = f.currency) <> 1 "
+	    " ORDER BY f.refund_id LIMIT $1" },
 	{ "declined payment has no entries",
 	    "SELECT format('payment %s is DECLINED (%s) but has %s ledger entries (%s)', p.payment_id, "
 	    "        p.error_code, count(*), string_agg(format('%s %s on %s', e.direction, "
 	    "        e.amount_cents, e.account_id), ', ' ORDER BY e.entry_id)), count(*) OVER () "
 	    "  FROM payments p JOIN ledger_entries e USING (payment_id) "
 	    " WHERE p.status = 'DECLINED' GROUP BY p.payment_id ORDER BY p.payment_id LIMIT $1" },
-	{ "payment has exactly one outbox event",
-	    "SELECT format('payment %s (%s, correlation_id %s) has %s outbox events, expected 1%s', "
+	/* One event per step: the authorization (or decline), the end of a
+	 * hold (capture, void or expiry), each refund. */
+	{ "payment has one outbox event per step",
+	    "SELECT format('payment %s (%s, correlation_id %s) has %s outbox events, expected %s%s', "
 	    "        p.payment_id, p.status, coalesce(p.correlation_id, 'NULL'), count(o.seq), "
-	    "        CASE WHEN count(o.seq) > 1 THEN ' (event ids ' || "
+	    "        p.want, CASE WHEN count(o.seq) > 1 THEN ' (event ids ' || "
 	    "             string_agg(o.event_id::text, ', ' ORDER BY o.seq) || ')' ELSE '' END), "
 	    "       count(*) OVER () "
-	    "  FROM payments p LEFT JOIN outbox o "
+	    "  FROM (SELECT q.*, 1 + CASE WHEN q.status IN ('CAPTURED', 'VOIDED', 'EXPIRED') THEN 1 "
+	    "                             ELSE 0 END "
+	    "                      + (SELECT count(*) FROM refunds f WHERE f.payment_id = q.payment_id) "
+	    "                      AS want "
+	    "          FROM payments q) p LEFT JOIN outbox o "
 	    "       ON o.aggregate_type = 'payment' AND o.aggregate_id = p.payment_id "
 	    " WHERE p.correlation_id IS DISTINCT FROM 'reset-test-data' "
-	    " GROUP BY p.payment_id HAVING count(o.seq) <> 1 ORDER BY p.payment_id LIMIT $1" },
+	    " GROUP BY p.payment_id, p.status, p.correlation_id, p.want "
+	    "HAVING count(o.seq) <> p.want ORDER BY p.payment_id LIMIT $1" },
+	/* The authorization event describes the payment as authorized (or
+	 * declined), whatever happened to it since; each later event must
+	 * fit the state it led to. */
 	{ "outbox event matches its payment",
 	    "SELECT format('outbox event %s (seq %s) for payment %s: %s', o.event_id, o.seq, "
 	    "        p.payment_id, concat_ws('; ', "
-	    "          CASE WHEN o.event_type <> CASE p.status WHEN 'AUTHORIZED' THEN 'PaymentAuthorized' "
-	    "                    ELSE 'PaymentDeclined' END "
+	    "          CASE WHEN o.event_type IN ('PaymentAuthorized', 'PaymentDeclined') AND "
+	    "                    o.event_type <> CASE p.status WHEN 'DECLINED' THEN 'PaymentDeclined' "
+	    "                                  ELSE 'PaymentAuthorized' END "
 	    "               THEN format('event_type %s, payment is %s', o.event_type, p.status) END, "
-	    "          CASE WHEN o.payload->>'status' IS DISTINCT FROM p.status "
+	    "          CASE WHEN o.event_type IN ('PaymentAuthorized', 'PaymentDeclined') AND "
+	    "                    o.payload->>'status' IS DISTINCT FROM "
+	    "                    CASE p.status WHEN 'DECLINED' THEN 'DECLINED' ELSE 'AUTHORIZED' END "
 	    "               THEN format('payload status %s, payment is %s', "
 	    "                    coalesce(o.payload->>'status', 'missing'), p.status) END, "
-	    "          CASE WHEN o.payload->'amount_cents' IS DISTINCT FROM to_jsonb(p.amount_cents) "
+	    "          CASE WHEN o.event_type <> 'PaymentRefunded' AND "
+	    "                    o.payload->'amount_cents' IS DISTINCT FROM to_jsonb(p.amount_cents) "
 	    "               THEN format('payload amount_cents %s, payment has %s', "
 	    "                    coalesce(o.payload->>'amount_cents', 'missing'), p.amount_cents) END, "
 	    "          CASE WHEN o.payload->>'payer_account_id' IS DISTINCT FROM p.payer_account_id "
 	    "               OR o.payload->>'payee_account_id' IS DISTINCT FROM p.payee_account_id "
-	    "               THEN 'payload accounts differ from the payment' END)), count(*) OVER () "
+	    "               THEN 'payload accounts differ from the payment' END, "
+	    "          CASE WHEN o.event_type IN ('PaymentCaptured', 'PaymentVoided', 'PaymentExpired') "
+	    "                AND p.status <> upper(substr(o.event_type, 8)) "
+	    "               THEN format('event_type %s, payment is %s', o.event_type, p.status) END, "
+	    "          CASE WHEN o.event_type = 'PaymentCaptured' AND "
+	    "                    o.payload->'captured_amount_cents' IS DISTINCT FROM "
+	    "                    to_jsonb(p.captured_amount_cents) "
+	    "               THEN format('payload captured_amount_cents %s, payment has %s', "
+	    "                    coalesce(o.payload->>'captured_amount_cents', 'missing'), "
+	    "                    p.captured_amount_cents) END, "
+	    "          CASE WHEN o.event_type = 'PaymentRefunded' AND f.refund_id IS NULL "
+	    "               THEN format('refund %s is not a refund of this payment', "
+	    "                    coalesce(o.payload->>'refund_id', 'missing')) END, "
+	    "          CASE WHEN o.event_type = 'PaymentRefunded' AND "
+	    "                    o.payload->'amount_cents' IS DISTINCT FROM to_jsonb(f.amount_cents) "
+	    "               THEN format('payload amount_cents %s, refund %s has %s', "
+	    "                    coalesce(o.payload->>'amount_cents', 'missing'), f.refund_id, "
+	    "                    f.amount_cents) END, "
+	    "          CASE WHEN o.event_type NOT IN ('PaymentAuthorized', 'PaymentDeclined', "
+	    "                    'PaymentCaptured', 'PaymentVoided', 'PaymentExpired', 'PaymentRefunded') "
+	    "               THEN format('unknown event_type %s', o.event_type) END)), count(*) OVER () "
 	    "  FROM outbox o JOIN payments p "
 	    "       ON o.aggregate_type = 'payment' AND o.aggregate_id = p.payment_id "
-	    " WHERE o.event_type <> CASE p.status WHEN 'AUTHORIZED' THEN 'PaymentAuthorized' "
-	    "                          ELSE 'PaymentDeclined' END "
-	    "    OR o.payload->>'status' IS DISTINCT FROM p.status "
-	    "    OR o.payload->'amount_cents' IS DISTINCT FROM to_jsonb(p.amount_cents) "
+	    "  LEFT JOIN refunds f "
+	    "       ON o.event_type = 'PaymentRefunded' AND f.payment_id = p.payment_id "
+	    "      AND f.refund_id = o.payload->>'refund_id' "
+	    " WHERE (o.event_type IN ('PaymentAuthorized', 'PaymentDeclined') AND "
+	    "        (o.event_type <> CASE p.status WHEN 'DECLINED' THEN 'PaymentDeclined' "
+	    "                          ELSE 'PaymentAuthorized' END "
+	    "         OR o.payload->>'status' IS DISTINCT FROM "
+	    "            CASE p.status WHEN 'DECLINED' THEN 'DECLINED' ELSE 'AUTHORIZED' END)) "
+	    "    OR (o.event_type <> 'PaymentRefunded' AND "
+	    "        o.payload->'amount_cents' IS DISTINCT FROM to_jsonb(p.amount_cents)) "
 	    "    OR o.payload->>'payer_account_id' IS DISTINCT FROM p.payer_account_id "
 	    "    OR o.payload->>'payee_account_id' IS DISTINCT FROM p.payee_account_id "
+	    "    OR (o.event_type IN ('PaymentCaptured', 'PaymentVoided', 'PaymentExpired') "
+	    "        AND p.status <> upper(substr(o.event_type, 8))) "
+	    "    OR (o.event_type = 'PaymentCaptured' AND o.payload->'captured_amount_cents' "
+	    "        IS DISTINCT FROM to_jsonb(p.captured_amount_cents)) "
+	    "    OR (o.event_type = 'PaymentRefunded' AND (f.refund_id IS NULL OR "
+	    "        o.payload->'amount_cents' IS DISTINCT FROM to_jsonb(f.amount_cents))) "
+	    "    OR o.event_type NOT IN ('PaymentAuthorized', 'PaymentDeclined', 'PaymentCaptured', "
+	    "        'PaymentVoided', 'PaymentExpired', 'PaymentRefunded') "
 	    " ORDER BY o.seq LIMIT $1" },
 	{ "no idempotency key left PENDING",
 	    "SELECT format('idempotency key %s (payment %s) is still PENDING: its transaction' || "
@@ -583,12 +756,50 @@ out:
 #define T_AUTH 0
 #define T_DECL 1
 #define T_DLQ  2
+/* The topics read: the three above, then one per other event type of the
+ * outbox (the relay's rule: prefix + "." + the type in lower case). */
+#define KT_MAX 16
+
+struct ktopics {
+	char name[KT_MAX][128];
+	int n;
+};
+
+/* The topic of an event type (added when new), or -1 if the type is not a
+ * legal topic name or there are too many types. */
+static int
+ktopic_of_type(struct ktopics *kt, const char *prefix, const char *type)
+{
+	char name[128];
+	size_t n = strlen(prefix), i;
+	int k;
+
+	if (type[0] == '\0' || n + 2 + strlen(type) > sizeof(name))
+		return -1;
+	memcpy(name, prefix, n);
+	name[n++] = '.';
+	for (i = 0; type[i]; i++) {
+		unsigned char ch = (unsigned char)type[i];
+
+		if (!isalnum(ch) && ch != '_' && ch != '-')
+			return -1;
+		name[n++] = (char)tolower(ch);
+	}
+	name[n] = '\0';
+	for (k = 0; k < kt->n; k++)
+		if (strcmp(kt->name[k], name) == 0)
+			return k;
+	if (kt->n == KT_MAX)
+		return -1;
+	snprintf(kt->name[kt->n], sizeof(kt->name[0]), "%s", name);
+	return kt->n++;
+}
 
 struct ev {
 	char id[37];
 	int used;
 	int in_outbox, published;
-	int expect_topic; /* T_AUTH/T_DECL, or -1 for an unknown type */
+	int expect_topic; /* its type's topic (struct ktopics), or -1 */
 	int64_t seq;
 	char aggregate[64];
 	int count; /* messages on the broker */
@@ -720,9 +931,11 @@ struct kopts {
 	int timeout_ms;
 };
 
-/* Loads the outbox of the current snapshot into t. */
+/* Loads the outbox of the current snapshot into t, adding the topic of
+ * every event type to kt. */
 static int
-load_outbox(PGconn *c, struct evtab *t, char *err, size_t errlen)
+load_outbox(PGconn *c, const struct kopts *ko, struct ktopics *kt, struct evtab *t, char *err,
+    size_t errlen)
 {
 	PGresult *r = PQexec(c,
 	    "SELECT event_id::text, seq, event_type, published_at IS NOT NULL, "
@@ -740,9 +953,7 @@ load_outbox(PGconn *c, struct evtab *t, char *err, size_t errlen)
 		e->in_outbox = 1;
 		e->seq = strtoll(PQgetvalue(r, i, 1), NULL, 10);
 		e->published = PQgetvalue(r, i, 3)[0] == 't';
-		e->expect_topic = strcmp(type, "PaymentAuthorized") == 0 ? T_AUTH
-		    : strcmp(type, "PaymentDeclined") == 0               ? T_DECL
-		                                                         : -1;
+		e->expect_topic = ktopic_of_type(kt, ko->prefix, type);
 		snprintf(e->aggregate, sizeof(e->aggregate), "%s", PQgetvalue(r, i, 4));
 	}
 	rc = 0;
@@ -758,11 +969,11 @@ struct part {
 	int done;
 };
 
-/* Reads every message of the three topics up to the end offsets taken
- * now and tallies them into t. Returns messages read, or -1. */
+/* Reads every message of the topics up to the end offsets taken now and
+ * tallies them into t. Returns messages read, or -1. */
 static long
-consume_all(const struct kopts *ko, char topics[3][128], struct evtab *t, long *no_id, char *err,
-    size_t errlen)
+consume_all(const struct kopts *ko, const struct ktopics *kt, struct evtab *t, long *no_id,
+    char *err, size_t errlen)
 {
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	rd_kafka_t *rk = NULL;
@@ -791,14 +1002,14 @@ consume_all(const struct kopts *ko, char topics[3][128], struct evtab *t, long *
 		goto out;
 	}
 	until = util_now_ms() + ko->timeout_ms;
-	for (k = 0; k < 3; k++) {
+	for (k = 0; k < kt->n; k++) {
 		const struct rd_kafka_metadata *md = NULL;
-		rd_kafka_topic_t *rt = rd_kafka_topic_new(rk, topics[k], NULL);
+		rd_kafka_topic_t *rt = rd_kafka_topic_new(rk, kt->name[k], NULL);
 		rd_kafka_resp_err_t e = rd_kafka_metadata(
 		    rk, 0, rt, &md, (int)(until - util_now_ms() > 0 ? until - util_now_ms() : 1));
 
 		if (e != RD_KAFKA_RESP_ERR_NO_ERROR || md->topic_cnt != 1) {
-			snprintf(err, errlen, "kafka metadata for %s: %s", topics[k],
+			snprintf(err, errlen, "kafka metadata for %s: %s", kt->name[k],
 			    rd_kafka_err2str(e));
 			if (md)
 				rd_kafka_metadata_destroy(md);
@@ -807,9 +1018,9 @@ consume_all(const struct kopts *ko, char topics[3][128], struct evtab *t, long *
 		}
 		if (md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
 			printf("note  topic %s does not exist on the broker (treated as empty)\n",
-			    topics[k]);
+			    kt->name[k]);
 		} else if (md->topics[0].err) {
-			snprintf(err, errlen, "kafka metadata for %s: %s", topics[k],
+			snprintf(err, errlen, "kafka metadata for %s: %s", kt->name[k],
 			    rd_kafka_err2str(md->topics[0].err));
 			rd_kafka_metadata_destroy(md);
 			rd_kafka_topic_destroy(rt);
@@ -827,9 +1038,9 @@ consume_all(const struct kopts *ko, char topics[3][128], struct evtab *t, long *
 			parts[np].p = md->topics[0].partitions[i].id;
 			parts[np].done = 0;
 			e = rd_kafka_query_watermark_offsets(
-			    rk, topics[k], parts[np].p, &parts[np].lo, &parts[np].hi, 10000);
+			    rk, kt->name[k], parts[np].p, &parts[np].lo, &parts[np].hi, 10000);
 			if (e) {
-				snprintf(err, errlen, "kafka watermarks of %s[%d]: %s", topics[k],
+				snprintf(err, errlen, "kafka watermarks of %s[%d]: %s", kt->name[k],
 				    (int)parts[np].p, rd_kafka_err2str(e));
 				rd_kafka_metadata_destroy(md);
 				rd_kafka_topic_destroy(rt);
@@ -846,8 +1057,8 @@ consume_all(const struct kopts *ko, char topics[3][128], struct evtab *t, long *
 			parts[i].done = 1;
 			continue;
 		}
-		rd_kafka_topic_partition_list_add(tl, topics[parts[i].topic], parts[i].p)->offset =
-		    parts[i].lo;
+		rd_kafka_topic_partition_list_add(tl, kt->name[parts[i].topic], parts[i].p)
+		    ->offset = parts[i].lo;
 		left++;
 	}
 	for (i = 0; i < np; i++)
@@ -855,7 +1066,7 @@ consume_all(const struct kopts *ko, char topics[3][128], struct evtab *t, long *
 			printf("note  %s[%d] starts at offset %" PRId64
 			       ": older messages were deleted by "
 			       "retention, so their events may be reported missing\n",
-			    topics[parts[i].topic], (int)parts[i].p, parts[i].lo);
+			    kt->name[parts[i].topic], (int)parts[i].p, parts[i].lo);
 	if (rd_kafka_assign(rk, tl)) {
 		snprintf(err, errlen, "kafka assign failed");
 		goto out;
@@ -889,7 +1100,7 @@ consume_all(const struct kopts *ko, char topics[3][128], struct evtab *t, long *
 		for (i = 0; i < np; i++) {
 			struct part *pp = &parts[i];
 			if (pp->done || pp->p != m->partition ||
-			    strcmp(topics[pp->topic], rd_kafka_topic_name(m->rkt)) != 0)
+			    strcmp(kt->name[pp->topic], rd_kafka_topic_name(m->rkt)) != 0)
 				continue;
 			if (m->offset >= pp->hi) {
 				/* Written after we took the end offsets: not ours to judge. */
@@ -902,7 +1113,7 @@ consume_all(const struct kopts *ko, char topics[3][128], struct evtab *t, long *
 					printf("FAIL  message %s[%d]@%" PRId64
 					       " carries no event_id header "
 					       "or envelope field\n",
-					    topics[pp->topic], (int)m->partition, m->offset);
+					    kt->name[pp->topic], (int)m->partition, m->offset);
 			} else {
 				struct ev *e = ev_find(t, id, 1);
 				if (e->count == 0) {
@@ -994,9 +1205,9 @@ out:
 }
 
 static const char *
-topic_of(char topics[3][128], int k)
+topic_of(const struct ktopics *kt, int k)
 {
-	return k >= 0 && k < 3 ? topics[k] : "?";
+	return k >= 0 && k < kt->n ? kt->name[k] : "?";
 }
 
 /* Returns violations found, or -1 on an operational error. */
@@ -1004,19 +1215,20 @@ static long
 kafka_compare(const char *url, PGconn *c, const struct kopts *ko, char *err, size_t errlen)
 {
 	struct evtab t = { NULL, 0, 0 };
-	char topics[3][128];
+	struct ktopics kt;
 	long nread, no_id = 0, missing = 0, dup = 0, unknown = 0, wrong = 0, late = 0, early = 0;
 	long shown, v = -1;
 	size_t i;
 
-	snprintf(topics[T_AUTH], sizeof(topics[0]), "%s.paymentauthorized", ko->prefix);
-	snprintf(topics[T_DECL], sizeof(topics[0]), "%s.paymentdeclined", ko->prefix);
-	snprintf(topics[T_DLQ], sizeof(topics[0]), "%s.dlq", ko->prefix);
-	if (load_outbox(c, &t, err, errlen) < 0)
+	memset(&kt, 0, sizeof(kt));
+	ktopic_of_type(&kt, ko->prefix, "PaymentAuthorized"); /* T_AUTH */
+	ktopic_of_type(&kt, ko->prefix, "PaymentDeclined");   /* T_DECL */
+	ktopic_of_type(&kt, ko->prefix, "dlq");               /* T_DLQ */
+	if (load_outbox(c, ko, &kt, &t, err, errlen) < 0)
 		goto out;
 	/* The snapshot is taken; only now read the broker, so every event the
 	 * snapshot calls published must already be there. */
-	nread = consume_all(ko, topics, &t, &no_id, err, errlen);
+	nread = consume_all(ko, &kt, &t, &no_id, err, errlen);
 	if (nread < 0)
 		goto out;
 	if (recheck_unknown(url, &t, err, errlen) < 0)
@@ -1047,8 +1259,9 @@ kafka_compare(const char *url, PGconn *c, const struct kopts *ko, char *err, siz
 		    shown++ < max_report)
 			printf("        event %s (outbox seq %" PRId64
 			       ", aggregate %s) is marked published "
-			       "but is on none of %s, %s, %s\n",
-			    e->id, e->seq, e->aggregate, topics[0], topics[1], topics[2]);
+			       "but is on neither %s nor %s\n",
+			    e->id, e->seq, e->aggregate, topic_of(&kt, e->expect_topic),
+			    kt.name[T_DLQ]);
 	}
 	printf("%s  kafka: no event is on the broker twice (%ld duplicated)\n",
 	    dup ? "FAIL" : "ok  ", dup);
@@ -1058,8 +1271,8 @@ kafka_compare(const char *url, PGconn *c, const struct kopts *ko, char *err, siz
 			printf("        event %s (aggregate %s) appears %d times: %s[%d]@%" PRId64
 			       " and %s[%d]@%" PRId64 "%s\n",
 			    e->id, e->in_outbox ? e->aggregate : "?", e->count,
-			    topic_of(topics, e->first_topic), (int)e->first_part, e->first_off,
-			    topic_of(topics, e->second_topic), (int)e->second_part, e->second_off,
+			    topic_of(&kt, e->first_topic), (int)e->first_part, e->first_off,
+			    topic_of(&kt, e->second_topic), (int)e->second_part, e->second_off,
 			    e->count > 2 ? " ..." : "");
 	}
 	printf("%s  kafka: every event is on its own topic or the DLQ (%ld misrouted)\n",
@@ -1068,8 +1281,8 @@ kafka_compare(const char *url, PGconn *c, const struct kopts *ko, char *err, siz
 		struct ev *e = &t.e[i];
 		if (e->used && e->count > 0 && e->wrong_topic && shown++ < max_report)
 			printf("        event %s (seq %" PRId64 ") is on %s, expected %s or %s\n",
-			    e->id, e->seq, topic_of(topics, e->first_topic),
-			    topic_of(topics, e->expect_topic), topics[T_DLQ]);
+			    e->id, e->seq, topic_of(&kt, e->first_topic),
+			    topic_of(&kt, e->expect_topic), kt.name[T_DLQ]);
 	}
 	printf(
 	    "%s  kafka: every message belongs to an outbox row (%ld unknown, %ld without event_id)\n",
@@ -1079,8 +1292,7 @@ kafka_compare(const char *url, PGconn *c, const struct kopts *ko, char *err, siz
 		if (e->used && e->count > 0 && e->in_outbox == 0 && shown++ < max_report)
 			printf("        message %s[%d]@%" PRId64
 			       " has event_id %s, which no outbox row has\n",
-			    topic_of(topics, e->first_topic), (int)e->first_part, e->first_off,
-			    e->id);
+			    topic_of(&kt, e->first_topic), (int)e->first_part, e->first_off, e->id);
 	}
 	if (early)
 		printf("note  %ld events are on the broker but not yet marked published "

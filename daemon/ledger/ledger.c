@@ -12,6 +12,7 @@
  * LEDGER_BUSY, once the retries are used up.
  */
 #include "ledger.h"
+#include "ledger_life.h"
 #include "common/backoff.h"
 #include "common/log.h"
 #include "common/sqlstate.h"
@@ -33,8 +34,12 @@ struct ledger {
 	int broken;
 	int retry_max;
 	int64_t sess_tmo_ms; /* statement_timeout in force; -1 unknown */
+	int64_t tx_tmo_ms;   /* set inside the open transaction: in force if it commits */
 	int64_t legacy_id;   /* clients.client_id of `legacy` */
 };
+
+/* authorize_payment's parameters (see the "auth" statement). */
+#define AUTH_NPARAMS 16
 
 /* Without a client deadline statements get this much. */
 #define DEFAULT_TMO_MS 30000
@@ -49,17 +54,53 @@ static const struct {
 	    "SELECT o_payment_id, o_status, o_error_code, o_error_message, "
 	    "o_processed_at, o_replayed, o_conflict, o_denied_code, o_denied "
 	    "FROM authorize_payment($11::bigint, "
-	    "$1, $2, $3, $4::bigint, $5, $6, $7::bytea, $8, $9::integer, $10)",
-	    11 },
+	    "$1, $2, $3, $4::bigint, $5, $6, $7::bytea, $8, $9::integer, $10, "
+	    "$12, $13::bigint, $14::bigint, jsonb_object($15::text[], $16::text[]))",
+	    AUTH_NPARAMS },
 	/* The permission is evaluated in the same statement (snapshot) as
 	 * the read, so there is no check-then-read window. */
 	{ "getpay",
-	    "SELECT payment_id, payer_account_id, payee_account_id, amount_cents, "
-	    "currency, status, description, rfc3339(created_at), rfc3339(updated_at), "
-	    "client_may($2::bigint, payer_account_id, 'read') "
-	    "OR client_may($2::bigint, payee_account_id, 'read') "
-	    "FROM payments WHERE payment_id = $1",
+	    "SELECT po.*, client_may($2::bigint, p.payer_account_id, 'read') "
+	    "OR client_may($2::bigint, p.payee_account_id, 'read') "
+	    "FROM payments p, LATERAL payment_out(p) po WHERE p.payment_id = $1",
 	    2 },
+	/* The lifecycle (ledger_life.c): explicit transactions, since the
+	 * reply bytes are stored before COMMIT. */
+	{ "begin", "BEGIN", 0 },
+	{ "commit", "COMMIT", 0 },
+	{ "rollback", "ROLLBACK", 0 },
+	{ "capture",
+	    "SELECT " LEDGER_OP_COLS " FROM capture_payment($1::bigint, $2, $3, $4::bigint, "
+	    "$5::bytea, $6::integer, $7)",
+	    7 },
+	{ "void",
+	    "SELECT " LEDGER_OP_COLS " FROM void_payment($1::bigint, $2, $3, $4, $5::bytea, "
+	    "$6::integer, $7)",
+	    7 },
+	{ "refund",
+	    "SELECT " LEDGER_OP_COLS " FROM refund_payment($1::bigint, $2, $3, $4::bigint, $5, "
+	    "$6::bytea, $7, $8::integer, $9)",
+	    9 },
+	{ "opstore", "SELECT op_store_response($1::bigint, $2, $3::bytea)", 3 },
+	/* Newest first by the keyset (created_at, payment_id); payments of
+	 * the account as payer, then as payee (not again when it is both, a
+	 * SAME_ACCOUNT decline). $3 status or ''; $4/$5 the position after
+	 * which to continue (NULL: the first page); $6 the limit. */
+	{ "listpay",
+	    "SELECT client_may($2::bigint, $1, 'read'), x.* FROM (VALUES (1)) v "
+	    "LEFT JOIN LATERAL (SELECT (extract(epoch FROM p.created_at) * 1000000)::bigint, "
+	    "po.* FROM (SELECT * FROM ("
+	    "(SELECT * FROM payments WHERE payer_account_id = $1 AND ($3 = '' OR status = $3) "
+	    "AND ($4::bigint IS NULL OR (created_at, payment_id) < "
+	    "('epoch'::timestamptz + ($4 || ' microseconds')::interval, $5)) "
+	    "ORDER BY created_at DESC, payment_id DESC LIMIT $6::integer) UNION ALL "
+	    "(SELECT * FROM payments WHERE payee_account_id = $1 AND payer_account_id <> $1 "
+	    "AND ($3 = '' OR status = $3) AND ($4::bigint IS NULL OR (created_at, payment_id) < "
+	    "('epoch'::timestamptz + ($4 || ' microseconds')::interval, $5)) "
+	    "ORDER BY created_at DESC, payment_id DESC LIMIT $6::integer)) u "
+	    "ORDER BY created_at DESC, payment_id DESC LIMIT $6::integer) p, "
+	    "LATERAL payment_out(p) po) x ON true",
+	    6 },
 	/* The permission first: a client without can_read learns nothing,
 	 * not even whether the account exists. */
 	{ "getbal",
@@ -137,8 +178,8 @@ warm_up(struct ledger *l, char *err, size_t errlen)
 	unsigned char rnd[12];
 	char tag[2 * sizeof(rnd) + 1], payer[48], payee[48], key[48], pid[48];
 	uint8_t fp[32] = { 0 };
-	const char *acc[2], *v[11];
-	int lens[11] = { 0 }, fmts[11] = { 0 };
+	const char *acc[2], *v[AUTH_NPARAMS];
+	int lens[AUTH_NPARAMS] = { 0 }, fmts[AUTH_NPARAMS] = { 0 };
 	char legacy[24];
 	int rc;
 
@@ -167,6 +208,11 @@ warm_up(struct ledger *l, char *err, size_t errlen)
 	v[9] = "warm-up";
 	snprintf(legacy, sizeof(legacy), "%lld", (long long)l->legacy_id);
 	v[10] = legacy;
+	v[11] = "AUTOMATIC";
+	v[12] = "0";
+	v[13] = "0";
+	v[14] = "{}";
+	v[15] = "{}";
 
 	if (!PQenterPipelineMode(l->conn) ||
 	    !PQsendQueryParams(l->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) ||
@@ -178,7 +224,7 @@ warm_up(struct ledger *l, char *err, size_t errlen)
 	        "INSERT INTO account_balances (account_id, "
 	        "available_cents) VALUES ($1, 100), ($2, 0)",
 	        2, NULL, acc, NULL, NULL, 0) ||
-	    !PQsendQueryPrepared(l->conn, "auth", 11, v, lens, fmts, 0) ||
+	    !PQsendQueryPrepared(l->conn, "auth", AUTH_NPARAMS, v, lens, fmts, 0) ||
 	    !PQsendQueryPrepared(
 	        l->conn, "getbal", 2, (const char *[]){ payer, legacy }, NULL, NULL, 0) ||
 	    !PQsendQueryParams(l->conn, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0) ||
@@ -372,21 +418,47 @@ fit_timeout(const struct ledger *l, int64_t r)
 	return want > 0 ? want : 1;
 }
 
+/* Rolls back the explicit transaction a failed or abandoned call left
+ * open, so the session is idle again. Blocking (PQexec), and only on that
+ * path. The timeout in force is unknown afterwards. */
+static void
+rollback_open(struct ledger *l)
+{
+	PGresult *r;
+
+	if (PQtransactionStatus(l->conn) == PQTRANS_IDLE)
+		return;
+	r = PQexec(l->conn, "ROLLBACK");
+	PQclear(r);
+	l->sess_tmo_ms = -1;
+	l->tx_tmo_ms = 0;
+	if (PQstatus(l->conn) != CONNECTION_OK)
+		l->broken = 1;
+}
+
 /*
- * Runs one prepared statement in a pipeline under the deadline. On
- * LEDGER_OK, *out holds a PGRES_TUPLES_OK result owned by the caller.
+ * Runs calls[0..n-1] in one pipeline segment (one round trip) under the
+ * deadline. The segment is one implicit transaction unless a call opens an
+ * explicit one (BEGIN), which then stays open for the next segment; the
+ * deadline is only (re)sent outside a transaction, so the one set where
+ * the transaction began holds until it ends. LEDGER_OK when every call
+ * succeeded; *out is then the result of calls[want] (want < 0: none),
+ * owned by the caller. On any failure, or a deadline already past, an
+ * explicit transaction left open is rolled back: nothing half-done stays.
  */
 static enum ledger_rc
-run(struct ledger *l, const char *stmt, int n, const char *const *vals, const int *lens,
-    const int *fmts, int64_t deadline, PGresult **out, char *err, size_t errlen)
+run_calls(struct ledger *l, const struct ledger_call *c, int ncalls, int want, int64_t deadline,
+    PGresult **out, char *err, size_t errlen)
 {
-	enum ledger_rc rc = LEDGER_INTERNAL;
+	enum ledger_rc rc = LEDGER_OK;
 	PGresult *r, *mine = NULL;
 	int64_t until, now = util_now_ms();
 	char tmo[32];
-	int fail = 0, timed = deadline >= 0, f, idx;
-	int64_t new_tmo;
+	int fail = 0, timed = deadline >= 0, f, idx, i, sent;
+	int64_t new_tmo = 0;
 	const char *tv[1];
+	ExecStatusType st;
+	PGTransactionStatusType txs;
 
 	*out = NULL;
 	if (ledger_broken(l)) {
@@ -394,20 +466,31 @@ run(struct ledger *l, const char *stmt, int n, const char *const *vals, const in
 		return LEDGER_UNAVAILABLE;
 	}
 	if (timed && deadline - now <= 0) {
+		rollback_open(l);
 		snprintf(err, errlen, "deadline exceeded before the database call");
 		return LEDGER_TIMEOUT;
 	}
 	until = timed ? deadline + NET_SLACK_MS : now + 30000 + NET_SLACK_MS;
+	if (PQtransactionStatus(l->conn) == PQTRANS_IDLE)
+		new_tmo = fit_timeout(l, timed ? deadline - now : -1);
 	if (!PQenterPipelineMode(l->conn))
 		goto broken;
-	new_tmo = fit_timeout(l, timed ? deadline - now : -1);
 	if (new_tmo > 0) {
 		snprintf(tmo, sizeof(tmo), "%lld", (long long)new_tmo);
 		tv[0] = tmo;
 		if (!PQsendQueryPrepared(l->conn, "tmo", 1, tv, NULL, NULL, 0))
 			goto broken;
 	}
-	if (!PQsendQueryPrepared(l->conn, stmt, n, vals, lens, fmts, 0) || !PQpipelineSync(l->conn))
+	for (i = 0; i < ncalls; i++) {
+		/* sql: an unnamed statement (ledger_exec()), parsed on each call. */
+		sent = c[i].sql ? PQsendQueryParams(l->conn, c[i].sql, c[i].n, NULL, c[i].vals,
+		                      c[i].lens, c[i].fmts, 0)
+		                : PQsendQueryPrepared(l->conn, c[i].stmt, c[i].n, c[i].vals,
+		                      c[i].lens, c[i].fmts, 0);
+		if (!sent)
+			goto broken;
+	}
+	if (!PQpipelineSync(l->conn))
 		goto broken;
 	while ((f = PQflush(l->conn)) == 1)
 		if (wait_sock(l, POLLOUT, until) < 0)
@@ -415,47 +498,68 @@ run(struct ledger *l, const char *stmt, int n, const char *const *vals, const in
 	if (f < 0)
 		goto broken;
 
-	/* Results: [tmo, NULL,] stmt, NULL, PIPELINE_SYNC. */
-	for (idx = 0;;) {
+	/* Results: [tmo, NULL,] one per call each followed by NULL, then
+	 * PIPELINE_SYNC. idx counts the calls' results. */
+	for (idx = new_tmo > 0 ? -1 : 0;;) {
 		r = next_result(l, until, &fail);
 		if (fail)
 			goto broken;
 		if (r == NULL)
 			continue;
-		if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+		st = PQresultStatus(r);
+		if (st == PGRES_PIPELINE_SYNC) {
 			PQclear(r);
 			break;
 		}
-		idx++;
-		if (PQresultStatus(r) == PGRES_TUPLES_OK) {
-			if (!(new_tmo > 0 && idx == 1)) { /* not the timeout's row */
-				mine = r;
-				rc = LEDGER_OK;
-				continue;
+		if (st == PGRES_FATAL_ERROR) {
+			if (rc == LEDGER_OK) {
+				rc = classify(r);
+				snprintf(err, errlen, "%s", PQresultErrorMessage(r));
+				err[strcspn(err, "\n")] = '\0';
 			}
-		} else if (PQresultStatus(r) == PGRES_FATAL_ERROR) {
-			rc = classify(r);
-			snprintf(err, errlen, "%s", PQresultErrorMessage(r));
-			err[strcspn(err, "\n")] = '\0';
-		} else if (PQresultStatus(r) != PGRES_PIPELINE_ABORTED) {
-			rc = LEDGER_INTERNAL;
-			snprintf(
-			    err, errlen, "unexpected result %s", PQresStatus(PQresultStatus(r)));
+		} else if (st == PGRES_PIPELINE_ABORTED) {
+			if (rc == LEDGER_OK) { /* cannot happen without an error first */
+				rc = LEDGER_INTERNAL;
+				snprintf(err, errlen, "pipeline aborted");
+			}
+		} else if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+			if (rc == LEDGER_OK) {
+				rc = LEDGER_INTERNAL;
+				snprintf(err, errlen, "unexpected result %s", PQresStatus(st));
+			}
+		} else if (idx == want && mine == NULL) {
+			mine = r;
+			idx++;
+			continue;
 		}
+		idx++;
 		PQclear(r);
 	}
 	if (!PQexitPipelineMode(l->conn))
 		goto broken;
-	/* A failed call aborted its implicit transaction, and with it the
-	 * new setting; do not guess what is in force then. */
-	if (new_tmo > 0)
-		l->sess_tmo_ms = rc == LEDGER_OK ? new_tmo : -1;
+	/* A failed call aborted its transaction, and with it the new setting;
+	 * one made inside an explicit transaction lasts only if it commits
+	 * (the segment that ends it with "commit"). Do not guess otherwise. */
+	txs = PQtransactionStatus(l->conn);
+	if (new_tmo > 0 && rc == LEDGER_OK && txs == PQTRANS_INTRANS) {
+		l->sess_tmo_ms = -1;
+		l->tx_tmo_ms = new_tmo;
+	} else if (new_tmo > 0) {
+		l->sess_tmo_ms = rc == LEDGER_OK && txs == PQTRANS_IDLE ? new_tmo : -1;
+	} else if (l->tx_tmo_ms > 0 && txs == PQTRANS_IDLE) {
+		if (rc == LEDGER_OK && ncalls > 0 && c[ncalls - 1].stmt &&
+		    strcmp(c[ncalls - 1].stmt, "commit") == 0)
+			l->sess_tmo_ms = l->tx_tmo_ms;
+		l->tx_tmo_ms = 0;
+	}
 	if (rc != LEDGER_OK) {
 		PQclear(mine);
 		mine = NULL;
 		if (PQstatus(l->conn) != CONNECTION_OK) {
 			l->broken = 1;
 			rc = LEDGER_UNAVAILABLE;
+		} else {
+			rollback_open(l);
 		}
 	}
 	*out = mine;
@@ -466,6 +570,24 @@ broken:
 	snprintf(err, errlen, "database connection lost: %s", PQerrorMessage(l->conn));
 	err[strcspn(err, "\n")] = '\0';
 	return LEDGER_UNAVAILABLE;
+}
+
+/* One statement, prepared (stmt) or not (sql), as its own transaction. */
+static enum ledger_rc
+run_sql(struct ledger *l, const char *stmt, const char *sql, int n, const char *const *vals,
+    const int *lens, const int *fmts, int64_t deadline, PGresult **out, char *err, size_t errlen)
+{
+	const struct ledger_call c = { stmt, sql, n, vals, lens, fmts };
+
+	return run_calls(l, &c, 1, 0, deadline, out, err, errlen);
+}
+
+/* One of the prepared statements above. */
+static enum ledger_rc
+run(struct ledger *l, const char *stmt, int n, const char *const *vals, const int *lens,
+    const int *fmts, int64_t deadline, PGresult **out, char *err, size_t errlen)
+{
+	return run_sql(l, stmt, NULL, n, vals, lens, fmts, deadline, out, err, errlen);
 }
 
 enum ledger_rc
@@ -502,18 +624,48 @@ backoff(int attempt)
 	nanosleep(&ts, NULL);
 }
 
+static int array_add(char *buf, size_t len, size_t *pos, const char *v);
+
 enum ledger_rc
 ledger_authorize(struct ledger *l, const struct ledger_auth_req *q, int64_t deadline,
     struct ledger_auth_res *res, char *err, size_t errlen)
 {
-	char amount[32], ttl[16], client[24];
-	const char *v[11];
-	int lens[11] = { 0 }, fmts[11] = { 0 };
+	char amount[32], ttl[16], client[24], hreq[24], hold[24];
+	const char *v[AUTH_NPARAMS];
+	int lens[AUTH_NPARAMS] = { 0 }, fmts[AUTH_NPARAMS] = { 0 };
 	PGresult *r = NULL;
 	enum ledger_rc rc;
 	int attempt;
+	/* Metadata as two text[] literals: every element quoted, so at most
+	 * 2 * len + 3 bytes each. */
+	size_t klen = 8, vlen = 8, kp = 1, vp = 1;
+	char *keys = NULL, *vals = NULL;
+	int i;
 
 	memset(res, 0, sizeof(*res));
+	for (i = 0; i < q->n_metadata; i++) {
+		klen += 2 * strlen(q->meta_keys[i]) + 3;
+		vlen += 2 * strlen(q->meta_values[i]) + 3;
+	}
+	keys = xmalloc(klen);
+	vals = xmalloc(vlen);
+	keys[0] = vals[0] = '{';
+	for (i = 0; i < q->n_metadata; i++) {
+		if (array_add(keys, klen - 1, &kp, q->meta_keys[i]) < 0 ||
+		    array_add(vals, vlen - 1, &vp, q->meta_values[i]) < 0)
+			abort(); /* sized above */
+	}
+	keys[kp++] = '}';
+	keys[kp] = '\0';
+	vals[vp++] = '}';
+	vals[vp] = '\0';
+	snprintf(hreq, sizeof(hreq), "%lld", (long long)q->hold_ttl_requested);
+	snprintf(hold, sizeof(hold), "%lld", (long long)q->hold_ttl_s);
+	v[11] = q->capture_method ? q->capture_method : "AUTOMATIC";
+	v[12] = hreq;
+	v[13] = hold;
+	v[14] = keys;
+	v[15] = vals;
 	snprintf(amount, sizeof(amount), "%lld", (long long)q->amount_cents);
 	snprintf(ttl, sizeof(ttl), "%d", q->key_ttl_s);
 	v[0] = q->key;
@@ -532,12 +684,14 @@ ledger_authorize(struct ledger *l, const struct ledger_auth_req *q, int64_t dead
 	v[10] = client;
 
 	for (attempt = 0;; attempt++) {
-		rc = run(l, "auth", 11, v, lens, fmts, deadline, &r, err, errlen);
+		rc = run(l, "auth", AUTH_NPARAMS, v, lens, fmts, deadline, &r, err, errlen);
 		res->attempts = attempt + 1;
 		if (rc != LEDGER_BUSY || attempt >= l->retry_max)
 			break;
 		backoff(attempt);
 	}
+	free(keys);
+	free(vals);
 	if (rc != LEDGER_OK)
 		return rc;
 	if (PQntuples(r) != 1 || PQnfields(r) != 9) {
@@ -576,23 +730,49 @@ ledger_get_payment(struct ledger *l, int64_t client_id, const char *id, int64_t 
 		PQclear(r);
 		return LEDGER_NOT_FOUND;
 	}
-	if (PQgetvalue(r, 0, 9)[0] != 't') {
+	if (PQgetvalue(r, 0, LEDGER_PAYMENT_COLS)[0] != 't') {
 		snprintf(
 		    err, errlen, "can_read on the payer or the payee account of payment %s", id);
 		PQclear(r);
 		return LEDGER_DENIED;
 	}
-	copy_col(p->payment_id, sizeof(p->payment_id), r, 0);
-	copy_col(p->payer, sizeof(p->payer), r, 1);
-	copy_col(p->payee, sizeof(p->payee), r, 2);
-	p->amount_cents = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
-	copy_col(p->currency, sizeof(p->currency), r, 4);
-	copy_col(p->status, sizeof(p->status), r, 5);
-	copy_col(p->description, sizeof(p->description), r, 6);
-	copy_col(p->created_at, sizeof(p->created_at), r, 7);
-	copy_col(p->updated_at, sizeof(p->updated_at), r, 8);
+	ledger_payment_from_row(r, 0, 0, p);
 	PQclear(r);
 	return LEDGER_OK;
+}
+
+static void
+copy_cell(char *dst, size_t len, const PGresult *r, int row, int col)
+{
+	snprintf(dst, len, "%s", PQgetisnull(r, row, col) ? "" : PQgetvalue(r, row, col));
+}
+
+void
+ledger_payment_from_row(const struct pg_result *r, int row, int c, struct ledger_payment *p)
+{
+	memset(p, 0, sizeof(*p));
+	copy_cell(p->payment_id, sizeof(p->payment_id), r, row, c + 0);
+	copy_cell(p->payer, sizeof(p->payer), r, row, c + 1);
+	copy_cell(p->payee, sizeof(p->payee), r, row, c + 2);
+	p->amount_cents = strtoll(PQgetvalue(r, row, c + 3), NULL, 10);
+	copy_cell(p->currency, sizeof(p->currency), r, row, c + 4);
+	copy_cell(p->status, sizeof(p->status), r, row, c + 5);
+	copy_cell(p->description, sizeof(p->description), r, row, c + 6);
+	copy_cell(p->created_at, sizeof(p->created_at), r, row, c + 7);
+	copy_cell(p->updated_at, sizeof(p->updated_at), r, row, c + 8);
+	copy_cell(p->capture_method, sizeof(p->capture_method), r, row, c + 9);
+	p->captured_amount_cents = strtoll(PQgetvalue(r, row, c + 10), NULL, 10);
+	p->refunded_amount_cents = strtoll(PQgetvalue(r, row, c + 11), NULL, 10);
+	copy_cell(p->hold_expires_at, sizeof(p->hold_expires_at), r, row, c + 12);
+	if (!PQgetisnull(r, row, c + 13) && PQgetlength(r, row, c + 13) > 0)
+		p->metadata = xstrdup(PQgetvalue(r, row, c + 13));
+}
+
+void
+ledger_payment_clear(struct ledger_payment *p)
+{
+	free(p->metadata);
+	p->metadata = NULL;
 }
 
 enum ledger_rc
@@ -709,4 +889,35 @@ ledger_client_lookup(struct ledger *l, const char *const *kind, const char *cons
 	copy_col(c->limits, sizeof(c->limits), r, 3);
 	PQclear(r);
 	return LEDGER_OK;
+}
+
+enum ledger_rc
+ledger_exec(struct ledger *l, const char *sql, int n, const char *const *vals, int64_t deadline,
+    struct pg_result **out, char *err, size_t errlen)
+{
+	enum ledger_rc rc;
+	int attempt;
+
+	for (attempt = 0;; attempt++) {
+		rc = run_sql(l, "", sql, n, vals, NULL, NULL, deadline, out, err, errlen);
+		if (rc != LEDGER_BUSY || attempt >= l->retry_max)
+			return rc;
+		backoff(attempt);
+	}
+}
+
+enum ledger_rc
+ledger_run(struct ledger *l, const struct ledger_call *calls, int ncalls, int want,
+    int64_t deadline, struct pg_result **out, char *err, size_t errlen)
+{
+	return run_calls(l, calls, ncalls, want, deadline, out, err, errlen);
+}
+
+int
+ledger_retry(const struct ledger *l, int attempt)
+{
+	if (attempt >= l->retry_max)
+		return 0;
+	backoff(attempt);
+	return 1;
 }

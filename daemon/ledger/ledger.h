@@ -39,6 +39,13 @@ struct ledger_auth_req {
 	uint8_t fingerprint[32];
 	const char *payment_id; /* fresh ULID used if this is a new payment */
 	int key_ttl_s;
+	const char *capture_method; /* "AUTOMATIC" (NULL too) or "MANUAL" */
+	/* MANUAL: the request's hold_ttl_seconds (0 = default), and the
+	 * hold's TTL in force (the default resolved). */
+	int64_t hold_ttl_requested, hold_ttl_s;
+	/* Metadata, sorted by key (bytewise), keys unique. */
+	int n_metadata;
+	const char *const *meta_keys, *const *meta_values;
 };
 
 struct ledger_auth_res {
@@ -57,11 +64,23 @@ struct ledger_auth_res {
 	int attempts; /* executions incl. serialization retries */
 };
 
+/* A payment as the RPCs return it (SQL payment_out(), 0007). */
 struct ledger_payment {
 	char payment_id[64], payer[80], payee[80], currency[8], status[16];
 	char description[1100], created_at[40], updated_at[40];
 	int64_t amount_cents;
+	char capture_method[12]; /* AUTOMATIC | MANUAL */
+	int64_t captured_amount_cents, refunded_amount_cents;
+	char hold_expires_at[40]; /* "" unless an open hold */
+	/* metadata_text() encoding ("<len>:<key><len>:<value>"..., see
+	 * pay_metadata_decode()), malloc'd or NULL: ledger_payment_clear(). */
+	char *metadata;
 };
+#define LEDGER_PAYMENT_COLS 14
+struct pg_result;
+/* Fills p from the LEDGER_PAYMENT_COLS columns of row starting at col. */
+void ledger_payment_from_row(const struct pg_result *r, int row, int col, struct ledger_payment *p);
+void ledger_payment_clear(struct ledger_payment *p);
 
 struct ledger_balance {
 	char account_id[80], currency[8];
@@ -100,6 +119,36 @@ struct ledger_client {
 enum ledger_rc
 ledger_client_lookup(struct ledger *l, const char *const *kind, const char *const *value, int n,
     int64_t deadline_ms, struct ledger_client *c, char *err, size_t errlen);
+/*
+ * For the ledger's other files (ledger_acct.c): runs one parameterized
+ * statement (text parameters and results) as its own implicit
+ * transaction under the deadline, retrying serialization failures and
+ * deadlocks like ledger_authorize(). On LEDGER_OK *out is a PGresult with
+ * the rows, which the caller PQclear()s; otherwise *out is NULL and err
+ * holds the database's text (for logs only, never for a client).
+ */
+enum ledger_rc ledger_exec(struct ledger *l, const char *sql, int n, const char *const *vals,
+    int64_t deadline_ms, struct pg_result **out, char *err, size_t errlen);
+/*
+ * For the ledger's other files (ledger_life.c): a sequence of statements
+ * in one pipeline segment, one round trip. A call names a prepared
+ * statement (stmt) or carries its SQL (sql, unnamed). LEDGER_OK when all
+ * succeeded, *out = the result of calls[want] (want < 0: none). A "begin"
+ * call opens a transaction that stays open for the next ledger_run() (end
+ * it with "commit" or "rollback"); on any failure, a deadline passed
+ * included, an open transaction is rolled back here. No retries:
+ * ledger_retry() says whether attempt number attempt may be retried, after
+ * its backoff.
+ */
+struct ledger_call {
+	const char *stmt, *sql;
+	int n;
+	const char *const *vals;
+	const int *lens, *fmts;
+};
+enum ledger_rc ledger_run(struct ledger *l, const struct ledger_call *calls, int ncalls, int want,
+    int64_t deadline_ms, struct pg_result **out, char *err, size_t errlen);
+int ledger_retry(const struct ledger *l, int attempt);
 /* The id of the client `legacy` (AUTH_MODE=none), or -1. */
 int64_t ledger_legacy_client(const struct ledger *l);
 const char *ledger_rc_name(enum ledger_rc rc);

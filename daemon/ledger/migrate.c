@@ -2,8 +2,19 @@
 /*
  * migrate.c — `paymentd migrate` and `paymentd reset-test-data`
  * (see migrate.h).
+ *
+ * Both end by keeping the funding accounts (ensure_funding()): one per
+ * currency of FUNDING_CURRENCIES, acc-equity-<lowercase ccy>, kind
+ * FUNDING, overdraft the balance bound 10^17. Money enters the ledger
+ * only through payments from these accounts (an account created in
+ * another currency can only receive money from accounts of its own
+ * currency). FUNDING_CURRENCIES is read with cfg_load(), the same way the
+ * caller read its configuration, so migrate.h keeps its signatures. A
+ * database whose migrations stop before 0008_accounts.sql (tests of old
+ * schemas) gets none.
  */
 #include "migrate.h"
+#include "common/config.h"
 #include "common/util.h"
 #include "common/log.h"
 
@@ -78,6 +89,98 @@ exec_ok(PGconn *c, const char *sql, char *err, size_t errlen)
 		snprintf(err, errlen, "%s", PQerrorMessage(c));
 	PQclear(r);
 	return ok ? 0 : -1;
+}
+
+/* The balance bound of 0006 (docs/ledger.md): a funding account may go
+ * this far below zero. */
+#define FUNDING_OVERDRAFT "100000000000000000"
+
+/*
+ * Creates the missing funding accounts of FUNDING_CURRENCIES on c, in one
+ * transaction (idempotent: existing ones are left as they are). An
+ * account of that id that is not a funding account, or in another
+ * currency, is an error: payments would otherwise fund from it.
+ */
+static int
+ensure_funding(PGconn *c, char *err, size_t errlen)
+{
+	struct config *cfg = xcalloc(1, sizeof(*cfg));
+	char list[sizeof(cfg->funding_currencies)], *tok, *save = NULL;
+	PGresult *r = NULL;
+	int rc = -1, in_tx = 0;
+
+	/* A partial migration set (a test of an old schema) has no funding
+	 * accounts to keep: they are part of the schema from 0008 on. */
+	r = PQexec(c, "SELECT count(*) FROM schema_migrations WHERE version = '0008_accounts.sql'");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		snprintf(err, errlen, "%s", PQerrorMessage(c));
+		goto out;
+	}
+	if (PQgetvalue(r, 0, 0)[0] == '0') {
+		rc = 0;
+		goto out;
+	}
+	if (cfg_load(cfg, err, errlen) < 0)
+		goto out;
+	snprintf(list, sizeof(list), "%s", cfg->funding_currencies);
+	if (exec_ok(c, "BEGIN", err, errlen) < 0)
+		goto out;
+	in_tx = 1;
+	for (tok = strtok_r(list, ", ", &save); tok != NULL; tok = strtok_r(NULL, ", ", &save)) {
+		char id[32];
+		const char *v[3];
+		size_t i;
+
+		if (strlen(tok) != 3 || tok[0] < 'A' || tok[0] > 'Z' || tok[1] < 'A' ||
+		    tok[1] > 'Z' || tok[2] < 'A' || tok[2] > 'Z') {
+			snprintf(err, errlen,
+			    "FUNDING_CURRENCIES: '%s' is not a currency code (three capital letters)",
+			    tok);
+			goto out;
+		}
+		snprintf(id, sizeof(id), "acc-equity-%s", tok);
+		for (i = strlen("acc-equity-"); id[i]; i++)
+			id[i] = (char)(id[i] - 'A' + 'a');
+		v[0] = id;
+		v[1] = tok;
+		v[2] = FUNDING_OVERDRAFT;
+		PQclear(r);
+		r = PQexecParams(c,
+		    "WITH a AS (INSERT INTO accounts (account_id, currency, kind) "
+		    "VALUES ($1, $2, 'FUNDING') ON CONFLICT (account_id) DO NOTHING RETURNING 1), "
+		    "b AS (INSERT INTO account_balances (account_id, overdraft_limit_cents) "
+		    "SELECT $1, $3::bigint FROM a) "
+		    "SELECT (SELECT count(*) FROM a), "
+		    "(SELECT kind = 'FUNDING' AND currency = $2 FROM accounts WHERE account_id = $1)",
+		    3, NULL, v, NULL, NULL, 0);
+		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+			snprintf(err, errlen, "funding account %s: %s", id, PQerrorMessage(c));
+			goto out;
+		}
+		if (PQgetvalue(r, 0, 0)[0] == '1') {
+			log_info("funding account created", LF_S("account_id", id),
+			    LF_S("currency", tok));
+		} else if (PQgetvalue(r, 0, 1)[0] != 't') {
+			snprintf(err, errlen,
+			    "account %s exists but is not the funding account of %s "
+			    "(kind FUNDING, currency %s)",
+			    id, tok, tok);
+			goto out;
+		}
+	}
+	in_tx = 0;
+	if (exec_ok(c, "COMMIT", err, errlen) < 0)
+		goto out;
+	rc = 0;
+out:
+	if (in_tx) {
+		char e2[64];
+
+		exec_ok(c, "ROLLBACK", e2, sizeof(e2));
+	}
+	PQclear(r);
+	free(cfg);
+	return rc;
 }
 
 int
@@ -181,6 +284,8 @@ migrate_run(const char *url, const char *dir, int *applied, char *err, size_t er
 		log_info("migration applied", LF_S("version", names[i]));
 		(*applied)++;
 	}
+	if (ensure_funding(c, err, errlen) < 0)
+		goto out;
 	rc = 0;
 out:
 	PQclear(r);
@@ -286,6 +391,10 @@ migrate_reset_test_data(const char *url, char *err, size_t errlen)
 	 * outbox rows so consumers only see real payments. */
 	if (exec_ok(c, "DELETE FROM outbox WHERE correlation_id = 'reset-test-data'; COMMIT", err,
 	        errlen) < 0)
+		goto out;
+	/* The TRUNCATE dropped the funding accounts of any other
+	 * FUNDING_CURRENCIES too. */
+	if (ensure_funding(c, err, errlen) < 0)
 		goto out;
 	rc = 0;
 	goto out;

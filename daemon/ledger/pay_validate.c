@@ -60,12 +60,11 @@ pay_validate_id(const char *field, const char *id, size_t max, char *msg, size_t
 	return 0;
 }
 
-int
-pay_validate_authorize(const struct pay_request *r, char *msg, size_t msglen)
+static int
+validate_key(const char *key, char *msg, size_t msglen)
 {
-	size_t n;
+	size_t n = key ? strlen(key) : 0;
 
-	n = r->idempotency_key ? strlen(r->idempotency_key) : 0;
 	if (n == 0) {
 		snprintf(msg, msglen, "idempotency_key is required");
 		return -1;
@@ -75,10 +74,52 @@ pay_validate_authorize(const struct pay_request *r, char *msg, size_t msglen)
 		    PAY_KEY_MAX);
 		return -1;
 	}
-	if (!utf8_valid(r->idempotency_key) || has_control(r->idempotency_key)) {
+	if (!utf8_valid(key) || has_control(key)) {
 		snprintf(msg, msglen, "idempotency_key must be printable UTF-8");
 		return -1;
 	}
+	return 0;
+}
+
+static int
+validate_metadata(const struct pay_meta *m, size_t n, char *msg, size_t msglen)
+{
+	size_t i, kl, vl;
+
+	if (n > PAY_META_ENTRIES) {
+		snprintf(msg, msglen, "metadata has %zu entries, at most %d", n, PAY_META_ENTRIES);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		kl = m[i].key ? strlen(m[i].key) : 0;
+		vl = m[i].value ? strlen(m[i].value) : 0;
+		if (kl == 0 || kl > PAY_META_KEY_MAX) {
+			snprintf(msg, msglen,
+			    "metadata keys must be 1 to %d bytes (entry %zu has %zu)",
+			    PAY_META_KEY_MAX, i, kl);
+			return -1;
+		}
+		if (vl > PAY_META_VAL_MAX) {
+			snprintf(msg, msglen,
+			    "metadata value of key \"%s\" is too long (%zu bytes, at most %d)",
+			    utf8_valid(m[i].key) ? m[i].key : "?", vl, PAY_META_VAL_MAX);
+			return -1;
+		}
+		if (!utf8_valid(m[i].key) || (vl && !utf8_valid(m[i].value))) {
+			snprintf(msg, msglen, "metadata keys and values must be valid UTF-8");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+pay_validate_authorize(const struct pay_request *r, char *msg, size_t msglen)
+{
+	size_t n;
+
+	if (validate_key(r->idempotency_key, msg, msglen) < 0)
+		return -1;
 	if (pay_validate_id("payer_account_id", r->payer, PAY_ACCOUNT_MAX, msg, msglen) < 0)
 		return -1;
 	if (pay_validate_id("payee_account_id", r->payee, PAY_ACCOUNT_MAX, msg, msglen) < 0)
@@ -104,7 +145,131 @@ pay_validate_authorize(const struct pay_request *r, char *msg, size_t msglen)
 		snprintf(msg, msglen, "description must be valid UTF-8");
 		return -1;
 	}
+	if (r->capture_method < PAYMENT__V1__CAPTURE_METHOD__CAPTURE_METHOD_UNSPECIFIED ||
+	    r->capture_method > PAYMENT__V1__CAPTURE_METHOD__CAPTURE_METHOD_MANUAL) {
+		snprintf(
+		    msg, msglen, "capture_method %d is not a CaptureMethod", r->capture_method);
+		return -1;
+	}
+	if (r->hold_ttl_seconds < 0 || r->hold_ttl_seconds > PAY_HOLD_TTL_MAX) {
+		snprintf(msg, msglen,
+		    "hold_ttl_seconds must be 0 (the default) or 1 to %d, got %lld",
+		    PAY_HOLD_TTL_MAX, (long long)r->hold_ttl_seconds);
+		return -1;
+	}
+	if (r->hold_ttl_seconds != 0 &&
+	    r->capture_method != PAYMENT__V1__CAPTURE_METHOD__CAPTURE_METHOD_MANUAL) {
+		snprintf(msg, msglen, "hold_ttl_seconds applies only to capture_method MANUAL");
+		return -1;
+	}
+	return validate_metadata(r->metadata, r->n_metadata, msg, msglen);
+}
+
+int
+pay_validate_op(const char *key, const char *payment_id, int64_t amount_cents, const char *reason,
+    char *msg, size_t msglen)
+{
+	size_t n = reason ? strlen(reason) : 0;
+
+	if (validate_key(key, msg, msglen) < 0)
+		return -1;
+	if (pay_validate_id("payment_id", payment_id, PAY_ID_MAX, msg, msglen) < 0)
+		return -1;
+	if (amount_cents < 0) {
+		snprintf(msg, msglen, "amount_cents must not be negative (0 means all), got %lld",
+		    (long long)amount_cents);
+		return -1;
+	}
+	if (n > PAY_REASON_MAX) {
+		snprintf(
+		    msg, msglen, "reason is too long (%zu bytes, at most %d)", n, PAY_REASON_MAX);
+		return -1;
+	}
+	if (n && !utf8_valid(reason)) {
+		snprintf(msg, msglen, "reason must be valid UTF-8");
+		return -1;
+	}
 	return 0;
+}
+
+static int
+meta_cmp(const struct pay_meta *a, const struct pay_meta *b)
+{
+	return strcmp(a->key ? a->key : "", b->key ? b->key : "");
+}
+
+void
+pay_metadata_canon(struct pay_meta *m, size_t *n)
+{
+	size_t i, j, out;
+	struct pay_meta t;
+
+	/* Insertion sort: stable, so of equal keys the last sent stays last;
+	 * n is at most a few dozen before validation refuses it (and the
+	 * wire limit bounds it anyway). */
+	for (i = 1; i < *n; i++) {
+		t = m[i];
+		for (j = i; j > 0 && meta_cmp(&m[j - 1], &t) > 0; j--)
+			m[j] = m[j - 1];
+		m[j] = t;
+	}
+	for (i = 0, out = 0; i < *n; i++) {
+		if (i + 1 < *n && meta_cmp(&m[i], &m[i + 1]) == 0)
+			continue; /* a later value of the same key wins */
+		m[out++] = m[i];
+	}
+	*n = out;
+}
+
+/* Reads "<decimal>:" at *s; the length, or -1. */
+static long
+read_len(const char **s)
+{
+	long v = 0;
+	const char *p = *s;
+
+	if (*p < '0' || *p > '9')
+		return -1;
+	while (*p >= '0' && *p <= '9') {
+		v = v * 10 + (*p++ - '0');
+		if (v > 1 << 20)
+			return -1;
+	}
+	if (*p++ != ':')
+		return -1;
+	*s = p;
+	return v;
+}
+
+int
+pay_metadata_decode(const char *enc, char *buf, size_t buflen, struct pay_meta *out, size_t max)
+{
+	const char *base = enc ? enc : "", *s = base;
+	size_t used = 0, n = 0, end = strlen(s);
+	long len;
+	int half;
+
+	if (buflen < end + 1)
+		return -1;
+	while (*s) {
+		if (n == max)
+			return -1;
+		for (half = 0; half < 2; half++) {
+			len = read_len(&s);
+			if (len < 0 || (size_t)len > end - (size_t)(s - base))
+				return -1;
+			memcpy(buf + used, s, (size_t)len);
+			buf[used + (size_t)len] = '\0';
+			if (half == 0)
+				out[n].key = buf + used;
+			else
+				out[n].value = buf + used;
+			used += (size_t)len + 1;
+			s += len;
+		}
+		n++;
+	}
+	return (int)n;
 }
 
 static void
@@ -161,6 +326,54 @@ pay_fingerprint(const struct pay_request *r, uint8_t out[32])
 	EVP_DigestUpdate(ctx, amt, sizeof(amt));
 	put_field(ctx, r->currency);
 	put_field(ctx, r->description);
+	/* The lifecycle fields only when not the defaults, so a plain payment
+	 * keeps the fingerprint it had before they existed (its key still
+	 * replays across the upgrade). */
+	if (r->capture_method == PAYMENT__V1__CAPTURE_METHOD__CAPTURE_METHOD_MANUAL ||
+	    r->hold_ttl_seconds != 0 || r->n_metadata > 0) {
+		uint8_t b[8];
+		uint64_t t = (uint64_t)r->hold_ttl_seconds;
+		size_t j;
+
+		EVP_DigestUpdate(ctx, "lifecycle", 9);
+		put_field(ctx, pay_capture_method_name(r->capture_method));
+		for (i = 0; i < 8; i++)
+			b[i] = (uint8_t)(t >> (56 - 8 * i));
+		EVP_DigestUpdate(ctx, b, sizeof(b));
+		for (i = 0; i < 4; i++)
+			b[i] = (uint8_t)(r->n_metadata >> (24 - 8 * i));
+		EVP_DigestUpdate(ctx, b, 4);
+		for (j = 0; j < r->n_metadata; j++) {
+			put_field(ctx, r->metadata[j].key);
+			put_field(ctx, r->metadata[j].value);
+		}
+	}
+	if (EVP_DigestFinal_ex(ctx, out, &olen) != 1 || olen != 32)
+		abort();
+}
+
+void
+pay_op_fingerprint(enum pay_op op, const char *payment_id, int64_t amount_cents, const char *reason,
+    uint8_t out[32])
+{
+	static const char *const names[] = { "capture", "void", "refund" };
+	EVP_MD_CTX *ctx;
+	uint8_t amt[8];
+	unsigned int olen = 32;
+	uint64_t a = (uint64_t)amount_cents;
+	int i;
+
+	pay_init();
+	ctx = fp_ctx;
+	for (i = 0; i < 8; i++)
+		amt[i] = (uint8_t)(a >> (56 - 8 * i));
+	if (EVP_DigestInit_ex(ctx, fp_md, NULL) != 1)
+		abort();
+	EVP_DigestUpdate(ctx, "paymentd.op.v1", 14);
+	put_field(ctx, names[op]);
+	put_field(ctx, payment_id);
+	EVP_DigestUpdate(ctx, amt, sizeof(amt));
+	put_field(ctx, reason);
 	if (EVP_DigestFinal_ex(ctx, out, &olen) != 1 || olen != 32)
 		abort();
 }
@@ -236,6 +449,12 @@ pay_error_code_from_name(const char *name)
 		    PAYMENT__V1__PAYMENT_ERROR_CODE__PAYMENT_ERROR_CODE_RATE_LIMITED },
 		{ "ACCOUNT_INACTIVE",
 		    PAYMENT__V1__PAYMENT_ERROR_CODE__PAYMENT_ERROR_CODE_ACCOUNT_INACTIVE },
+		{ "INVALID_STATE",
+		    PAYMENT__V1__PAYMENT_ERROR_CODE__PAYMENT_ERROR_CODE_INVALID_STATE },
+		{ "AMOUNT_EXCEEDS_REMAINING",
+		    PAYMENT__V1__PAYMENT_ERROR_CODE__PAYMENT_ERROR_CODE_AMOUNT_EXCEEDS_REMAINING },
+		{ "BALANCE_LIMIT",
+		    PAYMENT__V1__PAYMENT_ERROR_CODE__PAYMENT_ERROR_CODE_BALANCE_LIMIT },
 	};
 	size_t i;
 
@@ -247,12 +466,51 @@ pay_error_code_from_name(const char *name)
 	return PAYMENT__V1__PAYMENT_ERROR_CODE__PAYMENT_ERROR_CODE_UNSPECIFIED;
 }
 
+static const struct {
+	const char *n;
+	int v;
+} statuses[] = {
+	{ "AUTHORIZED", PAYMENT__V1__PAYMENT_STATUS__PAYMENT_STATUS_AUTHORIZED },
+	{ "DECLINED", PAYMENT__V1__PAYMENT_STATUS__PAYMENT_STATUS_DECLINED },
+	{ "CAPTURED", PAYMENT__V1__PAYMENT_STATUS__PAYMENT_STATUS_CAPTURED },
+	{ "VOIDED", PAYMENT__V1__PAYMENT_STATUS__PAYMENT_STATUS_VOIDED },
+	{ "EXPIRED", PAYMENT__V1__PAYMENT_STATUS__PAYMENT_STATUS_EXPIRED },
+};
+
 int
 pay_status_from_name(const char *name)
 {
-	if (name && strcmp(name, "AUTHORIZED") == 0)
-		return PAYMENT__V1__PAYMENT_STATUS__PAYMENT_STATUS_AUTHORIZED;
-	if (name && strcmp(name, "DECLINED") == 0)
-		return PAYMENT__V1__PAYMENT_STATUS__PAYMENT_STATUS_DECLINED;
+	size_t i;
+
+	for (i = 0; name && i < ARRAY_LEN(statuses); i++)
+		if (strcmp(statuses[i].n, name) == 0)
+			return statuses[i].v;
 	return PAYMENT__V1__PAYMENT_STATUS__PAYMENT_STATUS_UNSPECIFIED;
+}
+
+const char *
+pay_status_name(int status)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(statuses); i++)
+		if (statuses[i].v == status)
+			return statuses[i].n;
+	return NULL;
+}
+
+const char *
+pay_capture_method_name(int m)
+{
+	return m == PAYMENT__V1__CAPTURE_METHOD__CAPTURE_METHOD_MANUAL ? "MANUAL" : "AUTOMATIC";
+}
+
+int
+pay_capture_method_from_name(const char *name)
+{
+	if (name && strcmp(name, "MANUAL") == 0)
+		return PAYMENT__V1__CAPTURE_METHOD__CAPTURE_METHOD_MANUAL;
+	if (name && strcmp(name, "AUTOMATIC") == 0)
+		return PAYMENT__V1__CAPTURE_METHOD__CAPTURE_METHOD_AUTOMATIC;
+	return PAYMENT__V1__CAPTURE_METHOD__CAPTURE_METHOD_UNSPECIFIED;
 }

@@ -177,6 +177,10 @@ struct metrics {
 		char name[64];
 		uint64_t denied[METRICS_NDENIED];
 	} clients[METRICS_CLIENT_SLOTS + 1]; /* last: "other" */
+	uint64_t jan_holds_expired;
+	uint64_t jan_keys_purged;
+	uint64_t jan_errors;
+	int64_t jan_last_success_ms; /* unix ms; 0: none yet */
 };
 
 #define ADD(p, n)   __atomic_fetch_add((p), (n), __ATOMIC_RELAXED)
@@ -465,6 +469,25 @@ metrics_kh_signature(struct metrics *m)
 		ADD(&m->kh_signatures, 1);
 }
 
+void
+metrics_janitor_batch(struct metrics *m, int64_t holds, int64_t keys, int64_t unix_ms)
+{
+	if (m == NULL)
+		return;
+	if (holds > 0)
+		ADD(&m->jan_holds_expired, (uint64_t)holds);
+	if (keys > 0)
+		ADD(&m->jan_keys_purged, (uint64_t)keys);
+	STORE(&m->jan_last_success_ms, unix_ms);
+}
+
+void
+metrics_janitor_error(struct metrics *m)
+{
+	if (m != NULL)
+		ADD(&m->jan_errors, 1);
+}
+
 /* ---- rendering ------------------------------------------------------- */
 
 struct out {
@@ -682,6 +705,22 @@ metrics_render(const struct metrics *m, char *buf, size_t len, const char *versi
 			}
 		}
 	}
+
+	header(&o, "paymentd_janitor_holds_expired_total", "counter",
+	    "Holds the janitor expired (hold_expires_at passed; PaymentExpired written).");
+	put(&o, "paymentd_janitor_holds_expired_total %llu\n",
+	    (unsigned long long)LOAD(&m->jan_holds_expired));
+	header(&o, "paymentd_janitor_keys_purged_total", "counter",
+	    "Expired idempotency and operation keys the janitor deleted.");
+	put(&o, "paymentd_janitor_keys_purged_total %llu\n",
+	    (unsigned long long)LOAD(&m->jan_keys_purged));
+	header(&o, "paymentd_janitor_errors_total", "counter",
+	    "Janitor batches that failed (SQL error or lost Postgres connection).");
+	put(&o, "paymentd_janitor_errors_total %llu\n", (unsigned long long)LOAD(&m->jan_errors));
+	header(&o, "paymentd_janitor_last_success_timestamp_seconds", "gauge",
+	    "When the janitor last finished a batch without error (unix time; 0: never).");
+	put(&o, "paymentd_janitor_last_success_timestamp_seconds %.3f\n",
+	    (double)LOAD(&m->jan_last_success_ms) / 1e3);
 
 	header(&o, "paymentd_build_info", "gauge",
 	    "Always 1; the version label names the paymentd release.");

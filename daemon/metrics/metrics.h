@@ -170,6 +170,16 @@ void metrics_auth_failure(struct metrics *m, enum metrics_authfail why);
 void metrics_permission_denied(struct metrics *m, const char *client, enum metrics_denied why);
 /* One signature made by the key-holder: paymentd_keyholder_signatures_total. */
 void metrics_kh_signature(struct metrics *m);
+/*
+ * The janitor (daemon/jan/). A successful batch: holds it expired and keys
+ * it deleted (paymentd_janitor_holds_expired_total,
+ * paymentd_janitor_keys_purged_total) and when it finished, in ms since
+ * the epoch (paymentd_janitor_last_success_timestamp_seconds, 0 until the
+ * first). A failed one (SQL error, lost connection):
+ * paymentd_janitor_errors_total.
+ */
+void metrics_janitor_batch(struct metrics *m, int64_t holds, int64_t keys, int64_t unix_ms);
+void metrics_janitor_error(struct metrics *m);
 
 /*
  * Renders the text exposition format 0.0.4 into buf (always NUL-terminated

@@ -100,9 +100,10 @@
  * Any exit before SUP_MSG_BUSY for its client: the supervisor hands the
  * connection to another worker (at most SUP_MAX_HANDOFF_HOPS times).
  *
- * The metrics exporter and the log forwarder are forked (not exec'd: they
- * run no grpc) and have exit codes of their own: SUP_EXPORTER_EXIT_* and
- * SUP_LOGFWD_EXIT_*. A SANDBOX exit of either is final (not restarted).
+ * The metrics exporter, the log forwarder and the janitor are forked (not
+ * exec'd: they run no grpc) and have exit codes of their own:
+ * SUP_EXPORTER_EXIT_*, SUP_LOGFWD_EXIT_* and SUP_JAN_EXIT_* (the janitor's
+ * section, below). A SANDBOX exit of any of them is final (not restarted).
  */
 #ifndef PAYMENTD_SUP_PROTO_H
 #define PAYMENTD_SUP_PROTO_H
@@ -154,6 +155,60 @@
 /* Log forwarder exit codes. */
 #define SUP_LOGFWD_EXIT_OK      0
 #define SUP_LOGFWD_EXIT_SANDBOX 77
+
+/* ---- janitor (daemon/jan/) -------------------------------------------
+ * One process (JANITOR=on, the default) that expires holds past
+ * hold_expires_at and deletes expired idempotency and operation keys, in
+ * bounded batches (migrations/0009_janitor.sql). The supervisor forks it
+ * after the exporter; it runs libpq only, in the supervisor's image, and
+ * inherits the shared metrics mapping (its counters, metrics.h). It has no
+ * control channel and is handed no descriptor: it closes everything but
+ * stdio, so it holds no listening socket and no worker channel.
+ *
+ * Start, as a worker but without the exec: signals reset (handlers only
+ * set flags), PR_SET_NAME "paymentd-jan"; as root with SANDBOX=on it drops
+ * to PAYMENTD_USER keeping CAP_SYS_CHROOT alone (sandbox_pre_exec), arms
+ * PR_SET_PDEATHSIG, opens its ONE Postgres connection (application_name
+ * paymentd-janitor; as the unprivileged user, before the chroot, like a
+ * worker: no resolver or socket files inside it), then locks down with
+ * SANDBOX_JANITOR: chroot to PAYMENTD_CHROOT (empty), chdir, capabilities
+ * gone, RLIMIT_NOFILE SUP_JAN_MAX_FDS, no_new_privs, a seccomp profile
+ * with no socket, connect, open, fork or exec at all. Like a worker it
+ * therefore cannot reconnect: a lost connection ends it and the
+ * supervisor starts a new one.
+ *
+ * Signals, supervisor -> janitor: SIGTERM (drain, shutdown): the statement
+ * in flight finishes (bounded by statement_timeout; a batch is one
+ * transaction, so SIGKILL at any point loses nothing), then exit 0.
+ *
+ * Exit codes (the supervisor's reap() is the only reader):
+ *   code  name                  meaning                     supervisor action
+ *   0     SUP_JAN_EXIT_OK       SIGTERM, supervisor gone    restart unless draining
+ *   10    SUP_JAN_EXIT_DB_LOST  its connection died         restart, backoff
+ *   11    SUP_JAN_EXIT_DB_DOWN  no Postgres at start        restart, backoff
+ *   70    SUP_JAN_EXIT_SOFTWARE internal error              restart, backoff
+ *   77    SUP_JAN_EXIT_SANDBOX  lock-down failed            final: logged CRITICAL,
+ *                                                           not restarted
+ *   signal (SIGKILL, SIGSYS, crash)                         restart, backoff
+ * Backoff: a restart waits SUP_JAN_RESTART_MIN_MS, doubling with every
+ * death up to SUP_JAN_RESTART_MAX_MS; it starts over at the minimum once a
+ * janitor has lived SUP_JAN_HEALTHY_MS. So a Postgres outage costs one
+ * connection attempt per SUP_JAN_RESTART_MAX_MS, never a crash loop, and
+ * the janitor is back within that much of Postgres coming back.
+ * At shutdown the supervisor waits SUP_JAN_STOP_MS for it after SIGTERM,
+ * then kills it.
+ */
+#define SUP_JAN_EXIT_OK        0
+#define SUP_JAN_EXIT_DB_LOST   10
+#define SUP_JAN_EXIT_DB_DOWN   11
+#define SUP_JAN_EXIT_SOFTWARE  70
+#define SUP_JAN_EXIT_SANDBOX   77
+#define SUP_JAN_RESTART_MIN_MS 250
+#define SUP_JAN_RESTART_MAX_MS 4000
+#define SUP_JAN_HEALTHY_MS     10000
+#define SUP_JAN_STOP_MS        3000
+#define SUP_JAN_MAX_FDS        16
+/* ---- end of janitor ---------------------------------------------------- */
 
 /* The configuration a worker runs with, as the supervisor loaded it (the
  * worker cannot re-read ENV_FILE: it may be readable by root only). Both

@@ -21,6 +21,9 @@
  * a worker cannot reconnect by itself (its sandbox forbids new sockets), so
  * without this every client reconnect would fork a worker that fails at
  * once.
+ *
+ * The janitor (JANITOR=on) is forked like the exporter and restarted with
+ * its own backoff when it dies (sup_proto.h, janitor section).
  */
 #include "sup.h"
 #include "sup_door.h"
@@ -31,6 +34,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "front/front_h2guard.h"
+#include "jan/jan.h"
 #include "metrics/metrics.h"
 #include "rl/rl.h"
 
@@ -124,6 +128,11 @@ static struct {
 	int metrics_fd;
 	pid_t exporter_pid;
 	int64_t exporter_respawn_at;
+	pid_t jan_pid;
+	int64_t jan_started_ms;
+	int64_t jan_respawn_at; /* 0: none scheduled */
+	int64_t jan_backoff_ms; /* the next restart's delay */
+	int jan_final;          /* its sandbox failed: not restarted */
 	struct sup_waiting waitq[WAITQ_MAX];
 	size_t nwait;
 	int64_t next_cpu_check;
@@ -590,6 +599,82 @@ exporter_spawn(void)
 	S.exporter_respawn_at = 0;
 }
 
+static void
+jan_spawn(void)
+{
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		log_error("fork janitor failed", LF_S("error", strerror(errno)));
+		S.jan_respawn_at = util_now_ms() + SUP_JAN_RESTART_MIN_MS;
+		return;
+	}
+	if (pid == 0)
+		jan_main(S.cfg, S.metrics); /* closes the rest */
+	S.jan_pid = pid;
+	S.jan_started_ms = util_now_ms();
+	S.jan_respawn_at = 0;
+}
+
+/* The janitor is gone (sup_proto.h: its exit codes and the backoff). */
+static void
+jan_reaped(pid_t pid, int status)
+{
+	int64_t now = util_now_ms();
+	int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+
+	S.jan_pid = 0;
+	if (code == SUP_JAN_EXIT_SANDBOX) {
+		S.jan_final = 1;
+		log_kv(LOG_CRIT,
+		    "janitor could not enter its sandbox; not restarting it (holds expire only "
+		    "when a capture or void meets them)",
+		    (const struct log_field[]){ LF_I("old_pid", pid), { 0 } });
+		return;
+	}
+	if (S.draining)
+		return;
+	if (now - S.jan_started_ms >= SUP_JAN_HEALTHY_MS || S.jan_backoff_ms == 0)
+		S.jan_backoff_ms = SUP_JAN_RESTART_MIN_MS;
+	S.jan_respawn_at = now + S.jan_backoff_ms;
+	if (WIFSIGNALED(status))
+		log_kv(WTERMSIG(status) == SIGSYS ? LOG_ERROR : LOG_WARNING,
+		    WTERMSIG(status) == SIGSYS ? "janitor killed by seccomp; restarting it"
+		                               : "janitor killed; restarting it",
+		    (const struct log_field[]){ LF_I("old_pid", pid),
+		        LF_I("signal", WTERMSIG(status)), LF_I("restart_in_ms", S.jan_backoff_ms),
+		        { 0 } });
+	else
+		log_warn("janitor exited; restarting it", LF_I("old_pid", pid),
+		    LF_I("status", code), LF_I("restart_in_ms", S.jan_backoff_ms));
+	S.jan_backoff_ms *= 2;
+	if (S.jan_backoff_ms > SUP_JAN_RESTART_MAX_MS)
+		S.jan_backoff_ms = SUP_JAN_RESTART_MAX_MS;
+}
+
+/* Shutdown: SIGTERM was sent at the drain; a batch is one transaction, so
+ * one that overruns SUP_JAN_STOP_MS is killed without losing anything. */
+static void
+jan_stop(void)
+{
+	int64_t until = util_now_ms() + SUP_JAN_STOP_MS;
+
+	if (S.jan_pid <= 0)
+		return;
+	kill(S.jan_pid, SIGTERM);
+	while (util_now_ms() < until) {
+		if (waitpid(S.jan_pid, NULL, WNOHANG) == S.jan_pid) {
+			S.jan_pid = 0;
+			return;
+		}
+		poll(NULL, 0, 20);
+	}
+	log_warn("janitor did not stop in time; killing it", LF_I("janitor_pid", S.jan_pid));
+	kill(S.jan_pid, SIGKILL);
+	waitpid(S.jan_pid, NULL, 0);
+	S.jan_pid = 0;
+}
+
 static const char *
 exit_reason(int status, const struct sup_worker *w, int *abnormal)
 {
@@ -639,6 +724,8 @@ begin_drain(int status)
 	}
 	for (i = 0; i < S.nw; i++)
 		kill(S.w[i].pid, SIGTERM);
+	if (S.jan_pid > 0)
+		kill(S.jan_pid, SIGTERM);
 }
 
 static void
@@ -661,6 +748,10 @@ reap(void)
 			}
 			log_warn("metrics exporter died; restarting in 1 s", LF_I("old_pid", pid));
 			S.exporter_respawn_at = util_now_ms() + 1000;
+			continue;
+		}
+		if (S.jan_pid > 0 && pid == S.jan_pid) {
+			jan_reaped(pid, status);
 			continue;
 		}
 		if (sup_logfwd_reaped(pid, status))
@@ -973,6 +1064,11 @@ sup_run(const struct config *cfg)
 			fatal("cannot listen for metrics: %s", err);
 		exporter_spawn();
 	}
+	if (cfg->janitor)
+		jan_spawn();
+	else
+		log_info("JANITOR=off: holds are not expired and expired keys are not deleted "
+		         "in the background");
 	if (sd_watchdog_enabled(0, &S.watchdog_us) <= 0)
 		S.watchdog_us = 0;
 
@@ -999,6 +1095,7 @@ sup_run(const struct config *cfg)
 				waitpid(S.exporter_pid, NULL, 0);
 				S.exporter_pid = 0;
 			}
+			jan_stop();
 			while (S.nw > 0 && waitpid(-1, NULL, 0) > 0)
 				S.nw--;
 			sup_kh_stop();
@@ -1012,6 +1109,9 @@ sup_run(const struct config *cfg)
 		if (!S.draining && S.metrics_fd >= 0 && S.exporter_pid == 0 &&
 		    S.exporter_respawn_at && util_now_ms() >= S.exporter_respawn_at)
 			exporter_spawn();
+		if (!S.draining && S.jan_pid == 0 && !S.jan_final && S.jan_respawn_at &&
+		    util_now_ms() >= S.jan_respawn_at)
+			jan_spawn();
 		metrics_set_workers(
 		    S.metrics, (int)(S.nw - count_unassigned()), (int)count_unassigned());
 		pfd[n].fd = S.sig_fd;
@@ -1043,6 +1143,10 @@ sup_run(const struct config *cfg)
 		}
 		if (S.nwait > 0 && timeout > 100)
 			timeout = 100; /* reclaim retries, waiting-room expiry */
+		if (S.jan_pid == 0 && S.jan_respawn_at && !S.draining) {
+			int64_t left = S.jan_respawn_at - util_now_ms();
+			timeout = left < timeout ? (int)(left > 0 ? left : 0) + 1 : timeout;
+		}
 		{
 			int kt = sup_kh_timeout_ms();
 			if (kt >= 0 && kt < timeout)

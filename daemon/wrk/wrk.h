@@ -79,6 +79,25 @@ void wrk_reply_ledger_error(
 /* PERMISSION_DENIED for the caller: "client NAME lacks PERMISSION". */
 void wrk_reply_denied(struct wrk_ctx *ctx, struct wrk_reply *rep, int why, const char *what);
 
+/*
+ * The one way a payment becomes a Payment message (GetPayment, the
+ * lifecycle replies, ListPayments; wrk_rpc.c). pb->msg points into lp
+ * (which must outlive it) and into storage of its own that
+ * wrk_payment_pb_free() releases.
+ */
+struct ProtobufCMessage;
+struct Payment__V1__Payment;
+struct Payment__V1__Payment__MetadataEntry;
+struct wrk_payment_pb {
+	struct Payment__V1__Payment *msg;
+	struct Payment__V1__Payment__MetadataEntry *ents, **ptrs;
+	char *strs;
+};
+void wrk_payment_pb(const struct ledger_payment *lp, struct wrk_payment_pb *pb);
+void wrk_payment_pb_free(struct wrk_payment_pb *pb);
+/* Packs m into rep->body with status OK. */
+void wrk_pack_reply(struct wrk_reply *rep, const struct ProtobufCMessage *m);
+
 void wrk_rpc_authorize(struct wrk_ctx *, const uint8_t *, size_t, struct wrk_reply *);
 void wrk_rpc_get_payment(struct wrk_ctx *, const uint8_t *, size_t, struct wrk_reply *);
 void wrk_rpc_get_balance(struct wrk_ctx *, const uint8_t *, size_t, struct wrk_reply *);

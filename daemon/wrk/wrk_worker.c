@@ -297,7 +297,13 @@ wrk_reply_ledger_error(
 		    "too much contention; retry with the same idempotency key");
 		break;
 	case LEDGER_INVALID:
-		wrk_reply_status(rep, GRPC_STATUS_INVALID_ARGUMENT, "invalid value: %s", err);
+		/* A data exception (SQLSTATE class 22) the request validation
+		 * did not foresee: the database's own words go to the log, never
+		 * to the client. */
+		log_warn("ledger refused a value", LF_S("error", err));
+		wrk_reply_status(rep, GRPC_STATUS_INVALID_ARGUMENT,
+		    "invalid value: a field of the request is outside what the ledger stores; "
+		    "nothing was written");
 		break;
 	case LEDGER_DENIED: wrk_reply_denied(ctx, rep, METRICS_DENIED_READ, err); break;
 	default:

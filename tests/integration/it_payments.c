@@ -675,7 +675,7 @@ START_TEST(killed_worker_does_not_take_down_supervisor)
 	}
 	usleep(300000);
 	/* The supervisor's workers (not its log forwarder) are the targets. */
-	n = tl_children(sup, "paymentd-log", pids, 256);
+	n = tl_children(sup, "paymentd-log|paymentd-jan", pids, 256);
 	ck_assert_int_gt(n, 0);
 	for (i = 0; i < n && killed < 3; i++)
 		if (kill(pids[i], SIGKILL) == 0)

@@ -104,11 +104,12 @@ stop_daemon(void)
 		tl_stop(sup, SIGTERM, 60000, NULL);
 }
 
-/* Worker pids: children of the supervisor except the log forwarder. */
+/* Worker pids: children of the supervisor except the log forwarder and the
+ * janitor. */
 static int
 workers(pid_t *out, int max)
 {
-	return tl_children(sup, "paymentd-log", out, max);
+	return tl_children(sup, "paymentd-log|paymentd-jan", out, max);
 }
 
 static int

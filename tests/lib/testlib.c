@@ -253,6 +253,24 @@ tl_stop(pid_t pid, int sig, int timeout_ms, int *status)
 	return -1;
 }
 
+/* Does comm start with one of the '|'-separated names of list? */
+static int
+tl_comm_in(const char *comm, const char *list)
+{
+	const char *p = list, *bar;
+	size_t n;
+
+	for (;;) {
+		bar = strchr(p, '|');
+		n = bar ? (size_t)(bar - p) : strlen(p);
+		if (n > 0 && strncmp(comm, p, n) == 0)
+			return 1;
+		if (bar == NULL)
+			return 0;
+		p = bar + 1;
+	}
+}
+
 int
 tl_children(pid_t parent, const char *skip_comm, pid_t *out, int max)
 {
@@ -280,7 +298,7 @@ tl_children(pid_t parent, const char *skip_comm, pid_t *out, int max)
 					comm[0] = '\0';
 				fclose(cf);
 			}
-			if (strncmp(comm, skip_comm, strlen(skip_comm)) == 0)
+			if (tl_comm_in(comm, skip_comm))
 				continue;
 		}
 		out[n++] = (pid_t)v;

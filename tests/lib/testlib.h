@@ -32,8 +32,9 @@
  *    tl_stop() sends sig, waits timeout_ms, then SIGKILLs and reaps: 0 if
  *    it exited by itself within the time.
  *  - tl_children() lists the children of parent (from /proc) whose
- *    command name does not start with skip_comm (NULL: all): the workers
- *    of a supervisor without its log forwarder.
+ *    command name starts with none of the '|'-separated names in skip_comm
+ *    (NULL: all): the workers of a supervisor without its log forwarder
+ *    and janitor ("paymentd-log|paymentd-jan").
  *  - tl_rmtree() removes a directory tree (like rm -rf): 0 on success.
  *  - tl_now_ms() is CLOCK_MONOTONIC in milliseconds.
  *  - tl_db_url() is DATABASE_URL (fails the current test if unset);

@@ -3,7 +3,8 @@
 // against the JSON Schemas in schemas/ (ajv, draft 2020-12, strict mode,
 // formats checked).
 // Input (stdin): one message per line, "<topic>\t<value JSON>"; the topic
-// picks the schema (.paymentauthorized, .paymentdeclined, .dlq).
+// picks the schema (.paymentauthorized, .paymentdeclined, .dlq,
+// .accountcreated, .accountstatuschanged).
 // Prints "schema: N passed, M failed" (and the first failures) and exits
 // non-zero on any failure or when there was nothing to validate.
 'use strict';
@@ -21,7 +22,13 @@ for (const f of fs.readdirSync(dir).filter((f) => f.endsWith('.schema.json'))) {
 const schemaOf = (topic) => {
   if (topic.endsWith('.paymentauthorized')) return 'payment-authorized.schema.json';
   if (topic.endsWith('.paymentdeclined')) return 'payment-declined.schema.json';
+  if (topic.endsWith('.paymentcaptured')) return 'payment-captured.schema.json';
+  if (topic.endsWith('.paymentvoided')) return 'payment-voided.schema.json';
+  if (topic.endsWith('.paymentexpired')) return 'payment-expired.schema.json';
+  if (topic.endsWith('.paymentrefunded')) return 'payment-refunded.schema.json';
   if (topic.endsWith('.dlq')) return 'dlq-record.schema.json';
+  if (topic.endsWith('.accountcreated')) return 'account-created.schema.json';
+  if (topic.endsWith('.accountstatuschanged')) return 'account-status-changed.schema.json';
   return null;
 };
 let pass = 0;

@@ -586,7 +586,7 @@ START_TEST(policy_documented_and_tight)
 	docs = calloc(1, (size_t)len + 1);
 	ck_assert_int_eq(fread(docs, 1, (size_t)len, f), (size_t)len);
 	fclose(f);
-	for (p = SANDBOX_WORKER; p <= SANDBOX_KEYHOLDER; p++) {
+	for (p = SANDBOX_WORKER; p <= SANDBOX_JANITOR; p++) {
 		n = sandbox_policy((enum sandbox_profile)p, r, 256);
 		ck_assert_int_gt(n, 0);
 		ck_assert_int_le(n, 256);
@@ -617,6 +617,11 @@ START_TEST(policy_documented_and_tight)
 	ck_assert(allowed(SANDBOX_KEYHOLDER, "recvmsg") && !allowed(SANDBOX_KEYHOLDER, "socket") &&
 	    !allowed(SANDBOX_KEYHOLDER, "openat") && !allowed(SANDBOX_KEYHOLDER, "connect") &&
 	    !allowed(SANDBOX_KEYHOLDER, "accept4") && !allowed(SANDBOX_KEYHOLDER, "read"));
+	/* The janitor speaks SQL over the one connection it opened before the
+	 * lock-down: no new socket, no file, no process. */
+	ck_assert(allowed(SANDBOX_JANITOR, "recvfrom") && !allowed(SANDBOX_JANITOR, "socket") &&
+	    !allowed(SANDBOX_JANITOR, "connect") && !allowed(SANDBOX_JANITOR, "openat") &&
+	    !allowed(SANDBOX_JANITOR, "accept4") && !allowed(SANDBOX_JANITOR, "clone"));
 	static const char *const exporter_never[] = { "unlink", "ftruncate", "pwrite64", "fsync",
 		"bind", "listen" };
 	for (i = 0; i < (int)(sizeof(exporter_never) / sizeof(exporter_never[0])); i++)
@@ -650,6 +655,8 @@ print_policy(const char *profile)
 		p = SANDBOX_LOGFWD;
 	else if (strcmp(profile, "keyholder") == 0)
 		p = SANDBOX_KEYHOLDER;
+	else if (strcmp(profile, "janitor") == 0)
+		p = SANDBOX_JANITOR;
 	else
 		return 2;
 	n = sandbox_policy(p, r, 256);

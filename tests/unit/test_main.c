@@ -17,6 +17,8 @@ main(void)
 		pay_validate_suite(),
 		pay_wire_suite(),
 		auth_token_suite(),
+		page_token_suite(),
+		acct_validate_suite(),
 		utf8_suite(),
 		backoff_suite(),
 		sqlstate_suite(),

@@ -19,5 +19,9 @@ Suite *http_min_suite(void); /* test_http_min.c: daemon/common/http_min.c */
 Suite *pay_wire_suite(void); /* test_pay_wire.c: daemon/ledger/pay_wire.c */
 /* test_auth_token.c: daemon/auth/auth_token.c */
 Suite *auth_token_suite(void);
+/* test_page_token.c: daemon/ledger/page_token.c */
+Suite *page_token_suite(void);
+/* test_acct_validate.c: daemon/ledger/acct_validate.c */
+Suite *acct_validate_suite(void);
 
 #endif
