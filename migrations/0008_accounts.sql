@@ -38,12 +38,11 @@ VALUES (1, sha256(uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid())
 
 -- Keyset pagination, newest first: ListAccountEntries walks an account's
 -- entries by (created_at, entry_id) backwards (and as_of takes the last
--- one at or before an instant); ListPayments walks payments by payer and
--- by payee on (created_at, payment_id). The payer index replaces
--- payments_payer (same leading columns).
+-- one at or before an instant). ListPayments walks payments by payer and
+-- by payee on 0007's payments_payer_created / payments_payee_created,
+-- which make 0001's payments_payer (same leading columns) redundant: one
+-- index fewer for every payment to maintain.
 CREATE INDEX ledger_entries_account_time ON ledger_entries (account_id, created_at, entry_id);
-CREATE INDEX payments_payer_time ON payments (payer_account_id, created_at, payment_id);
-CREATE INDEX payments_payee_time ON payments (payee_account_id, created_at, payment_id);
 DROP INDEX payments_payer;
 -- Holds of a payer by time: pending balance as of an instant.
 CREATE INDEX payments_payer_holds ON payments (payer_account_id, created_at)
