@@ -443,19 +443,22 @@ main(int argc, char **argv)
 		return relay_status_print(R.cfg.database_url, stdout);
 	}
 	if (argc >= 2 && strcmp(argv[1], "create-topics") == 0) {
-		char err[512];
-		int parts = 3;
+		char err[512], *end = NULL;
+		long parts = 3;
 
-		if (argc == 4 && strcmp(argv[2], "--partitions") == 0)
-			parts = atoi(argv[3]);
+		if (argc == 4 && strcmp(argv[2], "--partitions") == 0) {
+			parts = strtol(argv[3], &end, 10);
+			if (end == argv[3] || *end != '\0')
+				parts = 0;
+		}
 		if ((argc != 2 && argc != 4) || parts < 1 || parts > 10000) {
 			fprintf(stderr, "usage: payment-relay create-topics [--partitions N]\n");
 			return 2;
 		}
 		if (configure() < 0)
 			return 2;
-		if (relay_topics_create(R.cfg.brokers, R.topic, RELAY_NTOPICS, parts, 10000, stdout,
-		        err, sizeof(err)) < 0) {
+		if (relay_topics_create(R.cfg.brokers, R.topic, RELAY_NTOPICS, (int)parts, 10000,
+		        stdout, err, sizeof(err)) < 0) {
 			fprintf(stderr, "payment-relay: create-topics: %s\n", err);
 			return 1;
 		}

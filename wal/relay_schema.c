@@ -46,8 +46,8 @@ static int loaded;
 static const char *const annotations[] = { "$schema", "$id", "$comment", "title", "description",
 	NULL };
 static const char *const keywords[] = { "type", "const", "enum", "properties", "required",
-	"additionalProperties", "propertyNames", "maxProperties", "minLength", "maxLength", "minimum",
-	"maximum", "pattern", "format", "allOf", "oneOf", "$ref", NULL };
+	"additionalProperties", "propertyNames", "maxProperties", "minLength", "maxLength",
+	"minimum", "maximum", "pattern", "format", "allOf", "oneOf", "$ref", NULL };
 
 static int
 in_list(const char *const *l, const char *k)
@@ -106,12 +106,21 @@ vet(const char *file, json_t *s, char *err, size_t errlen)
 			const char *pk;
 			json_t *pv;
 
-			json_object_foreach(v, pk, pv) if (vet(file, pv, err, errlen) < 0) return -1;
+			json_object_foreach(v, pk, pv)
+			{
+				if (vet(file, pv, err, errlen) < 0)
+					return -1;
+			}
 		} else if (strcmp(k, "allOf") == 0 || strcmp(k, "oneOf") == 0) {
 			json_t *e;
 
-			json_array_foreach(v, i, e) if (vet(file, e, err, errlen) < 0) return -1;
-		} else if (strcmp(k, "additionalProperties") == 0 || strcmp(k, "propertyNames") == 0) {
+			json_array_foreach(v, i, e)
+			{
+				if (vet(file, e, err, errlen) < 0)
+					return -1;
+			}
+		} else if (strcmp(k, "additionalProperties") == 0 ||
+		    strcmp(k, "propertyNames") == 0) {
 			if (vet(file, v, err, errlen) < 0)
 				return -1;
 		} else if (strcmp(k, "pattern") == 0) {
@@ -121,16 +130,17 @@ vet(const char *file, json_t *s, char *err, size_t errlen)
 			}
 			if (pattern(json_string_value(v)) != NULL)
 				continue;
-			if (regcomp(&pats[npats].re, json_string_value(v), REG_EXTENDED | REG_NOSUB) !=
-			    0) {
+			if (regcomp(&pats[npats].re, json_string_value(v),
+			        REG_EXTENDED | REG_NOSUB) != 0) {
 				snprintf(err, errlen, "%s: pattern %s does not compile", file,
 				    json_string_value(v));
 				return -1;
 			}
 			pats[npats++].src = json_string_value(v);
 		} else if (strcmp(k, "format") == 0) {
-			if (!json_is_string(v) || (strcmp(json_string_value(v), "date-time") != 0 &&
-			                              strcmp(json_string_value(v), "uuid") != 0)) {
+			if (!json_is_string(v) ||
+			    (strcmp(json_string_value(v), "date-time") != 0 &&
+			        strcmp(json_string_value(v), "uuid") != 0)) {
 				snprintf(err, errlen, "%s: unsupported format", file);
 				return -1;
 			}
@@ -161,7 +171,11 @@ refs_resolve(const char *file, json_t *s, char *err, size_t errlen)
 		if (json_is_object(v) && refs_resolve(file, v, err, errlen) < 0)
 			return -1;
 		if (json_is_array(v))
-			json_array_foreach(v, i, e) if (refs_resolve(file, e, err, errlen) < 0) return -1;
+			json_array_foreach(v, i, e)
+			{
+				if (refs_resolve(file, e, err, errlen) < 0)
+					return -1;
+			}
 	}
 	return 0;
 }
@@ -179,7 +193,8 @@ relay_schema_load(char *err, size_t errlen)
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t len;
 
-		if (nl == NULL || nfiles == MAX_FILES || (size_t)(nl - p) >= sizeof(files[0].name)) {
+		if (nl == NULL || nfiles == MAX_FILES ||
+		    (size_t)(nl - p) >= sizeof(files[0].name)) {
 			snprintf(err, errlen, "schema bundle is malformed");
 			return -1;
 		}
@@ -241,7 +256,7 @@ is_uuid(const char *s)
 		return 0;
 	for (i = 0; i < 36; i++)
 		if (i == 8 || i == 13 || i == 18 || i == 23 ? s[i] != '-'
-		                                           : !isxdigit((unsigned char)s[i]))
+		                                            : !isxdigit((unsigned char)s[i]))
 			return 0;
 	return 1;
 }
@@ -308,7 +323,11 @@ check_type(const json_t *t, const json_t *v, const char *path, char *why, size_t
 			    type_words(json_string_value(t)));
 		return -1;
 	}
-	json_array_foreach(t, i, e) if (json_is_string(e) && type_ok(json_string_value(e), v)) return 0;
+	json_array_foreach(t, i, e)
+	{
+		if (json_is_string(e) && type_ok(json_string_value(e), v))
+			return 0;
+	}
 	snprintf(why, whylen, "%s has a type its schema does not allow", name_of(path));
 	return -1;
 }
@@ -356,10 +375,12 @@ check_number(const json_t *s, const json_t *v, const char *path, char *why, size
 	/* Integers compare as integers: 10^17 and its neighbours are not
 	 * exact as doubles. */
 	if (json_is_integer(v)) {
-		below = lo && (json_is_integer(lo) ? json_integer_value(v) < json_integer_value(lo)
-		                                   : (double)json_integer_value(v) < json_number_value(lo));
-		above = hi && (json_is_integer(hi) ? json_integer_value(v) > json_integer_value(hi)
-		                                   : (double)json_integer_value(v) > json_number_value(hi));
+		below = lo &&
+		    (json_is_integer(lo) ? json_integer_value(v) < json_integer_value(lo)
+		                         : (double)json_integer_value(v) < json_number_value(lo));
+		above = hi &&
+		    (json_is_integer(hi) ? json_integer_value(v) > json_integer_value(hi)
+		                         : (double)json_integer_value(v) > json_number_value(hi));
 	} else {
 		below = lo && json_number_value(v) < json_number_value(lo);
 		above = hi && json_number_value(v) > json_number_value(hi);
@@ -376,7 +397,8 @@ check_object(const json_t *s, json_t *v, const char *path, char *why, size_t why
 {
 	json_t *props = json_object_get(s, "properties"), *req = json_object_get(s, "required");
 	json_t *addl = json_object_get(s, "additionalProperties");
-	json_t *names = json_object_get(s, "propertyNames"), *maxp = json_object_get(s, "maxProperties");
+	json_t *names = json_object_get(s, "propertyNames"),
+	       *maxp = json_object_get(s, "maxProperties");
 	char sub[PATH_MAX_LEN];
 	const char *k;
 	json_t *e;
@@ -436,11 +458,14 @@ check(const json_t *s, json_t *v, const char *path, char *why, size_t whylen)
 	if ((k = json_object_get(s, "$ref")) != NULL &&
 	    check(file_root(json_string_value(k)), v, path, why, whylen) < 0)
 		return -1;
-	json_array_foreach(json_object_get(s, "allOf"), i, e) if (check(e, v, path, why, whylen) <
-	    0) return -1;
+	json_array_foreach(json_object_get(s, "allOf"), i, e)
+	{
+		if (check(e, v, path, why, whylen) < 0)
+			return -1;
+	}
 	if ((k = json_object_get(s, "oneOf")) != NULL) {
 		matched = 0;
-		json_array_foreach(k, i, e) matched += check(e, v, path, tmp, sizeof(tmp)) == 0;
+		json_array_foreach(k, i, e) { matched += check(e, v, path, tmp, sizeof(tmp)) == 0; }
 		if (matched != 1) {
 			snprintf(why, whylen, "%s matches %s of its alternatives", name_of(path),
 			    matched ? "more than one" : "none");
@@ -458,12 +483,12 @@ check(const json_t *s, json_t *v, const char *path, char *why, size_t whylen)
 	}
 	if ((k = json_object_get(s, "enum")) != NULL) {
 		matched = 0;
-		json_array_foreach(k, i, e) matched |= json_equal(e, v);
+		json_array_foreach(k, i, e) { matched |= json_equal(e, v); }
 		if (!matched) {
 			char *got = json_dumps(v, JSON_ENCODE_ANY);
 
-			snprintf(why, whylen, "%s: %.64s is not one of the allowed values", name_of(path),
-			    got ? got : "?");
+			snprintf(why, whylen, "%s: %.64s is not one of the allowed values",
+			    name_of(path), got ? got : "?");
 			free(got);
 			return -1;
 		}
