@@ -9,9 +9,19 @@
 #     payment (retrying it returns DUPLICATE with the same payment id);
 #   - keys whose request failed (UNAVAILABLE, DEADLINE_EXCEEDED...) are
 #     retried until they get an answer, and still make at most one payment;
-#   - the ledger invariants hold (entries sum to zero, balances equal their
-#     entries and last balance_after, no overdraft), and payment-verify
-#     finds no violation, hash chains included (docs/ledger.md);
+#   - the ledger invariants hold (entries sum to zero, available + pending
+#     of every balance equal its entries, pending = the sum of its open
+#     holds, no overdraft, refunded <= captured and = the sum of the
+#     refunds, the entries each payment's state calls for), and
+#     payment-verify finds no violation, hash chains included
+#     (docs/ledger.md);
+#   - where a scenario ran the lifecycle stream too (life_start: MANUAL
+#     authorize -> partial capture -> partial refund, every call retried
+#     with its own key until answered), every such key was answered, a
+#     retry of it replays the first result (same payment, same refund id),
+#     and no capture or refund happened twice: one CAPTURE entry pair and
+#     the captured amount asked for per payment, one refund row (two REFUND
+#     entries) per refund key, amounts as asked (check_life);
 #   - after the relay drains, each event is on the broker exactly once:
 #     the committed messages (read with isolation.level=read_committed)
 #     against the published outbox rows, by event_id — no duplicate, none
@@ -168,6 +178,141 @@ load_start() {   # load_start CLIENTS PER_CLIENT
 }
 load_wait() { local p; for p in "${LOAD_PIDS[@]}"; do wait "$p"; done; }
 
+# One call of the lifecycle stream: paymentctl ARGS... until it answers
+# (exit 0: JSON on stdout), at most 40 tries 0.25 s apart; the answer in
+# $LIFE_OUT, the first try's outcome (OK or the gRPC code) in $LIFE_FIRST.
+life_call() {
+    local try out code
+    LIFE_FIRST= LIFE_OUT=
+    for try in $(seq 40); do
+        if out=$("$BUILD_DIR/paymentctl" --target "$T" --timeout 5000 "$@" 2>&1) && jq -e . >/dev/null 2>&1 <<<"$out"; then
+            LIFE_OUT=$out
+            LIFE_FIRST=${LIFE_FIRST:-OK}
+            return 0
+        fi
+        code=$(sed -n 's/.*Code: \([A-Z_]*\).*/\1/p' <<<"$out"); LIFE_FIRST=${LIFE_FIRST:-${code:-NOCONN}}
+        sleep 0.25
+    done
+    return 1
+}
+# One lifecycle client: N MANUAL payments between its two accounts (others
+# than client()'s pairs use too), each authorized, then captured for all
+# but 0..49 cents of the hold, then refunded half of what was captured.
+# Records "op<TAB>key<TAB>payment<TAB>amount<TAB>first<TAB>result" per call
+# in $CHAOS_DIR/load/life-ID.tsv: result = the payment's status after it
+# (refund: the refund id), UNANSWERED if no try got an answer.
+life_client() {   # life_client ID N
+    local id=$1 n=$2 i key pid amt cap ref res first
+    local payer="chaos-$(((id + 10) % 20))" payee="chaos-$(((id + 13) % 20))"
+    local f=$CHAOS_DIR/load/life-$id.tsv
+    for i in $(seq "$n"); do
+        key="chaosl-$RUN-$id-$i"
+        amt=$((100 + RANDOM % 900)); cap=$((amt - RANDOM % 50)); ref=$((cap / 2))
+        if ! life_call authorize --key "$key" --payer "$payer" --payee "$payee" --amount "$amt" \
+            --currency USD --capture-method manual --metadata "chaos=$RUN"; then
+            printf 'authorize\t%s\t-\t%s\t%s\tUNANSWERED\n' "$key" "$amt" "$LIFE_FIRST" >>"$f"; continue
+        fi
+        pid=$(jq -r '.paymentId // "-"' <<<"$LIFE_OUT"); res=$(jq -r .status <<<"$LIFE_OUT")
+        first=$LIFE_FIRST
+        # A retry of an authorization that committed before its worker died
+        # answers DUPLICATE: the payment itself says what came of it.
+        if [ "$res" = PAYMENT_STATUS_DUPLICATE ] && life_call get "$pid"; then
+            res=$(jq -r .payment.status <<<"$LIFE_OUT")
+        fi
+        printf 'authorize\t%s\t%s\t%s\t%s\t%s\n' "$key" "$pid" "$amt" "$first" "$res" >>"$f"
+        [ "$res" = PAYMENT_STATUS_AUTHORIZED ] || continue
+        if life_call capture "$pid" --key "$key-capture" --amount "$cap"; then
+            res=$(jq -r 'if .error then "ERROR:" + .error.code else .payment.status end' <<<"$LIFE_OUT")
+        else
+            res=UNANSWERED
+        fi
+        printf 'capture\t%s\t%s\t%s\t%s\t%s\n' "$key-capture" "$pid" "$cap" "$LIFE_FIRST" "$res" >>"$f"
+        [ "$res" = PAYMENT_STATUS_CAPTURED ] || continue
+        if life_call refund "$pid" --key "$key-refund" --amount "$ref" --reason chaos; then
+            res=$(jq -r 'if .error then "ERROR:" + .error.code else .refund.refundId end' <<<"$LIFE_OUT")
+        else
+            res=UNANSWERED
+        fi
+        printf 'refund\t%s\t%s\t%s\t%s\t%s\n' "$key-refund" "$pid" "$ref" "$LIFE_FIRST" "$res" >>"$f"
+    done
+}
+life_start() {   # life_start CLIENTS PER_CLIENT (after load_start: same RUN, joins LOAD_PIDS)
+    local c
+    for c in $(seq "$1"); do life_client "$c" "$2" & LOAD_PIDS+=($!); done
+}
+
+# After the fault, for the lifecycle stream: every call answered, each key
+# replays its first result, nothing done twice.
+check_life() {
+    local label=$1 f=$CHAOS_DIR/load/lifecycle.tsv op k pid amt first res out again
+    local total=0 unanswered=0 refused=0 failed=0 mism=0 n v
+    cat "$CHAOS_DIR"/load/life-*.tsv 2>/dev/null | grep -v '^$' >"$f.tmp"; mv "$f.tmp" "$f"
+    total=$(wc -l <"$f")
+    while IFS=$'\t' read -r op k pid amt first res; do
+        [ "$first" = OK ] || failed=$((failed + 1))
+        case $res in
+            UNANSWERED) unanswered=$((unanswered + 1)); continue ;;
+            ERROR:*) refused=$((refused + 1)) ;;
+        esac
+        # The same call again, as a client retrying after the fault: the
+        # first result, marked replayed (authorize: DUPLICATE).
+        case $op in
+            authorize)
+                out=$("$BUILD_DIR/paymentctl" --target "$T" --timeout 5000 authorize --key "$k" \
+                    --payer "$(q -c "SELECT payer_account_id FROM payments WHERE payment_id = '$pid'")" \
+                    --payee "$(q -c "SELECT payee_account_id FROM payments WHERE payment_id = '$pid'")" \
+                    --amount "$amt" --currency USD --capture-method manual --metadata "chaos=$RUN" 2>&1)
+                again=$(jq -r 'select(.status == "PAYMENT_STATUS_DUPLICATE") | .paymentId' <<<"$out" 2>/dev/null)
+                [ "$again" = "$pid" ] ;;
+            capture)
+                out=$("$BUILD_DIR/paymentctl" --target "$T" --timeout 5000 capture "$pid" --key "$k" --amount "$amt" 2>&1)
+                again=$(jq -r 'select(.replayed == true) | if .error then "ERROR:" + .error.code else .payment.status end' <<<"$out" 2>/dev/null)
+                [ "$again" = "$res" ] ;;
+            refund)
+                out=$("$BUILD_DIR/paymentctl" --target "$T" --timeout 5000 refund "$pid" --key "$k" --amount "$amt" --reason chaos 2>&1)
+                again=$(jq -r 'select(.replayed == true) | if .error then "ERROR:" + .error.code else .refund.refundId end' <<<"$out" 2>/dev/null)
+                [ "$again" = "$res" ] ;;
+        esac || {
+            mism=$((mism + 1))
+            [ $mism -le 3 ] && echo "   replay mismatch: $op key $k first $res, again: $(tr -d '\n ' <<<"$out" | cut -c1-200)"
+        }
+    done <"$f"
+    n=$(grep -c '^capture' "$f"); v=$(grep -c '^refund' "$f")
+    [ "$total" -gt 0 ] && [ "$unanswered" = 0 ] \
+        && ok "$label: lifecycle stream: all $total calls answered ($n captures, $v refunds; $failed first tries failed during the fault)" \
+        || bad "$label: lifecycle stream: $unanswered of $total calls unanswered"
+    [ "$refused" = 0 ] && ok "$label: lifecycle stream: no capture or refund refused" \
+        || bad "$label: lifecycle stream: $refused captures/refunds refused ($(grep -o 'ERROR:[A-Z_]*' "$f" | sort | uniq -c | tr '\n' ' '))"
+    [ "$mism" = 0 ] && ok "$label: lifecycle stream: every key replays its first result (same payment, same refund id)" \
+        || bad "$label: lifecycle stream: $mism keys do not replay their first result"
+    # Nothing twice: per payment of the stream, the capture asked for once
+    # (one CAPTURE pair, its amount), one refund per refund key that got one
+    # (its amount, two REFUND entries), the totals on the payment row.
+    # The answered captures and refunds as VALUES (ids are [0-9A-Z] ULIDs,
+    # amounts digits: nothing to quote).
+    local cv rv
+    cv=$(awk -F'\t' '$1 == "capture" && $6 == "PAYMENT_STATUS_CAPTURED" { printf "%s(\x27%s\x27, %s)", (n++ ? ", " : ""), $3, $4 }' "$f")
+    rv=$(awk -F'\t' '$1 == "refund" && $6 !~ /^(UNANSWERED|ERROR:)/ { printf "%s(\x27%s\x27, %s, \x27%s\x27)", (n++ ? ", " : ""), $3, $4, $6 }' "$f")
+    cv=${cv:+VALUES $cv}; rv=${rv:+VALUES $rv}
+    [ -n "$cv" ] || cv="SELECT NULL::text, NULL::bigint WHERE false"
+    [ -n "$rv" ] || rv="SELECT NULL::text, NULL::bigint, NULL::text WHERE false"
+    v=$(q -c "WITH c (payment_id, amt) AS ($cv), r (payment_id, amt, refund_id) AS ($rv)
+              SELECT (SELECT count(*) FROM c JOIN payments p USING (payment_id)
+                       WHERE p.status <> 'CAPTURED' OR p.captured_amount_cents <> c.amt
+                          OR (SELECT count(*) FROM ledger_entries e WHERE e.payment_id = c.payment_id AND e.kind = 'CAPTURE') <> 2)
+                  || ' ' || (SELECT count(*) FROM r LEFT JOIN refunds f USING (refund_id)
+                       WHERE f.refund_id IS NULL OR f.payment_id <> r.payment_id OR f.amount_cents <> r.amt
+                          OR (SELECT count(*) FROM ledger_entries e WHERE e.refund_id = r.refund_id AND e.kind = 'REFUND') <> 2)
+                  || ' ' || (SELECT count(*) FROM payments p WHERE p.idempotency_key LIKE 'chaosl-$RUN-%'
+                       AND ((SELECT count(*) FROM refunds f WHERE f.payment_id = p.payment_id)
+                              <> (SELECT count(*) FROM r WHERE r.payment_id = p.payment_id)
+                            OR p.refunded_amount_cents <> (SELECT coalesce(sum(amt), 0) FROM r WHERE r.payment_id = p.payment_id)))
+                  || ' ' || (SELECT count(*) FROM c) || ' ' || (SELECT count(*) FROM r)" 2>&1 | tail -n1)
+    [ "$(cut -d' ' -f1-3 <<<"$v")" = "0 0 0" ] \
+        && ok "$label: lifecycle stream: no capture or refund happened twice ($(cut -d' ' -f4 <<<"$v") captures: one CAPTURE pair each, the amount asked; $(cut -d' ' -f5 <<<"$v") refunds: one row and one REFUND pair per key)" \
+        || bad "$label: lifecycle stream: captures off: $(cut -d' ' -f1 <<<"$v"), refunds off: $(cut -d' ' -f2 <<<"$v"), payments whose refunds differ from the keys answered: $(cut -d' ' -f3 <<<"$v") ($v)"
+}
+
 # After the fault: every key exactly one payment, answers stable on retry.
 check_keys() {
     local label=$1 total=0 okc=0 failed=0 mism=0 lost=0 unanswered=0 k code st pid payer payee amt out
@@ -217,13 +362,29 @@ check_ledger() {
     local label=$1 v
     v=$(q -c "SELECT coalesce(sum(CASE direction WHEN 'DEBIT' THEN -amount_cents ELSE amount_cents END), 0) FROM ledger_entries")
     [ "$v" = 0 ] && ok "$label: ledger entries sum to zero" || bad "$label: ledger sums to $v"
-    v=$(q -c "SELECT count(*) FROM account_balances b WHERE b.available_cents <> coalesce((SELECT sum(CASE
+    # A hold moves money from available to pending and posts nothing: what
+    # the entries add up to is available + pending.
+    v=$(q -c "SELECT count(*) FROM account_balances b WHERE b.available_cents + b.pending_cents <> coalesce((SELECT sum(CASE
               direction WHEN 'DEBIT' THEN -amount_cents ELSE amount_cents END) FROM ledger_entries e
               WHERE e.account_id = b.account_id), 0) OR b.available_cents < -b.overdraft_limit_cents")
-    [ "$v" = 0 ] && ok "$label: every balance equals its entries, no overdraft" || bad "$label: $v accounts off"
-    v=$(q -c "SELECT count(*) FROM payments p WHERE status = 'AUTHORIZED' AND (SELECT count(*) FROM ledger_entries e
-              WHERE e.payment_id = p.payment_id) <> 2")
-    [ "$v" = 0 ] && ok "$label: every authorized payment has one DEBIT and one CREDIT" || bad "$label: $v payments lack entries"
+    [ "$v" = 0 ] && ok "$label: every balance (available + pending) equals its entries, no overdraft" || bad "$label: $v accounts off"
+    v=$(q -c "SELECT count(*) FROM account_balances b WHERE b.pending_cents <> coalesce((SELECT sum(p.amount_cents)
+              FROM payments p WHERE p.payer_account_id = b.account_id AND p.capture_method = 'MANUAL'
+              AND p.status = 'AUTHORIZED'), 0)")
+    [ "$v" = 0 ] && ok "$label: every pending balance is the sum of its open holds" || bad "$label: $v accounts' pending differs from their open holds"
+    v=$(q -c "SELECT count(*) FROM payments p WHERE p.refunded_amount_cents > p.captured_amount_cents
+              OR p.refunded_amount_cents <> coalesce((SELECT sum(f.amount_cents) FROM refunds f WHERE f.payment_id = p.payment_id), 0)")
+    [ "$v" = 0 ] && ok "$label: refunded <= captured, and = the sum of the refunds, for every payment" || bad "$label: $v payments refunded beyond what was captured or off their refunds"
+    # The entries each state calls for: AUTOMATIC AUTHORIZED one PAYMENT
+    # pair; CAPTURED one CAPTURE pair; a hold (open, voided, expired) and a
+    # decline none; plus one REFUND pair per refund.
+    v=$(q -c "SELECT count(*) FROM payments p, LATERAL (SELECT count(*) FILTER (WHERE kind = 'PAYMENT') AS pay,
+                     count(*) FILTER (WHERE kind = 'CAPTURE') AS cap, count(*) FILTER (WHERE kind = 'REFUND') AS ref
+                FROM ledger_entries e WHERE e.payment_id = p.payment_id) e
+              WHERE e.pay <> CASE WHEN p.status = 'AUTHORIZED' AND p.capture_method = 'AUTOMATIC' THEN 2 ELSE 0 END
+                 OR e.cap <> CASE WHEN p.status = 'CAPTURED' THEN 2 ELSE 0 END
+                 OR e.ref <> 2 * (SELECT count(*) FROM refunds f WHERE f.payment_id = p.payment_id)")
+    [ "$v" = 0 ] && ok "$label: every payment has the entries its state calls for (one DEBIT and one CREDIT per posting)" || bad "$label: $v payments lack entries or have extra ones"
     # Every invariant payment-verify knows, on one snapshot, and the hash
     # chains recomputed in C: a fault must not leave an entry whose hash,
     # or a balance row whose last_hash, disagrees with the ledger.
@@ -260,7 +421,10 @@ check_events() {
     [ "$pend" = 0 ] && ok "$label: the relay drained the outbox" || bad "$label: $pend events still unpublished"
     kill -0 "$RELAY_PID" 2>/dev/null && ok "$label: relay still running" || bad "$label: relay died"
     # What a consumer of committed data sees, by event_id, against the rows.
-    for tp in paymentauthorized paymentdeclined; do
+    # One topic per event type (the relay's <prefix>.<lowercased type>):
+    # the seed's two and every type the outbox holds (lifecycle, accounts).
+    for tp in $( { echo paymentauthorized; echo paymentdeclined
+                   q -c "SELECT DISTINCT lower(event_type) FROM outbox"; } | sort -u); do
         stack_kafka_read "$KAFKA_TOPIC_PREFIX.$tp" '%h\n'
     done | grep -o 'event_id=[0-9a-f-]*' | cut -d= -f2 | sort >"$CHAOS_DIR/events"
     stack_kafka_read "$KAFKA_TOPIC_PREFIX.dlq" '%h\n' | grep -o 'event_id=[0-9a-f-]*' | cut -d= -f2 |

@@ -17,6 +17,15 @@
 #     all of that $BENCH_ROUNDS times (default 3): the table shows each
 #     side's median round, and the per-round ratios are listed, because on
 #     a small shared VM one 10-second pair can be off by 20% either way;
+#   in the same rounds, authorize+capture at each of
+#     $BENCH_CAPTURE_CONCURRENCY (default 32): loadgen --scenario capture
+#     (a MANUAL AuthorizePayment, then CapturePayment of all of its hold on
+#     the same connection; one pair = one operation) against pgbench
+#     running the same two calls as two transactions
+#     (load-tests/pgbench/capture.sql: authorize_payment 'MANUAL', then
+#     capture_payment + op_store_response); same alternation and medians,
+#     the pair's latency in the table, each call's own p50/p99 below it
+#     (target: >= 0.8x pgbench);
 #   the hot-account variant of both; GetAccountBalance and its query;
 #   the same AuthorizePayment step, once, with the users' own load tools
 #     beside the C loadgen at each of $BENCH_TOOLS_CONCURRENCY (default
@@ -63,6 +72,7 @@ BAL_C=${BENCH_BALANCE_CONCURRENCY:-32}
 NEWCONN_C=${BENCH_NEWCONN_CONCURRENCY:-4}
 TOOLS_LEVELS=${BENCH_TOOLS_CONCURRENCY:-8 64}
 TLS_LEVELS=${BENCH_TLS_CONCURRENCY:-8 64}
+CAPTURE_LEVELS=${BENCH_CAPTURE_CONCURRENCY:-32}
 USE_TOOLS=${BENCH_TOOLS:-1}
 TOOLS_BIN=${TOOLS_BIN:-$BUILD_DIR/tools/bin}
 # Idempotency keys of the ghz and goclient rows start with this run's id.
@@ -243,7 +253,12 @@ run_loadgen() {
     jq -c --argjson busy "$busy" --argjson ext "$ext" '{tool: "paymentd", label: .label, concurrency: .concurrency, rps: .throughput_rps,
         p50: .latency_ms.p50, p95: .latency_ms.p95, p99: .latency_ms.p99, p999: .latency_ms.p999,
         errors: .errors, busy: $busy, ext: $ext, client_cpu_s: .client_cpu_s, declined: (.payment_status.DECLINED // 0),
-        first_error: .first_error, round: '"$ROUND"'}' "$OUT/lg-$label.json" >>"$OUT/results.jsonl"
+        first_error: .first_error, round: '"$ROUND"'}
+        + (if .scenario == "capture" then {auth_p50: .authorize_latency_ms.p50, auth_p99: .authorize_latency_ms.p99,
+              cap_p50: .capture_latency_ms.p50, cap_p99: .capture_latency_ms.p99,
+              capture_refused: (.capture_errors | add // 0),
+              declined: ((.payment_status.DECLINED // 0) + (.capture_errors | add // 0))} else {} end)' \
+        "$OUT/lg-$label.json" >>"$OUT/results.jsonl"
 }
 
 # run_pgbench LABEL SCRIPT CONCURRENCY [pgbench args...] — pgbench runs
@@ -437,6 +452,17 @@ for ROUND in $(seq "$ROUNDS"); do
             LG=("${LG_CLEAR[@]}")
         fi
     done
+    for c in $CAPTURE_LEVELS; do
+        echo "bench: authorize+capture (MANUAL AuthorizePayment, then CapturePayment), concurrency $c (round $ROUND of $ROUNDS)"
+        if [ $((i % 2)) = 0 ]; then
+            run_loadgen "capture-c$c" capture "$c" --connections "$c"
+            run_pgbench "capture-c$c" "$PGB/capture.sql" "$c"
+        else
+            run_pgbench "capture-c$c" "$PGB/capture.sql" "$c"
+            run_loadgen "capture-c$c" capture "$c" --connections "$c"
+        fi
+        i=$((i + 1))
+    done
 done
 ROUND=1
 if [ "$USE_TOOLS" = 1 ]; then
@@ -487,8 +513,8 @@ verify_out=$("$BUILD_DIR/payment-verify" --max-report 5 2>&1) && verify_rc=0 || 
 # Per tool and step, the round with the median throughput (all of its
 # figures, so a row stays one real measurement).
 MEDIAN='group_by([.tool, .label]) | map(sort_by(.rps) | .[(length - 1) / 2 | floor])
-    | sort_by((.label | if startswith("authorize-") then 0 elif startswith("hot") then 1
-                        elif startswith("balance") then 2 else 3 end), .concurrency)'
+    | sort_by((.label | if startswith("authorize-") then 0 elif startswith("capture-") then 1
+                        elif startswith("hot") then 2 elif startswith("balance") then 3 else 4 end), .concurrency)'
 
 
 {
@@ -589,9 +615,17 @@ MEDIAN='group_by([.tool, .label]) | map(sort_by(.rps) | .[(length - 1) / 2 | flo
         | "  concurrency \(.concurrency): \(if $g <= 0 then "no pgbench figure" elif .rps >= 0.8 * $g
             then "met" else "MISSED" end) (\(.rps | floor)/s vs \($g | floor)/s)"' \
         "$OUT/results.jsonl"
+    echo "Target: authorize+capture pairs (MANUAL AuthorizePayment + CapturePayment) >= 0.80x pgbench's same two calls:"
+    jq -rs "$MEDIAN"' | (map(select(.tool == "pgbench")) | INDEX(.label)) as $pg
+        | map(select(.tool == "paymentd" and (.label | startswith("capture-"))))[]
+        | ($pg[.label].rps // 0) as $g
+        | def ms: (. // 0) * 100 | round / 100 | tostring;
+        "  concurrency \(.concurrency): \(if $g <= 0 then "no pgbench figure" elif .rps >= 0.8 * $g
+            then "met" else "MISSED" end) (\(.rps | floor) pairs/s vs \($g | floor)/s); pair p50/p99 \(.p50 | ms)/\(.p99 | ms) ms = authorize \(.auth_p50 | ms)/\(.auth_p99 | ms) ms + capture \(.cap_p50 | ms)/\(.cap_p99 | ms) ms\(if (.capture_refused // 0) > 0 then "; \(.capture_refused) captures refused" else "" end)"' \
+        "$OUT/results.jsonl"
     if [ "$ROUNDS" -gt 1 ]; then
         echo "per-round ratios (paymentd/pgbench, rounds in order; the table uses each side's median round):"
-        jq -rs 'map(select(.label | startswith("authorize-"))) | group_by(.label)[]
+        jq -rs 'map(select(.label | startswith("authorize-") or startswith("capture-"))) | group_by(.label)[]
             | (map(select(.tool == "pgbench")) | INDEX(.round | tostring)) as $g
             | "  \(.[0].label): " + ([ .[] | select(.tool == "paymentd") | . as $p
                 | ($g[$p.round | tostring].rps // 0) as $r

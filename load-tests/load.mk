@@ -45,7 +45,8 @@ FUZZ_CFLAGS   = -std=gnu11 -g -O1 -D_GNU_SOURCE -Wall -Wextra -Werror \
                 -I$(GEN) -Idaemon -I. $(shell pkg-config --cflags libprotobuf-c libcrypto 2>/dev/null) $(FUZZ_SAN)
 FUZZ_LIBS     = $(shell pkg-config --libs libprotobuf-c libcrypto 2>/dev/null)
 FUZZ_DIR     := $(BUILD)/fuzz
-FUZZ_HARNESSES := fuzz_authorize fuzz_env fuzz_reflect fuzz_getreq fuzz_h2guard fuzz_wire
+FUZZ_HARNESSES := fuzz_authorize fuzz_env fuzz_reflect fuzz_getreq fuzz_h2guard fuzz_wire \
+                  fuzz_lifecycle fuzz_page_token
 
 # Library sources each harness needs (besides its own file).
 FUZZ_LIB_fuzz_authorize := daemon/ledger/pay_validate.c daemon/common/util.c daemon/common/log.c daemon/common/utf8.c $(GEN)/payment/v1/payment.pb-c.c
@@ -58,6 +59,10 @@ FUZZ_LIB_fuzz_getreq    := daemon/ledger/pay_validate.c daemon/common/util.c dae
 FUZZ_LIB_fuzz_h2guard   := daemon/front/front_h2guard.c
 FUZZ_LIB_fuzz_wire      := daemon/ledger/pay_wire.c $(GEN)/payment/v1/payment.pb-c.c \
                            $(GEN)/grpc/health/v1/health.pb-c.c $(GEN)/grpc/reflection/v1/reflection.pb-c.c
+FUZZ_LIB_fuzz_lifecycle := daemon/ledger/pay_wire.c daemon/ledger/pay_validate.c daemon/ledger/acct_validate.c \
+                           daemon/common/util.c daemon/common/log.c daemon/common/utf8.c \
+                           $(GEN)/payment/v1/payment.pb-c.c
+FUZZ_LIB_fuzz_page_token := daemon/ledger/page_token.c
 
 $(FUZZ_DIR)/obj/%.o: %.c $(PROTO_H)
 	@mkdir -p $(dir $@)

@@ -4,7 +4,7 @@
  * core async API.
  *
  * Contract:
- *   paymentd-loadgen [--target H:P] [--scenario uniform|hot|balance|newconn]
+ *   paymentd-loadgen [--target H:P] [--scenario uniform|hot|balance|newconn|capture]
  *       [--concurrency N] [--connections M] [--threads T]
  *       [--duration S | --requests R] [--rate RPS] [--warmup S]
  *       [--accounts K | --setup-accounts K [--database-url URL]]
@@ -22,7 +22,12 @@
  *  - Scenarios: uniform (payer and payee drawn uniformly from K accounts),
  *    hot (every payment moves money to or from one account), balance
  *    (GetAccountBalance of a random account), newconn (uniform payments,
- *    each on a brand-new channel and TCP connection).
+ *    each on a brand-new channel and TCP connection), capture (a uniform
+ *    MANUAL AuthorizePayment, then CapturePayment of all of that payment's
+ *    hold on the same connection as soon as the authorization answers:
+ *    the pair is one operation — throughput is pairs/s, the latency is the
+ *    pair's, and each call's own latency is reported beside it; a pair
+ *    whose authorization fails or declines ends there, without a capture).
  *  - --setup-accounts K creates <prefix>000000.. and <prefix>hot with libpq
  *    and tops each up from the equity account through authorize_payment,
  *    so the ledger stays balanced; re-running it is cheap and idempotent.
@@ -68,13 +73,16 @@
 
 #define M_AUTHORIZE        "/payment.v1.PaymentService/AuthorizePayment"
 #define M_BALANCE          "/payment.v1.PaymentService/GetAccountBalance"
+#define M_CAPTURE          "/payment.v1.PaymentService/CapturePayment"
 #define MAX_ACCOUNTS       1000000
 #define CONNECT_TIMEOUT_MS 10000
 #define NSTATUS            17        /* gRPC codes 0..16; anything else is "other" */
 #define SETUP_LOCK_KEY     "7301002" /* serializes concurrent --setup-accounts */
 
-enum scenario { SC_UNIFORM, SC_HOT, SC_BALANCE, SC_NEWCONN };
-static const char *const scenario_names[] = { "uniform", "hot", "balance", "newconn" };
+enum scenario { SC_UNIFORM, SC_HOT, SC_BALANCE, SC_NEWCONN, SC_CAPTURE };
+static const char *const scenario_names[] = { "uniform", "hot", "balance", "newconn", "capture" };
+#define NPAY     7  /* PaymentStatus 0..6 */
+#define NDECLINE 11 /* PaymentErrorCode 0..10 */
 
 struct opts {
 	const char *target, *dburl, *prefix, *currency, *label;
@@ -192,17 +200,20 @@ h_quantile(const struct hist *h, double q)
 /* ---- per-thread state ------------------------------------------------ */
 
 struct stats {
-	struct hist h; /* latency of recorded calls, ns */
+	struct hist h;             /* latency of recorded calls (capture: pairs), ns */
+	struct hist h_auth, h_cap; /* capture: each call of the pair, ns */
 	uint64_t grpc[NSTATUS + 1];
-	uint64_t pay[4];       /* PaymentStatus 0..3 */
-	uint64_t decline[8];   /* PaymentErrorCode 0..7 of DECLINED */
-	uint64_t bad_response; /* OK without a decodable body */
-	uint64_t recorded;     /* calls after warmup (in h) */
-	uint64_t in_window;    /* recorded calls completed before the end */
-	uint64_t warmup;       /* calls that completed during warmup */
-	uint64_t start_failed; /* grpc refused to start a call */
-	uint64_t unsent;       /* open loop: scheduled but never sent */
-	int64_t max_lag_ns;    /* open loop: worst send delay */
+	uint64_t pay[NPAY];           /* PaymentStatus of AuthorizePayment answers */
+	uint64_t decline[NDECLINE];   /* PaymentErrorCode of DECLINED */
+	uint64_t cap_pay[NPAY];       /* capture: PaymentStatus of the captured payment */
+	uint64_t cap_error[NDECLINE]; /* capture: PaymentErrorCode of refused captures */
+	uint64_t bad_response;        /* OK without a decodable body */
+	uint64_t recorded;            /* calls after warmup (in h) */
+	uint64_t in_window;           /* recorded calls completed before the end */
+	uint64_t warmup;              /* calls that completed during warmup */
+	uint64_t start_failed;        /* grpc refused to start a call */
+	uint64_t unsent;              /* open loop: scheduled but never sent */
+	int64_t max_lag_ns;           /* open loop: worst send delay */
 };
 
 struct thr;
@@ -216,8 +227,12 @@ struct slot {
 	grpc_status_code status;
 	grpc_slice details;
 	int64_t t_start; /* latency origin (intended time if open loop) */
+	int64_t t_call;  /* capture: when this call of the pair was sent */
 	int busy;
-	int kind; /* 0 authorize, 1 balance */
+	int kind;            /* 0 authorize, 1 balance, 2 capture */
+	int ci;              /* the channel of this call (capture: of the pair) */
+	char payment_id[80]; /* capture: the payment the authorization made */
+	uint64_t key_seq;    /* capture: the authorization key's sequence number */
 };
 
 struct thr {
@@ -225,7 +240,7 @@ struct thr {
 	pthread_t th;
 	grpc_completion_queue *cq;
 	grpc_channel **ch;
-	void **reg_auth, **reg_bal;
+	void **reg_auth, **reg_bal, **reg_cap;
 	int nch, next_ch;
 	struct slot *slots;
 	int nslots, busy;
@@ -354,7 +369,10 @@ build_request(struct thr *t, struct slot *s, uint8_t *buf, size_t cap)
 			snprintf(a, sizeof(a), "acc-payer-001");
 			snprintf(b, sizeof(b), "acc-payee-002");
 		}
+		s->key_seq = t->seq;
 		snprintf(key, sizeof(key), "lg-%s-%d-%" PRIu64, run_id, t->id, t->seq++);
+		if (O.sc == SC_CAPTURE)
+			rq.capture_method = PAYMENT__V1__CAPTURE_METHOD__CAPTURE_METHOD_MANUAL;
 		rq.idempotency_key = key;
 		rq.payer_account_id = flip ? b : a;
 		rq.payee_account_id = flip ? a : b;
@@ -367,27 +385,14 @@ build_request(struct thr *t, struct slot *s, uint8_t *buf, size_t cap)
 	}
 }
 
-/* Starts one call on slot s with latency origin t_origin; 0 or -1. */
+/* Starts the call of s (its request in buf) on ch; 0, or -1 with the
+ * failure counted and nothing left to release. */
 static int
-issue(struct thr *t, struct slot *s, int64_t t_origin)
+start_call(
+    struct thr *t, struct slot *s, grpc_channel *ch, void *reg, const uint8_t *buf, size_t len)
 {
-	uint8_t buf[512];
-	size_t len;
-	grpc_channel *ch;
-	void *reg;
 	grpc_op ops[6];
-	int ci;
 
-	len = build_request(t, s, buf, sizeof(buf));
-	if (O.sc == SC_NEWCONN) {
-		s->own = new_channel();
-		ch = s->own;
-		reg = grpc_channel_register_call(ch, M_AUTHORIZE, NULL, NULL);
-	} else {
-		ci = t->next_ch++ % t->nch;
-		ch = t->ch[ci];
-		reg = s->kind ? t->reg_bal[ci] : t->reg_auth[ci];
-	}
 	s->call = grpc_channel_create_registered_call(
 	    ch, NULL, GRPC_PROPAGATE_DEFAULTS, t->cq, reg, gu_deadline_ms(O.timeout_ms), NULL);
 	if (s->call == NULL)
@@ -412,10 +417,10 @@ issue(struct thr *t, struct slot *s, int64_t t_origin)
 	ops[5].data.recv_status_on_client.trailing_metadata = &s->trail_md;
 	ops[5].data.recv_status_on_client.status = &s->status;
 	ops[5].data.recv_status_on_client.status_details = &s->details;
-	s->t_start = t_origin;
 	if (grpc_call_start_batch(s->call, ops, 6, s, NULL) != GRPC_CALL_OK) {
 		grpc_call_unref(s->call);
 		grpc_byte_buffer_destroy(s->send);
+		grpc_slice_unref(s->details);
 		grpc_metadata_array_destroy(&s->init_md);
 		grpc_metadata_array_destroy(&s->trail_md);
 		goto fail;
@@ -425,6 +430,7 @@ issue(struct thr *t, struct slot *s, int64_t t_origin)
 	return 0;
 fail:
 	s->call = NULL;
+	s->send = NULL;
 	if (s->own) {
 		grpc_channel_destroy(s->own);
 		s->own = NULL;
@@ -433,60 +439,57 @@ fail:
 	return -1;
 }
 
-/* Accounts one finished call and releases its resources. */
-static void
-complete(struct thr *t, struct slot *s, int64_t now)
+/* Starts one operation on slot s with latency origin t_origin; 0 or -1. */
+static int
+issue(struct thr *t, struct slot *s, int64_t t_origin)
 {
-	struct stats *st = &t->st;
-	uint8_t *body = NULL;
-	size_t len = 0;
+	uint8_t buf[512];
+	size_t len;
+	grpc_channel *ch;
+	void *reg;
 
-	if (s->t_start < T_MEASURE) {
-		st->warmup++;
+	len = build_request(t, s, buf, sizeof(buf));
+	if (O.sc == SC_NEWCONN) {
+		s->own = new_channel();
+		ch = s->own;
+		reg = grpc_channel_register_call(ch, M_AUTHORIZE, NULL, NULL);
 	} else {
-		st->recorded++;
-		if (now <= T_END)
-			st->in_window++;
-		h_add(&st->h, now - s->t_start);
-		st->grpc[(unsigned)s->status < NSTATUS ? s->status : NSTATUS]++;
-		if (s->status == GRPC_STATUS_OK) {
-			if (s->recv == NULL || gu_bb_read(s->recv, &body, &len) < 0) {
-				st->bad_response++;
-			} else if (s->kind == 0) {
-				Payment__V1__AuthorizePaymentResponse *r =
-				    payment__v1__authorize_payment_response__unpack(
-				        NULL, len, body);
-				if (r == NULL || (unsigned)r->status > 3) {
-					st->bad_response++;
-				} else {
-					st->pay[r->status]++;
-					if (r->status ==
-					    PAYMENT__V1__PAYMENT_STATUS__PAYMENT_STATUS_DECLINED)
-						st->decline[r->error && (unsigned)r->error->code < 8
-						        ? r->error->code
-						        : 0]++;
-				}
-				if (r)
-					payment__v1__authorize_payment_response__free_unpacked(
-					    r, NULL);
-			} else {
-				Payment__V1__GetAccountBalanceResponse *r =
-				    payment__v1__get_account_balance_response__unpack(
-				        NULL, len, body);
-				if (r == NULL || r->account_id[0] == '\0')
-					st->bad_response++;
-				if (r)
-					payment__v1__get_account_balance_response__free_unpacked(
-					    r, NULL);
-			}
-			free(body);
-		} else if (t->err[0] == '\0') {
-			/* Keep the first error's text: it usually explains the rest. */
-			snprintf(t->err, sizeof(t->err), "%s: %.*s", gu_status_name(s->status),
-			    (int)GRPC_SLICE_LENGTH(s->details),
-			    (const char *)GRPC_SLICE_START_PTR(s->details));
-		}
+		s->ci = t->next_ch++ % t->nch;
+		ch = t->ch[s->ci];
+		reg = s->kind ? t->reg_bal[s->ci] : t->reg_auth[s->ci];
 	}
+	s->t_start = t_origin;
+	s->t_call = t_origin;
+	return start_call(t, s, ch, reg, buf, len);
+}
+
+/* The second call of a capture pair: all of the hold of s->payment_id,
+ * on the connection the authorization went over, under a key derived
+ * from the authorization's. */
+static int
+issue_capture(struct thr *t, struct slot *s)
+{
+	Payment__V1__CapturePaymentRequest rq = PAYMENT__V1__CAPTURE_PAYMENT_REQUEST__INIT;
+	uint8_t buf[512];
+	char key[96];
+	size_t len;
+
+	snprintf(key, sizeof(key), "lg-%s-%d-%" PRIu64 "-capture", run_id, t->id, s->key_seq);
+	rq.idempotency_key = key;
+	rq.payment_id = s->payment_id;
+	rq.amount_cents = 0;
+	if (protobuf_c_message_get_packed_size(&rq.base) > sizeof(buf))
+		abort(); /* ids are bounded above; cannot happen */
+	len = protobuf_c_message_pack(&rq.base, buf);
+	s->kind = 2;
+	s->t_call = now_ns();
+	return start_call(t, s, t->ch[s->ci], t->reg_cap[s->ci], buf, len);
+}
+
+/* Releases what the finished call of s holds (the slot stays). */
+static void
+release_call(struct thr *t, struct slot *s)
+{
 	if (s->recv)
 		grpc_byte_buffer_destroy(s->recv);
 	grpc_byte_buffer_destroy(s->send);
@@ -502,6 +505,108 @@ complete(struct thr *t, struct slot *s, int64_t now)
 	}
 	s->busy = 0;
 	t->busy--;
+}
+
+/* Reads the OK answer of s's call (kind 0, 1, 2) into the statistics (rec:
+ * after warmup); returns 1 if it authorized a payment a capture pair must
+ * now capture (its id in s->payment_id). */
+static int
+account_body(struct stats *st, struct slot *s, const uint8_t *body, size_t len, int rec)
+{
+	int capture_next = 0;
+
+	if (s->kind == 0) {
+		Payment__V1__AuthorizePaymentResponse *r =
+		    payment__v1__authorize_payment_response__unpack(NULL, len, body);
+		if (r == NULL || (unsigned)r->status >= NPAY) {
+			st->bad_response += (uint64_t)rec;
+		} else {
+			if (rec) {
+				st->pay[r->status]++;
+				if (r->status ==
+				    PAYMENT__V1__PAYMENT_STATUS__PAYMENT_STATUS_DECLINED)
+					st->decline[r->error && (unsigned)r->error->code < NDECLINE
+					        ? r->error->code
+					        : 0]++;
+			}
+			if (O.sc == SC_CAPTURE &&
+			    r->status == PAYMENT__V1__PAYMENT_STATUS__PAYMENT_STATUS_AUTHORIZED &&
+			    r->payment_id[0] != '\0' &&
+			    strlen(r->payment_id) < sizeof(s->payment_id)) {
+				snprintf(s->payment_id, sizeof(s->payment_id), "%s", r->payment_id);
+				capture_next = 1;
+			}
+		}
+		if (r)
+			payment__v1__authorize_payment_response__free_unpacked(r, NULL);
+	} else if (s->kind == 1) {
+		Payment__V1__GetAccountBalanceResponse *r =
+		    payment__v1__get_account_balance_response__unpack(NULL, len, body);
+		if (r == NULL || r->account_id[0] == '\0')
+			st->bad_response += (uint64_t)rec;
+		if (r)
+			payment__v1__get_account_balance_response__free_unpacked(r, NULL);
+	} else {
+		Payment__V1__CapturePaymentResponse *r =
+		    payment__v1__capture_payment_response__unpack(NULL, len, body);
+		if (r == NULL ||
+		    (r->error == NULL &&
+		        (r->payment == NULL || (unsigned)r->payment->status >= NPAY))) {
+			st->bad_response += (uint64_t)rec;
+		} else if (rec) {
+			if (r->error != NULL)
+				st->cap_error[(unsigned)r->error->code < NDECLINE ? r->error->code
+				                                                  : 0]++;
+			else
+				st->cap_pay[r->payment->status]++;
+		}
+		if (r)
+			payment__v1__capture_payment_response__free_unpacked(r, NULL);
+	}
+	return capture_next;
+}
+
+/* Accounts one finished call and releases its resources; returns 1 if
+ * the slot goes on with the capture of its pair, 0 when its operation
+ * is over. */
+static int
+complete(struct thr *t, struct slot *s, int64_t now)
+{
+	struct stats *st = &t->st;
+	int rec = s->t_start >= T_MEASURE, capture_next = 0;
+	uint8_t *body = NULL;
+	size_t len = 0;
+
+	if (rec) {
+		st->grpc[(unsigned)s->status < NSTATUS ? s->status : NSTATUS]++;
+		if (O.sc == SC_CAPTURE)
+			h_add(s->kind == 2 ? &st->h_cap : &st->h_auth, now - s->t_call);
+	}
+	if (s->status == GRPC_STATUS_OK) {
+		if (s->recv == NULL || gu_bb_read(s->recv, &body, &len) < 0)
+			st->bad_response += (uint64_t)rec;
+		else
+			capture_next = account_body(st, s, body, len, rec);
+		free(body);
+	} else if (rec && t->err[0] == '\0') {
+		/* Keep the first error's text: it usually explains the rest. */
+		snprintf(t->err, sizeof(t->err), "%s%s: %.*s", s->kind == 2 ? "capture: " : "",
+		    gu_status_name(s->status), (int)GRPC_SLICE_LENGTH(s->details),
+		    (const char *)GRPC_SLICE_START_PTR(s->details));
+	}
+	release_call(t, s);
+	/* A capture that cannot start ends the pair (counted in start_failed). */
+	if (capture_next && issue_capture(t, s) == 0)
+		return 1;
+	if (!rec) {
+		st->warmup++;
+	} else {
+		st->recorded++;
+		if (now <= T_END)
+			st->in_window++;
+		h_add(&st->h, now - s->t_start);
+	}
+	return 0;
 }
 
 /* May another call start now? Takes a ticket in --requests mode. */
@@ -579,7 +684,8 @@ run_loop(struct thr *t)
 		now = now_ns();
 		{
 			struct slot *s = ev.tag;
-			complete(t, s, now);
+			if (complete(t, s, now))
+				continue; /* the pair's capture is on its way */
 			if (open) {
 				t->free_list[t->nfree++] = (int)(s - t->slots);
 			} else if (!stop) {
@@ -608,6 +714,7 @@ thread_main(void *arg)
 		t->ch[i] = new_channel();
 		t->reg_auth[i] = grpc_channel_register_call(t->ch[i], M_AUTHORIZE, NULL, NULL);
 		t->reg_bal[i] = grpc_channel_register_call(t->ch[i], M_BALANCE, NULL, NULL);
+		t->reg_cap[i] = grpc_channel_register_call(t->ch[i], M_CAPTURE, NULL, NULL);
 		if (wait_ready(t->ch[i], t->cq, CONNECT_TIMEOUT_MS) < 0) {
 			char how[384];
 
@@ -744,10 +851,38 @@ out:
 
 /* ---- reporting -------------------------------------------------------- */
 
-static const char *const pay_names[] = { "UNSPECIFIED", "AUTHORIZED", "DECLINED", "DUPLICATE" };
-static const char *const decline_names[] = { "UNSPECIFIED", "INSUFFICIENT_FUNDS",
+static const char *const pay_names[NPAY] = { "UNSPECIFIED", "AUTHORIZED", "DECLINED", "DUPLICATE",
+	"CAPTURED", "VOIDED", "EXPIRED" };
+static const char *const decline_names[NDECLINE] = { "UNSPECIFIED", "INSUFFICIENT_FUNDS",
 	"ACCOUNT_NOT_FOUND", "INVALID_AMOUNT", "SAME_ACCOUNT", "CURRENCY_MISMATCH", "RATE_LIMITED",
-	"ACCOUNT_INACTIVE" };
+	"ACCOUNT_INACTIVE", "INVALID_STATE", "AMOUNT_EXCEEDS_REMAINING", "BALANCE_LIMIT" };
+
+/* min, mean, the quantiles and max of h, in ms. */
+static json_t *
+lat_json(const struct hist *h)
+{
+	static const double qs[] = { 0.5, 0.9, 0.95, 0.99, 0.999 };
+	static const char *const qn[] = { "p50", "p90", "p95", "p99", "p999" };
+	json_t *lat = json_object();
+	size_t i;
+
+	json_object_set_new(lat, "min", json_real((double)h->min / 1e6));
+	json_object_set_new(lat, "mean", json_real(h->n ? h->sum / (double)h->n / 1e6 : 0));
+	for (i = 0; i < ARRAY_LEN(qs); i++)
+		json_object_set_new(lat, qn[i], json_real(h_quantile(h, qs[i]) / 1e6));
+	json_object_set_new(lat, "max", json_real((double)h->max / 1e6));
+	return lat;
+}
+
+static void
+lat_line(const char *label, const struct hist *h)
+{
+	printf(
+	    "  %-14s min %.3f  mean %.3f  p50 %.3f  p90 %.3f  p95 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n",
+	    label, (double)h->min / 1e6, h->n ? h->sum / (double)h->n / 1e6 : 0,
+	    h_quantile(h, 0.5) / 1e6, h_quantile(h, 0.9) / 1e6, h_quantile(h, 0.95) / 1e6,
+	    h_quantile(h, 0.99) / 1e6, h_quantile(h, 0.999) / 1e6, (double)h->max / 1e6);
+}
 
 static uint64_t
 errors_of(const struct stats *s)
@@ -771,18 +906,28 @@ cpu_seconds(void)
 	    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
+/* {"NAME": count} of the non-zero counts of c[0..n) */
+static json_t *
+counts_json(const uint64_t *c, const char *const *names, int n)
+{
+	json_t *o = json_object();
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (c[i])
+			json_object_set_new(o, names[i], json_integer((json_int_t)c[i]));
+	return o;
+}
+
 static void
 report(const struct stats *s, double window_s, const char *first_err)
 {
-	static const double qs[] = { 0.5, 0.9, 0.95, 0.99, 0.999 };
-	static const char *const qn[] = { "p50", "p90", "p95", "p99", "p999" };
 	double tput = window_s > 0 ? (double)s->in_window / window_s : 0;
 	uint64_t errors = errors_of(s);
 	int i;
 
 	if (O.json) {
-		json_t *o = json_object(), *lat = json_object(), *gs = json_object();
-		json_t *ps = json_object(), *dc = json_object();
+		json_t *o = json_object(), *gs = json_object();
 		char *txt;
 
 		json_object_set_new(
@@ -816,28 +961,27 @@ report(const struct stats *s, double window_s, const char *first_err)
 			json_object_set_new(o, "connections_per_s", json_real(tput));
 		/* The client shares the machine with the server: say what it cost. */
 		json_object_set_new(o, "client_cpu_s", json_real(client_cpu_s));
-		json_object_set_new(lat, "min", json_real((double)s->h.min / 1e6));
-		json_object_set_new(
-		    lat, "mean", json_real(s->h.n ? s->h.sum / (double)s->h.n / 1e6 : 0));
-		for (i = 0; i < (int)ARRAY_LEN(qs); i++)
-			json_object_set_new(lat, qn[i], json_real(h_quantile(&s->h, qs[i]) / 1e6));
-		json_object_set_new(lat, "max", json_real((double)s->h.max / 1e6));
-		json_object_set_new(o, "latency_ms", lat);
+		json_object_set_new(o, "latency_ms", lat_json(&s->h));
+		if (O.sc == SC_CAPTURE) {
+			/* latency_ms is the pair's; each call's own beside it */
+			json_object_set_new(o, "authorize_latency_ms", lat_json(&s->h_auth));
+			json_object_set_new(o, "capture_latency_ms", lat_json(&s->h_cap));
+		}
 		for (i = 0; i <= NSTATUS; i++)
 			if (s->grpc[i])
 				json_object_set_new(gs, i < NSTATUS ? gu_status_name(i) : "OTHER",
 				    json_integer((json_int_t)s->grpc[i]));
 		json_object_set_new(o, "grpc_status", gs);
-		for (i = 0; i < 4; i++)
-			if (s->pay[i])
-				json_object_set_new(
-				    ps, pay_names[i], json_integer((json_int_t)s->pay[i]));
-		json_object_set_new(o, "payment_status", ps);
-		for (i = 0; i < 8; i++)
-			if (s->decline[i])
-				json_object_set_new(
-				    dc, decline_names[i], json_integer((json_int_t)s->decline[i]));
-		json_object_set_new(o, "decline_codes", dc);
+		json_object_set_new(o, "payment_status", counts_json(s->pay, pay_names, NPAY));
+		json_object_set_new(
+		    o, "decline_codes", counts_json(s->decline, decline_names, NDECLINE));
+		if (O.sc == SC_CAPTURE) {
+			/* the captured payments' status, and refused captures by code */
+			json_object_set_new(
+			    o, "capture_status", counts_json(s->cap_pay, pay_names, NPAY));
+			json_object_set_new(o, "capture_errors",
+			    counts_json(s->cap_error, decline_names, NDECLINE));
+		}
 		if (first_err && first_err[0])
 			json_object_set_new(o, "first_error", json_string(first_err));
 		txt = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -859,14 +1003,15 @@ report(const struct stats *s, double window_s, const char *first_err)
 	printf("  %-14s %" PRIu64 " (%" PRIu64 " within the window)\n", "requests", s->recorded,
 	    s->in_window);
 	printf("  %-14s %.1f %s\n", "throughput", tput,
-	    O.sc == SC_NEWCONN ? "req/s (= connections/s)" : "req/s");
+	    O.sc == SC_NEWCONN       ? "req/s (= connections/s)"
+	        : O.sc == SC_CAPTURE ? "pairs/s (authorize + capture)"
+	                             : "req/s");
 	printf("  %-14s %" PRIu64 "\n", "errors", errors);
-	printf(
-	    "  %-14s min %.3f  mean %.3f  p50 %.3f  p90 %.3f  p95 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n",
-	    "latency ms", (double)s->h.min / 1e6, s->h.n ? s->h.sum / (double)s->h.n / 1e6 : 0,
-	    h_quantile(&s->h, 0.5) / 1e6, h_quantile(&s->h, 0.9) / 1e6,
-	    h_quantile(&s->h, 0.95) / 1e6, h_quantile(&s->h, 0.99) / 1e6,
-	    h_quantile(&s->h, 0.999) / 1e6, (double)s->h.max / 1e6);
+	lat_line(O.sc == SC_CAPTURE ? "pair ms" : "latency ms", &s->h);
+	if (O.sc == SC_CAPTURE) {
+		lat_line("authorize ms", &s->h_auth);
+		lat_line("capture ms", &s->h_cap);
+	}
 	printf("  %-14s", "grpc status");
 	for (i = 0; i <= NSTATUS; i++)
 		if (s->grpc[i])
@@ -881,9 +1026,19 @@ report(const struct stats *s, double window_s, const char *first_err)
 		printf("  %-14s", "payments");
 		for (i = 1; i < 4; i++)
 			printf(" %s %" PRIu64, pay_names[i], s->pay[i]);
-		for (i = 0; i < 8; i++)
+		for (i = 0; i < NDECLINE; i++)
 			if (s->decline[i])
 				printf(" [%s %" PRIu64 "]", decline_names[i], s->decline[i]);
+		printf("\n");
+	}
+	if (O.sc == SC_CAPTURE) {
+		printf("  %-14s", "captures");
+		for (i = 0; i < NPAY; i++)
+			if (s->cap_pay[i])
+				printf(" %s %" PRIu64, pay_names[i], s->cap_pay[i]);
+		for (i = 0; i < NDECLINE; i++)
+			if (s->cap_error[i])
+				printf(" [%s %" PRIu64 "]", decline_names[i], s->cap_error[i]);
 		printf("\n");
 	}
 	printf("  %-14s %.2f s CPU (user+sys) in this client\n", "client cost", client_cpu_s);
@@ -899,7 +1054,8 @@ usage(void)
 	fprintf(stderr,
 	    "usage: paymentd-loadgen [options]\n"
 	    "  --target HOST:PORT        paymentd (default $PAYMENTD_TARGET or 127.0.0.1:50051)\n"
-	    "  --scenario NAME           uniform | hot | balance | newconn (default uniform)\n"
+	    "  --scenario NAME           uniform | hot | balance | newconn | capture (default uniform)\n"
+	    "                            capture: MANUAL authorize + CapturePayment, one pair = one op\n"
 	    "  --concurrency N           outstanding calls (closed loop) or cap (open loop); default 1\n"
 	    "  --connections M           HTTP/2 connections = paymentd workers (default N)\n"
 	    "  --threads T               client threads, one completion queue each\n"
@@ -1145,6 +1301,7 @@ main(int argc, char **argv)
 		t->ch = xcalloc((size_t)nconn + 1, sizeof(grpc_channel *));
 		t->reg_auth = xcalloc((size_t)nconn + 1, sizeof(void *));
 		t->reg_bal = xcalloc((size_t)nconn + 1, sizeof(void *));
+		t->reg_cap = xcalloc((size_t)nconn + 1, sizeof(void *));
 		t->nslots = O.concurrency / O.threads + (i < O.concurrency % O.threads);
 		t->slots = xcalloc((size_t)t->nslots, sizeof(*t->slots));
 		t->free_list = xcalloc((size_t)t->nslots, sizeof(int));
@@ -1178,12 +1335,18 @@ main(int argc, char **argv)
 	for (i = 0; i < O.threads; i++) {
 		struct stats *s = &th[i].st;
 		h_merge(&total.h, &s->h);
+		h_merge(&total.h_auth, &s->h_auth);
+		h_merge(&total.h_cap, &s->h_cap);
 		for (j = 0; j <= NSTATUS; j++)
 			total.grpc[j] += s->grpc[j];
-		for (j = 0; j < 4; j++)
+		for (j = 0; j < NPAY; j++) {
 			total.pay[j] += s->pay[j];
-		for (j = 0; j < 8; j++)
+			total.cap_pay[j] += s->cap_pay[j];
+		}
+		for (j = 0; j < NDECLINE; j++) {
 			total.decline[j] += s->decline[j];
+			total.cap_error[j] += s->cap_error[j];
+		}
 		total.bad_response += s->bad_response;
 		total.recorded += s->recorded;
 		total.in_window += s->in_window;
@@ -1218,6 +1381,7 @@ out:
 		free(t->ch);
 		free(t->reg_auth);
 		free(t->reg_bal);
+		free(t->reg_cap);
 		free(t->slots);
 		free(t->free_list);
 	}

@@ -3,7 +3,8 @@
  * fuzz_wire.c — libFuzzer harness for pay_wire_check()
  * (daemon/ledger/pay_wire.c), the check a worker runs on a request's wire
  * bytes before protobuf-c decodes them, over every request type a worker
- * decodes: the three PaymentService requests, HealthCheckRequest and
+ * decodes: the PaymentService requests (the lifecycle and statement ones
+ * too), the AccountService requests, HealthCheckRequest and
  * ServerReflectionRequest.
  *
  * Contract: never crashes, leaks or trips ASan/UBSan; aborts (a finding)
@@ -36,6 +37,14 @@ static const ProtobufCMessageDescriptor *const descs[] = {
 	&payment__v1__authorize_payment_request__descriptor,
 	&payment__v1__get_payment_request__descriptor,
 	&payment__v1__get_account_balance_request__descriptor,
+	&payment__v1__capture_payment_request__descriptor,
+	&payment__v1__void_payment_request__descriptor,
+	&payment__v1__refund_payment_request__descriptor,
+	&payment__v1__list_account_entries_request__descriptor,
+	&payment__v1__list_payments_request__descriptor,
+	&payment__v1__create_account_request__descriptor,
+	&payment__v1__get_account_request__descriptor,
+	&payment__v1__update_account_status_request__descriptor,
 	&grpc__health__v1__health_check_request__descriptor,
 	&grpc__reflection__v1__server_reflection_request__descriptor,
 };
