@@ -386,6 +386,42 @@ topic_id(const struct relay_kafka *k, const char *topic)
 	return RELAY_NTOPICS;
 }
 
+/*
+ * The end offsets of every partition whose cursor is not known yet, in one
+ * ListOffsets round per leader (offsets_for_times with OFFSET_END) rather
+ * than a watermark query each: with nine topics a starting relay would
+ * otherwise spend 27 round trips before its first window. What the batch
+ * does not answer is left for the per-partition query.
+ */
+static void
+ends_batch(struct relay_kafka *k, struct relay_cursors *c, struct journal_offset *a, size_t *n)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(16);
+	int t, i;
+	int32_t p;
+
+	for (t = 0; t < RELAY_NTOPICS; t++)
+		for (p = 0; p < c->n[t]; p++)
+			if (c->next[t][p] < 0)
+				rd_kafka_topic_partition_list_add(l, k->topic[t], p)->offset =
+				    RD_KAFKA_OFFSET_END;
+	if (l->cnt > 1 && rd_kafka_offsets_for_times(k->rk, l, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+		for (i = 0; i < l->cnt; i++) {
+			rd_kafka_topic_partition_t *e = &l->elems[i];
+
+			t = topic_id(k, e->topic);
+			if (e->err != RD_KAFKA_RESP_ERR_NO_ERROR || e->offset < 0 ||
+			    t >= RELAY_NTOPICS || e->partition < 0 || e->partition >= c->n[t])
+				continue;
+			snprintf(a[*n].topic, sizeof(a[*n].topic), "%s", e->topic);
+			a[*n].partition = e->partition;
+			a[*n].offset = e->offset;
+			(*n)++;
+			c->next[t][e->partition] = e->offset;
+		}
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
 int
 relay_kafka_refresh(struct relay_kafka *k, struct relay_cursors *c,
     const struct journal_offset *known, size_t nknown, const struct relay_retry *retry,
@@ -413,6 +449,7 @@ relay_kafka_refresh(struct relay_kafka *k, struct relay_cursors *c,
 	for (t = 0; t < RELAY_NTOPICS; t++)
 		total += (size_t)c->n[t];
 	a = xcalloc(total + 1, sizeof(*a));
+	ends_batch(k, c, a, &n);
 	for (t = 0; t < RELAY_NTOPICS; t++)
 		for (p = 0; p < c->n[t]; p++) {
 			int64_t hi;
