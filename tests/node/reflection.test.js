@@ -16,6 +16,7 @@ const SERVICES = [
   'grpc.health.v1.Health',
   'grpc.reflection.v1.ServerReflection',
   'grpc.reflection.v1alpha.ServerReflection',
+  'payment.v1.AccountService',
   'payment.v1.PaymentService',
 ];
 
@@ -40,7 +41,14 @@ for (const version of ['v1', 'v1alpha']) {
   test(`${version}: describe payment.v1.PaymentService`, async () => {
     const r = new GrpcReflection(target, creds, {}, version);
     const methods = (await r.listMethods('payment.v1.PaymentService')).map((m) => m.name).sort();
-    assert.deepStrictEqual(methods, ['AuthorizePayment', 'GetAccountBalance', 'GetPayment']);
+    assert.deepStrictEqual(methods, ['AuthorizePayment', 'CapturePayment', 'GetAccountBalance',
+      'GetPayment', 'ListAccountEntries', 'ListPayments', 'RefundPayment', 'VoidPayment']);
+  });
+
+  test(`${version}: describe payment.v1.AccountService`, async () => {
+    const r = new GrpcReflection(target, creds, {}, version);
+    const methods = (await r.listMethods('payment.v1.AccountService')).map((m) => m.name).sort();
+    assert.deepStrictEqual(methods, ['CreateAccount', 'GetAccount', 'UpdateAccountStatus']);
   });
 
   test(`${version}: file_by_filename returns the file`, async () => {
@@ -79,6 +87,45 @@ test('payments invoked through reflection alone', async () => {
   assert.strictEqual(bal.currency, 'USD');
   await assert.rejects(unary(client, 'AuthorizePayment', { ...req, idempotency_key: '' }),
     (e) => e.code === grpc.status.INVALID_ARGUMENT && /idempotency_key/.test(e.details));
+  client.close();
+});
+
+test('hold, partial capture and refunds on one channel (grpc-js, reflection alone)', async () => {
+  const pkg = await packageFor('v1', 'payment.v1.PaymentService');
+  const client = new pkg.payment.v1.PaymentService(target, creds);
+  const a = await unary(client, 'AuthorizePayment', {
+    idempotency_key: `${runId}-hold`, payer_account_id: 'acc-payer-001',
+    payee_account_id: 'acc-payee-002', amount_cents: 900, currency: 'USD',
+    capture_method: 'CAPTURE_METHOD_MANUAL', hold_ttl_seconds: 600,
+    // grpc-js-reflection-client builds its types from the descriptors
+    // without protobufjs' map support, so a map field is its wire form:
+    // repeated {key, value} entries (grpcurl shows the same bytes as a map).
+    metadata: [{ key: 'order', value: runId }],
+  });
+  assert.strictEqual(a.status, 'PAYMENT_STATUS_AUTHORIZED');
+  // Calls multiplexed on the channel: a capture and a void race, exactly one wins.
+  const [cap, vo] = await Promise.all([
+    unary(client, 'CapturePayment', { idempotency_key: `${runId}-cap`, payment_id: a.payment_id, amount_cents: 600 }),
+    unary(client, 'VoidPayment', { idempotency_key: `${runId}-void`, payment_id: a.payment_id }),
+  ]);
+  const captured = cap.payment.status === 'PAYMENT_STATUS_CAPTURED' && !cap.error;
+  const voided = vo.payment.status === 'PAYMENT_STATUS_VOIDED' && !vo.error;
+  assert.ok(captured !== voided, `one of capture/void wins: ${JSON.stringify([cap, vo])}`);
+  const loser = captured ? vo : cap;
+  assert.strictEqual(loser.error.code, 'PAYMENT_ERROR_CODE_INVALID_STATE');
+  if (captured) {
+    assert.strictEqual(cap.payment.captured_amount_cents, '600');
+    assert.deepStrictEqual(cap.payment.metadata.map((e) => [e.key, e.value]), [['order', runId]]);
+    const r1 = await unary(client, 'RefundPayment', { idempotency_key: `${runId}-r1`, payment_id: a.payment_id, amount_cents: 400 });
+    assert.strictEqual(r1.payment.refunded_amount_cents, '400');
+    const again = await unary(client, 'RefundPayment', { idempotency_key: `${runId}-r1`, payment_id: a.payment_id, amount_cents: 400 });
+    assert.strictEqual(again.replayed, true);
+    assert.strictEqual(again.refund.refund_id, r1.refund.refund_id);
+    const r2 = await unary(client, 'RefundPayment', { idempotency_key: `${runId}-r2`, payment_id: a.payment_id, amount_cents: 300 });
+    assert.strictEqual(r2.error.code, 'PAYMENT_ERROR_CODE_AMOUNT_EXCEEDS_REMAINING');
+  }
+  const list = await unary(client, 'ListPayments', { account_id: 'acc-payer-001', page_size: 5 });
+  assert.ok(list.payments.some((p) => p.payment_id === a.payment_id), 'ListPayments names the payment');
   client.close();
 });
 
