@@ -184,7 +184,7 @@ struct wrk {
 	int exit_code;
 	int db_lost;
 	int db_down;
-	int draining;         /* drain_begin: calls are answered UNAVAILABLE */
+	int draining; /* drain_begin: calls are answered UNAVAILABLE */
 	int64_t drain_until_ms;
 	const char *stop_reason;
 	struct wrk_call *watches; /* open streams: health Watch and reflection */
@@ -871,11 +871,28 @@ on_event(struct wrk *w, struct wrk_tag *t, int success)
 			metrics_rpc(w->metrics, metrics_method_from_name(c->m ? c->m->name : NULL),
 			    c->have_status ? (int)c->code : GRPC_STATUS_CANCELLED,
 			    (double)(util_now_ns() - c->start_ns) / 1e9);
+			char msg[512] = "";
+
+			/* What the client was told when it was not OK: operators read
+			 * the reason here, and the test harness checks that no
+			 * database text ever is one (tests/suites/99-no-database-text). */
+			if (c->have_status && c->code != GRPC_STATUS_OK)
+				snprintf(msg, sizeof(msg), "%.*s",
+				    (int)GRPC_SLICE_LENGTH(c->status_details),
+				    (const char *)GRPC_SLICE_START_PTR(c->status_details));
 			log_set_context(c->corr, c->m ? c->m->name : c->path);
-			log_info("rpc",
-			    LF_S("code", c->have_status ? gu_status_name(c->code) : "CANCELLED"),
-			    LF_D("duration_ms", (double)(util_now_ns() - c->start_ns) / 1e6),
-			    LF_B("cancelled", c->cancelled));
+			if (msg[0] != '\0')
+				log_info("rpc", LF_S("code", gu_status_name(c->code)),
+				    LF_D(
+				        "duration_ms", (double)(util_now_ns() - c->start_ns) / 1e6),
+				    LF_B("cancelled", c->cancelled), LF_S("message", msg));
+			else
+				log_info("rpc",
+				    LF_S("code",
+				        c->have_status ? gu_status_name(c->code) : "CANCELLED"),
+				    LF_D(
+				        "duration_ms", (double)(util_now_ns() - c->start_ns) / 1e6),
+				    LF_B("cancelled", c->cancelled));
 			log_set_context(NULL, NULL);
 		}
 		free_call(w, c);
