@@ -13,6 +13,7 @@
  * known protobuf-c field-0 case, F1).
  */
 #include "ledger/pay_validate.h"
+#include "fuzz_check.h"
 #include "payment/v1/payment.pb-c.h"
 #include "grpc/health/v1/health.pb-c.h"
 
@@ -21,28 +22,6 @@
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void
-check_id(const char *field, const char *id, size_t max)
-{
-	char msg[256];
-	size_t i, n = strlen(id);
-
-	msg[0] = '\0';
-	if (pay_validate_id(field, id, max, msg, sizeof(msg)) < 0) {
-		if (msg[0] == '\0')
-			abort();
-		return;
-	}
-	if (n == 0 || n > max)
-		abort();
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)id[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		        c == '-' || c == '_' || c == '.' || c == ':'))
-			abort();
-	}
-}
 
 /* pack(m) must decode to a message that packs to the same bytes — unless
  * m holds an unknown field number 0: protobuf-c 1.4.1 accepts one written
@@ -87,13 +66,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	gp = payment__v1__get_payment_request__unpack(NULL, size, data);
 	if (gp) {
-		check_id("payment_id", gp->payment_id, PAY_ID_MAX);
+		fuzz_check_id("payment_id", gp->payment_id, PAY_ID_MAX);
 		check_roundtrip(&gp->base);
 		payment__v1__get_payment_request__free_unpacked(gp, NULL);
 	}
 	gb = payment__v1__get_account_balance_request__unpack(NULL, size, data);
 	if (gb) {
-		check_id("account_id", gb->account_id, PAY_ACCOUNT_MAX);
+		fuzz_check_id("account_id", gb->account_id, PAY_ACCOUNT_MAX);
 		check_roundtrip(&gb->base);
 		payment__v1__get_account_balance_request__free_unpacked(gb, NULL);
 	}

@@ -39,6 +39,7 @@
  */
 #include "ledger/acct_validate.h"
 #include "ledger/pay_validate.h"
+#include "fuzz_check.h"
 #include "ledger/pay_wire.h"
 #include "common/utf8.h"
 #include "payment/v1/payment.pb-c.h"
@@ -67,28 +68,6 @@ static const ProtobufCMessageDescriptor *const descs[] = {
 	&payment__v1__update_account_status_request__descriptor,
 	&payment__v1__get_account_balance_request__descriptor,
 };
-
-static void
-check_id(const char *field, const char *id, size_t max)
-{
-	char msg[256];
-	size_t i, n = strlen(id);
-
-	msg[0] = '\0';
-	if (pay_validate_id(field, id, max, msg, sizeof(msg)) < 0) {
-		if (msg[0] == '\0')
-			abort();
-		return;
-	}
-	if (n == 0 || n > max)
-		abort();
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)id[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		        c == '-' || c == '_' || c == '.' || c == ':'))
-			abort();
-	}
-}
 
 /* A validator's verdict: 1 accepted, 0 refused (with a message). */
 static int
@@ -248,7 +227,7 @@ check_op(
 	msg[0] = '\0';
 	if (!verdict(pay_validate_op(key, payment_id, amount, reason, msg, sizeof(msg)), msg))
 		return;
-	check_id("payment_id", payment_id, PAY_ID_MAX);
+	fuzz_check_id("payment_id", payment_id, PAY_ID_MAX);
 	if (kl == 0 || kl > PAY_KEY_MAX || amount < 0 ||
 	    (reason && (strlen(reason) > PAY_REASON_MAX || !utf8_valid(reason))))
 		abort();
@@ -283,20 +262,20 @@ check_request(size_t i, const ProtobufCMessage *m)
 	switch (i) {
 	case 0: {
 		const Payment__V1__CapturePaymentRequest *r = (const void *)m;
-		check_id("payment_id", r->payment_id, PAY_ID_MAX);
+		fuzz_check_id("payment_id", r->payment_id, PAY_ID_MAX);
 		check_op(PAY_OP_CAPTURE, r->idempotency_key, r->payment_id, r->amount_cents, NULL);
 		break;
 	}
 	case 1: {
 		const Payment__V1__VoidPaymentRequest *r = (const void *)m;
-		check_id("payment_id", r->payment_id, PAY_ID_MAX);
+		fuzz_check_id("payment_id", r->payment_id, PAY_ID_MAX);
 		check_reason(r->reason);
 		check_op(PAY_OP_VOID, r->idempotency_key, r->payment_id, 0, r->reason);
 		break;
 	}
 	case 2: {
 		const Payment__V1__RefundPaymentRequest *r = (const void *)m;
-		check_id("payment_id", r->payment_id, PAY_ID_MAX);
+		fuzz_check_id("payment_id", r->payment_id, PAY_ID_MAX);
 		check_reason(r->reason);
 		check_op(
 		    PAY_OP_REFUND, r->idempotency_key, r->payment_id, r->amount_cents, r->reason);
@@ -305,7 +284,7 @@ check_request(size_t i, const ProtobufCMessage *m)
 	case 3: {
 		const Payment__V1__ListPaymentsRequest *r = (const void *)m;
 		const char *name = pay_status_name((int)r->status);
-		check_id("account_id", r->account_id, PAY_ACCOUNT_MAX);
+		fuzz_check_id("account_id", r->account_id, PAY_ACCOUNT_MAX);
 		/* The status filter goes to SQL by name: a name must be the
 		 * ledger's for that very status. */
 		if (name != NULL && pay_status_from_name(name) != (int)r->status)
@@ -314,7 +293,7 @@ check_request(size_t i, const ProtobufCMessage *m)
 	}
 	case 4: {
 		const Payment__V1__ListAccountEntriesRequest *r = (const void *)m;
-		check_id("account_id", r->account_id, PAY_ACCOUNT_MAX);
+		fuzz_check_id("account_id", r->account_id, PAY_ACCOUNT_MAX);
 		check_time("start_time", r->start_time);
 		check_time("end_time", r->end_time);
 		break;
@@ -322,7 +301,7 @@ check_request(size_t i, const ProtobufCMessage *m)
 	case 5: {
 		const Payment__V1__CreateAccountRequest *r = (const void *)m;
 		if (r->account_id[0] != '\0')
-			check_id("account_id", r->account_id, PAY_ACCOUNT_MAX);
+			fuzz_check_id("account_id", r->account_id, PAY_ACCOUNT_MAX);
 		if (verdict(acct_validate_currency(r->currency, msg, sizeof(msg)), msg) &&
 		    !(strlen(r->currency) == 3 && r->currency[0] >= 'A' && r->currency[0] <= 'Z' &&
 		        r->currency[1] >= 'A' && r->currency[1] <= 'Z' && r->currency[2] >= 'A' &&
@@ -338,12 +317,12 @@ check_request(size_t i, const ProtobufCMessage *m)
 	}
 	case 6: {
 		const Payment__V1__GetAccountRequest *r = (const void *)m;
-		check_id("account_id", r->account_id, PAY_ACCOUNT_MAX);
+		fuzz_check_id("account_id", r->account_id, PAY_ACCOUNT_MAX);
 		break;
 	}
 	case 7: {
 		const Payment__V1__UpdateAccountStatusRequest *r = (const void *)m;
-		check_id("account_id", r->account_id, PAY_ACCOUNT_MAX);
+		fuzz_check_id("account_id", r->account_id, PAY_ACCOUNT_MAX);
 		if (verdict(acct_validate_status(r->status, msg, sizeof(msg)), msg) &&
 		    strcmp(r->status, "ACTIVE") != 0 && strcmp(r->status, "FROZEN") != 0 &&
 		    strcmp(r->status, "CLOSED") != 0)
@@ -353,7 +332,7 @@ check_request(size_t i, const ProtobufCMessage *m)
 	}
 	case 8: {
 		const Payment__V1__GetAccountBalanceRequest *r = (const void *)m;
-		check_id("account_id", r->account_id, PAY_ACCOUNT_MAX);
+		fuzz_check_id("account_id", r->account_id, PAY_ACCOUNT_MAX);
 		check_time("as_of", r->as_of);
 		break;
 	}
