@@ -90,6 +90,8 @@ static const struct cvar vars[] = {
 	    "Address-space limit of each worker (RLIMIT_AS; 0: none; ignored under ASan)"),
 	I("WORKER_CPU_BUDGET_SECONDS", worker_cpu_budget_s, "30", 0, 86400,
 	    "CPU seconds a worker may burn without completing an RPC before it is killed (0: off)"),
+	S("WORKER_SCHED_POLICY", worker_sched_policy, "batch",
+	    "Scheduling policy of the workers: batch (SCHED_BATCH: a woken worker thread does not preempt the one running, so a saturated host spends its CPU on payments rather than on switches) or other (SCHED_OTHER, the kernel default)"),
 	I("ABUSE_PENALTY_SECONDS", abuse_penalty_s, "10", 0, 86400,
 	    "An address whose connection the HTTP/2 frame guard cut off is refused this long (0: never; behind a NAT or load balancer every client shares it)"),
 	S("AUTH_MODE", auth_mode, "any",
@@ -536,6 +538,13 @@ cfg_load(struct config *c, char *err, size_t errlen)
 		snprintf(err, errlen,
 		    "TLS_CLIENT_AUTH: invalid value \"%.32s\" (none, request or require)",
 		    c->tls_client_auth);
+		return -1;
+	}
+	if (strcmp(c->worker_sched_policy, "batch") != 0 &&
+	    strcmp(c->worker_sched_policy, "other") != 0) {
+		snprintf(err, errlen,
+		    "WORKER_SCHED_POLICY: invalid value \"%.32s\" (batch or other)",
+		    c->worker_sched_policy);
 		return -1;
 	}
 	if (strcmp(c->tls_min_version, "1.2") != 0 && strcmp(c->tls_min_version, "1.3") != 0) {

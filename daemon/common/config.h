@@ -46,6 +46,7 @@ struct config {
 	int connection_burst_per_ip;
 	int worker_max_memory_mb;
 	int worker_cpu_budget_s;
+	char worker_sched_policy[8]; /* batch | other */
 	int abuse_penalty_s;
 	/* Identity (migrations/0004_identity.sql, daemon/wrk/wrk_auth.c). */
 	char auth_mode[8]; /* none | token | mtls | any */

@@ -64,11 +64,11 @@ static const struct {
 	    "OR client_may($2::bigint, p.payee_account_id, 'read') "
 	    "FROM payments p, LATERAL payment_out(p) po WHERE p.payment_id = $1",
 	    2 },
-	/* The lifecycle (ledger_life.c): explicit transactions, since the
-	 * reply bytes are stored before COMMIT. */
+	/* For ledger_run()'s explicit transactions. */
 	{ "begin", "BEGIN", 0 },
 	{ "commit", "COMMIT", 0 },
 	{ "rollback", "ROLLBACK", 0 },
+	/* The lifecycle (ledger_life.c): one statement each (0010). */
 	{ "capture",
 	    "SELECT " LEDGER_OP_COLS " FROM capture_payment($1::bigint, $2, $3, $4::bigint, "
 	    "$5::bytea, $6::integer, $7)",
@@ -81,7 +81,6 @@ static const struct {
 	    "SELECT " LEDGER_OP_COLS " FROM refund_payment($1::bigint, $2, $3, $4::bigint, $5, "
 	    "$6::bytea, $7, $8::integer, $9)",
 	    9 },
-	{ "opstore", "SELECT op_store_response($1::bigint, $2, $3::bytea)", 3 },
 	/* Newest first by the keyset (created_at, payment_id); payments of
 	 * the account as payer, then as payee (not again when it is both, a
 	 * SAME_ACCOUNT decline). $3 status or ''; $4/$5 the position after

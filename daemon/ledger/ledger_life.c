@@ -3,11 +3,11 @@
  * ledger_life.c — the lifecycle operations and ListPayments in the ledger
  * (see ledger_life.h for the contract).
  *
- * An operation is two round trips in one transaction: [BEGIN, the SQL
- * function] and, for a new result, [op_store_response, COMMIT]. The reply
- * bytes are the worker's (protobuf), so they cannot be made inside the
- * function; storing them before COMMIT is what makes a duplicate that
- * waited on the key see the final answer, never a half-made one.
+ * An operation is one statement, its own implicit transaction, in one
+ * round trip, as authorize_payment is: the SQL function (0010) stores its
+ * result row with the claimed key before it returns, so a duplicate that
+ * waited on the key reads the final result, never a half-made one, and
+ * the worker packs the reply from that row, first time or replay.
  */
 #include "ledger_life.h"
 #include "page_token.h"
@@ -74,13 +74,12 @@ parse(const PGresult *r, struct ledger_op_res *res, char *err, size_t errlen)
 	cell(res->detail, sizeof(res->detail), r, C_DETAIL);
 	cell(res->denied_code, sizeof(res->denied_code), r, C_DENIED_CODE);
 	cell(res->op, sizeof(res->op), r, C_OP);
-	if (res->outcome == LEDGER_OP_REPLAY) {
+	if (res->outcome == LEDGER_OP_REPLAY && !PQgetisnull(r, 0, C_RESPONSE)) {
+		/* A key claimed before 0010: its reply's packed bytes. */
 		size_t n = 0;
-		unsigned char *b = PQgetisnull(r, 0, C_RESPONSE)
-		    ? NULL
-		    : PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, C_RESPONSE), &n);
+		unsigned char *b = PQunescapeBytea(
+		    (const unsigned char *)PQgetvalue(r, 0, C_RESPONSE), &n);
 
-		/* An empty reply would mean a claim committed without one. */
 		if (b == NULL || n == 0) {
 			if (b)
 				PQfreemem(b);
@@ -91,8 +90,9 @@ parse(const PGresult *r, struct ledger_op_res *res, char *err, size_t errlen)
 		memcpy(res->response, b, n);
 		res->response_len = n;
 		PQfreemem(b);
+		return LEDGER_OK;
 	}
-	if (res->outcome != LEDGER_OP_NEW)
+	if (res->outcome != LEDGER_OP_NEW && res->outcome != LEDGER_OP_REPLAY)
 		return LEDGER_OK;
 	cell(res->error_code, sizeof(res->error_code), r, C_ERROR_CODE);
 	cell(res->error_message, sizeof(res->error_message), r, C_ERROR_MESSAGE);
@@ -120,39 +120,9 @@ ledger_op_res_clear(struct ledger_op_res *res)
 	memset(res, 0, sizeof(*res));
 }
 
-/* Ends the open transaction without writing (a refusal, a replay). */
-static enum ledger_rc
-rollback(struct ledger *l, char *err, size_t errlen)
-{
-	const struct ledger_call c = { "rollback", NULL, 0, NULL, NULL, NULL };
-	PGresult *r = NULL;
-	enum ledger_rc rc = ledger_run(l, &c, 1, -1, -1, &r, err, errlen);
-
-	PQclear(r);
-	return rc;
-}
-
-/* Stores the packed reply with the claimed key and commits. */
-static enum ledger_rc
-store_and_commit(struct ledger *l, const char *client, const struct ledger_op_req *q,
-    const uint8_t *bytes, size_t len, int64_t deadline, char *err, size_t errlen)
-{
-	const char *v[3] = { client, q->key, (const char *)bytes };
-	const int lens[3] = { 0, 0, (int)len }, fmts[3] = { 0, 0, 1 };
-	const struct ledger_call c[2] = {
-		{ "opstore", NULL, 3, v, lens, fmts },
-		{ "commit", NULL, 0, NULL, NULL, NULL },
-	};
-	PGresult *r = NULL;
-	enum ledger_rc rc = ledger_run(l, c, 2, -1, deadline, &r, err, errlen);
-
-	PQclear(r);
-	return rc;
-}
-
 enum ledger_rc
-ledger_op(struct ledger *l, enum ledger_op op, const struct ledger_op_req *q, ledger_pack_fn pack,
-    void *arg, int64_t deadline, struct ledger_op_res *res, char *err, size_t errlen)
+ledger_op(struct ledger *l, enum ledger_op op, const struct ledger_op_req *q, int64_t deadline,
+    struct ledger_op_res *res, char *err, size_t errlen)
 {
 	static const char *const stmt[] = { "capture", "void", "refund" };
 	char client[24], amount[24], ttl[16];
@@ -160,8 +130,6 @@ ledger_op(struct ledger *l, enum ledger_op op, const struct ledger_op_req *q, le
 	int lens[9] = { 0 }, fmts[9] = { 0 }, n = 0, attempt;
 	PGresult *r = NULL;
 	enum ledger_rc rc;
-	uint8_t *bytes;
-	size_t blen;
 
 	memset(res, 0, sizeof(*res));
 	snprintf(client, sizeof(client), "%lld", (long long)q->client_id);
@@ -187,31 +155,17 @@ ledger_op(struct ledger *l, enum ledger_op op, const struct ledger_op_req *q, le
 	v[n++] = q->correlation_id;
 
 	for (attempt = 0;; attempt++) {
-		const struct ledger_call c[2] = {
-			{ "begin", NULL, 0, NULL, NULL, NULL },
-			{ stmt[op], NULL, n, v, lens, fmts },
-		};
+		const struct ledger_call c = { stmt[op], NULL, n, v, lens, fmts };
 
 		ledger_op_res_clear(res);
 		res->attempts = attempt + 1;
-		rc = ledger_run(l, c, 2, 1, deadline, &r, err, errlen);
+		rc = ledger_run(l, &c, 1, 0, deadline, &r, err, errlen);
 		if (rc == LEDGER_OK) {
+			/* Committed: a row that does not parse is a bug between
+			 * this file and the schema, answered INTERNAL. */
 			rc = parse(r, res, err, errlen);
 			PQclear(r);
 			r = NULL;
-			if (rc == LEDGER_OK && res->outcome == LEDGER_OP_NEW) {
-				pack(res, arg, &bytes, &blen);
-				rc = store_and_commit(
-				    l, client, q, bytes, blen, deadline, err, errlen);
-				free(bytes);
-			} else {
-				/* Nothing was written; a parse failure is a bug, and
-				 * its transaction must not commit either. */
-				enum ledger_rc rb = rollback(l, err, errlen);
-
-				if (rc == LEDGER_OK)
-					rc = rb;
-			}
 		}
 		if (rc != LEDGER_BUSY || !ledger_retry(l, attempt))
 			break;

@@ -4,11 +4,11 @@
  * VoidPayment, RefundPayment (SQL capture_payment/void_payment/
  * refund_payment of 0007) and ListPayments.
  *
- * Contract: ledger_op() runs one operation as ONE transaction: the SQL
- * function claims the operation key and does the work; for a new result
- * the caller's pack() makes the reply bytes, which are stored with the key
- * before COMMIT, so a replay (same key, same parameters, even one that
- * waited on the first) returns exactly those bytes. Serialization and
+ * Contract: ledger_op() runs one operation as ONE statement (its own
+ * transaction, one round trip): the SQL function claims the operation key,
+ * does the work and stores its result row with the key, so a replay (same
+ * key, same parameters, even one that waited on the first) returns that
+ * row, from which the caller packs the same reply. Serialization and
  * deadlock failures are retried (the whole transaction); a deadline or a
  * failure rolls everything back. Refusals (denied, not found, conflict)
  * write nothing.
@@ -35,7 +35,9 @@ enum ledger_op {
 
 enum ledger_op_outcome {
 	LEDGER_OP_NEW,       /* done now: error_* says whether it declined */
-	LEDGER_OP_REPLAY,    /* the key's stored reply is in response */
+	LEDGER_OP_REPLAY,    /* the key's stored result, as NEW's fields; or, for
+	                      * a key claimed before 0010, its packed reply in
+	                      * response */
 	LEDGER_OP_CONFLICT,  /* key used with other parameters: detail names them */
 	LEDGER_OP_DENIED,    /* refused: denied_code, detail the permission */
 	LEDGER_OP_NOT_FOUND, /* no such payment */
@@ -52,24 +54,19 @@ struct ledger_op_req {
 
 struct ledger_op_res {
 	enum ledger_op_outcome outcome;
-	uint8_t *response; /* REPLAY: malloc'd; ledger_op_res_clear() */
+	uint8_t *response; /* REPLAY of a pre-0010 key: malloc'd; else NULL */
 	size_t response_len;
 	char detail[256], denied_code[24], op[12];
 	char error_code[32], error_message[512];
 	int has_refund;
 	char refund_id[64], refund_reason[600], refund_created_at[40];
 	int64_t refund_amount;
-	struct ledger_payment payment; /* NEW: the payment after it */
+	struct ledger_payment payment; /* NEW, REPLAY: the payment after it */
 	int attempts;
 };
 
-/* Packs the reply of a NEW result into *out (malloc'd, *len bytes). */
-typedef void (*ledger_pack_fn)(
-    const struct ledger_op_res *res, void *arg, uint8_t **out, size_t *len);
-
-enum ledger_rc
-ledger_op(struct ledger *l, enum ledger_op op, const struct ledger_op_req *q, ledger_pack_fn pack,
-    void *arg, int64_t deadline_ms, struct ledger_op_res *res, char *err, size_t errlen);
+enum ledger_rc ledger_op(struct ledger *l, enum ledger_op op, const struct ledger_op_req *q,
+    int64_t deadline_ms, struct ledger_op_res *res, char *err, size_t errlen);
 void ledger_op_res_clear(struct ledger_op_res *res);
 
 /* A page of ListPayments: payments where account is payer or payee, newest

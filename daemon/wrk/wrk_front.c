@@ -393,7 +393,13 @@ linger(struct wrk_front *f)
 static enum metrics_close
 pump(struct wrk_front *f, int64_t preface_deadline)
 {
-	int client_eof = 0, plain_eof = 0;
+	/* c_ready/p_ready: the side may have bytes to read. A read that
+	 * would block, or a short read of a plain socket (the kernel buffer
+	 * was drained), clears it; poll sets it again. Without them every
+	 * pass tried both sides, and each call cost several reads that
+	 * returned EAGAIN. TLS keeps reading until OpenSSL says it would
+	 * block: a record may already sit in its buffer. */
+	int client_eof = 0, plain_eof = 0, c_ready = 1, p_ready = 1;
 
 	f->in_len = f->in_off = f->out_len = f->out_off = 0;
 	for (;;) {
@@ -403,9 +409,11 @@ pump(struct wrk_front *f, int64_t preface_deadline)
 		int timeout = 1000;
 
 		/* client -> guard -> grpc */
-		if (f->in_off == f->in_len && !client_eof && !f->finishing) {
+		if (f->in_off == f->in_len && !client_eof && !f->finishing && c_ready) {
 			ssize_t n = client_read(f, f->in, sizeof(f->in), &rd_wants_write);
 
+			if (n == -EAGAIN || (n > 0 && f->ssl == NULL && (size_t)n < sizeof(f->in)))
+				c_ready = 0;
 			if (n > 0) {
 				enum front_h2g_verdict v = front_h2g_feed(
 				    &f->guard, f->in, (size_t)n, util_now_ms());
@@ -448,9 +456,11 @@ pump(struct wrk_front *f, int64_t preface_deadline)
 			}
 		}
 		/* grpc -> client */
-		if (f->out_off == f->out_len && !plain_eof) {
+		if (f->out_off == f->out_len && !plain_eof && p_ready) {
 			ssize_t n = read(f->plain, f->out, sizeof(f->out));
 
+			if ((n < 0 && errno == EAGAIN) || (n > 0 && (size_t)n < sizeof(f->out)))
+				p_ready = 0;
 			if (n > 0) {
 				f->out_off = 0;
 				f->out_len = (size_t)n;
@@ -484,6 +494,7 @@ pump(struct wrk_front *f, int64_t preface_deadline)
 				linger(f);
 				return METRICS_CLOSE_CLIENT_CLOSED;
 			}
+			p_ready = 1;
 			continue;
 		}
 		if (preface_deadline != 0) {
@@ -499,8 +510,10 @@ pump(struct wrk_front *f, int64_t preface_deadline)
 		}
 		if (progress)
 			continue;
-		if (f->ssl != NULL && SSL_pending(f->ssl) > 0 && f->in_off == f->in_len)
+		if (f->ssl != NULL && SSL_pending(f->ssl) > 0 && f->in_off == f->in_len) {
+			c_ready = 1;
 			continue;
+		}
 
 		if (f->in_off == f->in_len && !client_eof)
 			cev |= rd_wants_write ? POLLOUT : POLLIN;
@@ -519,6 +532,10 @@ pump(struct wrk_front *f, int64_t preface_deadline)
 		p[0].revents = p[1].revents = p[2].revents = 0;
 		if (poll(p, 3, timeout) < 0 && errno != EINTR)
 			return METRICS_CLOSE_CLIENT_CLOSED;
+		if (p[0].revents)
+			c_ready = 1;
+		if (p[1].revents)
+			p_ready = 1;
 		if (p[2].revents) {
 			char c = take_cmd(f);
 			if (c == CMD_FINISH || c == CMD_ABORT)

@@ -8,10 +8,10 @@
  * replies with error set; gRPC errors are bad requests (INVALID_ARGUMENT),
  * an unknown payment (NOT_FOUND), a key reused with other parameters
  * (FAILED_PRECONDITION naming them), refusals (PERMISSION_DENIED,
- * UNAUTHENTICATED for a revoked client) and faults. The reply of a new
- * operation is packed here and stored with its key by the ledger in the
- * same transaction (ledger_life.h); a replay is those bytes with
- * replayed = true appended.
+ * UNAUTHENTICATED for a revoked client) and faults. The ledger stores
+ * each operation's result row with its key (ledger_life.h); the reply is
+ * packed here from that row, the first time and, with replayed = true, on
+ * every replay.
  */
 #include "wrk.h"
 #include "wrk_auth.h"
@@ -33,11 +33,13 @@
 
 static const char *const op_name[] = { "CapturePayment", "VoidPayment", "RefundPayment" };
 
-/* Packs the reply of a new operation (ledger_pack_fn); arg: enum ledger_op. */
+/* Packs the reply of an operation's result row. protobuf-c writes fields
+ * in number order and replayed is the last one, so a replay's bytes are
+ * the first answer's with that field appended. */
 static void
-pack_op(const struct ledger_op_res *res, void *arg, uint8_t **out, size_t *len)
+pack_op(
+    const struct ledger_op_res *res, enum ledger_op op, int replayed, uint8_t **out, size_t *len)
 {
-	enum ledger_op op = *(const enum ledger_op *)arg;
 	Payment__V1__CapturePaymentResponse cap = PAYMENT__V1__CAPTURE_PAYMENT_RESPONSE__INIT;
 	Payment__V1__VoidPaymentResponse vo = PAYMENT__V1__VOID_PAYMENT_RESPONSE__INIT;
 	Payment__V1__RefundPaymentResponse ref = PAYMENT__V1__REFUND_PAYMENT_RESPONSE__INIT;
@@ -57,16 +59,19 @@ pack_op(const struct ledger_op_res *res, void *arg, uint8_t **out, size_t *len)
 	case LEDGER_OP_CAPTURE:
 		cap.payment = pb.msg;
 		cap.error = e;
+		cap.replayed = replayed;
 		m = &cap.base;
 		break;
 	case LEDGER_OP_VOID:
 		vo.payment = pb.msg;
 		vo.error = e;
+		vo.replayed = replayed;
 		m = &vo.base;
 		break;
 	default:
 		ref.payment = pb.msg;
 		ref.error = e;
+		ref.replayed = replayed;
 		if (res->has_refund) {
 			rf.refund_id = (char *)res->refund_id;
 			rf.payment_id = (char *)res->payment.payment_id;
@@ -84,11 +89,12 @@ pack_op(const struct ledger_op_res *res, void *arg, uint8_t **out, size_t *len)
 	wrk_payment_pb_free(&pb);
 }
 
-/* The stored reply plus replayed = true: the field is appended (a later
- * occurrence of a scalar field wins in protobuf), so everything else is
- * byte for byte what the first call answered. */
+/* A key claimed before migration 0010 stored its reply's bytes: those
+ * plus replayed = true, appended (a later occurrence of a scalar field
+ * wins in protobuf), so everything else is byte for byte what the first
+ * call answered. */
 static void
-reply_replay(struct wrk_reply *rep, enum ledger_op op, const struct ledger_op_res *res)
+reply_replay_bytes(struct wrk_reply *rep, enum ledger_op op, const struct ledger_op_res *res)
 {
 	/* replayed is field 3 of Capture/VoidPaymentResponse, 4 of Refund's;
 	 * varint wire type: tag = field << 3. */
@@ -126,8 +132,7 @@ run_op(struct wrk_ctx *ctx, struct wrk_reply *rep, enum ledger_op op, struct led
 	q->client_id = ctx->who->client_id;
 	q->correlation_id = ctx->correlation_id;
 	q->key_ttl_s = wrk_config(ctx->w)->idempotency_ttl_s;
-	rc = ledger_op(
-	    wrk_ledger(ctx->w), op, q, pack_op, &op, ctx->deadline_ms, &res, err, sizeof(err));
+	rc = ledger_op(wrk_ledger(ctx->w), op, q, ctx->deadline_ms, &res, err, sizeof(err));
 	if (rc != LEDGER_OK) {
 		wrk_reply_ledger_error(ctx, rep, rc, err);
 		ledger_op_res_clear(&res);
@@ -135,8 +140,7 @@ run_op(struct wrk_ctx *ctx, struct wrk_reply *rep, enum ledger_op op, struct led
 	}
 	switch (res.outcome) {
 	case LEDGER_OP_NEW:
-		/* Pack again for the wire: the same bytes the ledger stored. */
-		pack_op(&res, &op, &rep->body, &rep->len);
+		pack_op(&res, op, 0, &rep->body, &rep->len);
 		rep->status = GRPC_STATUS_OK;
 		log_info(
 		    res.error_code[0] ? "payment operation declined" : "payment operation done",
@@ -145,7 +149,12 @@ run_op(struct wrk_ctx *ctx, struct wrk_reply *rep, enum ledger_op op, struct led
 		    LF_I("attempts", res.attempts));
 		break;
 	case LEDGER_OP_REPLAY:
-		reply_replay(rep, op, &res);
+		if (res.response) {
+			reply_replay_bytes(rep, op, &res);
+		} else {
+			pack_op(&res, op, 1, &rep->body, &rep->len);
+			rep->status = GRPC_STATUS_OK;
+		}
 		log_info("payment operation replayed", LF_S("op", op_name[op]),
 		    LF_S("payment_id", q->payment_id));
 		break;
