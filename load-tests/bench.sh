@@ -23,7 +23,7 @@
 #     the same connection; one pair = one operation) against pgbench
 #     running the same two calls as two transactions
 #     (load-tests/pgbench/capture.sql: authorize_payment 'MANUAL', then
-#     capture_payment + op_store_response); same alternation and medians,
+#     capture_payment, one statement each); same alternation and medians,
 #     the pair's latency in the table, each call's own p50/p99 below it
 #     (target: >= 0.8x pgbench);
 #   the hot-account variant of both; GetAccountBalance and its query;

@@ -135,8 +135,7 @@ run_op(struct wrk_ctx *ctx, struct wrk_reply *rep, enum ledger_op op, struct led
 	rc = ledger_op(wrk_ledger(ctx->w), op, q, ctx->deadline_ms, &res, err, sizeof(err));
 	if (rc != LEDGER_OK) {
 		wrk_reply_ledger_error(ctx, rep, rc, err);
-		ledger_op_res_clear(&res);
-		return;
+		goto out;
 	}
 	switch (res.outcome) {
 	case LEDGER_OP_NEW:
@@ -187,6 +186,8 @@ run_op(struct wrk_ctx *ctx, struct wrk_reply *rep, enum ledger_op op, struct led
 		wrk_reply_status(rep, GRPC_STATUS_NOT_FOUND, "payment %s not found", q->payment_id);
 		break;
 	}
+out:
+	q->refund_id = NULL; /* refund_id is this frame's */
 	ledger_op_res_clear(&res);
 }
 
