@@ -36,6 +36,13 @@
 #     amounts, a fresh idempotency key per call; their payments are counted
 #     in the ledger afterwards (must equal the calls answered OK);
 #   new-connection cost (loadgen newconn vs pgbench -C);
+#   under attack: a fourth paymentd (cleartext, the default front-door
+#     limits, port_for front-door), AuthorizePayment at
+#     $BENCH_ATTACK_CONCURRENCY (default 4) from 127.0.0.1 alone and then
+#     with tests/lib/attack.sh's rapid-reset, HPACK-bomb and silent-socket
+#     attackers running from other addresses, in every round, order
+#     alternating (target: >= 0.9x without them; 45-front-door checks only
+#     that the client is served without errors and not starved);
 #   TLS: a second paymentd with TLS 1.3 and client certificates required
 #     (scripts/gen-certs, ECDSA P-256) on the bench block's tls port, same
 #     database: AuthorizePayment at each of $BENCH_TLS_CONCURRENCY (default
@@ -72,6 +79,7 @@ BAL_C=${BENCH_BALANCE_CONCURRENCY:-32}
 NEWCONN_C=${BENCH_NEWCONN_CONCURRENCY:-4}
 TOOLS_LEVELS=${BENCH_TOOLS_CONCURRENCY:-8 64}
 TLS_LEVELS=${BENCH_TLS_CONCURRENCY:-8 64}
+ATTACK_C=${BENCH_ATTACK_CONCURRENCY:-4}
 CAPTURE_LEVELS=${BENCH_CAPTURE_CONCURRENCY:-32}
 USE_TOOLS=${BENCH_TOOLS:-1}
 TOOLS_BIN=${TOOLS_BIN:-$BUILD_DIR/tools/bin}
@@ -88,6 +96,8 @@ export STACK_DIR=${BENCH_STACK_DIR:-/tmp/paymentd-bench-stack}
 # connection on a busy machine); BENCH_PORT_BASE, BENCH_PG_PORT,
 # BENCH_REDIS_PORT, BENCH_GRPC_PORT and BENCH_METRICS_PORT override it.
 . "$ROOT/tests/lib/ports.sh"
+. "$ROOT/tests/lib/attack.sh"
+H2ATTACK=$BUILD_DIR/h2attack
 ports_profile bench
 export STACK_DURABLE=1
 # METRICS_PORT (the block's +3) serves worker_start_seconds; nothing else
@@ -131,11 +141,12 @@ if [ "$USE_TOOLS" = 1 ]; then
 fi
 
 mkdir -p "$OUT"
-: >"$OUT/results.jsonl"
+: >"$OUT/results.jsonl"; rm -f "$OUT/attack.txt"
 PAYMENTD_PID=
 cleanup() {
     local p
-    for p in "$PAYMENTD_PID" "${TLS_PID:-}" "${AUTH_PID:-}"; do
+    attack_stop
+    for p in "$PAYMENTD_PID" "${TLS_PID:-}" "${AUTH_PID:-}" "${FD_PID:-}"; do
         [ -n "$p" ] && kill -0 "$p" 2>/dev/null || continue
         kill -TERM "$p" 2>/dev/null || true
         for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
@@ -187,6 +198,20 @@ BENCH_TOKEN=$("$BUILD_DIR/paymentd" client create bench --token 2>/dev/null | se
 GRPC_PORT=$AUTH_PORT METRICS_PORT=$AUTH_METRICS_PORT AUTH_MODE=token \
     "$BUILD_DIR/paymentd" serve >"$OUT/paymentd-auth.log" 2>&1 &
 AUTH_PID=$!
+# The front-door daemon: cleartext, no authentication, and the front-door
+# limits at their defaults (the other daemons have them off: every bench
+# connection comes from 127.0.0.1), for the attack step.
+FD_PORT=$(port_for front-door) FD_METRICS_PORT=$(port_for front-door-metrics)
+FD_TARGET=127.0.0.1:$FD_PORT
+env -u MAX_CONNECTIONS_PER_IP -u CONNECTION_RATE_PER_IP -u ABUSE_PENALTY_SECONDS \
+    GRPC_PORT=$FD_PORT METRICS_PORT=$FD_METRICS_PORT "$BUILD_DIR/paymentd" serve >"$OUT/paymentd-fd.log" 2>&1 &
+FD_PID=$!
+for _ in $(seq 100); do
+    "$BUILD_DIR/paymentctl" --target "$FD_TARGET" health >/dev/null 2>&1 && break
+    sleep 0.1
+done
+"$BUILD_DIR/paymentctl" --target "$FD_TARGET" health >/dev/null 2>&1 ||
+    { tail -n 20 "$OUT/paymentd-fd.log"; die "paymentd (front door) not healthy"; }
 for _ in $(seq 100); do
     "$BUILD_DIR/paymentctl" --target "$AUTH_TARGET" health >/dev/null 2>&1 && break
     sleep 0.1
@@ -208,6 +233,7 @@ echo "bench: durable stack (fsync=$fsync, synchronous_commit=$sc), paymentd on $
 LG=("$BUILD_DIR/paymentd-loadgen" --target "$TARGET" --account-prefix "$PREFIX" --json)
 LG_CLEAR=("${LG[@]}")
 LG_TLS=("$BUILD_DIR/paymentd-loadgen" --target "$TLS_TARGET" "${TLSF[@]}" --account-prefix "$PREFIX" --json)
+LG_FD=("$BUILD_DIR/paymentd-loadgen" --target "$FD_TARGET" --account-prefix "$PREFIX" --json)
 LG_AUTH=(env PAYMENTD_TOKEN="$BENCH_TOKEN" "$BUILD_DIR/paymentd-loadgen" --target "$AUTH_TARGET" --account-prefix "$PREFIX" --json)
 "${LG[@]}" --setup-accounts "$ACCOUNTS" --scenario balance --requests 1 >/dev/null ||
     die "account setup failed"
@@ -452,6 +478,24 @@ for ROUND in $(seq "$ROUNDS"); do
             LG=("${LG_CLEAR[@]}")
         fi
     done
+    if [ "$ATTACK_C" -gt 0 ]; then
+        echo "bench: AuthorizePayment uniform, concurrency $ATTACK_C, default front-door limits, without and with attackers (round $ROUND of $ROUNDS)"
+        LG=("${LG_FD[@]}")
+        for k in 0 1; do
+            if [ $(((i + k) % 2)) = 0 ]; then
+                run_loadgen "frontdoor-c$ATTACK_C" uniform "$ATTACK_C" --connections "$ATTACK_C"
+            else
+                attack_start "$OUT" "$FD_TARGET"
+                run_loadgen "attack-frontdoor-c$ATTACK_C" uniform "$ATTACK_C" --connections "$ATTACK_C"
+                attack_stop
+                echo "attack round $ROUND: $(attack_count "$OUT" rr) rapid-reset, $(attack_count "$OUT" hp) hpack-bomb, $(attack_count "$OUT" si) silent-socket attacker connections" >>"$OUT/attack.txt"
+                # Until the silent sockets' workers are gone (handshake timeout).
+                sleep 6
+            fi
+        done
+        i=$((i + 1))
+        LG=("${LG_CLEAR[@]}")
+    fi
     for c in $CAPTURE_LEVELS; do
         echo "bench: authorize+capture (MANUAL AuthorizePayment, then CapturePayment), concurrency $c (round $ROUND of $ROUNDS)"
         if [ $((i % 2)) = 0 ]; then
@@ -524,7 +568,7 @@ MEDIAN='group_by([.tool, .label]) | map(sort_by(.rps) | .[(length - 1) / 2 | flo
         step conc "paymentd/s" p50ms p95ms p99ms p999ms cpu% ext% clcpu "pgbench/s" p50ms p95ms p99ms cpu% ext% ratio
     jq -rs "$MEDIAN"'
         | (map(select(.tool == "pgbench")) | INDEX(.label)) as $pg
-        | map(select(.tool == "paymentd" and (.label | startswith("tls-") | not)))[]
+        | map(select(.tool == "paymentd" and (.label | test("^(tls|auth|frontdoor|attack)-") | not)))[]
         | . as $p | ($pg[$p.label] // {}) as $g
         | [ $p.label, $p.concurrency, $p.rps, $p.p50, $p.p95, $p.p99, $p.p999, $p.busy, $p.ext, $p.client_cpu_s,
             ($g.rps // 0), ($g.p50 // 0), ($g.p95 // 0), ($g.p99 // 0), ($g.busy // 0), ($g.ext // 0),
@@ -599,6 +643,23 @@ MEDIAN='group_by([.tool, .label]) | map(sort_by(.rps) | .[(length - 1) / 2 | flo
         | ($p[.label | ltrimstr("auth-")] // {}) as $c
         | "  concurrency \(.concurrency): \(.rps | floor)/s p50 \(.p50) ms p99 \(.p99) ms vs \(($c.rps // 0) | floor)/s p50 \($c.p50 // 0) ms: \(if ($c.rps // 0) > 0 then ((.rps / $c.rps * 100 | round) / 100 | tostring) + "x" else "no figure" end); goal >= 0.95x: \(if ($c.rps // 0) <= 0 then "no figure" elif .rps >= 0.95 * $c.rps then "met" else "MISSED" end)\(if .errors > 0 then ", \(.errors) errors" else "" end)"' \
         "$OUT/results.jsonl"
+    echo "Under attack: AuthorizePayment from 127.0.0.1 with rapid-reset, HPACK-bomb and silent-socket attackers"
+    echo "(tests/lib/attack.sh, other addresses, nice 19) vs without them, default front-door limits, same round medians"
+    jq -rs "$MEDIAN"' | (map(select(.tool == "paymentd")) | INDEX(.label)) as $p
+        | map(select(.tool == "paymentd" and (.label | startswith("attack-"))))[]
+        | ($p[.label | ltrimstr("attack-")] // {}) as $c
+        | def ms: (. // 0) * 100 | round / 100 | tostring;
+        "  concurrency \(.concurrency): \(.rps | floor)/s p50 \(.p50 | ms) ms p99 \(.p99 | ms) ms vs \(($c.rps // 0) | floor)/s p50 \($c.p50 | ms) ms p99 \($c.p99 | ms) ms: \(if ($c.rps // 0) > 0 then ((.rps / $c.rps * 100 | round) / 100 | tostring) + "x" else "no figure" end); target >= 0.90x: \(if ($c.rps // 0) <= 0 then "no figure" elif .rps >= 0.9 * $c.rps then "met" else "MISSED" end)\(if .errors > 0 then ", \(.errors) errors" else "" end)"' \
+        "$OUT/results.jsonl"
+    if [ "$ROUNDS" -gt 1 ]; then
+        jq -rs 'map(select(.tool == "paymentd" and (.label | test("^(attack-)?frontdoor-")))) | group_by(.label | ltrimstr("attack-"))[]
+            | (map(select(.label | startswith("attack-") | not)) | INDEX(.round | tostring)) as $b
+            | "  per-round ratios: " + ([ .[] | select(.label | startswith("attack-")) | . as $a
+                | ($b[$a.round | tostring].rps // 0) as $r
+                | if $r > 0 then ($a.rps / $r * 100 | round / 100 | tostring) else "-" end ] | join(" "))' \
+            "$OUT/results.jsonl"
+    fi
+    sed 's/^/  /' "$OUT/attack.txt" 2>/dev/null || true
     jq -rs 'map(select(.tool == "paymentd" and (.label | test("newconn"))))[]
         | "  \(.label): \(.rps) new connections/s (one payment each), p50 \(.p50) ms, p99 \(.p99) ms\(if .errors > 0 then ", \(.errors) errors" else "" end)"' \
         "$OUT/results.jsonl"

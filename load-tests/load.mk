@@ -26,7 +26,7 @@ loadgen: $(BUILD)/paymentd-loadgen
 verify: $(BUILD)/payment-verify
 	$(BUILD)/payment-verify $(if $(VERIFY_KAFKA),--kafka $(VERIFY_KAFKA))
 
-bench: $(BUILD)/paymentd $(BUILD)/paymentd-worker $(BUILD)/paymentctl $(BUILD)/paymentd-loadgen $(BUILD)/payment-verify
+bench: $(BUILD)/paymentd $(BUILD)/paymentd-worker $(BUILD)/paymentctl $(BUILD)/paymentd-loadgen $(BUILD)/payment-verify $(BUILD)/h2attack
 	BUILD_DIR=$(CURDIR)/$(BUILD) load-tests/bench.sh
 
 # ---- fuzzing (clang + libFuzzer, separate from the gcc build) ----------
