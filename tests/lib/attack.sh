@@ -8,7 +8,8 @@
 #   attack_loop OUT TARGET ARGS...   runs `h2attack --target TARGET ARGS...`
 #                                    again and again (0.05 s apart) at nice
 #                                    19, appending to OUT, until TERMed; the
-#                                    TERM ends the attacker it is running too
+#                                    TERM ends the attacker it is running too;
+#                                    it also stops once the script is gone
 #   attack_start DIR TARGET          starts the three attackers (rapid reset
 #                                    from 127.0.0.14, HPACK bomb from .15,
 #                                    16 silent sockets from .16; output in
@@ -28,7 +29,8 @@ attack_loop() {
     local out=$1 target=$2 c=
     shift 2
     trap 'kill $c 2>/dev/null; exit 0' TERM
-    while :; do
+    # $$ is the sourcing script: a loop whose script is gone stops.
+    while kill -0 $$ 2>/dev/null; do
         nice -n 19 "$H2ATTACK" --target "$target" "$@" >>"$out" 2>&1 &
         c=$!
         wait "$c" || true	# an attacker refused at the door is the point
