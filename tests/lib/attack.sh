@@ -6,8 +6,8 @@
 # Contract: sourced (bash; safe under set -euo pipefail). Needs H2ATTACK (the h2attack binary). Then
 #
 #   attack_loop OUT TARGET ARGS...   runs `h2attack --target TARGET ARGS...`
-#                                    again and again (0.05 s apart) at nice
-#                                    19, appending to OUT, until TERMed; the
+#                                    again and again (0.05 s apart), all at
+#                                    nice 19, appending to OUT, until TERMed; the
 #                                    TERM ends the attacker it is running too;
 #                                    it also stops once the script is gone
 #   attack_start DIR TARGET          starts the three attackers (rapid reset
@@ -29,12 +29,21 @@ attack_loop() {
     local out=$1 target=$2 c=
     shift 2
     trap 'kill $c 2>/dev/null; exit 0' TERM
+    # The whole loop runs at nice 19, not only h2attack: the loop's own
+    # fork and exec of every attacker cost as much CPU as the attack does,
+    # and a remote attacker's would not be taken from this machine. The
+    # pause between attackers is a read timeout on a pipe nobody writes to
+    # (no sleep process to exec each time).
+    renice -n 19 -p "$BASHPID" >/dev/null
+    local fifo
+    fifo=$(mktemp -u "${TMPDIR:-/tmp}/attack-loop.XXXXXX")
+    mkfifo "$fifo" && exec 9<>"$fifo" && rm -f "$fifo"
     # $$ is the sourcing script: a loop whose script is gone stops.
     while kill -0 $$ 2>/dev/null; do
-        nice -n 19 "$H2ATTACK" --target "$target" "$@" >>"$out" 2>&1 &
+        "$H2ATTACK" --target "$target" "$@" >>"$out" 2>&1 &
         c=$!
         wait "$c" || true	# an attacker refused at the door is the point
-        sleep 0.05
+        read -r -t 0.05 -u 9 _ || true
     done
 }
 
