@@ -3,13 +3,14 @@
 # client under attack" measurements: 45-front-door's (h) check and
 # `make bench`'s attack step run the same three.
 #
-# Contract: sourced (bash; safe under set -euo pipefail). Needs H2ATTACK (the h2attack binary). Then
+# Contract: sourced (bash; safe under set -euo pipefail). Needs H2ATTACK
+# (the h2attack binary). Then
 #
 #   attack_loop OUT TARGET ARGS...   runs `h2attack --target TARGET ARGS...`
 #                                    again and again (0.05 s apart), all at
-#                                    nice 19, appending to OUT, until TERMed; the
-#                                    TERM ends the attacker it is running too;
-#                                    it also stops once the script is gone
+#                                    nice 19, appending to OUT, until TERMed
+#                                    (the TERM ends the attacker it is
+#                                    running too) or the script is gone
 #   attack_start DIR TARGET          starts the three attackers (rapid reset
 #                                    from 127.0.0.14, HPACK bomb from .15,
 #                                    16 silent sockets from .16; output in
