@@ -93,6 +93,7 @@ struct sup_worker {
 	unsigned long long cpu_mark;
 	uint64_t done_mark;
 	int cpu_killed;
+	int reaped; /* waited for: its pid may be reused, never signal it */
 };
 
 struct sup_waiting {
@@ -728,6 +729,8 @@ begin_drain(int status)
 		kill(S.jan_pid, SIGTERM);
 }
 
+static void read_ctl(struct sup_worker *w);
+
 static void
 reap(void)
 {
@@ -811,6 +814,12 @@ reap(void)
 			S.throttle_until = util_now_ms() + S.throttle_ms;
 			log_warn("throttling worker starts", LF_I("delay_ms", S.throttle_ms));
 		}
+		/* What it said before it died still counts: a SUP_MSG_BUSY not
+		 * read yet means it had taken the connection (bytes of it are
+		 * gone with it, so it must not be handed on), a SUP_MSG_ABUSE
+		 * still penalizes the address. */
+		w->reaped = 1;
+		read_ctl(w);
 		close(w->ctl);
 		if (w->status != NULL)
 			munmap(w->status, 4096);
@@ -841,15 +850,18 @@ static void
 read_ctl(struct sup_worker *w)
 {
 	char buf[16];
-	ssize_t n = recv(w->ctl, buf, sizeof(buf), MSG_DONTWAIT), i;
+	ssize_t n, i;
 
+again:
+	n = recv(w->ctl, buf, sizeof(buf), MSG_DONTWAIT);
 	for (i = 0; i < n; i++) {
 		if (!sup_proto_worker_byte_ok(buf[i])) {
 			/* Only a compromised or broken worker does this. */
 			log_error("protocol violation on a worker channel; killing the worker",
 			    LF_I("worker_pid", w->pid), LF_I("byte", (unsigned char)buf[i]));
 			w->protocol_violation = 1;
-			kill(w->pid, SIGKILL);
+			if (!w->reaped)
+				kill(w->pid, SIGKILL);
 			return;
 		}
 		if ((buf[i] == SUP_MSG_READY || buf[i] == SUP_MSG_NODB) && !w->ready) {
@@ -883,12 +895,16 @@ read_ctl(struct sup_worker *w)
 			w->ip[0] = '\0';
 			w->reclaimed_ms = 0;
 			w->cpu_mark = 0;
-			if (w->stale)
+			if (w->stale && !w->reaped)
 				kill(w->pid, SIGTERM); /* old TLS generation */
 			else
 				w->assigned = 0;
 		}
 	}
+	/* A dead worker's channel is read to its end (the poll loop reads
+	 * one buffer per wake-up, as before). */
+	if (w->reaped && n == (ssize_t)sizeof(buf))
+		goto again;
 }
 
 /*
