@@ -98,7 +98,9 @@
  *   other signals            crash (or kill -9 by an operator) count, throttle if it
  *                                                              died before READY
  * Any exit before SUP_MSG_BUSY for its client: the supervisor hands the
- * connection to another worker (at most SUP_MAX_HANDOFF_HOPS times).
+ * connection to another worker (at most SUP_MAX_HANDOFF_HOPS times). It
+ * reads what is left on a dead worker's channel first, so a BUSY (or ABUSE)
+ * sent just before the exit still counts.
  *
  * The metrics exporter, the log forwarder and the janitor are forked (not
  * exec'd: they run no grpc) and have exit codes of their own:
