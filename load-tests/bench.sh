@@ -206,27 +206,21 @@ FD_TARGET=127.0.0.1:$FD_PORT
 env -u MAX_CONNECTIONS_PER_IP -u CONNECTION_RATE_PER_IP -u ABUSE_PENALTY_SECONDS \
     GRPC_PORT=$FD_PORT METRICS_PORT=$FD_METRICS_PORT "$BUILD_DIR/paymentd" serve >"$OUT/paymentd-fd.log" 2>&1 &
 FD_PID=$!
-for _ in $(seq 100); do
-    "$BUILD_DIR/paymentctl" --target "$FD_TARGET" health >/dev/null 2>&1 && break
-    sleep 0.1
-done
-"$BUILD_DIR/paymentctl" --target "$FD_TARGET" health >/dev/null 2>&1 ||
-    { tail -n 20 "$OUT/paymentd-fd.log"; die "paymentd (front door) not healthy"; }
-for _ in $(seq 100); do
-    "$BUILD_DIR/paymentctl" --target "$AUTH_TARGET" health >/dev/null 2>&1 && break
-    sleep 0.1
-done
-for _ in $(seq 100); do
-    "$BUILD_DIR/paymentctl" --target "$TARGET" health >/dev/null 2>&1 && break
-    sleep 0.1
-done
-"$BUILD_DIR/paymentctl" --target "$TARGET" health >/dev/null 2>&1 || { tail -n 20 "$OUT/paymentd.log"; die "paymentd not healthy"; }
-for _ in $(seq 100); do
-    "$BUILD_DIR/paymentctl" --target "$TLS_TARGET" "${TLSF[@]}" health >/dev/null 2>&1 && break
-    sleep 0.1
-done
-"$BUILD_DIR/paymentctl" --target "$TLS_TARGET" "${TLSF[@]}" health >/dev/null 2>&1 ||
-    { tail -n 20 "$OUT/paymentd-tls.log"; die "paymentd (TLS) not healthy"; }
+# wait_healthy NAME LOG paymentctl-args...: until the daemon answers a
+# health check (10 s at most), else its log's tail and exit.
+wait_healthy() {
+    local name=$1 log=$2
+    shift 2
+    for _ in $(seq 100); do
+        "$BUILD_DIR/paymentctl" "$@" health >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    "$BUILD_DIR/paymentctl" "$@" health >/dev/null 2>&1 || { tail -n 20 "$log"; die "$name not healthy"; }
+}
+wait_healthy "paymentd (front door)" "$OUT/paymentd-fd.log" --target "$FD_TARGET"
+wait_healthy "paymentd (AUTH_MODE=token)" "$OUT/paymentd-auth.log" --target "$AUTH_TARGET"
+wait_healthy paymentd "$OUT/paymentd.log" --target "$TARGET"
+wait_healthy "paymentd (TLS)" "$OUT/paymentd-tls.log" --target "$TLS_TARGET" "${TLSF[@]}"
 echo "bench: durable stack (fsync=$fsync, synchronous_commit=$sc), paymentd on $TARGET, /metrics on :$METRICS_PORT" \
      "(SANDBOX=${SANDBOX:-on}, RATE_LIMIT_ENABLED=$RATE_LIMIT_ENABLED, MAX_WORKERS=$MAX_WORKERS)"
 
