@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * front_h2guard.h — the HTTP/2 frame guard of a worker's front: a
+ * front_h2guard.h — the HTTP/2 frame guard of a worker's front thread: a
  * pure, allocation-free parser of what a client sends (after TLS) that
  * spots the attacks grpc C core 1.51 has no defence against, before the
  * bytes reach grpc, and a tiny tracker of what grpc sends back so the front

@@ -44,8 +44,9 @@
 #define BUF_SIZE          (64 * 1024)
 #define FLUSH_BOUNDARY_MS 100
 
-#define CMD_START 'S'
-#define CMD_ABORT 'A'
+#define CMD_START  'S'
+#define CMD_ABORT  'A'
+#define CMD_FINISH 'F'
 
 struct wrk_front {
 	const struct config *cfg;
@@ -64,10 +65,7 @@ struct wrk_front {
 	int resumed;
 	struct tls_peer ident; /* written before WRK_FRONT_OPEN, read after */
 	int finishing;
-	int64_t finish_deadline;
-	/* The copy's state (pump_step), main thread only once OPEN. */
-	int client_eof, plain_eof, c_ready, p_ready, rd_wants_write, wr_wants_read;
-	int64_t preface_deadline; /* 0 once the preface + SETTINGS are in */
+	int64_t finish_deadline; /* set by the main thread before CMD_FINISH */
 	struct front_h2g guard;
 	struct front_h2g_out out_track;
 	uint8_t in[BUF_SIZE]; /* client -> grpc */
@@ -390,194 +388,165 @@ linger(struct wrk_front *f)
 }
 
 /*
- * One non-blocking pass of the copy both ways (the main thread calls it
- * through wrk_front_step). 1: something moved, call again; 0: would block,
- * p[0] (client) and p[1] (our end of the socketpair) and *timeout say what
- * to wait for; -1: the connection is over, *why says why.
- *
- * c_ready/p_ready: the side may have bytes to read. A read that would
- * block, or a short read of a plain socket (the kernel buffer was
- * drained), clears it; poll sets it again. Without them every pass tried
- * both sides, and each call cost several reads that returned EAGAIN. TLS
- * keeps reading until OpenSSL says it would block: a record may already
- * sit in its buffer.
+ * Copies bytes both ways until one side ends. Returns the close reason.
  */
-static int
-pump_step(
-    struct wrk_front *f, struct pollfd p[WRK_FRONT_NFDS], int *timeout, enum metrics_close *why)
+static enum metrics_close
+pump(struct wrk_front *f, int64_t preface_deadline)
 {
-	int progress = 0, rd_wants_write = 0, wr_wants_read = 0;
-	short cev = 0, pev = 0;
+	/* c_ready/p_ready: the side may have bytes to read. A read that
+	 * would block, or a short read of a plain socket (the kernel buffer
+	 * was drained), clears it; poll sets it again. Without them every
+	 * pass tried both sides, and each call cost several reads that
+	 * returned EAGAIN. TLS keeps reading until OpenSSL says it would
+	 * block: a record may already sit in its buffer. */
+	int client_eof = 0, plain_eof = 0, c_ready = 1, p_ready = 1;
 
-	*timeout = 1000;
-	/* client -> guard -> grpc */
-	if (f->in_off == f->in_len && !f->client_eof && !f->finishing && f->c_ready) {
-		ssize_t n = client_read(f, f->in, sizeof(f->in), &rd_wants_write);
+	f->in_len = f->in_off = f->out_len = f->out_off = 0;
+	for (;;) {
+		struct pollfd p[3];
+		int progress = 0, rd_wants_write = 0, wr_wants_read = 0;
+		short cev = 0, pev = 0;
+		int timeout = 1000;
 
-		f->rd_wants_write = rd_wants_write;
-		if (n == -EAGAIN || (n > 0 && f->ssl == NULL && (size_t)n < sizeof(f->in)))
-			f->c_ready = 0;
-		if (n > 0) {
-			enum front_h2g_verdict v = front_h2g_feed(
-			    &f->guard, f->in, (size_t)n, util_now_ms());
+		/* client -> guard -> grpc */
+		if (f->in_off == f->in_len && !client_eof && !f->finishing && c_ready) {
+			ssize_t n = client_read(f, f->in, sizeof(f->in), &rd_wants_write);
 
-			if (v != FRONT_H2G_OK) {
-				metrics_guard_abuse(f->m, (int)v);
-				log_warn("HTTP/2 frame guard: closing the connection with "
-				         "GOAWAY(ENHANCE_YOUR_CALM)",
-				    LF_S("peer", f->peer), LF_S("reason", front_h2g_reason(v)),
-				    LF_I("streams", (int64_t)front_h2g_streams_opened(&f->guard)));
-				shutdown(f->plain, SHUT_WR); /* grpc sees the client end */
-				goaway(f, front_h2g_goaway_code(v));
-				/* FIN after the GOAWAY, then discard what the client
-				 * still sends for a moment: closing with unread input
-				 * would send a reset, and a reset can destroy the
-				 * GOAWAY before the client reads it. */
-				f->finish_deadline = util_now_ms() + FLUSH_BOUNDARY_MS;
-				linger(f);
-				*why = METRICS_CLOSE_GUARD;
-				return -1;
+			if (n == -EAGAIN || (n > 0 && f->ssl == NULL && (size_t)n < sizeof(f->in)))
+				c_ready = 0;
+			if (n > 0) {
+				enum front_h2g_verdict v = front_h2g_feed(
+				    &f->guard, f->in, (size_t)n, util_now_ms());
+
+				if (v != FRONT_H2G_OK) {
+					metrics_guard_abuse(f->m, (int)v);
+					log_warn("HTTP/2 frame guard: closing the connection with "
+					         "GOAWAY(ENHANCE_YOUR_CALM)",
+					    LF_S("peer", f->peer),
+					    LF_S("reason", front_h2g_reason(v)),
+					    LF_I("streams",
+					        (int64_t)front_h2g_streams_opened(&f->guard)));
+					shutdown(f->plain, SHUT_WR); /* grpc sees the client end */
+					goaway(f, front_h2g_goaway_code(v));
+					/* FIN after the GOAWAY, then discard what the
+					 * client still sends for a moment: closing with
+					 * unread input would send a reset, and a reset can
+					 * destroy the GOAWAY before the client reads it. */
+					f->finish_deadline = util_now_ms() + FLUSH_BOUNDARY_MS;
+					linger(f);
+					return METRICS_CLOSE_GUARD;
+				}
+				f->in_off = 0;
+				f->in_len = (size_t)n;
+				progress = 1;
+			} else if (n == 0 || n == -1) {
+				client_eof = 1;
+				shutdown(f->plain, SHUT_WR);
+				progress = 1;
 			}
-			f->in_off = 0;
-			f->in_len = (size_t)n;
-			progress = 1;
-		} else if (n == 0 || n == -1) {
-			f->client_eof = 1;
+		}
+		if (f->in_off < f->in_len) {
+			ssize_t n = write(f->plain, f->in + f->in_off, f->in_len - f->in_off);
+
+			if (n > 0) {
+				f->in_off += (size_t)n;
+				progress = 1;
+			} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+				return METRICS_CLOSE_CLIENT_CLOSED; /* grpc dropped it */
+			}
+		}
+		/* grpc -> client */
+		if (f->out_off == f->out_len && !plain_eof && p_ready) {
+			ssize_t n = read(f->plain, f->out, sizeof(f->out));
+
+			if ((n < 0 && errno == EAGAIN) || (n > 0 && (size_t)n < sizeof(f->out)))
+				p_ready = 0;
+			if (n > 0) {
+				f->out_off = 0;
+				f->out_len = (size_t)n;
+				progress = 1;
+			} else if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+				plain_eof = 1;
+				progress = 1;
+			}
+		}
+		if (f->out_off < f->out_len) {
+			ssize_t n = client_write(
+			    f, f->out + f->out_off, f->out_len - f->out_off, &wr_wants_read);
+
+			if (n > 0) {
+				front_h2g_out_feed(&f->out_track, f->out + f->out_off, (size_t)n);
+				f->out_off += (size_t)n;
+				progress = 1;
+			} else if (n == -1) {
+				return METRICS_CLOSE_CLIENT_CLOSED;
+			}
+		}
+		if (plain_eof && f->out_off == f->out_len)
+			return METRICS_CLOSE_CLIENT_CLOSED; /* grpc closed the transport */
+		if (client_eof && f->in_off == f->in_len && f->out_off == f->out_len)
+			return METRICS_CLOSE_CLIENT_CLOSED;
+		if (f->finishing && f->out_off == f->out_len) {
+			/* Drain what grpc still has, briefly, then let the
+			 * client read it and close first (linger). */
+			struct pollfd q = { f->plain, POLLIN, 0 };
+			if (poll(&q, 1, 20) <= 0) {
+				linger(f);
+				return METRICS_CLOSE_CLIENT_CLOSED;
+			}
+			p_ready = 1;
+			continue;
+		}
+		if (preface_deadline != 0) {
+			if (front_h2g_preface_done(&f->guard)) {
+				preface_deadline = 0;
+			} else if (util_now_ms() >= preface_deadline) {
+				log_info(
+				    "no HTTP/2 preface in time; closing", LF_S("peer", f->peer));
+				return METRICS_CLOSE_HANDSHAKE_TIMEOUT;
+			} else {
+				timeout = ms_left(preface_deadline);
+			}
+		}
+		if (progress)
+			continue;
+		if (f->ssl != NULL && SSL_pending(f->ssl) > 0 && f->in_off == f->in_len) {
+			c_ready = 1;
+			continue;
+		}
+
+		if (f->in_off == f->in_len && !client_eof)
+			cev |= rd_wants_write ? POLLOUT : POLLIN;
+		if (f->out_off < f->out_len)
+			cev |= wr_wants_read ? POLLIN : POLLOUT;
+		if (f->in_off < f->in_len)
+			pev |= POLLOUT;
+		if (f->out_off == f->out_len && !plain_eof)
+			pev |= POLLIN;
+		p[0].fd = cev ? f->client : -1;
+		p[0].events = cev;
+		p[1].fd = pev ? f->plain : -1;
+		p[1].events = pev;
+		p[2].fd = f->cmd[0];
+		p[2].events = POLLIN;
+		p[0].revents = p[1].revents = p[2].revents = 0;
+		if (poll(p, 3, timeout) < 0 && errno != EINTR)
+			return METRICS_CLOSE_CLIENT_CLOSED;
+		if (p[0].revents)
+			c_ready = 1;
+		if (p[1].revents)
+			p_ready = 1;
+		if (p[2].revents) {
+			char c = take_cmd(f);
+			if (c == CMD_FINISH || c == CMD_ABORT)
+				f->finishing = 1;
+		}
+		if (p[0].revents & (POLLERR | POLLHUP | POLLNVAL) && !(p[0].revents & POLLIN) &&
+		    !client_eof) {
+			client_eof = 1;
 			shutdown(f->plain, SHUT_WR);
-			progress = 1;
 		}
 	}
-	if (f->in_off < f->in_len) {
-		ssize_t n = write(f->plain, f->in + f->in_off, f->in_len - f->in_off);
-
-		if (n > 0) {
-			f->in_off += (size_t)n;
-			progress = 1;
-		} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-			*why = METRICS_CLOSE_CLIENT_CLOSED; /* grpc dropped it */
-			return -1;
-		}
-	}
-	/* grpc -> client */
-	if (f->out_off == f->out_len && !f->plain_eof && f->p_ready) {
-		ssize_t n = read(f->plain, f->out, sizeof(f->out));
-
-		if ((n < 0 && errno == EAGAIN) || (n > 0 && (size_t)n < sizeof(f->out)))
-			f->p_ready = 0;
-		if (n > 0) {
-			f->out_off = 0;
-			f->out_len = (size_t)n;
-			progress = 1;
-		} else if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-			f->plain_eof = 1;
-			progress = 1;
-		}
-	}
-	if (f->out_off < f->out_len) {
-		ssize_t n = client_write(
-		    f, f->out + f->out_off, f->out_len - f->out_off, &wr_wants_read);
-
-		f->wr_wants_read = wr_wants_read;
-		if (n > 0) {
-			front_h2g_out_feed(&f->out_track, f->out + f->out_off, (size_t)n);
-			f->out_off += (size_t)n;
-			progress = 1;
-		} else if (n == -1) {
-			*why = METRICS_CLOSE_CLIENT_CLOSED;
-			return -1;
-		}
-	}
-	if ((f->plain_eof && f->out_off == f->out_len) ||
-	    (f->client_eof && f->in_off == f->in_len && f->out_off == f->out_len)) {
-		*why = METRICS_CLOSE_CLIENT_CLOSED; /* grpc or the client closed */
-		return -1;
-	}
-	if (f->finishing && f->out_off == f->out_len) {
-		/* Drain what grpc still has, briefly, then let the client
-		 * read it and close first (linger). */
-		struct pollfd q = { f->plain, POLLIN, 0 };
-
-		if (poll(&q, 1, 20) <= 0) {
-			linger(f);
-			*why = METRICS_CLOSE_CLIENT_CLOSED;
-			return -1;
-		}
-		f->p_ready = 1;
-		return 1;
-	}
-	if (f->preface_deadline != 0) {
-		if (front_h2g_preface_done(&f->guard)) {
-			f->preface_deadline = 0;
-		} else if (util_now_ms() >= f->preface_deadline) {
-			log_info("no HTTP/2 preface in time; closing", LF_S("peer", f->peer));
-			*why = METRICS_CLOSE_HANDSHAKE_TIMEOUT;
-			return -1;
-		} else {
-			*timeout = ms_left(f->preface_deadline);
-		}
-	}
-	if (progress)
-		return 1;
-	if (f->ssl != NULL && SSL_pending(f->ssl) > 0 && f->in_off == f->in_len) {
-		f->c_ready = 1;
-		return 1;
-	}
-
-	if (f->in_off == f->in_len && !f->client_eof)
-		cev |= f->rd_wants_write ? POLLOUT : POLLIN;
-	if (f->out_off < f->out_len)
-		cev |= f->wr_wants_read ? POLLIN : POLLOUT;
-	if (f->in_off < f->in_len)
-		pev |= POLLOUT;
-	if (f->out_off == f->out_len && !f->plain_eof)
-		pev |= POLLIN;
-	p[0].fd = cev ? f->client : -1;
-	p[0].events = cev;
-	p[1].fd = pev ? f->plain : -1;
-	p[1].events = pev;
-	p[0].revents = p[1].revents = 0;
-	return 0;
-}
-
-int
-wrk_front_step(struct wrk_front *f, struct pollfd p[WRK_FRONT_NFDS], int *timeout_ms)
-{
-	enum metrics_close why = METRICS_CLOSE_CLIENT_CLOSED;
-	int r;
-
-	p[0].fd = p[1].fd = -1;
-	p[0].events = p[1].events = p[0].revents = p[1].revents = 0;
-	*timeout_ms = 1000;
-	if (wrk_front_state(f) != WRK_FRONT_OPEN)
-		return -1;
-	r = pump_step(f, p, timeout_ms, &why);
-	if (r < 0) {
-		p[0].fd = p[1].fd = -1;
-		close_client(f, why != METRICS_CLOSE_GUARD && !f->finishing);
-		shutdown(f->plain, SHUT_RDWR);
-		set_state(f, WRK_FRONT_CLOSED, why);
-	}
-	return r;
-}
-
-void
-wrk_front_events(struct wrk_front *f, const struct pollfd p[WRK_FRONT_NFDS])
-{
-	if (p[0].revents)
-		f->c_ready = 1;
-	if (p[1].revents)
-		f->p_ready = 1;
-	if (p[0].revents & (POLLERR | POLLHUP | POLLNVAL) && !(p[0].revents & POLLIN) &&
-	    !f->client_eof) {
-		f->client_eof = 1;
-		shutdown(f->plain, SHUT_WR);
-	}
-}
-
-void
-wrk_front_grpc_moved(struct wrk_front *f)
-{
-	f->p_ready = 1;
 }
 
 static void
@@ -605,14 +574,11 @@ serve_one(struct wrk_front *f)
 	front_h2g_default_limits(&lim, (uint32_t)f->cfg->max_header_bytes);
 	front_h2g_init(&f->guard, &lim);
 	front_h2g_out_init(&f->out_track);
-	f->in_len = f->in_off = f->out_len = f->out_off = 0;
-	f->client_eof = f->plain_eof = 0;
-	f->c_ready = f->p_ready = 1;
-	f->rd_wants_write = f->wr_wants_read = 0;
-	f->preface_deadline = deadline;
-	/* From here on the main thread owns the socket (wrk_front_step);
-	 * the release store publishes everything above to it. */
 	set_state(f, WRK_FRONT_OPEN, METRICS_CLOSE_CLIENT_CLOSED);
+	why = pump(f, deadline);
+	close_client(f, why != METRICS_CLOSE_GUARD && !f->finishing);
+	shutdown(f->plain, SHUT_RDWR);
+	set_state(f, WRK_FRONT_CLOSED, why);
 }
 
 static void *
@@ -694,17 +660,17 @@ wrk_front_abort(struct wrk_front *f)
 void
 wrk_front_finish(struct wrk_front *f, int timeout_ms)
 {
-	f->finish_deadline = util_now_ms() + timeout_ms;
-	f->finishing = 1;
-	while (wrk_front_state(f) == WRK_FRONT_OPEN && util_now_ms() < f->finish_deadline) {
-		struct pollfd p[WRK_FRONT_NFDS];
-		int timeout;
+	int64_t deadline = util_now_ms() + timeout_ms;
 
-		if (wrk_front_step(f, p, &timeout) != 0)
-			continue;
-		if (timeout > ms_left(f->finish_deadline))
-			timeout = ms_left(f->finish_deadline);
-		if (poll(p, WRK_FRONT_NFDS, timeout) > 0)
-			wrk_front_events(f, p);
+	f->finish_deadline = deadline;
+	if (wrk_front_state(f) == WRK_FRONT_OPEN)
+		send_cmd(f, CMD_FINISH);
+	while (wrk_front_state(f) == WRK_FRONT_OPEN && util_now_ms() < deadline) {
+		struct pollfd p = { f->ev[0], POLLIN, 0 };
+		char c;
+
+		poll(&p, 1, ms_left(deadline));
+		while (read(f->ev[0], &c, 1) == 1)
+			;
 	}
 }

@@ -12,7 +12,7 @@
  *      seccomp), then report READY;
  *   4. receive the client's socket over the control channel (SCM_RIGHTS) —
  *      the first client byte is read only after lock-down — and give it to
- *      the front's thread (wrk_front.c: first byte, TLS handshake);
+ *      the front thread (wrk_front.c: TLS, HTTP/2 frame guard, deadlines);
  *      a client that leaves without sending a byte leaves this worker
  *      untouched, so it says SUP_MSG_POOLED and waits for the next one;
  *   5. once the front has a TLS session (or a first cleartext byte),
@@ -21,10 +21,8 @@
  *      started an RPC in time, is too old or reclaimed, Postgres is lost,
  *      or SIGTERM — each of which ends in grpc_server_shutdown_and_notify
  *      (GOAWAY, then in-flight RPCs finish).
- * While serving, this thread alone runs the connection: the front's copy
- * (TLS, HTTP/2 frame guard, preface deadline: wrk_front_step), grpc's
- * polling and the RPCs, one at a time (one Postgres connection per worker);
- * HTTP/2 streams are multiplexed by grpc meanwhile. A request
+ * RPCs are handled one at a time on this thread (one Postgres connection
+ * per worker); HTTP/2 streams are multiplexed by grpc meanwhile. A request
  * for a method nobody registered is caught by a grpc_server_request_call
  * that is always posted and answered UNIMPLEMENTED.
  */
@@ -67,8 +65,6 @@
 #include <libpq-fe.h>
 
 #define TICK_MS             250
-#define IDLE_MIN_MS         1
-#define SHUTDOWN_POLL_MS    5
 #define REQUESTS_PER_METHOD 2
 #define CLOSE_LINGER_MS     1000
 #define WATCH_POLL_MS       1000
@@ -395,17 +391,12 @@ free_call(struct wrk *w, struct wrk_call *c)
 	free(c);
 }
 
-/* A batch was started since the main loop last looked: grpc has most
- * likely written its end of the socketpair already (it writes inline). */
-static int batch_started;
-
 /* Starts a batch on the call's main tag; on failure the call is finished. */
 static int
 start(struct wrk_call *c, grpc_op *ops, size_t n, struct wrk_tag *tag)
 {
 	grpc_call_error e = grpc_call_start_batch(c->call, ops, n, tag, NULL);
 
-	batch_started = 1;
 	if (e != GRPC_CALL_OK) {
 		log_debug("grpc_call_start_batch refused", LF_I("error", e));
 		c->finished = 1;
@@ -1186,7 +1177,7 @@ wrk_worker_run(
 	grpc_server_credentials *creds;
 	grpc_event ev;
 	char err[512], ready;
-	int fd, one = 1, idle_ms;
+	int fd, one = 1;
 	size_t i;
 	SSL_CTX *tls = NULL;
 
@@ -1300,47 +1291,14 @@ wrk_worker_run(
 	}
 	post_request(&w, NULL, 0);
 
-	/*
-	 * One thread runs the connection: the front's copy, grpc (polled
-	 * without blocking: a zero deadline still reads and writes its end of
-	 * the socketpair), the calls. It sleeps in poll on the client and on
-	 * grpc's output only when none of them moved. A completion queued by
-	 * one of grpc's own threads (its timers) does not wake that poll, so
-	 * the sleep is bounded: IDLE_MIN_MS after activity, doubling up to
-	 * TICK_MS while the connection stays quiet, SHUTDOWN_POLL_MS while
-	 * the server shuts down (its notification may come that way).
-	 */
-	idle_ms = IDLE_MIN_MS;
 	for (;;) {
-		struct pollfd p[WRK_FRONT_NFDS];
-		int timeout, moved = 0;
-
-		while (wrk_front_step(w.front, p, &timeout) > 0)
-			moved = 1;
-		ev = grpc_completion_queue_next(w.cq, gpr_time_0(GPR_CLOCK_MONOTONIC), NULL);
+		ev = grpc_completion_queue_next(w.cq, gu_deadline_ms(TICK_MS), NULL);
 		if (ev.type == GRPC_OP_COMPLETE) {
 			if (ev.tag == &shutdown_tag)
 				break;
 			on_event(&w, ev.tag, ev.success);
-			moved = 1;
 		}
 		housekeeping(&w);
-		if (batch_started) {
-			batch_started = 0;
-			wrk_front_grpc_moved(w.front);
-			moved = 1;
-		}
-		if (moved) {
-			idle_ms = IDLE_MIN_MS;
-			continue;
-		}
-		if (timeout > idle_ms)
-			timeout = idle_ms;
-		if (w.shutdown_started && timeout > SHUTDOWN_POLL_MS)
-			timeout = SHUTDOWN_POLL_MS;
-		if (poll(p, WRK_FRONT_NFDS, timeout) > 0)
-			wrk_front_events(w.front, p);
-		idle_ms = idle_ms * 2 > TICK_MS ? TICK_MS : idle_ms * 2;
 	}
 
 	/* All calls are done and GOAWAY was sent: the front forwards it, then
