@@ -1096,6 +1096,26 @@ receive_client(struct wrk *w)
 		busy = SUP_MSG_BUSY;
 		if (write(w->ctl_fd, &busy, 1) != 1)
 			exit(SUP_EXIT_IPC);
+#ifdef PAYMENTD_TEST_HOOKS
+		/* Test-only: die at once after taking a connection from this
+		 * address and reading the start of it, as a worker killed
+		 * mid-RPC does, often before the supervisor has read the
+		 * SUP_MSG_BUSY: the connection must end, not go to another
+		 * worker that would wait for a preface already consumed. */
+		{
+			const char *ip = getenv("PAYMENTD_TEST_BUSY_DIE_ADDR");
+			if (ip != NULL && strcmp(ip, w->addr) == 0) {
+				struct pollfd q = { fd, POLLIN, 0 };
+				char junk[24];
+
+				log_warn("test hook: dying after taking the connection",
+				    LF_S("peer", w->peer));
+				if (poll(&q, 1, 2000) > 0 && recv(fd, junk, sizeof(junk), 0) < 0)
+					_exit(SUP_EXIT_IPC);
+				_exit(SUP_EXIT_SOFTWARE);
+			}
+		}
+#endif
 		return fd;
 	}
 }
