@@ -395,7 +395,7 @@ START_TEST(worker_dying_after_taking_a_connection_ends_it)
 	setenv("PAYMENTD_TEST_BUSY_DIE_ADDR", "127.0.0.2", 1);
 	setenv("HANDSHAKE_TIMEOUT_SECONDS", "10", 1);
 	ck_assert_int_eq(start_daemon(), 0);
-	port = atoi(strchr(target, ':') + 1);
+	port = (int)strtol(strchr(target, ':') + 1, NULL, 10);
 	before_hook = count_in_log("test hook: dying after taking the connection");
 	before_handoff = count_in_log("handing it on");
 	for (i = 0; i < 30; i++) {
