@@ -637,23 +637,26 @@ MEDIAN='group_by([.tool, .label]) | map(sort_by(.rps) | .[(length - 1) / 2 | flo
         | ($p[.label | ltrimstr("auth-")] // {}) as $c
         | "  concurrency \(.concurrency): \(.rps | floor)/s p50 \(.p50) ms p99 \(.p99) ms vs \(($c.rps // 0) | floor)/s p50 \($c.p50 // 0) ms: \(if ($c.rps // 0) > 0 then ((.rps / $c.rps * 100 | round) / 100 | tostring) + "x" else "no figure" end); goal >= 0.95x: \(if ($c.rps // 0) <= 0 then "no figure" elif .rps >= 0.95 * $c.rps then "met" else "MISSED" end)\(if .errors > 0 then ", \(.errors) errors" else "" end)"' \
         "$OUT/results.jsonl"
-    echo "Under attack: AuthorizePayment from 127.0.0.1 with rapid-reset, HPACK-bomb and silent-socket attackers"
-    echo "(tests/lib/attack.sh, other addresses, nice 19) vs without them, default front-door limits, same round medians"
-    jq -rs "$MEDIAN"' | (map(select(.tool == "paymentd")) | INDEX(.label)) as $p
-        | map(select(.tool == "paymentd" and (.label | startswith("attack-"))))[]
-        | ($p[.label | ltrimstr("attack-")] // {}) as $c
-        | def ms: (. // 0) * 100 | round / 100 | tostring;
-        "  concurrency \(.concurrency): \(.rps | floor)/s p50 \(.p50 | ms) ms p99 \(.p99 | ms) ms vs \(($c.rps // 0) | floor)/s p50 \($c.p50 | ms) ms p99 \($c.p99 | ms) ms: \(if ($c.rps // 0) > 0 then ((.rps / $c.rps * 100 | round) / 100 | tostring) + "x" else "no figure" end); target >= 0.90x: \(if ($c.rps // 0) <= 0 then "no figure" elif .rps >= 0.9 * $c.rps then "met" else "MISSED" end)\(if .errors > 0 then ", \(.errors) errors" else "" end)"' \
-        "$OUT/results.jsonl"
-    if [ "$ROUNDS" -gt 1 ]; then
-        jq -rs 'map(select(.tool == "paymentd" and (.label | test("^(attack-)?frontdoor-")))) | group_by(.label | ltrimstr("attack-"))[]
-            | (map(select(.label | startswith("attack-") | not)) | INDEX(.round | tostring)) as $b
-            | "  per-round ratios: " + ([ .[] | select(.label | startswith("attack-")) | . as $a
-                | ($b[$a.round | tostring].rps // 0) as $r
-                | if $r > 0 then ($a.rps / $r * 100 | round / 100 | tostring) else "-" end ] | join(" "))' \
+    if [ "$ATTACK_C" -gt 0 ]; then
+        echo "Under attack: AuthorizePayment from 127.0.0.1 with rapid-reset, HPACK-bomb and silent-socket attackers"
+        echo "(tests/lib/attack.sh, other addresses, nice 19) vs without them, default front-door limits, same round medians"
+        jq -rs "$MEDIAN"' | (map(select(.tool == "paymentd")) | INDEX(.label)) as $p
+            | map(select(.tool == "paymentd" and (.label | startswith("attack-"))))[]
+            | ($p[.label | ltrimstr("attack-")] // {}) as $c
+            | def ms: (. // 0) * 100 | round / 100 | tostring;
+            "  concurrency \(.concurrency): \(.rps | floor)/s p50 \(.p50 | ms) ms p99 \(.p99 | ms) ms vs \(($c.rps // 0) | floor)/s p50 \($c.p50 | ms) ms p99 \($c.p99 | ms) ms: \(if ($c.rps // 0) > 0 then ((.rps / $c.rps * 100 | round) / 100 | tostring) + "x" else "no figure" end); target >= 0.90x: \(if ($c.rps // 0) <= 0 then "no figure" elif .rps >= 0.9 * $c.rps then "met" else "MISSED" end)\(if .errors > 0 then ", \(.errors) errors" else "" end)"' \
             "$OUT/results.jsonl"
+        if [ "$ROUNDS" -gt 1 ]; then
+            jq -rs 'map(select(.tool == "paymentd" and (.label | test("^(attack-)?frontdoor-")))) | group_by(.label | ltrimstr("attack-"))[]
+                | (map(select(.label | startswith("attack-") | not)) | INDEX(.round | tostring)) as $b
+                | "  per-round ratios: " + ([ .[] | select(.label | startswith("attack-")) | . as $a
+                    | ($b[$a.round | tostring].rps // 0) as $r
+                    | if $r > 0 then ($a.rps / $r * 100 | round / 100 | tostring) else "-" end ] | join(" "))' \
+                "$OUT/results.jsonl"
+        fi
+        sed 's/^/  /' "$OUT/attack.txt" 2>/dev/null || true
     fi
-    sed 's/^/  /' "$OUT/attack.txt" 2>/dev/null || true
+    echo "New connections (one payment each; the TLS rows with a full handshake, then resumed):"
     jq -rs 'map(select(.tool == "paymentd" and (.label | test("newconn"))))[]
         | "  \(.label): \(.rps) new connections/s (one payment each), p50 \(.p50) ms, p99 \(.p99) ms\(if .errors > 0 then ", \(.errors) errors" else "" end)"' \
         "$OUT/results.jsonl"
