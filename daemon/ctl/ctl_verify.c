@@ -34,8 +34,8 @@
  *    (correlation_id 'reset-test-data'), whose events it deletes on
  *    purpose; no idempotency key is left PENDING. Outbox rows that refer to
  *    no payment (account events) are reported as a note, not a violation.
- *    The hash chain is recomputed for entries of every kind; kind and
- *    refund_id are not hashed (migrations/0007_lifecycle_fns.sql).
+ *    The hash chain is recomputed for entries of every kind, each in its
+ *    own hash_format (v1, or v2 with kind and refund_id: migration 0011).
  *  - --kafka: reads payments.paymentauthorized, payments.paymentdeclined,
  *    payments.dlq and the topic of every other event type in the outbox
  *    (prefix + "." + the type in lower case, the relay's rule; prefix
@@ -420,15 +420,39 @@ query_value(PGconn *c, const char *sql, char *out, size_t outlen)
 	return rc;
 }
 
+/* 1 if ledger_entries has column col (a migration's), 0 if not, -1 on a
+ * failed query (err set). */
+static int
+entries_have(PGconn *c, const char *col, char *err, size_t errlen)
+{
+	const char *params[1] = { col };
+	PGresult *r = PQexecParams(c,
+	    "SELECT count(*) FROM pg_attribute WHERE attrelid = 'ledger_entries'::regclass "
+	    "AND attname = $1 AND NOT attisdropped",
+	    1, NULL, params, NULL, NULL, 0);
+	int rc = -1;
+
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+		rc = strcmp(PQgetvalue(r, 0, 0), "0") != 0;
+	else
+		snprintf(err, errlen, "hash chain: %s", PQerrorMessage(c));
+	PQclear(r);
+	return rc;
+}
+
 /* ---- Hash chain ------------------------------------------------------ */
 
 /* Recomputed here with OpenSSL, never with the database's own functions:
  * whoever can rewrite the ledger can replace those too. The canonical
- * bytes are those of migrations/0003_ledger_chain.sql (docs/ledger.md):
+ * bytes are those of migrations/0003_ledger_chain.sql and
+ * 0011_ledger_chain_v2.sql (docs/ledger.md):
  *   SHA-256(previous entry_hash of the account, '' for the first ||
  *           "paymentd-ledger-v1" 1F entry_id 1F account_id 1F payment_id
  *           1F direction 1F amount_cents 1F currency 1F balance_after_cents
  *           1F created_at as microseconds since 1970-01-01 UTC)
+ * for an entry of hash_format 1 (every entry before 0011), and for format
+ * 2 the tag "paymentd-ledger-v2", the same fields, then 1F kind 1F
+ * refund_id ('' when none). A database before 0011 reads as all format 1.
  * Entries stream through a cursor in binary format (int8 and timestamptz
  * as 8 big-endian bytes, text as its UTF-8 bytes), CHAIN_FETCH rows at a
  * time, so a big ledger is never in memory at once. */
@@ -452,6 +476,9 @@ enum {
 	CE_CREATED,
 	CE_HASH,
 	CE_LAST_HASH,
+	CE_FORMAT,
+	CE_KIND,
+	CE_REFUND,
 	CE_NCOLS
 };
 
@@ -563,12 +590,21 @@ md_int(EVP_MD_CTX *md, int64_t v, int last)
 	return md_field(md, s, (size_t)n, last);
 }
 
+/* A text column of row i, as its bytes. */
+static int
+md_col(EVP_MD_CTX *md, const PGresult *r, int i, int col, int last)
+{
+	return md_field(md, PQgetvalue(r, i, col), (size_t)PQgetlength(r, i, col), last);
+}
+
 /* Checks row i of a FETCH result against the chain. */
 static int
 chain_row(struct chain *ch, const PGresult *r, int i, char *err, size_t errlen)
 {
 	static const int int8_cols[] = { CE_ID, CE_AMOUNT, CE_BALANCE, CE_CREATED };
 	const char *acct = PQgetvalue(r, i, CE_ACCOUNT);
+	const char *format = PQgetvalue(r, i, CE_FORMAT);
+	int fmt, v2;
 	unsigned char h[EVP_MAX_MD_SIZE];
 	unsigned int hl = 0;
 	const unsigned char *stored = (const unsigned char *)PQgetvalue(r, i, CE_HASH);
@@ -585,6 +621,13 @@ chain_row(struct chain *ch, const PGresult *r, int i, char *err, size_t errlen)
 		}
 	}
 	id = be64(PQgetvalue(r, i, CE_ID));
+	/* int2 in binary: 2 big-endian bytes. */
+	if (PQgetisnull(r, i, CE_FORMAT) || PQgetlength(r, i, CE_FORMAT) != 2) {
+		snprintf(err, errlen, "hash chain: hash_format is not a 2-byte value\n");
+		return -1;
+	}
+	fmt = (int16_t)((unsigned char)format[0] << 8 | (unsigned char)format[1]);
+	v2 = fmt == 2;
 	ch->entries++;
 	if (ch->account == NULL || strcmp(ch->account, acct) != 0) {
 		chain_close(ch);
@@ -604,18 +647,27 @@ chain_row(struct chain *ch, const PGresult *r, int i, char *err, size_t errlen)
 	}
 	if (ch->broken)
 		return 0;
+	/* The tag is hashed, so 1 <-> 2 breaks the hash; any other value (the
+	 * CHECK dropped) is an edit the hash alone would not show. */
+	if (fmt != 1 && fmt != 2) {
+		chain_violation(ch,
+		    "entry %" PRId64 " (payment %s, account %s): hash_format %d is no known format "
+		    "(1 or 2): this entry's hash_format was changed",
+		    id, PQgetvalue(r, i, CE_PAYMENT), acct, fmt);
+		ch->broken = 1;
+		return 0;
+	}
 	if (EVP_DigestInit_ex(ch->md, EVP_sha256(), NULL) != 1 ||
 	    EVP_DigestUpdate(ch->md, ch->prev, ch->prevlen) != 1 ||
-	    md_field(ch->md, "paymentd-ledger-v1", 18, 0) < 0 || md_int(ch->md, id, 0) < 0 ||
-	    md_field(ch->md, acct, (size_t)PQgetlength(r, i, CE_ACCOUNT), 0) < 0 ||
-	    md_field(ch->md, PQgetvalue(r, i, CE_PAYMENT), (size_t)PQgetlength(r, i, CE_PAYMENT),
-	        0) < 0 ||
-	    md_field(ch->md, PQgetvalue(r, i, CE_DIR), (size_t)PQgetlength(r, i, CE_DIR), 0) < 0 ||
+	    md_field(ch->md, v2 ? "paymentd-ledger-v2" : "paymentd-ledger-v1", 18, 0) < 0 ||
+	    md_int(ch->md, id, 0) < 0 || md_col(ch->md, r, i, CE_ACCOUNT, 0) < 0 ||
+	    md_col(ch->md, r, i, CE_PAYMENT, 0) < 0 || md_col(ch->md, r, i, CE_DIR, 0) < 0 ||
 	    md_int(ch->md, be64(PQgetvalue(r, i, CE_AMOUNT)), 0) < 0 ||
-	    md_field(ch->md, PQgetvalue(r, i, CE_CURRENCY), (size_t)PQgetlength(r, i, CE_CURRENCY),
-	        0) < 0 ||
+	    md_col(ch->md, r, i, CE_CURRENCY, 0) < 0 ||
 	    md_int(ch->md, be64(PQgetvalue(r, i, CE_BALANCE)), 0) < 0 ||
-	    md_int(ch->md, be64(PQgetvalue(r, i, CE_CREATED)) + PG_EPOCH_UNIX_US, 1) < 0 ||
+	    md_int(ch->md, be64(PQgetvalue(r, i, CE_CREATED)) + PG_EPOCH_UNIX_US, !v2) < 0 ||
+	    (v2 &&
+	        (md_col(ch->md, r, i, CE_KIND, 0) < 0 || md_col(ch->md, r, i, CE_REFUND, 1) < 0)) ||
 	    EVP_DigestFinal_ex(ch->md, h, &hl) != 1 || hl != HASH_LEN) {
 		snprintf(err, errlen, "hash chain: SHA-256 failed\n");
 		return -1;
@@ -651,23 +703,22 @@ check_chain(PGconn *c, char *err, size_t errlen)
 {
 	struct chain ch = { 0 };
 	PGresult *r = NULL;
-	char a[2 * HASH_LEN + 8], buf[16];
+	char a[2 * HASH_LEN + 8];
 	long rc = -1, i;
-	int j, n;
+	int j, n, has_format;
 
 	/* A database before migration 0003 has no chain to check. */
-	if (query_value(c,
-	        "SELECT count(*) FROM pg_attribute WHERE attrelid = 'ledger_entries'::regclass "
-	        "AND attname = 'entry_hash' AND NOT attisdropped",
-	        buf, sizeof(buf)) < 0) {
-		snprintf(err, errlen, "hash chain: %s", PQerrorMessage(c));
+	if ((n = entries_have(c, "entry_hash", err, errlen)) < 0)
 		return -1;
-	}
-	if (strcmp(buf, "0") == 0) {
+	if (n == 0) {
 		printf("note  ledger hash chain: this database has no entry_hash "
 		       "(migration 0003 not applied), not checked\n");
 		return 0;
 	}
+	/* Before 0011 every entry is format 1, whose bytes need no kind (a
+	 * column only from 0006 on). */
+	if ((has_format = entries_have(c, "hash_format", err, errlen)) < 0)
+		return -1;
 	ch.md = EVP_MD_CTX_new();
 	if (ch.md == NULL)
 		abort();
@@ -675,11 +726,19 @@ check_chain(PGconn *c, char *err, size_t errlen)
 	 * The server may sort (spilling to disk for a big ledger); this side
 	 * holds one FETCH at a time. */
 	r = PQexec(c,
-	    "DECLARE verify_chain NO SCROLL CURSOR FOR "
-	    "SELECT e.entry_id, e.account_id, e.payment_id, e.direction, e.amount_cents, "
-	    "       e.currency, e.balance_after_cents, e.created_at, e.entry_hash, b.last_hash "
-	    "  FROM ledger_entries e LEFT JOIN account_balances b USING (account_id) "
-	    " ORDER BY e.account_id, e.entry_id");
+	    has_format
+	        ? "DECLARE verify_chain NO SCROLL CURSOR FOR "
+	          "SELECT e.entry_id, e.account_id, e.payment_id, e.direction, e.amount_cents, "
+	          "       e.currency, e.balance_after_cents, e.created_at, e.entry_hash, b.last_hash, "
+	          "       e.hash_format, e.kind, coalesce(e.refund_id, '') "
+	          "  FROM ledger_entries e LEFT JOIN account_balances b USING (account_id) "
+	          " ORDER BY e.account_id, e.entry_id"
+	        : "DECLARE verify_chain NO SCROLL CURSOR FOR "
+	          "SELECT e.entry_id, e.account_id, e.payment_id, e.direction, e.amount_cents, "
+	          "       e.currency, e.balance_after_cents, e.created_at, e.entry_hash, b.last_hash, "
+	          "       1::int2, '', '' "
+	          "  FROM ledger_entries e LEFT JOIN account_balances b USING (account_id) "
+	          " ORDER BY e.account_id, e.entry_id");
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		snprintf(err, errlen, "hash chain: %s", PQerrorMessage(c));
 		goto out;
