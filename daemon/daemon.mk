@@ -29,7 +29,7 @@ WRK_SRC := daemon/wrk/wrk_main.c daemon/wrk/wrk_worker.c daemon/wrk/wrk_rpc.c da
            daemon/ledger/pay_validate.c daemon/ledger/pay_wire.c daemon/rl/rl.c \
            daemon/metrics/metrics.c daemon/sup/sup_lockdown.c daemon/sup/sup_proto.c \
            daemon/wrk/wrk_front.c daemon/tls/tls_server.c daemon/tls/tls_remotekey.c daemon/tls/tls_peer.c \
-           daemon/front/front_h2guard.c
+           daemon/front/front_h2guard.c daemon/front/front_h2cut.c
 WRK_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(WRK_SRC)) $(BUILD)/daemon/grpc/grpc_tune.o
 
 PAYMENTCTL_SRC := daemon/ctl/ctl_main.c daemon/ctl/gcli.c daemon/grpc/grpc_util.c

@@ -56,7 +56,7 @@ FUZZ_LIB_fuzz_reflect   := daemon/wrk/wrk_reflect.c daemon/common/util.c daemon/
                            $(GEN)/google/protobuf/descriptor.pb-c.c
 FUZZ_LIB_fuzz_getreq    := daemon/ledger/pay_validate.c daemon/common/util.c daemon/common/log.c daemon/common/utf8.c $(GEN)/payment/v1/payment.pb-c.c \
                            $(GEN)/grpc/health/v1/health.pb-c.c
-FUZZ_LIB_fuzz_h2guard   := daemon/front/front_h2guard.c
+FUZZ_LIB_fuzz_h2guard   := daemon/front/front_h2guard.c daemon/front/front_h2cut.c
 FUZZ_LIB_fuzz_wire      := daemon/ledger/pay_wire.c $(GEN)/payment/v1/payment.pb-c.c \
                            $(GEN)/grpc/health/v1/health.pb-c.c $(GEN)/grpc/reflection/v1/reflection.pb-c.c
 FUZZ_LIB_fuzz_lifecycle := daemon/ledger/pay_wire.c daemon/ledger/pay_validate.c daemon/ledger/acct_validate.c \

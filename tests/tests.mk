@@ -22,7 +22,7 @@ $(BUILD)/tests/%.o: ALL_CFLAGS += $(CHECK_CFLAGS)
 
 $(BUILD)/test_unit: $(patsubst %.c,$(BUILD)/%.o,$(UNIT_SRC)) $(TESTLIB_OBJ) $(BUILD)/daemon/ledger/pay_validate.o $(BUILD)/daemon/ledger/pay_wire.o \
 		$(BUILD)/daemon/sup/sup_proto.o $(BUILD)/daemon/sup/sup_door.o $(BUILD)/daemon/metrics/metrics.o $(BUILD)/daemon/common/http_min.o \
-		$(BUILD)/daemon/front/front_h2guard.o $(BUILD)/daemon/auth/auth_token.o $(BUILD)/daemon/ledger/page_token.o $(BUILD)/daemon/ledger/acct_validate.o $(COMMON_OBJ) $(PROTO_OBJ)
+		$(BUILD)/daemon/front/front_h2guard.o $(BUILD)/daemon/front/front_h2cut.o $(BUILD)/daemon/auth/auth_token.o $(BUILD)/daemon/ledger/page_token.o $(BUILD)/daemon/ledger/acct_validate.o $(COMMON_OBJ) $(PROTO_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
 

@@ -641,6 +641,20 @@ front_h2g_streams_opened(const struct front_h2g *g)
 	return g->streams_opened;
 }
 
+void
+front_h2g_position(const struct front_h2g *g, struct front_h2g_pos *pos)
+{
+	memset(pos, 0, sizeof(*pos));
+	if (g->state == S_PREFACE) {
+		pos->preface_left = FRONT_H2G_PREFACE_LEN - g->preface_have;
+	} else if (g->state == S_HDR) {
+		pos->hdr_have = g->hdr_have;
+		memcpy(pos->hdr, g->hdr, g->hdr_have);
+	} else {
+		pos->payload_left = g->frame_left; /* the pad length byte included */
+	}
+}
+
 /* ---- outbound ------------------------------------------------------------ */
 
 void

@@ -275,6 +275,18 @@ uint32_t front_h2g_last_stream(const struct front_h2g *g);
 /* Streams the client opened (HEADERS on a new stream id). */
 uint64_t front_h2g_streams_opened(const struct front_h2g *g);
 
+/* Where the parser stands, for a filter that starts at this byte
+ * (front_h2cut): preface bytes still to come; or the frame header bytes
+ * read so far (hdr_have 1..8, copied to hdr); or the payload bytes of the
+ * current frame still to come (0 at a frame boundary). */
+struct front_h2g_pos {
+	uint32_t preface_left;
+	uint32_t payload_left;
+	uint8_t hdr_have;
+	uint8_t hdr[FRONT_H2G_FRAME_HDR];
+};
+void front_h2g_position(const struct front_h2g *g, struct front_h2g_pos *pos);
+
 void front_h2g_out_init(struct front_h2g_out *o);
 /* Follows the next n bytes grpc sent (any split). */
 void front_h2g_out_feed(struct front_h2g_out *o, const uint8_t *p, size_t n);

@@ -23,6 +23,7 @@
  * up to BUF_SIZE, so a busy connection moves whole HTTP/2 frames per call.
  */
 #include "wrk_front.h"
+#include "front/front_h2cut.h"
 #include "front/front_h2guard.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -41,12 +42,13 @@
 
 #include <openssl/err.h>
 
-#define BUF_SIZE          (64 * 1024)
+#define BUF_SIZE          ((size_t)64 * 1024)
 #define FLUSH_BOUNDARY_MS 100
 
 #define CMD_START  'S'
 #define CMD_ABORT  'A'
 #define CMD_FINISH 'F'
+#define CMD_CUT    'C' /* only wakes the pump: cut_req says what to do */
 
 struct wrk_front {
 	const struct config *cfg;
@@ -68,7 +70,14 @@ struct wrk_front {
 	int64_t finish_deadline; /* set by the main thread before CMD_FINISH */
 	struct front_h2g guard;
 	struct front_h2g_out out_track;
-	uint8_t in[BUF_SIZE]; /* client -> grpc */
+	/* The cut (wrk_front_cut): asked for by the main thread, made by the
+	 * pump between two chunks; cut_ready/cut_passed/cut_dropped are what
+	 * the main thread reads back (atomics). */
+	int cut_req, cutting, cut_ready;
+	uint64_t cut_passed, cut_dropped;
+	struct front_h2cut cut;
+	uint8_t cut_buf[BUF_SIZE + FRONT_H2G_FRAME_HDR];
+	uint8_t in[BUF_SIZE + FRONT_H2G_FRAME_HDR]; /* client -> grpc */
 	size_t in_len, in_off;
 	uint8_t out[BUF_SIZE]; /* grpc -> client */
 	size_t out_len, out_off;
@@ -387,6 +396,30 @@ linger(struct wrk_front *f)
 	}
 }
 
+/* What the main thread may read of the cut. */
+static void
+cut_publish(struct wrk_front *f)
+{
+	struct front_h2cut_stats st;
+
+	front_h2cut_stats(&f->cut, &st);
+	__atomic_store_n(&f->cut_dropped, st.streams_dropped, __ATOMIC_RELAXED);
+	if (st.settled) {
+		__atomic_store_n(&f->cut_passed, st.streams_passed, __ATOMIC_RELAXED);
+		__atomic_store_n(&f->cut_ready, 1, __ATOMIC_RELEASE);
+	}
+}
+
+/* Between two chunks every byte the guard has seen is passed on (or
+ * waits in f->in to be written): the cut starts exactly there. */
+static void
+cut_start(struct wrk_front *f)
+{
+	front_h2cut_init(&f->cut, &f->guard);
+	f->cutting = 1;
+	cut_publish(f);
+}
+
 /*
  * Copies bytes both ways until one side ends. Returns the close reason.
  */
@@ -408,11 +441,13 @@ pump(struct wrk_front *f, int64_t preface_deadline)
 		short cev = 0, pev = 0;
 		int timeout = 1000;
 
-		/* client -> guard -> grpc */
+		if (!f->cutting && __atomic_load_n(&f->cut_req, __ATOMIC_ACQUIRE))
+			cut_start(f);
+		/* client -> guard -> (cut) -> grpc */
 		if (f->in_off == f->in_len && !client_eof && !f->finishing && c_ready) {
-			ssize_t n = client_read(f, f->in, sizeof(f->in), &rd_wants_write);
+			ssize_t n = client_read(f, f->in, BUF_SIZE, &rd_wants_write);
 
-			if (n == -EAGAIN || (n > 0 && f->ssl == NULL && (size_t)n < sizeof(f->in)))
+			if (n == -EAGAIN || (n > 0 && f->ssl == NULL && (size_t)n < BUF_SIZE))
 				c_ready = 0;
 			if (n > 0) {
 				enum front_h2g_verdict v = front_h2g_feed(
@@ -438,6 +473,12 @@ pump(struct wrk_front *f, int64_t preface_deadline)
 				}
 				f->in_off = 0;
 				f->in_len = (size_t)n;
+				if (f->cutting) {
+					f->in_len = front_h2cut_apply(
+					    &f->cut, f->in, (size_t)n, f->cut_buf);
+					memcpy(f->in, f->cut_buf, f->in_len);
+					cut_publish(f);
+				}
 				progress = 1;
 			} else if (n == 0 || n == -1) {
 				client_eof = 1;
@@ -560,6 +601,7 @@ serve_one(struct wrk_front *f)
 	f->resumed = 0;
 	memset(&f->ident, 0, sizeof(f->ident));
 	f->finishing = 0;
+	f->cutting = 0;
 	if (!first_byte(f, deadline, &why)) {
 		close_client(f, 0);
 		set_state(f, WRK_FRONT_EMPTY, why);
@@ -647,6 +689,9 @@ wrk_front_start(struct wrk_front *f, int client_fd, const char *peer)
 		; /* events of an earlier, empty connection */
 	snprintf(f->peer, sizeof(f->peer), "%s", peer);
 	f->client = client_fd;
+	__atomic_store_n(&f->cut_req, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&f->cut_ready, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&f->cut_dropped, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&f->state, (int)WRK_FRONT_WAITING, __ATOMIC_RELEASE);
 	send_cmd(f, CMD_START);
 }
@@ -655,6 +700,29 @@ void
 wrk_front_abort(struct wrk_front *f)
 {
 	send_cmd(f, CMD_ABORT);
+}
+
+void
+wrk_front_cut(struct wrk_front *f)
+{
+	if (__atomic_exchange_n(&f->cut_req, 1, __ATOMIC_ACQ_REL))
+		return;
+	send_cmd(f, CMD_CUT);
+}
+
+int
+wrk_front_cut_done(const struct wrk_front *f, uint64_t *passed)
+{
+	if (!__atomic_load_n(&f->cut_ready, __ATOMIC_ACQUIRE))
+		return 0;
+	*passed = __atomic_load_n(&f->cut_passed, __ATOMIC_RELAXED);
+	return 1;
+}
+
+uint64_t
+wrk_front_streams_refused(const struct wrk_front *f)
+{
+	return __atomic_load_n(&f->cut_dropped, __ATOMIC_RELAXED);
 }
 
 void

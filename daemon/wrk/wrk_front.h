@@ -16,7 +16,9 @@
  * The main thread may ask for WRK_FRONT_EMPTY early (wrk_front_abort: a
  * reclaim before any byte) and ends a connection with wrk_front_finish(),
  * which forwards what grpc has written (its GOAWAY), sends TLS close_notify
- * and closes the socket.
+ * and closes the socket. Before it shuts grpc's server down it makes the
+ * cut (wrk_front_cut, front/front_h2cut.h): from then on streams the
+ * client opens never reach grpc, which would cancel them.
  */
 #ifndef PAYMENTD_WRK_FRONT_H
 #define PAYMENTD_WRK_FRONT_H
@@ -51,6 +53,14 @@ enum metrics_close wrk_front_reason(const struct wrk_front *f);
 int wrk_front_grpc_fd(const struct wrk_front *f);
 /* Before the first byte: give up the client (reclaimed). */
 void wrk_front_abort(struct wrk_front *f);
+/* Asks the front (state OPEN) to stop passing new streams on to grpc;
+ * returns at once. Once the cut is made, wrk_front_cut_done() returns 1 and
+ * sets *passed to the number of streams the client opened that grpc got
+ * (every one before the cut); 0 until then. wrk_front_streams_refused():
+ * the streams opened after the cut, which the client retries elsewhere. */
+void wrk_front_cut(struct wrk_front *f);
+int wrk_front_cut_done(const struct wrk_front *f, uint64_t *passed);
+uint64_t wrk_front_streams_refused(const struct wrk_front *f);
 /* Flush grpc's last frames, close_notify, close; waits at most
  * timeout_ms for that. */
 void wrk_front_finish(struct wrk_front *f, int timeout_ms);

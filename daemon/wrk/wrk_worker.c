@@ -72,6 +72,10 @@
  * it stops once no call arrived for DRAIN_QUIET_MS, or after DRAIN_MAX_MS. */
 #define DRAIN_QUIET_MS 50
 #define DRAIN_MAX_MS   1000
+/* close_begin: how long grpc may take to turn the streams the front passed
+ * into calls, and how often the main loop looks meanwhile. */
+#define CUT_MAX_MS  500
+#define CUT_POLL_MS 2
 
 const struct wrk_method wrk_methods[] = {
 	{ "/payment.v1.PaymentService/AuthorizePayment", "AuthorizePayment", WRK_UNARY,
@@ -179,7 +183,10 @@ struct wrk {
 	int64_t shutdown_deadline_ms;
 	int64_t next_watch_poll_ms;
 	int64_t next_peer_check_ms;
-	int shutdown_started;
+	int closing;          /* close_begin: the front's cut is being made */
+	int shutdown_started; /* shutdown_now: grpc's server shuts down */
+	int no_grace;         /* reclaimed: cancel streams at once */
+	int64_t cut_deadline_ms;
 	int cancelled_all;
 	int exit_code;
 	int db_lost;
@@ -448,7 +455,7 @@ set_message(struct wrk_call *c, grpc_op *op, const uint8_t *body, size_t len)
 	op->data.send_message.send_message = c->resp;
 }
 
-static void begin_shutdown(struct wrk *w, const char *reason, int code);
+static void close_begin(struct wrk *w, const char *reason, int code);
 
 /* ---- unary calls --------------------------------------------------- */
 
@@ -900,19 +907,61 @@ on_event(struct wrk *w, struct wrk_tag *t, int success)
 }
 
 static void
-begin_shutdown(struct wrk *w, const char *reason, int code)
+shutdown_now(struct wrk *w)
 {
-	if (w->shutdown_started)
-		return;
 	w->shutdown_started = 1;
-	w->stop_reason = reason;
-	status_set(w, SUP_PHASE_CLOSING);
-	w->exit_code = code;
-	w->shutdown_deadline_ms = util_now_ms() + (int64_t)w->cfg->shutdown_grace_s * 1000;
-	log_debug("closing connection", LF_S("reason", reason), LF_I("active", w->active));
+	w->shutdown_deadline_ms = util_now_ms() +
+	    (w->no_grace ? 0 : (int64_t)w->cfg->shutdown_grace_s * 1000);
+	log_debug("closing connection", LF_S("reason", w->stop_reason), LF_I("active", w->active),
+	    LF_I("streams_refused", (int64_t)wrk_front_streams_refused(w->front)));
 	/* Watchers hear NOT_SERVING first, then their streams end. */
 	watch_poll(w, 1);
 	grpc_server_shutdown_and_notify(w->server, w->cq, &shutdown_tag);
+}
+
+/*
+ * A connection ends in two steps, so that no stream reaches grpc after its
+ * shutdown began: grpc core cancels such a stream (CANCELLED, which clients
+ * do not retry), and a client multiplexing calls keeps opening streams
+ * until it reads the GOAWAY. close_begin has the front make its cut
+ * (wrk_front_cut): streams opened from then on never reach grpc. Once every
+ * stream the front passed has become a call here (close_continue), or after
+ * CUT_MAX_MS (grpc refused a stream itself, or the client reset one before
+ * it was whole), shutdown_now starts grpc's shutdown. Its final GOAWAY
+ * names the last stream grpc got, and the client retries the later ones
+ * on a new connection: HTTP/2 says they were not processed.
+ */
+static void
+close_begin(struct wrk *w, const char *reason, int code)
+{
+	if (w->closing)
+		return;
+	w->closing = 1;
+	w->stop_reason = reason;
+	w->exit_code = code;
+	status_set(w, SUP_PHASE_CLOSING);
+	if (wrk_front_state(w->front) != WRK_FRONT_OPEN) {
+		shutdown_now(w); /* the client is gone: nothing to cut */
+		return;
+	}
+	w->cut_deadline_ms = util_now_ms() + CUT_MAX_MS;
+	wrk_front_cut(w->front);
+}
+
+static void
+close_continue(struct wrk *w, int64_t now)
+{
+	uint64_t passed = 0;
+	int done = wrk_front_cut_done(w->front, &passed);
+
+	if (done && (uint64_t)w->rpcs_started >= passed) {
+		shutdown_now(w);
+	} else if (wrk_front_state(w->front) != WRK_FRONT_OPEN || now >= w->cut_deadline_ms) {
+		log_debug("shutting down before every passed stream became a call",
+		    LF_I("cut", done), LF_I("passed", (int64_t)passed),
+		    LF_I("calls", w->rpcs_started));
+		shutdown_now(w);
+	}
 }
 
 /*
@@ -978,21 +1027,25 @@ housekeeping(struct wrk *w)
 		}
 		return;
 	}
+	if (w->closing) {
+		close_continue(w, now);
+		return;
+	}
 	if (got_term)
-		begin_shutdown(w, "sigterm", SUP_EXIT_OK);
+		close_begin(w, "sigterm", SUP_EXIT_OK);
 	else if (got_reclaim && w->active == 0) {
 		/* Every worker is taken and a new client waits (sup_proto.h). */
 		w->no_linger = 1;
-		begin_shutdown(w, "reclaimed", SUP_EXIT_OK);
 		/* No unary RPC is in flight; open streams (Watch, reflection)
 		 * must not hold the worker through the shutdown grace. */
-		w->shutdown_deadline_ms = util_now_ms();
+		w->no_grace = 1;
+		close_begin(w, "reclaimed", SUP_EXIT_OK);
 	} else if (w->active == 0 &&
 	    (w->db_lost || (w->db_down && w->last_activity_ms > w->conn_start_ms))) {
 		if (!w->draining)
 			drain_begin(w);
 		else if (now - w->last_activity_ms >= DRAIN_QUIET_MS || now >= w->drain_until_ms)
-			begin_shutdown(w, w->db_lost ? "db_lost" : "db_down",
+			close_begin(w, w->db_lost ? "db_lost" : "db_down",
 			    w->db_lost ? SUP_EXIT_DB_LOST : SUP_EXIT_DB_DOWN);
 	} else if (wrk_front_state(w->front) == WRK_FRONT_CLOSED) {
 		if (wrk_front_reason(w->front) == METRICS_CLOSE_GUARD) {
@@ -1001,16 +1054,16 @@ housekeeping(struct wrk *w)
 			if (write(w->ctl_fd, &a, 1) != 1)
 				log_warn("could not report the abusive client to the supervisor");
 		}
-		begin_shutdown(w, metrics_close_name(wrk_front_reason(w->front)), SUP_EXIT_OK);
+		close_begin(w, metrics_close_name(wrk_front_reason(w->front)), SUP_EXIT_OK);
 	} else if (w->rpcs_started == 0 &&
 	    now - w->conn_start_ms >= (int64_t)w->cfg->first_rpc_timeout_s * 1000)
-		begin_shutdown(w, "first_rpc_timeout", SUP_EXIT_OK);
+		close_begin(w, "first_rpc_timeout", SUP_EXIT_OK);
 	else if (w->active == 0 &&
 	    now - w->last_activity_ms >= (int64_t)w->cfg->worker_idle_timeout_s * 1000)
-		begin_shutdown(w, "idle_timeout", SUP_EXIT_OK);
+		close_begin(w, "idle_timeout", SUP_EXIT_OK);
 	else if (now - w->conn_start_ms >= (int64_t)w->cfg->worker_max_age_s * 1000)
-		begin_shutdown(w, "max_age", SUP_EXIT_OK);
-	if (got_reclaim && !w->shutdown_started)
+		close_begin(w, "max_age", SUP_EXIT_OK);
+	if (got_reclaim && !w->closing)
 		got_reclaim = 0; /* an RPC started meanwhile: the supervisor asks another */
 }
 
@@ -1312,7 +1365,8 @@ wrk_worker_run(
 	post_request(&w, NULL, 0);
 
 	for (;;) {
-		ev = grpc_completion_queue_next(w.cq, gu_deadline_ms(TICK_MS), NULL);
+		ev = grpc_completion_queue_next(w.cq,
+		    gu_deadline_ms(w.closing && !w.shutdown_started ? CUT_POLL_MS : TICK_MS), NULL);
 		if (ev.type == GRPC_OP_COMPLETE) {
 			if (ev.tag == &shutdown_tag)
 				break;
@@ -1327,6 +1381,7 @@ wrk_worker_run(
 	metrics_conn_closed(w.metrics, metrics_close_from_name(w.stop_reason));
 	log_info("connection closed", LF_S("reason", w.stop_reason ? w.stop_reason : "?"),
 	    LF_I("exit_code", w.exit_code), LF_I("rpcs", w.rpcs_started),
+	    LF_I("streams_refused", (int64_t)wrk_front_streams_refused(w.front)),
 	    LF_I("tls_resumed", wrk_front_resumed(w.front)));
 	/* Skip grpc teardown: the process ends here and the kernel reclaims
 	 * everything; a slow grpc_shutdown would only delay the next worker. */

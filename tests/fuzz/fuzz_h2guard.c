@@ -14,7 +14,13 @@
  * violation is not sticky (a later feed changes the verdict or consumes a
  * byte), if OK does not consume everything, or if the outbound tracker's
  * boundaries differ between splits or until_boundary does not lead to one.
+ * And daemon/front/front_h2cut.c, started where the guard stood after an
+ * input-chosen prefix: aborts if what it passes on, or its counters, depend
+ * on the split of the rest, if it writes more than it was given plus the
+ * header bytes it held, or if the streams it passed and dropped disagree
+ * with the guard's count of streams opened when every frame was whole.
  */
+#include "front/front_h2cut.h"
 #include "front/front_h2guard.h"
 
 #include <stdint.h>
@@ -141,6 +147,71 @@ check_out(const uint8_t *p, size_t n, uint32_t seed)
 		abort();
 }
 
+/* The cut after p[0..at) was read by the guard, over p[at..n) in chunks
+ * of 1..max_chunk (0: at once); the bytes passed on go to out. */
+static size_t
+cut_feed(const struct front_h2g_limits *l, const uint8_t *p, size_t n, size_t at, size_t max_chunk,
+    uint32_t seed, uint8_t *out, struct front_h2cut *c)
+{
+	struct front_h2g g;
+	size_t i = at, o = 0;
+
+	front_h2g_init(&g, l);
+	front_h2g_feed(&g, p, at, 0);
+	front_h2cut_init(c, &g);
+	while (i < n) {
+		size_t k = n - i, w;
+
+		if (max_chunk > 0) {
+			seed = seed * 1103515245u + 12345u;
+			k = 1 + (seed >> 8) % max_chunk;
+			if (k > n - i)
+				k = n - i;
+		}
+		w = front_h2cut_apply(c, p + i, k, out + o);
+		if (w > k + FRONT_H2G_FRAME_HDR - 1) /* at most a held header more */
+			abort();
+		o += w;
+		i += k;
+	}
+	return o;
+}
+
+static void
+check_cut(const struct front_h2g_limits *l, const uint8_t *p, size_t n, uint32_t seed)
+{
+	struct front_h2cut a, b;
+	struct front_h2cut_stats sa, sb;
+	struct front_h2g g;
+	uint8_t *o1, *o2;
+	size_t at, n1, n2;
+
+	if (n == 0)
+		return;
+	at = (size_t)(seed * 2654435761u) % (n + 1);
+	o1 = malloc(n + FRONT_H2G_FRAME_HDR);
+	o2 = malloc(n + FRONT_H2G_FRAME_HDR);
+	if (o1 == NULL || o2 == NULL)
+		abort();
+	n1 = cut_feed(l, p, n, at, 0, 0, o1, &a);
+	n2 = cut_feed(l, p, n, at, 5, seed, o2, &b);
+	front_h2cut_stats(&a, &sa);
+	front_h2cut_stats(&b, &sb);
+	if (n1 != n2 || memcmp(o1, o2, n1) != 0 || n1 > n - at + FRONT_H2G_FRAME_HDR ||
+	    sa.streams_passed != sb.streams_passed || sa.streams_dropped != sb.streams_dropped ||
+	    sa.frames_dropped != sb.frames_dropped || sa.last_passed != sb.last_passed ||
+	    sa.settled != sb.settled)
+		abort();
+	/* A clean input read whole by the guard: every stream it saw open was
+	 * either passed or dropped by the cut. */
+	front_h2g_init(&g, l);
+	if (front_h2g_feed(&g, p, n, 0) == FRONT_H2G_OK && sa.settled &&
+	    sa.streams_passed + sa.streams_dropped != front_h2g_streams_opened(&g))
+		abort();
+	free(o1);
+	free(o2);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -178,6 +249,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)feed(&l, buf, n, 7, seed + 2, 3);
 
 	check_out(data + 1, size - 1, seed);
+	check_cut(&l, buf, n, seed + 3);
 	free(buf);
 	return 0;
 }

@@ -7,13 +7,17 @@
  * literal bomb, oversized and endless header blocks, PING / SETTINGS /
  * WINDOW_UPDATE / PRIORITY / empty DATA / unknown frame floods) is cut
  * where it must be; slow but legitimate traffic over simulated time is
- * not; the outbound boundary tracker and the GOAWAY bytes.
+ * not; the outbound boundary tracker and the GOAWAY bytes. And
+ * daemon/front/front_h2cut.c on the same frames: what grpc sees after the
+ * cut, made at a frame boundary, inside a frame header, inside a payload and
+ * inside the preface, for any split of the later bytes.
  */
 #include <check.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "front/front_h2cut.h"
 #include "front/front_h2guard.h"
 #include "unit_suites_extra.h"
 
@@ -1094,6 +1098,194 @@ START_TEST(outbound_boundaries)
 }
 END_TEST
 
+/* ---- the cut (front_h2cut.c) ------------------------------------------- */
+
+struct cut_run {
+	struct bb out;
+	struct front_h2cut_stats st;
+	int settled_before_end;
+};
+
+/* The guard reads pre (all passed on), the cut starts there and filters
+ * post in chunks of 1..max_chunk bytes (0: at once). */
+static struct cut_run
+cut_run(const struct bb *pre, const struct bb *post, size_t max_chunk, uint32_t seed)
+{
+	struct front_h2g_limits l = lims();
+	struct front_h2g g;
+	struct front_h2cut c;
+	struct cut_run r;
+	uint8_t buf[256 + FRONT_H2G_FRAME_HDR];
+	size_t i = 0;
+
+	memset(&r, 0, sizeof(r));
+	front_h2g_init(&g, &l);
+	ck_assert_int_eq(front_h2g_feed(&g, pre->p, pre->n, 0), FRONT_H2G_OK);
+	front_h2cut_init(&c, &g);
+	front_h2cut_stats(&c, &r.st);
+	r.settled_before_end = r.st.settled;
+	while (i < post->n) {
+		size_t k = post->n - i;
+
+		if (max_chunk > 0) {
+			seed = seed * 1103515245u + 12345u;
+			k = 1 + (seed >> 8) % max_chunk;
+		}
+		if (k > 256)
+			k = 256;
+		if (k > post->n - i)
+			k = post->n - i;
+		bb_put(&r.out, buf, front_h2cut_apply(&c, post->p + i, k, buf));
+		i += k;
+	}
+	front_h2cut_stats(&c, &r.st);
+	ck_assert(r.st.settled);
+	return r;
+}
+
+/* Every split gives want, and the counters of the whole-buffer run. */
+static struct cut_run
+cut_check(const struct bb *pre, const struct bb *post, const struct bb *want)
+{
+	struct cut_run whole = cut_run(pre, post, 0, 0);
+	size_t chunk;
+	uint32_t seed;
+
+	ck_assert_uint_eq(whole.out.n, want->n);
+	ck_assert(want->n == 0 || memcmp(whole.out.p, want->p, want->n) == 0);
+	for (chunk = 1; chunk <= 40; chunk += 13) {
+		for (seed = 1; seed < 6; seed++) {
+			struct cut_run r = cut_run(pre, post, chunk, seed);
+
+			ck_assert_uint_eq(r.out.n, want->n);
+			ck_assert(want->n == 0 || memcmp(r.out.p, want->p, want->n) == 0);
+			ck_assert_uint_eq(r.st.streams_passed, whole.st.streams_passed);
+			ck_assert_uint_eq(r.st.streams_dropped, whole.st.streams_dropped);
+			ck_assert_uint_eq(r.st.frames_dropped, whole.st.frames_dropped);
+			ck_assert_uint_eq(r.st.last_passed, whole.st.last_passed);
+			bb_free(&r.out);
+		}
+	}
+	bb_free(&whole.out);
+	return whole;
+}
+
+START_TEST(cut_at_boundary_drops_later_streams)
+{
+	static const uint8_t msg[] = { 0, 0, 0, 0, 2, 0x0a, 0 };
+	static const uint8_t wu[] = { 0, 0, 1, 0 };
+	static const uint8_t ping[] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+	static const uint8_t rst[] = { 0, 0, 0, 8 };
+	static const uint8_t prio[] = { 0, 0, 0, 0, 16 };
+	struct bb pre = { 0 }, post = { 0 }, want = { 0 }, h = { 0 };
+	struct cut_run r;
+
+	preface(&pre);
+	grpc_request(&pre, 1, 0, 0);
+	grpc_request_block(&h, 1);
+	frame(&pre, T_HEADERS, F_EH, 3, h.p, h.n); /* stream 3: its DATA comes later */
+
+	frame(&post, T_DATA, F_ES, 3, msg, sizeof(msg)); /* passed stream: passes */
+	frame(&want, T_DATA, F_ES, 3, msg, sizeof(msg));
+	frame(&post, T_PING, 0, 0, ping, sizeof(ping)); /* stream 0: passes */
+	frame(&want, T_PING, 0, 0, ping, sizeof(ping));
+	frame(&post, T_HEADERS, 0, 5, h.p, 2); /* later streams: dropped whole */
+	frame(&post, T_CONT, F_EH, 5, h.p + 2, h.n - 2);
+	frame(&post, T_DATA, F_ES, 5, msg, sizeof(msg));
+	frame(&post, T_WU, 0, 5, wu, sizeof(wu));
+	frame(&post, T_RST, 0, 5, rst, sizeof(rst));
+	frame(&post, T_WU, 0, 0, wu, sizeof(wu)); /* the connection's window: passes */
+	frame(&want, T_WU, 0, 0, wu, sizeof(wu));
+	frame(&post, T_SETTINGS, F_ACK, 0, NULL, 0);
+	frame(&want, T_SETTINGS, F_ACK, 0, NULL, 0);
+	grpc_request(&post, 7, 1, 0);
+	frame(&post, T_PRIORITY, 0, 9, prio, sizeof(prio));
+	frame(&post, T_RST, 0, 1, rst, sizeof(rst)); /* a passed stream again */
+	frame(&want, T_RST, 0, 1, rst, sizeof(rst));
+
+	r = cut_check(&pre, &post, &want);
+	ck_assert(r.settled_before_end);
+	ck_assert_uint_eq(r.st.streams_passed, 2);
+	ck_assert_uint_eq(r.st.last_passed, 3);
+	ck_assert_uint_eq(r.st.streams_dropped, 2);        /* 5 and 7 */
+	ck_assert_uint_eq(r.st.frames_dropped, 5 + 2 + 1); /* stream 5's, 7's, 9's */
+	bb_free(&pre);
+	bb_free(&post);
+	bb_free(&want);
+	bb_free(&h);
+}
+END_TEST
+
+START_TEST(cut_inside_a_header_passes_that_frame)
+{
+	struct bb all = { 0 }, pre = { 0 }, post = { 0 }, want = { 0 };
+	struct cut_run r;
+	size_t split, at;
+
+	preface(&all);
+	grpc_request(&all, 1, 0, 0);
+	at = all.n;
+	grpc_request(&all, 3, 1, 1); /* HEADERS + CONTINUATION + DATA */
+	split = at + 4;              /* 4 bytes of stream 3's HEADERS header passed */
+	bb_put(&pre, all.p, split);
+	bb_put(&post, all.p + split, all.n - split);
+	bb_put(&want, all.p + split, all.n - split);
+	grpc_request(&post, 5, 1, 0);
+
+	r = cut_check(&pre, &post, &want);
+	ck_assert(!r.settled_before_end);          /* it may still open a stream */
+	ck_assert_uint_eq(r.st.streams_passed, 2); /* 1, and 3 which began before the cut */
+	ck_assert_uint_eq(r.st.last_passed, 3);
+	ck_assert_uint_eq(r.st.streams_dropped, 1);
+	ck_assert_uint_eq(r.st.frames_dropped, 2);
+	bb_free(&all);
+	bb_free(&pre);
+	bb_free(&post);
+	bb_free(&want);
+}
+END_TEST
+
+START_TEST(cut_inside_a_payload_and_the_preface)
+{
+	struct bb all = { 0 }, pre = { 0 }, post = { 0 }, want = { 0 };
+	struct cut_run r;
+	size_t split;
+
+	/* Inside stream 1's DATA: the rest of it passes, stream 3 does not. */
+	preface(&all);
+	grpc_request(&all, 1, 0, 0);
+	split = all.n - 4;
+	bb_put(&pre, all.p, split);
+	bb_put(&post, all.p + split, 4);
+	bb_put(&want, all.p + split, 4);
+	grpc_request(&post, 3, 1, 0);
+	r = cut_check(&pre, &post, &want);
+	ck_assert_uint_eq(r.st.streams_passed, 1);
+	ck_assert_uint_eq(r.st.streams_dropped, 1);
+	ck_assert_uint_eq(r.st.frames_dropped, 2);
+	bb_free(&pre);
+	bb_free(&post);
+	bb_free(&want);
+
+	/* Inside the preface: the preface and SETTINGS pass, stream 1 not. */
+	memset(&pre, 0, sizeof(pre));
+	memset(&post, 0, sizeof(post));
+	memset(&want, 0, sizeof(want));
+	bb_put(&pre, all.p, 10);
+	bb_put(&post, all.p + 10, all.n - 10);
+	bb_put(&want, all.p + 10, FRONT_H2G_PREFACE_LEN - 10 + 9 + 12);
+	r = cut_check(&pre, &post, &want);
+	ck_assert(r.settled_before_end);
+	ck_assert_uint_eq(r.st.streams_passed, 0);
+	ck_assert_uint_eq(r.st.last_passed, 0);
+	ck_assert_uint_eq(r.st.streams_dropped, 1);
+	bb_free(&all);
+	bb_free(&pre);
+	bb_free(&post);
+	bb_free(&want);
+}
+END_TEST
+
 Suite *
 front_h2guard_suite(void)
 {
@@ -1119,6 +1311,11 @@ front_h2guard_suite(void)
 	tcase_add_test(tc, reasons_and_codes);
 	tcase_add_test(tc, goaway_bytes);
 	tcase_add_test(tc, outbound_boundaries);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("cut");
+	tcase_add_test(tc, cut_at_boundary_drops_later_streams);
+	tcase_add_test(tc, cut_inside_a_header_passes_that_frame);
+	tcase_add_test(tc, cut_inside_a_payload_and_the_preface);
 	suite_add_tcase(s, tc);
 	return s;
 }
