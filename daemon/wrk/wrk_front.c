@@ -76,7 +76,7 @@ struct wrk_front {
 	int cut_req, cutting, cut_ready;
 	uint64_t cut_passed, cut_dropped;
 	struct front_h2cut cut;
-	uint8_t cut_buf[BUF_SIZE + FRONT_H2G_FRAME_HDR];
+	uint8_t cut_buf[BUF_SIZE];
 	uint8_t in[BUF_SIZE + FRONT_H2G_FRAME_HDR]; /* client -> grpc */
 	size_t in_len, in_off;
 	uint8_t out[BUF_SIZE]; /* grpc -> client */
@@ -445,13 +445,16 @@ pump(struct wrk_front *f, int64_t preface_deadline)
 			cut_start(f);
 		/* client -> guard -> (cut) -> grpc */
 		if (f->in_off == f->in_len && !client_eof && !f->finishing && c_ready) {
-			ssize_t n = client_read(f, f->in, BUF_SIZE, &rd_wants_write);
+			/* After the cut the client's bytes land in cut_buf and
+			 * what grpc may see is written from there into in. */
+			uint8_t *rb = f->cutting ? f->cut_buf : f->in;
+			ssize_t n = client_read(f, rb, BUF_SIZE, &rd_wants_write);
 
 			if (n == -EAGAIN || (n > 0 && f->ssl == NULL && (size_t)n < BUF_SIZE))
 				c_ready = 0;
 			if (n > 0) {
 				enum front_h2g_verdict v = front_h2g_feed(
-				    &f->guard, f->in, (size_t)n, util_now_ms());
+				    &f->guard, rb, (size_t)n, util_now_ms());
 
 				if (v != FRONT_H2G_OK) {
 					metrics_guard_abuse(f->m, (int)v);
@@ -475,8 +478,7 @@ pump(struct wrk_front *f, int64_t preface_deadline)
 				f->in_len = (size_t)n;
 				if (f->cutting) {
 					f->in_len = front_h2cut_apply(
-					    &f->cut, f->in, (size_t)n, f->cut_buf);
-					memcpy(f->in, f->cut_buf, f->in_len);
+					    &f->cut, f->cut_buf, (size_t)n, f->in);
 					cut_publish(f);
 				}
 				progress = 1;

@@ -1170,6 +1170,14 @@ cut_check(const struct bb *pre, const struct bb *post, const struct bb *want)
 	return whole;
 }
 
+static void
+cut_case_free(struct bb *pre, struct bb *post, struct bb *want)
+{
+	bb_free(pre);
+	bb_free(post);
+	bb_free(want);
+}
+
 START_TEST(cut_at_boundary_drops_later_streams)
 {
 	static const uint8_t msg[] = { 0, 0, 0, 0, 2, 0x0a, 0 };
@@ -1209,9 +1217,7 @@ START_TEST(cut_at_boundary_drops_later_streams)
 	ck_assert_uint_eq(r.st.last_passed, 3);
 	ck_assert_uint_eq(r.st.streams_dropped, 2);        /* 5 and 7 */
 	ck_assert_uint_eq(r.st.frames_dropped, 5 + 2 + 1); /* stream 5's, 7's, 9's */
-	bb_free(&pre);
-	bb_free(&post);
-	bb_free(&want);
+	cut_case_free(&pre, &post, &want);
 	bb_free(&h);
 }
 END_TEST
@@ -1239,9 +1245,7 @@ START_TEST(cut_inside_a_header_passes_that_frame)
 	ck_assert_uint_eq(r.st.streams_dropped, 1);
 	ck_assert_uint_eq(r.st.frames_dropped, 2);
 	bb_free(&all);
-	bb_free(&pre);
-	bb_free(&post);
-	bb_free(&want);
+	cut_case_free(&pre, &post, &want);
 }
 END_TEST
 
@@ -1263,14 +1267,9 @@ START_TEST(cut_inside_a_payload_and_the_preface)
 	ck_assert_uint_eq(r.st.streams_passed, 1);
 	ck_assert_uint_eq(r.st.streams_dropped, 1);
 	ck_assert_uint_eq(r.st.frames_dropped, 2);
-	bb_free(&pre);
-	bb_free(&post);
-	bb_free(&want);
+	cut_case_free(&pre, &post, &want); /* and zeroes them for reuse */
 
 	/* Inside the preface: the preface and SETTINGS pass, stream 1 not. */
-	memset(&pre, 0, sizeof(pre));
-	memset(&post, 0, sizeof(post));
-	memset(&want, 0, sizeof(want));
 	bb_put(&pre, all.p, 10);
 	bb_put(&post, all.p + 10, all.n - 10);
 	bb_put(&want, all.p + 10, FRONT_H2G_PREFACE_LEN - 10 + 9 + 12);
@@ -1280,9 +1279,7 @@ START_TEST(cut_inside_a_payload_and_the_preface)
 	ck_assert_uint_eq(r.st.last_passed, 0);
 	ck_assert_uint_eq(r.st.streams_dropped, 1);
 	bb_free(&all);
-	bb_free(&pre);
-	bb_free(&post);
-	bb_free(&want);
+	cut_case_free(&pre, &post, &want);
 }
 END_TEST
 
